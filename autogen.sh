@@ -1,0 +1,56 @@
+#!/bin/sh
+# The one set-up step: install what the build needs (as root on Debian/Ubuntu or
+# Fedora/RHEL), then generate and run configure with the given arguments.
+set -eu
+cd "$(dirname "$0")"
+
+DEB_PKGS="build-essential autoconf automake libtool pkg-config make gcc clang openssl python3 zstd
+ libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev"
+RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl python3 zstd
+ libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel"
+
+missing_deb() {
+    for p in $DEB_PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || printf '%s ' "$p"
+    done
+}
+
+missing_rpm() {
+    for p in $RPM_PKGS; do
+        rpm -q --whatprovides "$p" >/dev/null 2>&1 || printf '%s ' "$p"
+    done
+}
+
+install_deps() {
+    if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        need=$(missing_deb)
+        [ -z "$need" ] && return 0
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "autogen.sh: missing build dependencies; run as root:" >&2
+            echo "  apt-get install -y $need" >&2
+            exit 1
+        fi
+        echo "autogen.sh: installing $need"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq </dev/null
+        # shellcheck disable=SC2086
+        apt-get install -y -qq --no-install-recommends $need </dev/null
+    elif command -v dnf >/dev/null 2>&1 && command -v rpm >/dev/null 2>&1; then
+        need=$(missing_rpm)
+        [ -z "$need" ] && return 0
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "autogen.sh: missing build dependencies; run as root:" >&2
+            echo "  dnf install -y $need" >&2
+            exit 1
+        fi
+        # shellcheck disable=SC2086
+        dnf install -y $need </dev/null
+    else
+        echo "autogen.sh: unknown system; install the equivalents of: $DEB_PKGS" >&2
+        exit 1
+    fi
+}
+
+[ "${MOLT_SKIP_DEPS:-}" = 1 ] || install_deps
+autoreconf -fi
+exec ./configure "$@"

@@ -1,0 +1,421 @@
+/* conf.c: INI parsing, drop-ins, environment overrides and validation. */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fs.h"
+#include "log.h"
+
+enum conf_type { CONF_STR, CONF_BOOL, CONF_DURATION, CONF_COUNT, CONF_LEVEL, CONF_TARGET };
+
+struct conf_key {
+    const char *section;
+    const char *key;
+    enum conf_type type;
+    size_t offset;
+    size_t size;     /* for strings: buffer size */
+    int secret;
+};
+
+#define STR(sec, k) { #sec, #k, CONF_STR, offsetof(struct molt_config, sec.k), \
+                      sizeof(((struct molt_config *)0)->sec.k), 0 }
+#define SECRET(sec, k) { #sec, #k, CONF_STR, offsetof(struct molt_config, sec.k), \
+                         sizeof(((struct molt_config *)0)->sec.k), 1 }
+#define TYPED(sec, k, field, t) { #sec, #k, t, offsetof(struct molt_config, sec.field), 0, 0 }
+
+static const struct conf_key conf_keys[] = {
+    STR(server, url),
+    STR(server, access_id),
+    SECRET(server, access_key),
+    STR(server, ca_file),
+    STR(server, client_cert),
+    STR(server, client_key),
+    STR(server, proxy),
+    TYPED(server, allow_insecure_http, allow_insecure_http, CONF_BOOL),
+    TYPED(server, connect_timeout, connect_timeout_ms, CONF_DURATION),
+    TYPED(server, low_speed_timeout, low_speed_timeout_ms, CONF_DURATION),
+    STR(agent, name),
+    STR(agent, category),
+    STR(agent, description),
+    TYPED(agent, ephemeral, ephemeral, CONF_BOOL),
+    STR(agent, state_dir),
+    STR(agent, run_dir),
+    STR(agent, upgrade_dir),
+    STR(agent, keys_dir),
+    STR(agent, machine_id_file),
+    TYPED(agent, heartbeat_interval, heartbeat_interval_ms, CONF_DURATION),
+    TYPED(agent, backoff_max, backoff_max_ms, CONF_DURATION),
+    TYPED(agent, long_poll, long_poll, CONF_BOOL),
+    TYPED(agent, allow_downgrade, allow_downgrade, CONF_BOOL),
+    { "agent", "log_level", CONF_LEVEL, offsetof(struct molt_config, agent.log_level),
+      sizeof(((struct molt_config *)0)->agent.log_level), 0 },
+    { "agent", "log_target", CONF_TARGET, offsetof(struct molt_config, agent.log_target),
+      sizeof(((struct molt_config *)0)->agent.log_target), 0 },
+    STR(install, root),
+    TYPED(install, trial_timeout, trial_timeout_ms, CONF_DURATION),
+    TYPED(install, trial_max_starts, trial_max_starts, CONF_COUNT),
+};
+
+#define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+void molt_conf_defaults(struct molt_config *conf)
+{
+    memset(conf, 0, sizeof(*conf));
+    conf->server.connect_timeout_ms = 10000;
+    conf->server.low_speed_timeout_ms = 30000;
+    snprintf(conf->agent.state_dir, sizeof(conf->agent.state_dir), "/var/lib/molt");
+    snprintf(conf->agent.run_dir, sizeof(conf->agent.run_dir), "/run/molt");
+    snprintf(conf->agent.upgrade_dir, sizeof(conf->agent.upgrade_dir), "/var/lib/molt/upgrade");
+    snprintf(conf->agent.keys_dir, sizeof(conf->agent.keys_dir), "/etc/molt/keys");
+    snprintf(conf->agent.machine_id_file, sizeof(conf->agent.machine_id_file), "/etc/machine-id");
+    conf->agent.heartbeat_interval_ms = 15000;
+    conf->agent.backoff_max_ms = 300000;
+    conf->agent.long_poll = 1;
+    conf->agent.allow_downgrade = 1;
+    snprintf(conf->agent.log_level, sizeof(conf->agent.log_level), "info");
+    snprintf(conf->agent.log_target, sizeof(conf->agent.log_target), "stderr");
+    snprintf(conf->install.root, sizeof(conf->install.root), "/opt/molt");
+    conf->install.trial_timeout_ms = 120000;
+    conf->install.trial_max_starts = 3;
+}
+
+int molt_conf_parse_duration(const char *s, int64_t *ms)
+{
+    char *end;
+    long long v;
+    int64_t mult;
+
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return MOLT_E_INVAL;
+    v = strtoll(s, &end, 10);
+    if (errno)
+        return MOLT_E_INVAL;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return MOLT_E_INVAL;
+    if (v > INT64_MAX / mult)
+        return MOLT_E_INVAL;
+    *ms = v * mult;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" };
+    static const char *const no[] = { "0", "false", "no", "off" };
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    return MOLT_E_INVAL;
+}
+
+static const struct conf_key *find_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(conf_keys[i].section, section) == 0 && strcmp(conf_keys[i].key, key) == 0)
+            return &conf_keys[i];
+    }
+    return NULL;
+}
+
+static int set_typed(struct molt_config *conf, const struct conf_key *k, const char *value)
+{
+    char *field = (char *)conf + k->offset;
+    enum molt_log_level level;
+    int64_t n;
+
+    switch (k->type) {
+    case CONF_LEVEL:
+        if (molt_log_level_parse(value, &level) < 0)
+            return MOLT_E_INVAL;
+        /* fall through */
+    case CONF_TARGET:
+        if (k->type == CONF_TARGET && strcmp(value, "stderr") != 0 && strcmp(value, "syslog") != 0)
+            return MOLT_E_INVAL;
+        /* fall through */
+    case CONF_STR:
+        if (strlen(value) >= k->size)
+            return MOLT_E_LIMIT;
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case CONF_BOOL:
+        return parse_bool(value, (int *)(void *)field);
+    case CONF_DURATION:
+        if (molt_conf_parse_duration(value, &n) < 0)
+            return MOLT_E_INVAL;
+        memcpy(field, &n, sizeof(n));
+        return 0;
+    case CONF_COUNT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || *end || end == value || v < 0)
+            return MOLT_E_INVAL;
+        n = v;
+        memcpy(field, &n, sizeof(n));
+        return 0;
+    }
+    }
+    return MOLT_E_INVAL;
+}
+
+static const char *type_hint(enum conf_type t)
+{
+    switch (t) {
+    case CONF_BOOL: return "expected true or false";
+    case CONF_DURATION: return "expected a duration such as 15s, 500ms or 5m";
+    case CONF_COUNT: return "expected a whole number";
+    case CONF_LEVEL: return "expected error, warn, info or debug";
+    case CONF_TARGET: return "expected stderr or syslog";
+    case CONF_STR: return "value too long";
+    }
+    return "";
+}
+
+int molt_conf_set(struct molt_config *conf, const char *section, const char *key,
+                  const char *value, const char *where, struct molt_err *err)
+{
+    const struct conf_key *k = find_key(section, key);
+
+    if (!k)
+        return molt_err_set(err, MOLT_E_CONFIG, "%s: unknown key '%s' in section [%s]", where,
+                            key, section);
+    if (set_typed(conf, k, value) < 0) {
+        if (k->secret)
+            return molt_err_set(err, MOLT_E_CONFIG, "%s: %s.%s: bad value (%s)", where, section,
+                                key, type_hint(k->type));
+        return molt_err_set(err, MOLT_E_CONFIG, "%s: %s.%s: bad value '%.64s' (%s)", where,
+                            section, key, value, type_hint(k->type));
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int parse_line(struct molt_config *conf, char *line, char *section, size_t secsize,
+                      const char *where, struct molt_err *err)
+{
+    char *s = trim(line);
+    char *eq;
+
+    if (*s == '\0' || *s == '#' || *s == ';')
+        return 0;
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (!close || close[1] != '\0' || close == s + 1)
+            return molt_err_set(err, MOLT_E_CONFIG, "%s: malformed section header", where);
+        *close = '\0';
+        snprintf(section, secsize, "%s", trim(s + 1));
+        if (strcmp(section, "server") && strcmp(section, "agent") && strcmp(section, "install"))
+            return molt_err_set(err, MOLT_E_CONFIG, "%s: unknown section [%s]", where, section);
+        return 0;
+    }
+    eq = strchr(s, '=');
+    if (!eq)
+        return molt_err_set(err, MOLT_E_CONFIG, "%s: expected 'key = value'", where);
+    if (section[0] == '\0')
+        return molt_err_set(err, MOLT_E_CONFIG, "%s: key outside of a section", where);
+    *eq = '\0';
+    char *key = trim(s);
+    char *value = trim(eq + 1);
+    size_t vlen = strlen(value);
+    if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+        value[vlen - 1] = '\0';
+        value++;
+    }
+    if (*key == '\0')
+        return molt_err_set(err, MOLT_E_CONFIG, "%s: empty key", where);
+    return molt_conf_set(conf, section, key, value, where, err);
+}
+
+static int load_file(struct molt_config *conf, const char *path, struct molt_err *err)
+{
+    char section[32] = "";
+    char where[PATH_MAX + 32];
+    char *text = NULL;
+    char *line;
+    int lineno = 0;
+    int rc;
+
+    rc = molt_fs_read_file(path, 1 << 20, &text, NULL, err);
+    if (rc < 0)
+        return rc;
+    /* strtok_r would merge blank lines and break numbering; walk by hand. */
+    line = text;
+    while (line) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        rc = parse_line(conf, line, section, sizeof(section), where, err);
+        if (rc < 0)
+            break;
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    return rc;
+}
+
+static int conf_filter(const struct dirent *de)
+{
+    size_t n = strlen(de->d_name);
+
+    return de->d_name[0] != '.' && n > 5 && strcmp(de->d_name + n - 5, ".conf") == 0;
+}
+
+static int load_dropins(struct molt_config *conf, const char *path, struct molt_err *err)
+{
+    char dir[PATH_MAX];
+    struct dirent **list = NULL;
+    int n, rc = 0;
+
+    if (snprintf(dir, sizeof(dir), "%s.d", path) >= (int)sizeof(dir))
+        return molt_err_set(err, MOLT_E_LIMIT, "path too long: %s.d", path);
+    n = scandir(dir, &list, conf_filter, alphasort);
+    if (n < 0)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : molt_err_errno(err, "read %s", dir);
+    for (int i = 0; i < n; i++) {
+        char file[PATH_MAX];
+        if (rc == 0 && molt_fs_join(file, sizeof(file), dir, list[i]->d_name, err) == 0)
+            rc = load_file(conf, file, err);
+        else if (rc == 0)
+            rc = MOLT_E_LIMIT;
+        free(list[i]);
+    }
+    free(list);
+    return rc;
+}
+
+static int load_env(struct molt_config *conf, struct molt_err *err)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        char name[96], where[112];
+        const char *value;
+        size_t j = 0;
+
+        snprintf(name, sizeof(name), "MOLT_%s_%s", conf_keys[i].section, conf_keys[i].key);
+        for (j = 0; name[j]; j++)
+            name[j] = (char)toupper((unsigned char)name[j]);
+        value = getenv(name);
+        if (!value)
+            continue;
+        snprintf(where, sizeof(where), "environment %s", name);
+        int rc = molt_conf_set(conf, conf_keys[i].section, conf_keys[i].key, value, where, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int molt_conf_url_is_loopback(const char *url)
+{
+    const char *host = strstr(url, "://");
+    struct in_addr addr;
+    char buf[256];
+    size_t n;
+
+    if (!host)
+        return 0;
+    host += 3;
+    if (*host == '[') {
+        return strncmp(host, "[::1]", 5) == 0;
+    }
+    n = strcspn(host, ":/?#");
+    if (n == 0 || n >= sizeof(buf))
+        return 0;
+    memcpy(buf, host, n);
+    buf[n] = '\0';
+    if (strcasecmp(buf, "localhost") == 0)
+        return 1;
+    /* A name such as 127.example.com must not pass for an address. */
+    return inet_pton(AF_INET, buf, &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
+}
+
+int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
+{
+    const char *url = conf->server.url;
+
+    if (url[0]) {
+        if (strncasecmp(url, "https://", 8) == 0) {
+            /* fine */
+        } else if (strncasecmp(url, "http://", 7) == 0) {
+            if (!conf->server.allow_insecure_http || !molt_conf_url_is_loopback(url))
+                return molt_err_set(err, MOLT_E_CONFIG,
+                                    "server.url: http:// is allowed only to a loopback address "
+                                    "with server.allow_insecure_http = true");
+        } else {
+            return molt_err_set(err, MOLT_E_CONFIG, "server.url: '%.128s' is not an https:// URL",
+                                url);
+        }
+    }
+    if (conf->agent.heartbeat_interval_ms < 100)
+        return molt_err_set(err, MOLT_E_CONFIG, "agent.heartbeat_interval: at least 100ms");
+    if (conf->agent.backoff_max_ms < 1000)
+        return molt_err_set(err, MOLT_E_CONFIG, "agent.backoff_max: at least 1s");
+    if (conf->install.trial_max_starts < 1)
+        return molt_err_set(err, MOLT_E_CONFIG, "install.trial_max_starts: at least 1");
+    if (conf->install.trial_timeout_ms < 1000)
+        return molt_err_set(err, MOLT_E_CONFIG, "install.trial_timeout: at least 1s");
+    if (!!conf->server.client_cert[0] != !!conf->server.client_key[0])
+        return molt_err_set(err, MOLT_E_CONFIG,
+                            "server.client_cert and server.client_key go together");
+    return 0;
+}
+
+int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err)
+{
+    int explicit = path != NULL;
+    int rc;
+
+    molt_conf_defaults(conf);
+    if (!path) {
+        path = getenv("MOLT_CONFIG");
+        explicit = path != NULL && *path;
+        if (!explicit)
+            path = MOLT_CONF_DEFAULT_PATH;
+    }
+    rc = load_file(conf, path, err);
+    if (rc == MOLT_E_NOTFOUND && !explicit)
+        rc = 0;
+    if (rc == 0)
+        rc = load_dropins(conf, path, err);
+    if (rc == 0)
+        rc = load_env(conf, err);
+    if (rc == 0)
+        rc = molt_conf_validate(conf, err);
+    if (rc < 0)
+        molt_err_prefix(err, "configuration");
+    return rc;
+}

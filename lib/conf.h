@@ -1,0 +1,69 @@
+/* conf.h: molt configuration. /etc/molt/molt.conf (INI), then drop-ins from
+ * molt.conf.d/NAME.conf in name order, then MOLT_<SECTION>_<KEY> environment
+ * variables, each overriding the one before. Unknown keys, bad values and
+ * malformed lines are errors that name file:line; secret values never appear
+ * in messages. */
+#ifndef MOLT_CONF_H
+#define MOLT_CONF_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+#define MOLT_CONF_DEFAULT_PATH "/etc/molt/molt.conf"
+#define MOLT_CONF_STR 1024
+
+struct molt_config {
+    struct {
+        char url[MOLT_CONF_STR];
+        char access_id[256];
+        char access_key[256];          /* secret */
+        char ca_file[MOLT_CONF_STR];
+        char client_cert[MOLT_CONF_STR];
+        char client_key[MOLT_CONF_STR];
+        char proxy[MOLT_CONF_STR];
+        int allow_insecure_http;       /* http:// to loopback only */
+        int64_t connect_timeout_ms;
+        int64_t low_speed_timeout_ms;  /* abort a transfer slower than 1 byte/s for this long */
+    } server;
+    struct {
+        char name[256];
+        char category[256];
+        char description[1024];
+        int ephemeral;
+        char state_dir[MOLT_CONF_STR];
+        char run_dir[MOLT_CONF_STR];
+        char upgrade_dir[MOLT_CONF_STR];
+        char keys_dir[MOLT_CONF_STR];  /* trusted release keys, *.pub */
+        char machine_id_file[MOLT_CONF_STR];
+        int64_t heartbeat_interval_ms;
+        int64_t backoff_max_ms;
+        int long_poll;
+        int allow_downgrade;
+        char log_level[16];
+        char log_target[16];           /* stderr | syslog */
+    } agent;
+    struct {
+        char root[MOLT_CONF_STR];
+        int64_t trial_timeout_ms;
+        int64_t trial_max_starts;
+    } install;
+};
+
+/* Fills conf with the built-in defaults. */
+void molt_conf_defaults(struct molt_config *conf);
+/* Loads path (NULL: MOLT_CONFIG or the default path), its drop-ins and the
+ * environment on top of the defaults, then validates. A missing file is an
+ * error only when it was named explicitly. */
+int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err);
+/* Applies one key=value as if read from where (e.g. "file.conf:3"). */
+int molt_conf_set(struct molt_config *conf, const char *section, const char *key,
+                  const char *value, const char *where, struct molt_err *err);
+/* Cross-field checks (url scheme, loopback for http, ...). */
+int molt_conf_validate(const struct molt_config *conf, struct molt_err *err);
+/* 1 when url's host is 127.0.0.0/8, ::1 or localhost. */
+int molt_conf_url_is_loopback(const char *url);
+/* Parses "15", "15s", "500ms", "5m", "1h" into milliseconds. */
+int molt_conf_parse_duration(const char *s, int64_t *ms);
+
+#endif

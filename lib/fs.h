@@ -1,0 +1,33 @@
+/* fs.h: file-system helpers whose results survive a crash or power cut:
+ * every replacement is temp file, fsync, rename(2), fsync of the directory. */
+#ifndef MOLT_FS_H
+#define MOLT_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* Replaces path with data atomically; the file gets mode. */
+int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         struct molt_err *err);
+/* Points linkpath at target atomically (new symlink beside it, then rename). */
+int molt_fs_symlink_atomic(const char *target, const char *linkpath, struct molt_err *err);
+int molt_fs_fsync_dir(const char *dir, struct molt_err *err);
+int molt_fs_fsync_path(const char *path, struct molt_err *err);
+/* Reads a whole file, NUL-terminated, refusing files larger than max bytes.
+ * *out is malloc'd. A missing file gives MOLT_E_NOTFOUND. */
+int molt_fs_read_file(const char *path, size_t max, char **out, size_t *len,
+                      struct molt_err *err);
+/* mkdir -p; existing directories are left as they are. */
+int molt_fs_mkdir_p(const char *path, mode_t mode, struct molt_err *err);
+/* rm -rf that never follows symlinks; a missing path is not an error. */
+int molt_fs_remove_tree(const char *path, struct molt_err *err);
+/* Bytes available to an unprivileged user on the file system holding path. */
+int molt_fs_free_bytes(const char *path, uint64_t *out, struct molt_err *err);
+/* Joins dir and name into out (size n); fails rather than truncating. */
+int molt_fs_join(char *out, size_t n, const char *dir, const char *name, struct molt_err *err);
+int molt_fs_exists(const char *path);
+
+#endif

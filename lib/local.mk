@@ -1,0 +1,12 @@
+# libmolt: the internal library every program links.
+noinst_LIBRARIES += lib/libmolt.a
+lib_libmolt_a_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
+lib_libmolt_a_SOURCES = \
+	lib/err.c lib/err.h \
+	lib/log.c lib/log.h \
+	lib/fault.c lib/fault.h \
+	lib/fs.c lib/fs.h \
+	lib/conf.c lib/conf.h \
+	lib/json.c lib/json.h \
+	lib/version.c lib/version.h \
+	lib/cli.c lib/cli.h

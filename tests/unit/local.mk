@@ -1,0 +1,17 @@
+# cmocka unit tests; each program prints TAP (CMOCKA_MESSAGE_OUTPUT=TAP).
+UNIT_CFLAGS = $(AM_CFLAGS) -Wno-format-truncation $(MOLT_DEP_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_LDADD = tests/unit/libtestutil.a $(MOLT_LIBS) $(CMOCKA_LIBS)
+check_LIBRARIES = tests/unit/libtestutil.a
+tests_unit_libtestutil_a_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
+
+UNIT_TESTS = tests/unit/test_base tests/unit/test_conf tests/unit/test_fs
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
+tests_unit_test_base_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_base_LDADD = $(UNIT_LDADD)
+tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_conf_LDADD = $(UNIT_LDADD)
+tests_unit_test_fs_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_fs_LDADD = $(UNIT_LDADD)

@@ -1,0 +1,191 @@
+/* test_conf.c: configuration files, drop-ins, environment and every kind of bad input. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "conf.h"
+
+static void clear_env(void)
+{
+    unsetenv("MOLT_CONFIG");
+    unsetenv("MOLT_SERVER_URL");
+    unsetenv("MOLT_AGENT_HEARTBEAT_INTERVAL");
+    unsetenv("MOLT_SERVER_ACCESS_KEY");
+}
+
+static int load_text(const char *text, struct molt_config *conf, struct molt_err *err,
+                     char dir[PATH_MAX])
+{
+    char path[PATH_MAX];
+
+    tu_mkdtemp(dir);
+    tu_write(path, dir, "molt.conf", text);
+    return molt_conf_load(conf, path, err);
+}
+
+static void test_good_file(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+
+    clear_env();
+    assert_int_equal(load_text("# comment\n"
+                               "[server]\n"
+                               "url = https://cp.example:8443\n"
+                               "access_id = \"abc\"\n"
+                               "access_key = s3cret\n"
+                               "\n"
+                               "[agent]\n"
+                               "name=web-1\n"
+                               "heartbeat_interval = 500ms\n"
+                               "ephemeral = yes\n"
+                               "log_level = debug\n"
+                               "[install]\n"
+                               "trial_timeout = 2m\n"
+                               "trial_max_starts = 5\n",
+                               &conf, &err, dir), 0);
+    assert_string_equal(conf.server.url, "https://cp.example:8443");
+    assert_string_equal(conf.server.access_id, "abc");
+    assert_string_equal(conf.server.access_key, "s3cret");
+    assert_string_equal(conf.agent.name, "web-1");
+    assert_int_equal(conf.agent.heartbeat_interval_ms, 500);
+    assert_int_equal(conf.agent.ephemeral, 1);
+    assert_string_equal(conf.agent.log_level, "debug");
+    assert_int_equal(conf.install.trial_timeout_ms, 120000);
+    assert_int_equal(conf.install.trial_max_starts, 5);
+    /* untouched keys keep their defaults */
+    assert_string_equal(conf.install.root, "/opt/molt");
+    assert_int_equal(conf.agent.long_poll, 1);
+    tu_rmtree(dir);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+
+    clear_env();
+    assert_int_equal(load_text(text, &conf, &err, dir), MOLT_E_CONFIG);
+    if (!strstr(err.msg, needle))
+        fail_msg("error '%s' does not contain '%s'", err.msg, needle);
+    tu_rmtree(dir);
+}
+
+static void test_bad_files(void **state)
+{
+    expect_error("[server]\nurl = https://x\nbogus = 1\n", "molt.conf:3: unknown key 'bogus'");
+    expect_error("[nosuch]\n", "molt.conf:1: unknown section [nosuch]");
+    expect_error("url = https://x\n", "molt.conf:1: key outside of a section");
+    expect_error("[agent]\njust words\n", "molt.conf:2: expected 'key = value'");
+    expect_error("[agent\n", "molt.conf:1: malformed section header");
+    expect_error("[agent]\nephemeral = maybe\n", "molt.conf:2: agent.ephemeral: bad value 'maybe'");
+    expect_error("[agent]\nheartbeat_interval = 3 weeks\n", "expected a duration");
+    expect_error("[agent]\nlog_level = loud\n", "expected error, warn, info or debug");
+    expect_error("[install]\ntrial_max_starts = -1\n", "expected a whole number");
+    expect_error("[server]\nurl = ftp://x\n", "is not an https:// URL");
+    expect_error("[server]\nurl = http://10.0.0.1\nallow_insecure_http = true\n",
+                 "allowed only to a loopback");
+    expect_error("[agent]\nheartbeat_interval = 1ms\n", "at least 100ms");
+    expect_error("[server]\nclient_cert = /x\n", "go together");
+}
+
+static void test_secret_not_in_error(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char long_key[400];
+
+    molt_conf_defaults(&conf);
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    memcpy(long_key, "TOPSECRET", 9);
+    assert_int_equal(molt_conf_set(&conf, "server", "access_key", long_key, "f:1", &err),
+                     MOLT_E_CONFIG);
+    assert_null(strstr(err.msg, "TOPSECRET"));
+    assert_non_null(strstr(err.msg, "server.access_key"));
+}
+
+static void test_dropins_and_env(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], path[PATH_MAX], dropdir[PATH_MAX], tmp[PATH_MAX];
+
+    clear_env();
+    tu_mkdtemp(dir);
+    tu_write(path, dir, "molt.conf", "[agent]\nname = base\nheartbeat_interval = 15\n");
+    snprintf(dropdir, sizeof(dropdir), "%s/molt.conf.d", dir);
+    assert_int_equal(mkdir(dropdir, 0755), 0);
+    tu_write(tmp, dropdir, "20-late.conf", "[agent]\nname = late\n");
+    tu_write(tmp, dropdir, "10-early.conf", "[agent]\nname = early\ncategory = db\n");
+    tu_write(tmp, dropdir, "30-ignored.txt", "this is not read\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_string_equal(conf.agent.name, "late");
+    assert_string_equal(conf.agent.category, "db");
+
+    setenv("MOLT_AGENT_HEARTBEAT_INTERVAL", "2s", 1);
+    setenv("MOLT_SERVER_URL", "http://127.0.0.1:9", 1);
+    setenv("MOLT_SERVER_ALLOW_INSECURE_HTTP", "1", 1);
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_int_equal(conf.agent.heartbeat_interval_ms, 2000);
+    assert_string_equal(conf.server.url, "http://127.0.0.1:9");
+
+    setenv("MOLT_AGENT_HEARTBEAT_INTERVAL", "soon", 1);
+    assert_int_equal(molt_conf_load(&conf, path, &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "environment MOLT_AGENT_HEARTBEAT_INTERVAL"));
+    unsetenv("MOLT_SERVER_ALLOW_INSECURE_HTTP");
+    clear_env();
+
+    tu_write(tmp, dropdir, "40-bad.conf", "[agent]\nnope = 1\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "40-bad.conf:2: unknown key 'nope'"));
+    tu_rmtree(dir);
+}
+
+static void test_missing_file(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+
+    clear_env();
+    assert_int_equal(molt_conf_load(&conf, "/nonexistent/molt.conf", &err), MOLT_E_NOTFOUND);
+    assert_non_null(strstr(err.msg, "/nonexistent/molt.conf"));
+}
+
+static void test_durations_and_loopback(void **state)
+{
+    int64_t ms;
+
+    assert_int_equal(molt_conf_parse_duration("15", &ms), 0);
+    assert_int_equal(ms, 15000);
+    assert_int_equal(molt_conf_parse_duration("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(molt_conf_parse_duration("1h", &ms), 0);
+    assert_int_equal(ms, 3600000);
+    assert_true(molt_conf_parse_duration("-1", &ms) < 0);
+    assert_true(molt_conf_parse_duration("", &ms) < 0);
+    assert_true(molt_conf_parse_duration("99999999999999999999", &ms) < 0);
+    assert_true(molt_conf_url_is_loopback("http://127.0.0.1:80/x"));
+    assert_true(molt_conf_url_is_loopback("https://[::1]:8443"));
+    assert_true(molt_conf_url_is_loopback("http://localhost/"));
+    assert_false(molt_conf_url_is_loopback("http://127.example.com/"));
+    assert_false(molt_conf_url_is_loopback("http://10.1.1.1/"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_secret_not_in_error),
+        cmocka_unit_test(test_dropins_and_env),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_durations_and_loopback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,19 @@
+/* testutil.h: helpers shared by the cmocka unit tests. */
+#ifndef MOLT_TESTUTIL_H
+#define MOLT_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+
+/* Creates a fresh temporary directory; the path lives in a static buffer per call slot. */
+char *tu_mkdtemp(char buf[PATH_MAX]);
+/* Writes text to dir/name and returns the full path in out. */
+void tu_write(char out[PATH_MAX], const char *dir, const char *name, const char *text);
+void tu_rmtree(const char *dir);
+
+#endif
