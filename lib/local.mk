@@ -1,4 +1,5 @@
-# libmolt: the internal library every program links.
+# libmolt: the internal library every program links. Modules with an owner of
+# their own add sources in their fragment below.
 noinst_LIBRARIES += lib/libmolt.a
 lib_libmolt_a_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
 lib_libmolt_a_SOURCES = \
@@ -10,3 +11,7 @@ lib_libmolt_a_SOURCES = \
 	lib/json.c lib/json.h \
 	lib/version.c lib/version.h \
 	lib/cli.c lib/cli.h
+
+include lib/package.mk
+include lib/net.mk
+include lib/journal.mk

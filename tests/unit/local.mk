@@ -15,3 +15,7 @@ tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_conf_LDADD = $(UNIT_LDADD)
 tests_unit_test_fs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_fs_LDADD = $(UNIT_LDADD)
+
+include tests/unit/package.mk
+include tests/unit/agent.mk
+include tests/unit/installer.mk

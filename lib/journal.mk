@@ -1,0 +1,1 @@
+# journal.mk: fragment owned by its module; included from local.mk

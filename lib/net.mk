@@ -1,0 +1,1 @@
+# net.mk: fragment owned by its module; included from local.mk

@@ -1,0 +1,1 @@
+# package.mk: fragment owned by its module; included from local.mk

@@ -1,0 +1,1 @@
+# agent.mk: fragment owned by its module; included from local.mk

@@ -1,0 +1,1 @@
+# installer.mk: fragment owned by its module; included from local.mk
