@@ -10,7 +10,8 @@ lib_libmolt_a_SOURCES = \
 	lib/conf.c lib/conf.h \
 	lib/json.c lib/json.h \
 	lib/version.c lib/version.h \
-	lib/cli.c lib/cli.h
+	lib/cli.c lib/cli.h \
+	lib/host.c lib/host.h
 
 include lib/package.mk
 include lib/net.mk

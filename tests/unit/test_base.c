@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "host.h"
 #include "json.h"
 #include "version.h"
 
@@ -113,6 +114,35 @@ static void test_json_hostile(void **state)
     assert_null(o);
 }
 
+static void test_host_facts(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_host host;
+    char dir[PATH_MAX], path[PATH_MAX], id[33];
+
+    assert_string_equal(molt_host_arch_name("x86_64"), "amd64");
+    assert_string_equal(molt_host_arch_name("aarch64"), "aarch64");
+    assert_string_equal(molt_host_arch_name("arm64"), "aarch64");
+    assert_string_equal(molt_host_arch_name("mips"), "mips");
+    assert_int_equal(molt_host_read(&host, &err), 0);
+    assert_string_equal(host.os_name, "Linux");
+    assert_string_equal(host.os_id, "linux");
+    assert_true(strlen(host.os_version) > 0);
+    assert_true(host.uptime_ms > 0);
+    assert_true(strlen(host.host_name) > 0);
+
+    tu_mkdtemp(dir);
+    tu_write(path, dir, "good", "0123456789abcdef0123456789ABCDEF\n");
+    assert_int_equal(molt_host_machine_id(path, id, &err), 0);
+    assert_string_equal(id, "0123456789abcdef0123456789ABCDEF");
+    tu_write(path, dir, "short", "0123\n");
+    assert_int_equal(molt_host_machine_id(path, id, &err), MOLT_E_PARSE);
+    assert_non_null(strstr(err.msg, "expected 32 hex digits"));
+    tu_write(path, dir, "nothex", "0123456789abcdef0123456789abcdeZ\n");
+    assert_int_equal(molt_host_machine_id(path, id, &err), MOLT_E_PARSE);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_version_cmp),
         cmocka_unit_test(test_json_access),
         cmocka_unit_test(test_json_hostile),
+        cmocka_unit_test(test_host_facts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
