@@ -1,5 +1,5 @@
 # cmocka unit tests; each program prints TAP (CMOCKA_MESSAGE_OUTPUT=TAP).
-UNIT_CFLAGS = $(AM_CFLAGS) -Wno-format-truncation $(MOLT_DEP_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) $(CMOCKA_CFLAGS)
 UNIT_LDADD = tests/unit/libtestutil.a $(MOLT_LIBS) $(CMOCKA_LIBS)
 check_LIBRARIES = tests/unit/libtestutil.a
 tests_unit_libtestutil_a_CFLAGS = $(UNIT_CFLAGS)
