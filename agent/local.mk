@@ -1,5 +1,23 @@
-# molt-agent: the resident daemon.
+# molt-agent: the resident daemon. Everything but main.c lives in a library so
+# the unit tests link the same code.
+noinst_LIBRARIES += agent/libmoltagent.a
+agent_libmoltagent_a_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) $(MHD_CFLAGS)
+agent_libmoltagent_a_SOURCES = \
+	agent/agent.c agent/agent.h \
+	agent/agent_api.c agent/agent_api.h \
+	agent/api.c agent/api.h \
+	agent/backoff.c agent/backoff.h \
+	agent/command.c agent/command.h \
+	agent/heartbeat.c agent/heartbeat.h \
+	agent/identity.c agent/identity.h \
+	agent/outbox.c agent/outbox.h \
+	agent/status.c agent/status.h \
+	agent/task.c agent/task.h \
+	agent/upgrade.h agent/upgrade_none.c
+
+MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) $(MHD_LIBS) -lpthread
+
 sbin_PROGRAMS += agent/molt-agent
 agent_molt_agent_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) $(MHD_CFLAGS)
 agent_molt_agent_SOURCES = agent/main.c
-agent_molt_agent_LDADD = $(MOLT_LIBS) $(MHD_LIBS)
+agent_molt_agent_LDADD = $(MOLT_AGENT_LIBS)

@@ -1,11 +1,16 @@
 /* main.c: molt-agent command line: dispatches to the daemon and its clients. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "cli.h"
+#include "http.h"
+#include "log.h"
+#include "status.h"
 
 static const char usage[] =
-    "Usage: molt-agent COMMAND [OPTIONS]\n"
+    "Usage: molt-agent [--config FILE] COMMAND [OPTIONS]\n"
     "The molt collector agent: heartbeats to the control plane and upgrades itself.\n"
     "\n"
     "Commands:\n"
@@ -14,14 +19,87 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  --config FILE       configuration file (default /etc/molt/molt.conf; MOLT_CONFIG)\n"
+    "  --json              status: print the local API's JSON reply\n"
     "  -h, --help          show this help and exit\n"
-    "  -V, --version       show the version and exit\n";
+    "  -V, --version       show the version and exit\n"
+    "\n"
+    "Exit codes of run: 0 stopped, 1 configuration or setup error, 2 usage,\n"
+    "3 another agent holds the state directory, 75 restart requested (after an upgrade).\n";
+
+/* "molt-agent: WHAT 'ARG'" (ARG may be NULL), and where to get help. */
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "molt-agent: %s%s%s%s\nTry 'molt-agent --help'.\n", what, arg ? " '" : "",
+            arg ? arg : "", arg ? "'" : "");
+    return MOLT_EXIT_USAGE;
+}
+
+static int run(const char *config_path)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_agent *a = calloc(1, sizeof(*a));
+    int rc;
+
+    if (!a || molt_http_global_init(&err) < 0) {
+        fprintf(stderr, "molt-agent: %s\n", a ? err.msg : "out of memory");
+        free(a);
+        return MOLT_EXIT_FATAL;
+    }
+    rc = molt_agent_init(a, config_path, &err);
+    if (rc != 0) {
+        fprintf(stderr, "molt-agent: %s\n", err.msg);
+        if (strcmp(a->conf.agent.log_target, "syslog") == 0)
+            molt_log_error("start.failed", "error=\"%s\" exit_code=%d", err.msg, rc);
+    } else {
+        rc = molt_agent_run(a);
+    }
+    molt_agent_cleanup(a);
+    free(a);
+    molt_http_global_cleanup();
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
+    const char *config = NULL, *command = NULL;
+    int json = 0;
+
     if (molt_cli_common(argc, argv, "molt-agent", usage))
         return 0;
-    fprintf(stderr, "molt-agent: %s: not implemented yet\n%s", argc > 1 ? argv[1] : "no command",
-            "Try 'molt-agent --help'.\n");
-    return 2;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--config") == 0) {
+            if (++i >= argc)
+                return usage_error("--config needs a FILE", NULL);
+            config = argv[i];
+        } else if (strncmp(arg, "--config=", 9) == 0) {
+            config = arg + 9;
+        } else if (strcmp(arg, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (arg[0] == '-') {
+            return usage_error("unknown option", arg);
+        } else if (!command) {
+            command = arg;
+        } else {
+            return usage_error("unexpected argument", arg);
+        }
+    }
+    if (!command)
+        return usage_error("no command given", NULL);
+    if (strcmp(command, "run") == 0) {
+        if (json)
+            return usage_error("--json is an option of status", NULL);
+        return run(config);
+    }
+    if (strcmp(command, "status") == 0) {
+        int rc;
+        molt_http_global_init(NULL);
+        rc = molt_status_main(config, json);
+        molt_http_global_cleanup();
+        return rc;
+    }
+    return usage_error("unknown command", command);
 }

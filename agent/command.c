@@ -1,0 +1,277 @@
+/* command.c: strict validation of upgrade and cancel commands. */
+#include "command.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "json.h"
+#include "version.h"
+
+int molt_task_id_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > MOLT_TASK_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+const char *molt_command_type_name(enum molt_command_type t)
+{
+    return t == MOLT_CMD_UPGRADE ? "upgrade" : t == MOLT_CMD_CANCEL ? "cancel" : "unknown";
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* RFC 4648 base64 with padding, nothing else: no whitespace, no stray bits. */
+static int b64_decode(const char *in, unsigned char **out, size_t *out_len)
+{
+    size_t n = strlen(in), pad = 0, len;
+    unsigned char *buf;
+    size_t j = 0;
+
+    if (n == 0 || n % 4)
+        return -1;
+    if (in[n - 1] == '=')
+        pad = in[n - 2] == '=' ? 2 : 1;
+    len = n / 4 * 3 - pad;
+    buf = malloc(len + 1);
+    if (!buf)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        int last = i + 4 == n;
+        for (int k = 0; k < 4; k++) {
+            v[k] = b64_value((unsigned char)in[i + k]);
+            if (v[k] < 0 && !(last && in[i + k] == '=' && k >= 4 - (int)pad))
+                goto bad;
+            if (v[k] < 0)
+                v[k] = 0;
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+                     (uint32_t)v[3];
+        if (last && ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))))
+            goto bad;    /* non-zero bits under the padding */
+        unsigned char bytes[3] = { (unsigned char)(w >> 16), (unsigned char)(w >> 8),
+                                   (unsigned char)w };
+        for (int k = 0; k < 3 && j < len; k++)
+            buf[j++] = bytes[k];
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return 0;
+bad:
+    free(buf);
+    return -1;
+}
+
+static int get_blob(struct json_object *o, const char *key, unsigned char **out, size_t *len,
+                    struct molt_err *err)
+{
+    const char *s;
+    int rc = molt_json_get_str(o, key, &s, err);
+
+    if (rc < 0)
+        return rc;
+    if (strlen(s) > (MOLT_BUILD_BLOB_MAX + 2) / 3 * 4)
+        return molt_err_set(err, MOLT_E_LIMIT, "field '%s': larger than %d bytes", key,
+                            MOLT_BUILD_BLOB_MAX);
+    if (b64_decode(s, out, len) < 0)
+        return molt_err_set(err, MOLT_E_PARSE, "field '%s': not valid base64", key);
+    return 0;
+}
+
+static int get_version(struct json_object *o, const char *key, char *out, struct molt_err *err)
+{
+    const char *s;
+    int rc = molt_json_get_str(o, key, &s, err);
+
+    if (rc < 0)
+        return rc;
+    if (!molt_version_valid(s))
+        return molt_err_set(err, MOLT_E_PARSE, "field '%s': not a version", key);
+    memcpy(out, s, strlen(s) + 1);
+    return 0;
+}
+
+static int get_time(struct json_object *o, const char *key, int64_t *out, struct molt_err *err)
+{
+    int rc = molt_json_get_int(o, key, out, err);
+
+    if (rc < 0)
+        return rc;
+    if (*out < MOLT_TIME_MIN_MS || *out > MOLT_TIME_MAX_MS)
+        return molt_err_set(err, MOLT_E_PARSE, "field '%s': not a plausible time", key);
+    return 0;
+}
+
+static int check_url(const char *url, struct molt_err *err)
+{
+    size_t n = strlen(url);
+
+    if (n == 0 || n > MOLT_BUILD_URL_MAX)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'url': empty or too long");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return molt_err_set(err, MOLT_E_PARSE, "field 'url': space or control character");
+    }
+    if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0)
+        return 0;    /* the scheme and host rules are checked again when downloading */
+    if (url[0] == '/' && url[1] != '/')
+        return 0;
+    return molt_err_set(err, MOLT_E_PARSE, "field 'url': neither an http(s) URL nor a path");
+}
+
+static int parse_sha256(struct json_object *o, char out[65], struct molt_err *err)
+{
+    const char *s;
+    int rc = molt_json_get_str(o, "sha256", &s, err);
+
+    if (rc < 0)
+        return rc;
+    if (strlen(s) != 64)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'sha256': expected 64 hex digits");
+    for (int i = 0; i < 64; i++) {
+        if (!isxdigit((unsigned char)s[i]))
+            return molt_err_set(err, MOLT_E_PARSE, "field 'sha256': expected 64 hex digits");
+        out[i] = (char)tolower((unsigned char)s[i]);
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+static int parse_build(struct json_object *o, struct molt_build *b, struct molt_err *err)
+{
+    const char *url;
+    int rc;
+
+    if ((rc = get_version(o, "version", b->version, err)) < 0 ||
+        (rc = molt_json_get_str(o, "url", &url, err)) < 0 || (rc = check_url(url, err)) < 0 ||
+        (rc = molt_json_get_int(o, "size", &b->size, err)) < 0)
+        return rc;
+    memcpy(b->url, url, strlen(url) + 1);
+    if (b->size <= 0 || b->size > MOLT_BUILD_MAX_SIZE)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'size': not in 1..%lld",
+                            (long long)MOLT_BUILD_MAX_SIZE);
+    if ((rc = parse_sha256(o, b->sha256, err)) < 0 ||
+        (rc = get_blob(o, "statement", &b->statement, &b->statement_len, err)) < 0 ||
+        (rc = get_blob(o, "signature", &b->signature, &b->signature_len, err)) < 0)
+        return rc;
+    return 0;
+}
+
+static int parse_upgrade(struct json_object *o, struct molt_command *cmd, struct molt_err *err)
+{
+    struct json_object *build;
+    int rc;
+
+    if ((rc = get_version(o, "toVersion", cmd->to_version, err)) < 0 ||
+        (rc = get_time(o, "requestTime", &cmd->request_time, err)) < 0 ||
+        (rc = get_time(o, "expiresAt", &cmd->expires_at, err)) < 0)
+        return rc;
+    if (cmd->expires_at <= cmd->request_time ||
+        cmd->expires_at - cmd->request_time > MOLT_COMMAND_MAX_LIFETIME_MS)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'expiresAt': not within 7 days after "
+                                               "requestTime");
+    if ((rc = molt_json_get_obj(o, "build", &build, err)) < 0)
+        return rc;
+    rc = parse_build(build, &cmd->build, err);
+    if (rc < 0)
+        molt_err_prefix(err, "build");
+    return rc;
+}
+
+int molt_command_parse(struct json_object *o, struct molt_command *cmd, struct molt_err *err)
+{
+    const char *type, *id;
+    int rc;
+
+    memset(cmd, 0, sizeof(*cmd));
+    if (!json_object_is_type(o, json_type_object))
+        return molt_err_set(err, MOLT_E_PARSE, "command: not an object");
+    if ((rc = molt_json_get_str(o, "type", &type, err)) < 0 ||
+        (rc = molt_json_get_str(o, "taskId", &id, err)) < 0)
+        goto fail;
+    if (!molt_task_id_valid(id)) {
+        rc = molt_err_set(err, MOLT_E_PARSE, "field 'taskId': expected 1..%d digits",
+                          MOLT_TASK_ID_MAX);
+        goto fail;
+    }
+    memcpy(cmd->task_id, id, strlen(id) + 1);
+    if (strcmp(type, "cancel") == 0) {
+        cmd->type = MOLT_CMD_CANCEL;
+        return 0;
+    }
+    if (strcmp(type, "upgrade") != 0) {
+        rc = molt_err_set(err, MOLT_E_PARSE, "field 'type': unknown command type");
+        goto fail;
+    }
+    cmd->type = MOLT_CMD_UPGRADE;
+    rc = parse_upgrade(o, cmd, err);
+    if (rc == 0)
+        return 0;
+fail:
+    molt_command_free(cmd);
+    molt_err_prefix(err, "command");
+    return rc;
+}
+
+static unsigned char *dup_blob(const unsigned char *p, size_t n)
+{
+    unsigned char *q = malloc(n + 1);
+
+    if (q) {
+        memcpy(q, p, n);
+        q[n] = '\0';
+    }
+    return q;
+}
+
+int molt_command_copy(struct molt_command *dst, const struct molt_command *src,
+                      struct molt_err *err)
+{
+    *dst = *src;
+    dst->build.statement = NULL;
+    dst->build.signature = NULL;
+    if (src->build.statement &&
+        !(dst->build.statement = dup_blob(src->build.statement, src->build.statement_len)))
+        goto nomem;
+    if (src->build.signature &&
+        !(dst->build.signature = dup_blob(src->build.signature, src->build.signature_len)))
+        goto nomem;
+    return 0;
+nomem:
+    molt_command_free(dst);
+    return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+}
+
+void molt_command_free(struct molt_command *cmd)
+{
+    free(cmd->build.statement);
+    free(cmd->build.signature);
+    cmd->build.statement = NULL;
+    cmd->build.signature = NULL;
+    cmd->build.statement_len = 0;
+    cmd->build.signature_len = 0;
+}

@@ -1,0 +1,66 @@
+/* command.h: commands riding on heartbeat replies (docs/protocol.md section 3),
+ * validated strictly before anything acts on them.
+ *
+ * molt_command_parse accepts only a well-formed command: known type, task id of
+ * 1..20 digits, valid versions (molt_version_valid), sane times, a build with
+ * 0 < size <= MOLT_BUILD_MAX_SIZE, 64 hex digits of sha256, an https URL or a
+ * server-relative path, and statement and signature that are valid base64 of at
+ * most MOLT_BUILD_BLOB_MAX bytes each (kept decoded: the exact bytes that were
+ * signed). Anything else is an error naming the offending field; the caller logs
+ * it and ignores the command. Whether a valid command is expired, a downgrade or
+ * the running version is policy, decided in task.c. */
+#ifndef MOLT_COMMAND_H
+#define MOLT_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "err.h"
+
+#define MOLT_TASK_ID_MAX 20                     /* digits */
+#define MOLT_VERSION_MAX 64
+#define MOLT_BUILD_URL_MAX 2048
+#define MOLT_BUILD_MAX_SIZE (2LL * 1024 * 1024 * 1024)   /* 2 GiB */
+#define MOLT_BUILD_BLOB_MAX (64 * 1024)         /* statement, signature (decoded) */
+/* requestTime and expiresAt must fall between these (2020-01-01 .. 2200-01-01). */
+#define MOLT_TIME_MIN_MS 1577836800000LL
+#define MOLT_TIME_MAX_MS 7258118400000LL
+#define MOLT_COMMAND_MAX_LIFETIME_MS (7LL * 24 * 3600 * 1000)
+
+enum molt_command_type { MOLT_CMD_UPGRADE = 1, MOLT_CMD_CANCEL = 2 };
+
+struct molt_build {
+    char version[MOLT_VERSION_MAX + 1];
+    char url[MOLT_BUILD_URL_MAX + 1];        /* absolute https://, or "/path" on the server */
+    int64_t size;
+    char sha256[65];                         /* lower-case hex */
+    unsigned char *statement;                /* decoded; malloc'd */
+    size_t statement_len;
+    unsigned char *signature;                /* decoded; malloc'd */
+    size_t signature_len;
+};
+
+struct molt_command {
+    enum molt_command_type type;
+    char task_id[MOLT_TASK_ID_MAX + 1];
+    /* upgrade only: */
+    char to_version[MOLT_VERSION_MAX + 1];
+    int64_t request_time;
+    int64_t expires_at;
+    struct molt_build build;
+};
+
+/* Fills cmd from a command object; on error cmd holds nothing to free. */
+int molt_command_parse(struct json_object *o, struct molt_command *cmd, struct molt_err *err);
+/* Deep copy, for a pipeline that keeps the command beyond the dispatch call. */
+int molt_command_copy(struct molt_command *dst, const struct molt_command *src,
+                      struct molt_err *err);
+void molt_command_free(struct molt_command *cmd);
+/* "upgrade" / "cancel". */
+const char *molt_command_type_name(enum molt_command_type t);
+/* 1 when s is 1..MOLT_TASK_ID_MAX decimal digits. */
+int molt_task_id_valid(const char *s);
+
+#endif

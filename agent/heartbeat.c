@@ -1,0 +1,129 @@
+/* heartbeat.c: heartbeat body, strict reply parsing and the exchange itself. */
+#include "heartbeat.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "json.h"
+#include "version.h"
+
+struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os_time_ms,
+                                        const struct molt_report *task)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "collectorVersion", json_object_new_string(molt_version_self()));
+    json_object_object_add(o, "osName", json_object_new_string(host->os_name));
+    json_object_object_add(o, "osVersion", json_object_new_string(host->os_version));
+    json_object_object_add(o, "osArch", json_object_new_string(host->os_arch));
+    json_object_object_add(o, "osTime", json_object_new_int64(os_time_ms));
+    json_object_object_add(o, "uptimeMs", json_object_new_int64(host->uptime_ms));
+    json_object_object_add(o, "hostName", json_object_new_string(host->host_name));
+    json_object_object_add(o, "timeZone", json_object_new_string(host->time_zone));
+    json_object_object_add(o, "task", task ? molt_report_to_json(task) : NULL);
+    return o;
+}
+
+void molt_hb_reply_free(struct molt_hb_reply *r)
+{
+    if (r->has_command)
+        molt_command_free(&r->cmd);
+    r->has_command = 0;
+}
+
+static void parse_command(struct json_object *root, struct molt_hb_reply *out)
+{
+    struct json_object *c = NULL;
+    struct molt_err err = MOLT_ERR_INIT;
+
+    if (!json_object_object_get_ex(root, "command", &c) || json_object_is_type(c, json_type_null))
+        return;
+    if (molt_command_parse(c, &out->cmd, &err) < 0) {
+        snprintf(out->command_error, sizeof(out->command_error), "%s", err.msg);
+        return;
+    }
+    out->has_command = 1;
+}
+
+int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_reply *out,
+                               struct molt_err *err)
+{
+    struct json_object *root = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!body || len == 0)
+        return molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: empty body");
+    rc = molt_json_parse(body, len, &root, err);
+    if (rc < 0)
+        return molt_err_prefix(err, "heartbeat reply");
+    if (!json_object_is_type(root, json_type_object)) {
+        rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: not a JSON object");
+        goto out;
+    }
+    int64_t interval = INT64_MIN;
+    if ((rc = molt_json_opt_int(root, "heartbeatIntervalMs", &interval, err)) < 0 ||
+        (rc = molt_json_opt_bool(root, "longPoll", &out->long_poll, err)) < 0 ||
+        (rc = molt_json_opt_int(root, "serverTime", &out->server_time, err)) < 0) {
+        molt_err_prefix(err, "heartbeat reply");
+        goto out;
+    }
+    if (interval != INT64_MIN &&
+        (interval < MOLT_HB_INTERVAL_MIN_MS || interval > MOLT_HB_INTERVAL_MAX_MS)) {
+        rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: heartbeatIntervalMs %lld out of "
+                          "range", (long long)interval);
+        goto out;
+    }
+    out->interval_ms = interval == INT64_MIN ? 0 : interval;
+    parse_command(root, out);
+out:
+    json_object_put(root);
+    return rc;
+}
+
+/* Aborts a held long-poll when the main loop has something better to do. */
+static int long_poll_abort(void *arg)
+{
+    struct molt_agent *a = arg;
+
+    return atomic_load(&a->wake) != 0;
+}
+
+int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_reply *rep,
+                        struct molt_hb_reply *out, struct molt_err *err)
+{
+    char token[MOLT_TOKEN_MAX + 1], url[64];
+    struct molt_report task;
+    struct json_object *body;
+    int has_task = molt_task_current(a, &task);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (molt_agent_token(a, token, sizeof(token), err) < 0)
+        return err ? err->code : MOLT_E_STATE;
+    molt_host_read(&a->host, NULL);
+    body = molt_heartbeat_body(&a->host, molt_agent_os_time(a), has_task ? &task : NULL);
+    if (wait_ms > 0)
+        snprintf(url, sizeof(url), "/api/v1/collector/heartbeat?waitMs=%lld", (long long)wait_ms);
+    else
+        snprintf(url, sizeof(url), "/api/v1/collector/heartbeat");
+    const char *text = molt_json_dump(body);
+    struct molt_http_req req = {
+        .method = "POST",
+        .url = url,
+        .body = text,
+        .body_len = strlen(text),
+        .bearer = token,
+        .timeout_ms = wait_ms + MOLT_HB_GRACE_MS,
+        .long_poll = wait_ms > 0,
+        .abort_fn = wait_ms > 0 ? long_poll_abort : NULL,
+        .abort_arg = a,
+    };
+    rc = molt_http_request(a->http, &req, rep, err);
+    explicit_bzero(token, sizeof(token));
+    json_object_put(body);
+    if (rc == 0)
+        rc = molt_heartbeat_parse_reply(rep->body, rep->len, out, err);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/* heartbeat.h: the heartbeat exchange (docs/protocol.md section 2).
+ *
+ * The body carries the host facts, osTime and the current task's report. The
+ * reply is parsed strictly: it must be a JSON object; heartbeatIntervalMs, when
+ * present, an integer in [MOLT_HB_INTERVAL_MIN_MS, MOLT_HB_INTERVAL_MAX_MS];
+ * longPoll a boolean; serverTime an integer. Anything else makes the reply
+ * malformed (the caller logs it and backs off; the heartbeat is not counted as
+ * acknowledged). A command that fails validation (command.h) does not spoil the
+ * reply: it is dropped and its error kept in command_error for the log. */
+#ifndef MOLT_HEARTBEAT_H
+#define MOLT_HEARTBEAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "command.h"
+#include "err.h"
+#include "host.h"
+#include "http.h"
+#include "task.h"
+
+#define MOLT_HB_INTERVAL_MIN_MS 100
+#define MOLT_HB_INTERVAL_MAX_MS (24LL * 3600 * 1000)
+#define MOLT_HB_JITTER_PCT 10
+#define MOLT_HB_GRACE_MS 15000           /* HTTP timeout = waitMs + this */
+
+struct molt_agent;
+
+struct molt_hb_reply {
+    int64_t interval_ms;                 /* 0 when the reply did not say */
+    int long_poll;
+    int64_t server_time;                 /* 0 when absent */
+    int has_command;
+    struct molt_command cmd;             /* when has_command; molt_hb_reply_free */
+    char command_error[MOLT_ERR_MSG_MAX]; /* a command was present but rejected */
+};
+
+/* The request body; task may be NULL. The caller puts the object. */
+struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os_time_ms,
+                                        const struct molt_report *task);
+int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_reply *out,
+                               struct molt_err *err);
+void molt_hb_reply_free(struct molt_hb_reply *r);
+
+/* Sends one heartbeat with the agent's token; wait_ms > 0 asks for a long-poll.
+ * rep gets the raw HTTP reply (status, Retry-After, error code) and out the
+ * parsed one when rc == 0. The transfer aborts (MOLT_E_CANCELLED) on stop and,
+ * during a long-poll, on a wakeup. */
+int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_reply *rep,
+                        struct molt_hb_reply *out, struct molt_err *err);
+
+#endif

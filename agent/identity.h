@@ -1,0 +1,39 @@
+/* identity.h: who this collector is to the server (docs/protocol.md section 1).
+ *
+ * <state_dir>/identity.json (mode 0600, atomic write) holds collectorId, token,
+ * machineId, name and the server URL. A stored identity is used only when its
+ * machine id is this host's (a cloned VM image registers as a new collector
+ * instead of impersonating its parent) and its server URL is the configured
+ * one; otherwise, or when the server rejects the token (401), the agent
+ * registers again with the installation credentials (server.access_id/key). */
+#ifndef MOLT_IDENTITY_H
+#define MOLT_IDENTITY_H
+
+#include <stddef.h>
+
+#include "agent.h"
+#include "err.h"
+#include "http.h"
+
+#define MOLT_IDENTITY_FILE "identity.json"
+#define MOLT_TOKEN_MIN 32
+
+int molt_identity_load(const char *path, struct molt_identity *id, struct molt_err *err);
+int molt_identity_save(const char *path, const struct molt_identity *id, struct molt_err *err);
+/* NULL when id can be used here; else why not ("machine id changed", ...). */
+const char *molt_identity_stale(const struct molt_identity *id, const char *machine_id,
+                                const char *server_url);
+/* 1 when conf carries registration credentials. */
+int molt_identity_can_register(const struct molt_config *conf);
+
+/* Parses a registration reply: collectorId > 0, a token of printable ASCII
+ * between MOLT_TOKEN_MIN and MOLT_TOKEN_MAX bytes, optional heartbeatIntervalMs. */
+int molt_register_parse_reply(const char *body, size_t len, struct molt_identity *id,
+                              int64_t *interval_ms, struct molt_err *err);
+/* POST /api/v1/collector/register, then stores the new identity and makes it
+ * current (a->id, a->have_identity). rep keeps the HTTP reply for the caller
+ * (status, Retry-After); *interval_ms the server's interval or 0. */
+int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
+                           int64_t *interval_ms, struct molt_err *err);
+
+#endif

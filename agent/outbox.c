@@ -1,0 +1,170 @@
+/* outbox.c: a directory of final reports, resent until acknowledged. */
+#include "outbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "json.h"
+#include "log.h"
+
+static int entry_path(char *out, size_t n, const char *dir, const char *task_id,
+                      struct molt_err *err)
+{
+    char name[MOLT_TASK_ID_MAX + 8];
+
+    if (!molt_task_id_valid(task_id))
+        return molt_err_set(err, MOLT_E_INVAL, "outbox: bad task id");
+    snprintf(name, sizeof(name), "%s.json", task_id);
+    return molt_fs_join(out, n, dir, name, err);
+}
+
+int molt_outbox_put(const char *dir, const struct molt_report *r, struct molt_err *err)
+{
+    char path[PATH_MAX];
+    struct json_object *o;
+    const char *text;
+    int rc;
+
+    rc = entry_path(path, sizeof(path), dir, r->task_id, err);
+    if (rc == 0)
+        rc = molt_fs_mkdir_p(dir, 0700, err);
+    if (rc < 0)
+        return molt_err_prefix(err, "outbox");
+    o = molt_report_to_json(r);
+    text = molt_json_dump(o);
+    rc = molt_fs_write_atomic(path, text, strlen(text), 0600, err);
+    json_object_put(o);
+    if (rc < 0)
+        return molt_err_prefix(err, "outbox");
+    return 0;
+}
+
+int molt_outbox_has(const char *dir, const char *task_id)
+{
+    char path[PATH_MAX];
+
+    return entry_path(path, sizeof(path), dir, task_id, NULL) == 0 && molt_fs_exists(path);
+}
+
+/* "<digits>.json" and nothing else (temporary files and .bad entries are skipped). */
+static int is_entry(const struct dirent *de)
+{
+    const char *dot = strrchr(de->d_name, '.');
+    char id[MOLT_TASK_ID_MAX + 1];
+    size_t n;
+
+    if (!dot || strcmp(dot, ".json") != 0)
+        return 0;
+    n = (size_t)(dot - de->d_name);
+    if (n == 0 || n > MOLT_TASK_ID_MAX)
+        return 0;
+    memcpy(id, de->d_name, n);
+    id[n] = '\0';
+    return molt_task_id_valid(id);
+}
+
+/* Task ids compare as numbers: shorter first, then by digits. */
+static int by_task_id(const struct dirent **a, const struct dirent **b)
+{
+    size_t la = strlen((*a)->d_name), lb = strlen((*b)->d_name);
+
+    return la != lb ? (la < lb ? -1 : 1) : strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int molt_outbox_count(const char *dir)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, is_entry, NULL);
+
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    return n < 0 ? 0 : n;
+}
+
+static void move_aside(const char *path, const char *why)
+{
+    char bad[PATH_MAX];
+
+    snprintf(bad, sizeof(bad), "%s.bad", path);
+    if (rename(path, bad) < 0)
+        molt_log_error("outbox.bad", "file=%s error=\"%s\" rename=\"%s\"", path, why,
+                       strerror(errno));
+    else
+        molt_log_error("outbox.bad", "file=%s error=\"%s\" moved_to=%s", path, why, bad);
+}
+
+/* Sends one entry; 1 = done with it (deleted or moved aside), 0 = keep, <0 = error. */
+static int send_entry(const char *dir, const char *name, molt_outbox_send_fn send, void *arg,
+                      struct molt_err *err)
+{
+    char path[PATH_MAX], id[MOLT_TASK_ID_MAX + 1];
+    struct json_object *o = NULL;
+    struct molt_report r;
+    char *text = NULL;
+    size_t len = 0;
+    long status = 0;
+    int rc;
+
+    snprintf(id, sizeof(id), "%.*s", (int)(strcspn(name, ".")), name);
+    if ((rc = molt_fs_join(path, sizeof(path), dir, name, err)) < 0)
+        return rc;
+    rc = molt_fs_read_file(path, MOLT_OUTBOX_ENTRY_MAX, &text, &len, err);
+    if (rc == MOLT_E_NOTFOUND)
+        return 1;
+    if (rc < 0)
+        return rc;
+    if (molt_json_parse(text, len, &o, err) < 0 || molt_report_from_json(o, &r, err) < 0 ||
+        strcmp(r.task_id, id) != 0) {
+        move_aside(path, err && err->msg[0] ? err->msg : "task id does not match file name");
+        rc = 1;
+        goto out;
+    }
+    rc = send(arg, id, text, len, &status, err);
+    if (status == 200 || status == 404 || status == 409) {
+        if (status == 200)
+            molt_log_info("report.sent", "task=%s status=%d", id, r.status);
+        else
+            molt_log_warn("report.refused", "task=%s http=%ld error=\"%s\"", id, status,
+                          err ? err->msg : "");
+        if (unlink(path) < 0 && errno != ENOENT) {
+            rc = molt_err_errno(err, "outbox: remove %s", path);
+            goto out;
+        }
+        molt_fs_fsync_dir(dir, NULL);
+        rc = 1;
+    } else if (rc == 0) {
+        rc = molt_err_set(err, MOLT_E_HTTP, "unexpected HTTP %ld", status);
+    }
+out:
+    json_object_put(o);
+    free(text);
+    return rc;
+}
+
+int molt_outbox_flush(const char *dir, molt_outbox_send_fn send, void *arg, struct molt_err *err)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, is_entry, by_task_id);
+    int rc = 0;
+
+    if (n < 0)
+        return errno == ENOENT ? 0 : molt_err_errno(err, "outbox: read %s", dir);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0) {
+            int r = send_entry(dir, list[i]->d_name, send, arg, err);
+            if (r < 0)
+                rc = molt_err_prefix(err, "report %.*s", (int)strcspn(list[i]->d_name, "."),
+                                     list[i]->d_name);
+        }
+        free(list[i]);
+    }
+    free(list);
+    return rc;
+}

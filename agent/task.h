@@ -1,0 +1,104 @@
+/* task.h: THE SEAM between the agent core and the upgrade pipeline.
+ *
+ * The core keeps one "current task" report (docs/protocol.md section 4) that every
+ * heartbeat carries as its "task" field, and an outbox for final reports. The
+ * pipeline (agent/upgrade.h) drives a task through its stages with:
+ *
+ *   molt_task_begin()   claim the single task slot (MOLT_E_BUSY if taken);
+ *   molt_task_update()  replace the progress report (stage, bytes, ...);
+ *   molt_task_finish()  final report 2 or 3: written to the outbox (atomic, before
+ *                       it is sent), slot released, main loop woken to send it.
+ *
+ * All molt_task_* functions are thread-safe (they take the agent's mutex) and
+ * never block on the network, so a worker thread may call them at any time.
+ *
+ * molt_task_on_command() is called by the main loop for every valid command on
+ * a heartbeat reply. It applies the protocol's policy (section 3) and hands what
+ * remains to molt_upgrade_start()/molt_upgrade_cancel():
+ *   - a command for a task already finished here (final report in the outbox or
+ *     sent recently) is ignored;
+ *   - upgrade with the same (taskId, build.version) as the current task: ignored
+ *     (already being carried out); same taskId and another build.version: the
+ *     next hop, handed to molt_upgrade_start;
+ *   - another task in progress: final 3 "another task is in progress: <id>";
+ *   - expired (expiresAt <= now): final 3;
+ *   - toVersion is the running version: final 2 at once;
+ *   - toVersion older than the running version with agent.allow_downgrade off: 3;
+ *   - cancel of the current task: molt_upgrade_cancel; of a task unknown here:
+ *     final 3 "cancelled" (so the server closes it and stops asking). */
+#ifndef MOLT_TASK_H
+#define MOLT_TASK_H
+
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "command.h"
+#include "err.h"
+
+struct molt_agent;
+
+enum molt_task_status {
+    MOLT_TASK_SUCCEEDED = 2,
+    MOLT_TASK_FAILED = 3,
+    MOLT_TASK_PROGRESSING = 6,
+};
+
+/* Stage indexes, 1-based as reported. */
+enum molt_stage {
+    MOLT_STAGE_ACCEPTED = 1,
+    MOLT_STAGE_PREFLIGHT,
+    MOLT_STAGE_DOWNLOADING,
+    MOLT_STAGE_VERIFYING,
+    MOLT_STAGE_STAGING,
+    MOLT_STAGE_SWITCHING,
+    MOLT_STAGE_RESTARTING,
+    MOLT_STAGE_HEALTH_CHECK,
+    MOLT_STAGE_COMMITTED,
+};
+#define MOLT_STAGE_COUNT 9
+
+struct molt_report {
+    char task_id[MOLT_TASK_ID_MAX + 1];
+    int status;                            /* enum molt_task_status */
+    char stage[32];
+    int stage_index;                       /* 1..MOLT_STAGE_COUNT */
+    int stage_count;
+    int64_t bytes_done;
+    int64_t bytes_total;
+    char version[MOLT_VERSION_MAX + 1];    /* running now */
+    char build_version[MOLT_VERSION_MAX + 1];
+    char message[512];
+};
+
+/* "accepted", ..., "committed"; NULL out of range. */
+const char *molt_stage_name(int stage_index);
+/* A report at stage_index with the running version filled in. */
+void molt_report_init(struct molt_report *r, const char *task_id, const char *build_version,
+                      int status, int stage_index);
+/* message = "<stage>: <reason>" as the protocol asks for failures. */
+void molt_report_fail(struct molt_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+struct json_object *molt_report_to_json(const struct molt_report *r);
+/* Strict: every field present and typed, status one of 2/3/6, ids and versions valid. */
+int molt_report_from_json(struct json_object *o, struct molt_report *r, struct molt_err *err);
+
+/* Claims the task slot with a progress report; MOLT_E_BUSY (message names the
+ * other task) when another task holds it. Re-beginning the same task id is
+ * allowed (a resumed task after a restart, or the next hop). */
+int molt_task_begin(struct molt_agent *a, const struct molt_report *r, struct molt_err *err);
+/* Replaces the current report if r->task_id holds the slot; else MOLT_E_STATE. */
+int molt_task_update(struct molt_agent *a, const struct molt_report *r, struct molt_err *err);
+/* Copies the current report; returns 1 when there is one, 0 when idle. */
+int molt_task_current(struct molt_agent *a, struct molt_report *out);
+/* Writes a final report (status 2 or 3) to the outbox, releases the slot if the
+ * task held it, remembers the id as finished, and wakes the main loop. */
+int molt_task_finish(struct molt_agent *a, const struct molt_report *final,
+                     struct molt_err *err);
+/* 1 when task_id finished here recently (its final report is queued or sent). */
+int molt_task_recently_finished(struct molt_agent *a, const char *task_id);
+
+/* Called by the main loop for each valid command (see the policy above). */
+void molt_task_on_command(struct molt_agent *a, const struct molt_command *cmd, int64_t now_ms);
+
+#endif

@@ -1,0 +1,472 @@
+/* http.c: hardened HTTPS requests over one reused libcurl easy handle. */
+#include "http.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "json.h"
+
+struct molt_http {
+    CURL *curl;
+    struct molt_config conf;
+    const volatile sig_atomic_t *stop;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* What the callbacks of one request share. */
+struct xfer {
+    struct molt_http_reply *rep;
+    size_t cap;
+    size_t max;
+    int too_big;
+    const volatile sig_atomic_t *stop;
+    molt_http_abort_fn abort_fn;
+    void *abort_arg;
+    int aborted;
+};
+
+int molt_http_global_init(struct molt_err *err)
+{
+    CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    if (cc != CURLE_OK)
+        return molt_err_set(err, MOLT_E_NET, "libcurl init: %s", curl_easy_strerror(cc));
+    return 0;
+}
+
+void molt_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+void molt_http_sanitize(char *out, size_t n, const char *s)
+{
+    size_t j = 0;
+
+    if (n == 0)
+        return;
+    for (size_t i = 0; s && s[i] && j + 1 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[j++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    out[j] = '\0';
+}
+
+static int url_has_scheme(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+
+    return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+int molt_http_url_check(const struct molt_config *conf, const char *url, struct molt_err *err)
+{
+    const char *auth;
+    size_t alen;
+
+    if (strlen(url) >= 4096)
+        return molt_err_set(err, MOLT_E_INVAL, "URL longer than 4095 bytes");
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+            return molt_err_set(err, MOLT_E_INVAL, "URL contains a space or control character");
+    }
+    if (url_has_scheme(url, "http")) {
+        if (!conf->server.allow_insecure_http || !molt_conf_url_is_loopback(url))
+            return molt_err_set(err, MOLT_E_INVAL,
+                                "http:// is allowed only to loopback with "
+                                "server.allow_insecure_http = true");
+    } else if (!url_has_scheme(url, "https")) {
+        return molt_err_set(err, MOLT_E_INVAL, "not an https:// URL");
+    }
+    auth = strstr(url, "://") + 3;
+    alen = strcspn(auth, "/?#");
+    if (alen == 0)
+        return molt_err_set(err, MOLT_E_INVAL, "URL has no host");
+    if (memchr(auth, '@', alen))
+        return molt_err_set(err, MOLT_E_INVAL, "URL must not carry credentials");
+    return 0;
+}
+
+int molt_http_resolve(const struct molt_config *conf, const char *ref, char *out, size_t n,
+                      struct molt_err *err)
+{
+    size_t blen;
+
+    if (url_has_scheme(ref, "https") || url_has_scheme(ref, "http")) {
+        if (strlen(ref) >= n)
+            return molt_err_set(err, MOLT_E_LIMIT, "URL too long");
+        memcpy(out, ref, strlen(ref) + 1);
+        return 0;
+    }
+    if (ref[0] != '/' || ref[1] == '/')
+        return molt_err_set(err, MOLT_E_INVAL, "'%.64s' is neither an absolute URL nor a path",
+                            ref);
+    if (!conf->server.url[0])
+        return molt_err_set(err, MOLT_E_CONFIG, "server.url is not set");
+    blen = strlen(conf->server.url);
+    while (blen > 0 && conf->server.url[blen - 1] == '/')
+        blen--;
+    if (snprintf(out, n, "%.*s%s", (int)blen, conf->server.url, ref) >= (int)n)
+        return molt_err_set(err, MOLT_E_LIMIT, "URL too long");
+    return 0;
+}
+
+#define SETOPT(h, opt, val)                                                                   \
+    do {                                                                                      \
+        CURLcode cc_ = curl_easy_setopt((h), (opt), (val));                                   \
+        if (cc_ != CURLE_OK)                                                                  \
+            return molt_err_set(err, MOLT_E_NET, "libcurl option %s: %s", #opt,              \
+                                curl_easy_strerror(cc_));                                     \
+    } while (0)
+
+static int restrict_protocols(CURL *h, int allow_http, struct molt_err *err)
+{
+#if LIBCURL_VERSION_NUM >= 0x075500
+    const char *list = allow_http ? "https,http" : "https";
+    SETOPT(h, CURLOPT_PROTOCOLS_STR, list);
+    SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, list);
+#else
+    long mask = CURLPROTO_HTTPS | (allow_http ? CURLPROTO_HTTP : 0);
+    SETOPT(h, CURLOPT_PROTOCOLS, mask);
+    SETOPT(h, CURLOPT_REDIR_PROTOCOLS, mask);
+#endif
+    return 0;
+}
+
+int molt_http_apply_common(CURL *h, const struct molt_config *conf, struct molt_err *err)
+{
+    long low_speed_s = (long)((conf->server.low_speed_timeout_ms + 999) / 1000);
+
+    int rc = restrict_protocols(h, conf->server.allow_insecure_http, err);
+
+    if (rc < 0)
+        return rc;
+    SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(h, CURLOPT_MAXREDIRS, 5L);
+    SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (conf->server.ca_file[0]) {
+        if (access(conf->server.ca_file, R_OK) < 0)
+            return molt_err_errno(err, "server.ca_file %s", conf->server.ca_file);
+        SETOPT(h, CURLOPT_CAINFO, conf->server.ca_file);
+    }
+    if (conf->server.client_cert[0]) {
+        if (access(conf->server.client_cert, R_OK) < 0)
+            return molt_err_errno(err, "server.client_cert %s", conf->server.client_cert);
+        if (access(conf->server.client_key, R_OK) < 0)
+            return molt_err_errno(err, "server.client_key %s", conf->server.client_key);
+        SETOPT(h, CURLOPT_SSLCERT, conf->server.client_cert);
+        SETOPT(h, CURLOPT_SSLKEY, conf->server.client_key);
+    }
+    /* Without server.proxy libcurl reads https_proxy/http_proxy/no_proxy itself. */
+    if (conf->server.proxy[0])
+        SETOPT(h, CURLOPT_PROXY, conf->server.proxy);
+    SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->server.connect_timeout_ms);
+    if (low_speed_s > 0) {
+        SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SETOPT(h, CURLOPT_LOW_SPEED_TIME, low_speed_s);
+    }
+    SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(h, CURLOPT_USERAGENT, "molt/" MOLT_VERSION);
+    return 0;
+}
+
+int molt_http_new(struct molt_http **out, const struct molt_config *conf,
+                  const volatile sig_atomic_t *stop, struct molt_err *err)
+{
+    struct molt_http *h = calloc(1, sizeof(*h));
+
+    *out = NULL;
+    if (!h)
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    h->curl = curl_easy_init();
+    if (!h->curl) {
+        free(h);
+        return molt_err_set(err, MOLT_E_NOMEM, "libcurl: cannot create a handle");
+    }
+    h->conf = *conf;
+    h->stop = stop;
+    *out = h;
+    return 0;
+}
+
+void molt_http_free(struct molt_http *h)
+{
+    if (!h)
+        return;
+    curl_easy_cleanup(h->curl);
+    explicit_bzero(&h->conf, sizeof(h->conf));
+    free(h);
+}
+
+static int transport_changed(const struct molt_config *a, const struct molt_config *b)
+{
+    return strcmp(a->server.url, b->server.url) || strcmp(a->server.ca_file, b->server.ca_file) ||
+           strcmp(a->server.client_cert, b->server.client_cert) ||
+           strcmp(a->server.client_key, b->server.client_key) ||
+           strcmp(a->server.proxy, b->server.proxy) ||
+           a->server.allow_insecure_http != b->server.allow_insecure_http;
+}
+
+int molt_http_set_config(struct molt_http *h, const struct molt_config *conf,
+                         struct molt_err *err)
+{
+    if (transport_changed(&h->conf, conf)) {
+        /* A fresh handle forgets connections and TLS sessions made under the old trust. */
+        CURL *fresh = curl_easy_init();
+        if (!fresh)
+            return molt_err_set(err, MOLT_E_NOMEM, "libcurl: cannot create a handle");
+        curl_easy_cleanup(h->curl);
+        h->curl = fresh;
+    }
+    h->conf = *conf;
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct xfer *x = arg;
+    struct molt_http_reply *rep = x->rep;
+    size_t n = size * nmemb;
+
+    if (rep->len + n > x->max) {
+        x->too_big = 1;
+        return 0;
+    }
+    if (rep->len + n + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 4096;
+        while (cap < rep->len + n + 1)
+            cap *= 2;
+        char *p = realloc(rep->body, cap);
+        if (!p)
+            return 0;
+        rep->body = p;
+        x->cap = cap;
+    }
+    memcpy(rep->body + rep->len, data, n);
+    rep->len += n;
+    rep->body[rep->len] = '\0';
+    return n;
+}
+
+static int64_t parse_retry_after(const char *v)
+{
+    char *end;
+    long long s;
+
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (isdigit((unsigned char)*v)) {
+        errno = 0;
+        s = strtoll(v, &end, 10);
+        if (errno || (*end && !isspace((unsigned char)*end)))
+            return -1;
+        return s > MOLT_HTTP_RETRY_AFTER_MAX_MS / 1000 ? MOLT_HTTP_RETRY_AFTER_MAX_MS : s * 1000;
+    }
+    /* An HTTP-date. */
+    time_t when = curl_getdate(v, NULL);
+    if (when < 0)
+        return -1;
+    int64_t ms = ((int64_t)when - (int64_t)time(NULL)) * 1000;
+    return ms < 0 ? 0 : ms > MOLT_HTTP_RETRY_AFTER_MAX_MS ? MOLT_HTTP_RETRY_AFTER_MAX_MS : ms;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct xfer *x = arg;
+    size_t n = size * nmemb;
+    char line[256];
+
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        x->rep->retry_after_ms = -1;    /* a new response (after 100, or a proxy's) */
+        return n;
+    }
+    if (n < 12 || n >= sizeof(line) || strncasecmp(data, "Retry-After:", 12) != 0)
+        return n;
+    memcpy(line, data + 12, n - 12);
+    line[n - 12] = '\0';
+    line[strcspn(line, "\r\n")] = '\0';
+    x->rep->retry_after_ms = parse_retry_after(line);
+    return n;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct xfer *x = arg;
+
+    if ((x->stop && *x->stop) || (x->abort_fn && x->abort_fn(x->abort_arg))) {
+        x->aborted = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads the legacy error body {"status","id","code","message"} when there is one. */
+static void parse_error_body(struct molt_http_reply *rep)
+{
+    struct json_object *o = NULL;
+    const char *s = NULL;
+
+    if (!rep->body || molt_json_parse(rep->body, rep->len, &o, NULL) < 0)
+        return;
+    if (molt_json_opt_str(o, "code", &s, NULL) == 0 && s && strlen(s) < sizeof(rep->code))
+        molt_http_sanitize(rep->code, sizeof(rep->code), s);
+    s = NULL;
+    if (molt_json_opt_str(o, "message", &s, NULL) == 0 && s)
+        molt_http_sanitize(rep->message, sizeof(rep->message), s);
+    json_object_put(o);
+}
+
+static int classify(struct molt_http *h, const struct molt_http_req *req, const char *path,
+                    CURLcode cc, const struct xfer *x, struct molt_err *err)
+{
+    struct molt_http_reply *rep = x->rep;
+
+    if (x->aborted || cc == CURLE_ABORTED_BY_CALLBACK)
+        return molt_err_set(err, MOLT_E_CANCELLED, "%s %s: cancelled", req->method, path);
+    if (x->too_big)
+        return molt_err_set(err, MOLT_E_LIMIT, "%s %s: reply larger than %s", req->method, path,
+                            x->max == MOLT_HTTP_REPLY_MAX ? "1 MiB" : "the limit");
+    if (cc != CURLE_OK)
+        return molt_err_set(err, MOLT_E_NET, "%s %s: %s", req->method, path,
+                            h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+    if (rep->status >= 200 && rep->status < 300)
+        return 0;
+    parse_error_body(rep);
+    return molt_err_set(err, rep->status == 401 || rep->status == 403 ? MOLT_E_AUTH : MOLT_E_HTTP,
+                        "%s %s: HTTP %ld%s%s%s%s", req->method, path, rep->status,
+                        rep->code[0] ? " " : "", rep->code, rep->message[0] ? ": " : "",
+                        rep->message);
+}
+
+/* The URL less scheme and authority, for messages; no query strings carry secrets. */
+static const char *url_path(const char *url)
+{
+    const char *p = strstr(url, "://");
+
+    p = p ? p + 3 : url;
+    p += strcspn(p, "/");
+    return *p ? p : "/";
+}
+
+static int set_request(struct molt_http *h, const struct molt_http_req *req, const char *url,
+                       struct curl_slist **hdrs, struct xfer *x, struct molt_err *err)
+{
+    CURL *c = h->curl;
+    int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : MOLT_HTTP_DEFAULT_TIMEOUT_MS;
+    char line[4200];
+
+    int rc = molt_http_apply_common(c, &h->conf, err);
+
+    if (rc < 0)
+        return rc;
+    SETOPT(c, CURLOPT_URL, url);
+    SETOPT(c, CURLOPT_ERRORBUFFER, h->errbuf);
+    SETOPT(c, CURLOPT_TIMEOUT_MS, (long)timeout);
+    if (req->long_poll)    /* a held request is silent by design */
+        SETOPT(c, CURLOPT_LOW_SPEED_TIME, (long)(timeout / 1000 + 1));
+    SETOPT(c, CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(c, CURLOPT_WRITEDATA, x);
+    SETOPT(c, CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(c, CURLOPT_HEADERDATA, x);
+    SETOPT(c, CURLOPT_NOPROGRESS, 0L);
+    SETOPT(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(c, CURLOPT_XFERINFODATA, x);
+    if (strcmp(req->method, "POST") == 0) {
+        SETOPT(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        SETOPT(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    } else if (strcmp(req->method, "GET") == 0) {
+        SETOPT(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        SETOPT(c, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    *hdrs = curl_slist_append(*hdrs, "Accept: application/json");
+    *hdrs = curl_slist_append(*hdrs, "Expect:");
+    if (req->body)
+        *hdrs = curl_slist_append(*hdrs, "Content-Type: application/json");
+    if (req->bearer) {
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", req->bearer);
+        *hdrs = curl_slist_append(*hdrs, line);
+        explicit_bzero(line, sizeof(line));
+    }
+    if (req->basic_user) {
+        SETOPT(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SETOPT(c, CURLOPT_USERNAME, req->basic_user);
+        SETOPT(c, CURLOPT_PASSWORD, req->basic_pass ? req->basic_pass : "");
+    }
+    if (!*hdrs)
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    SETOPT(c, CURLOPT_HTTPHEADER, *hdrs);
+    return 0;
+}
+
+static void free_headers(struct curl_slist *hdrs)
+{
+    /* The Authorization line holds the token: wipe it before freeing. */
+    for (struct curl_slist *l = hdrs; l; l = l->next)
+        explicit_bzero(l->data, strlen(l->data));
+    curl_slist_free_all(hdrs);
+}
+
+int molt_http_request(struct molt_http *h, const struct molt_http_req *req,
+                      struct molt_http_reply *rep, struct molt_err *err)
+{
+    struct curl_slist *hdrs = NULL;
+    struct xfer x = { 0 };
+    char url[4096];
+    CURLcode cc;
+    int rc;
+
+    memset(rep, 0, sizeof(*rep));
+    rep->retry_after_ms = -1;
+    rc = molt_http_resolve(&h->conf, req->url, url, sizeof(url), err);
+    if (rc == 0)
+        rc = molt_http_url_check(&h->conf, url, err);
+    if (rc < 0) {
+        molt_err_prefix(err, "%s %s", req->method, url_path(req->url));
+        return rc;
+    }
+    x.rep = rep;
+    x.max = req->max_reply ? req->max_reply : MOLT_HTTP_REPLY_MAX;
+    x.stop = h->stop;
+    x.abort_fn = req->abort_fn;
+    x.abort_arg = req->abort_arg;
+    if (x.stop && *x.stop)
+        return molt_err_set(err, MOLT_E_CANCELLED, "%s %s: cancelled", req->method,
+                            url_path(url));
+    /* reset keeps live connections and the TLS session cache. */
+    curl_easy_reset(h->curl);
+    h->errbuf[0] = '\0';
+    rc = set_request(h, req, url, &hdrs, &x, err);
+    if (rc == 0) {
+        cc = curl_easy_perform(h->curl);
+        curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+        curl_easy_getinfo(h->curl, CURLINFO_TOTAL_TIME, &rep->seconds);
+        curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &rep->connects);
+        rc = classify(h, req, url_path(url), cc, &x, err);
+    }
+    /* Detach pointers to this stack frame and the wiped headers from the handle. */
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h->curl, CURLOPT_PASSWORD, "");
+    free_headers(hdrs);
+    return rc;
+}
+
+void molt_http_reply_free(struct molt_http_reply *rep)
+{
+    if (!rep)
+        return;
+    free(rep->body);
+    rep->body = NULL;
+    rep->len = 0;
+}
