@@ -1,1 +1,9 @@
-# package.mk: fragment owned by its module; included from local.mk
+# package.mk: build packages (docs/package-format.md): statement, manifest,
+# signatures, streaming verification, safe staging, building.
+lib_libmolt_a_SOURCES += \
+	lib/package.c lib/package.h lib/package_int.h \
+	lib/package_manifest.c \
+	lib/package_stage.c \
+	lib/package_tree.c \
+	lib/package_build.c \
+	lib/sign.c lib/sign.h

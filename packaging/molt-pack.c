@@ -1,20 +1,305 @@
-/* molt-pack.c: the release tool: keygen, build, sign, verify. */
+/* molt-pack.c: the release tool: keygen, build, sign, verify (docs/package-format.md).
+ * Exit status: 0 success, 1 failure (the reason on stderr), 2 usage error. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "cli.h"
+#include "fs.h"
+#include "host.h"
+#include "log.h"
+#include "package.h"
+#include "sign.h"
 
 static const char usage[] =
-    "Usage: molt-pack COMMAND [OPTIONS]\n"
-    "Builds, signs and verifies molt build packages.\n"
+    "Usage: molt-pack COMMAND [OPTIONS] [ARGS]\n"
+    "Builds, signs and verifies molt build packages (see docs/package-format.md).\n"
+    "\n"
+    "Commands:\n"
+    "  keygen --out DIR       create a signing key pair: DIR/<keyid>.key (private, 0600)\n"
+    "                         and DIR/<keyid>.pub (install it in the agents' keys_dir)\n"
+    "  build --version V --arch A [--os OS] [--min-version M] [--release R]\n"
+    "        [--compress gzip|zstd] [--created MS] DIR -o OUT\n"
+    "                         package the version tree DIR (bin/molt-agent, ...) into OUT,\n"
+    "                         a directory or a file named molt-V-OS-A.tar.gz|.tar.zst;\n"
+    "                         writes the unsigned statement OUT.statement.json\n"
+    "  sign --key KEY PACKAGE sign PACKAGE.statement.json into PACKAGE.sig, after checking\n"
+    "                         that the statement describes PACKAGE\n"
+    "  verify --keys DIR [--version V] [--running R] [--os OS] [--arch A] [--no-contents]\n"
+    "         PACKAGE [STATEMENT SIGNATURE]\n"
+    "                         verify as an agent would; STATEMENT and SIGNATURE default to\n"
+    "                         PACKAGE.statement.json and PACKAGE.sig\n"
+    "  keyid FILE             print the key id of a .pub or .key file\n"
+    "  arch                   print this host's package arch (amd64, aarch64, ...)\n"
     "\n"
     "Options:\n"
-    "  -h, --help          show this help and exit\n"
-    "  -V, --version       show the version and exit\n";
+    "  -o, --out PATH         keygen: key directory; build: output package file or directory\n"
+    "      --version V        build: the package's version; verify: the version expected\n"
+    "      --arch A           build: target arch; verify: host arch to check against\n"
+    "      --os OS            build: target os (default linux); verify: host os\n"
+    "      --min-version M    build: oldest running version the package applies to\n"
+    "      --release R        build: release tag (default 1)\n"
+    "      --compress C       build: gzip (default) or zstd\n"
+    "      --created MS       build: creation time in ms since the epoch (default\n"
+    "                         SOURCE_DATE_EPOCH, else now)\n"
+    "  -k, --key FILE         sign: the private key\n"
+    "      --keys DIR         verify: directory of trusted *.pub keys\n"
+    "      --running R        verify: running version for the minimum-version check\n"
+    "      --no-contents      verify: skip unpacking checks of the archive (in memory)\n"
+    "  -q, --quiet            print nothing on success\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit (as the first argument)\n";
+
+enum {
+    OPT_VERSION = 256, OPT_ARCH, OPT_OS, OPT_MIN, OPT_RELEASE, OPT_COMPRESS, OPT_CREATED,
+    OPT_KEYS, OPT_RUNNING, OPT_NO_CONTENTS,
+};
+
+struct args {
+    const char *out, *version, *arch, *os, *min_version, *release, *compress, *key, *keys,
+        *running;
+    long long created;
+    int no_contents, quiet;
+    char **rest;
+    int nrest;
+};
+
+static int fail(const char *cmd, const struct molt_err *err)
+{
+    fprintf(stderr, "molt-pack: %s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "molt-pack: %s%s\nTry 'molt-pack --help'.\n", what, arg ? arg : "");
+    return 2;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        { "out", required_argument, NULL, 'o' },
+        { "version", required_argument, NULL, OPT_VERSION },
+        { "arch", required_argument, NULL, OPT_ARCH },
+        { "os", required_argument, NULL, OPT_OS },
+        { "min-version", required_argument, NULL, OPT_MIN },
+        { "release", required_argument, NULL, OPT_RELEASE },
+        { "compress", required_argument, NULL, OPT_COMPRESS },
+        { "created", required_argument, NULL, OPT_CREATED },
+        { "key", required_argument, NULL, 'k' },
+        { "keys", required_argument, NULL, OPT_KEYS },
+        { "running", required_argument, NULL, OPT_RUNNING },
+        { "no-contents", no_argument, NULL, OPT_NO_CONTENTS },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:k:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': a->out = optarg; break;
+        case OPT_VERSION: a->version = optarg; break;
+        case OPT_ARCH: a->arch = optarg; break;
+        case OPT_OS: a->os = optarg; break;
+        case OPT_MIN: a->min_version = optarg; break;
+        case OPT_RELEASE: a->release = optarg; break;
+        case OPT_COMPRESS: a->compress = optarg; break;
+        case OPT_CREATED: {
+            char *end = NULL;
+            a->created = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || a->created <= 0)
+                return usage_error("--created: not a positive number of ms: ", optarg);
+            break;
+        }
+        case 'k': a->key = optarg; break;
+        case OPT_KEYS: a->keys = optarg; break;
+        case OPT_RUNNING: a->running = optarg; break;
+        case OPT_NO_CONTENTS: a->no_contents = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'h': fputs(usage, stdout); exit(0);
+        default:
+            return usage_error("unknown option or missing value: ", argv[optind - 1]);
+        }
+    }
+    a->rest = argv + optind;
+    a->nrest = argc - optind;
+    return 0;
+}
+
+static int cmd_keygen(struct args *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char keyid[MOLT_PKG_KEYID_SIZE];
+
+    if (!a->out || a->nrest)
+        return usage_error("keygen: --out DIR is required, and nothing else", NULL);
+    if (molt_pkg_key_generate(a->out, keyid, &err) < 0)
+        return fail("keygen", &err);
+    if (!a->quiet)
+        printf("%s/%s.key\n%s/%s.pub\n", a->out, keyid, a->out, keyid);
+    return 0;
+}
+
+static int cmd_build(struct args *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_pkg_build_opts o = { 0 };
+    struct molt_statement st;
+    char path[PATH_MAX];
+
+    if (a->nrest != 1 || !a->out || !a->version || !a->arch)
+        return usage_error("build: needs --version V --arch A DIR -o OUT", NULL);
+    if (a->compress && strcmp(a->compress, "gzip") != 0 && strcmp(a->compress, "zstd") != 0)
+        return usage_error("build: --compress must be gzip or zstd, not ", a->compress);
+    o.src_dir = a->rest[0];
+    o.out = a->out;
+    o.version = a->version;
+    o.arch = a->arch;
+    o.os = a->os;
+    o.min_version = a->min_version;
+    o.release = a->release;
+    o.compress = a->compress && strcmp(a->compress, "zstd") == 0 ? MOLT_PKG_ZSTD : MOLT_PKG_GZIP;
+    o.created_ms = a->created;
+    if (molt_pkg_build(&o, path, &st, &err) < 0)
+        return fail("build", &err);
+    if (!a->quiet)
+        printf("%s\n%s.statement.json\n", path, path);
+    return 0;
+}
+
+/* Hashes the whole file, however long, for comparison with a statement. */
+static int hash_file(const char *path, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                     struct molt_err *err)
+{
+    struct molt_pkg_hasher h;
+    struct stat sb;
+    int rc;
+
+    if (stat(path, &sb) < 0)
+        return molt_err_errno(err, "stat %s", path);
+    rc = molt_pkg_hasher_init(&h, 0, err);
+    if (rc == 0)
+        rc = molt_pkg_hasher_update_file(&h, path, (uint64_t)sb.st_size, err);
+    if (rc == 0)
+        return molt_pkg_hasher_final(&h, hex, size, err);
+    molt_pkg_hasher_free(&h);
+    return rc;
+}
+
+static int cmd_sign(struct args *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_statement st;
+    char spath[PATH_MAX], sigpath[PATH_MAX], hex[MOLT_PKG_SHA256_HEX];
+    char *stmt = NULL, *sig = NULL;
+    size_t stmt_len = 0, sig_len = 0;
+    uint64_t size = 0;
+    int rc;
+
+    if (!a->key || a->nrest != 1)
+        return usage_error("sign: needs --key KEY PACKAGE", NULL);
+    if (snprintf(spath, sizeof(spath), "%s.statement.json", a->rest[0]) >= (int)sizeof(spath) ||
+        snprintf(sigpath, sizeof(sigpath), "%s.sig", a->rest[0]) >= (int)sizeof(sigpath))
+        return usage_error("sign: path too long: ", a->rest[0]);
+    rc = molt_fs_read_file(spath, MOLT_PKG_STATEMENT_MAX, &stmt, &stmt_len, &err);
+    /* Sign only a statement that is well formed and describes this very file. */
+    if (rc == 0)
+        rc = molt_pkg_statement_parse(stmt, stmt_len, &st, &err);
+    if (rc == 0)
+        rc = hash_file(a->rest[0], hex, &size, &err);
+    if (rc == 0 && (rc = molt_pkg_bytes_check(&st, size, hex, &err)) < 0)
+        molt_err_prefix(&err, "%s does not describe %s", spath, a->rest[0]);
+    if (rc == 0)
+        rc = molt_pkg_sig_create(a->key, stmt, stmt_len, &sig, &sig_len, &err);
+    if (rc == 0)
+        rc = molt_fs_write_atomic(sigpath, sig, sig_len, 0644, &err);
+    free(stmt);
+    free(sig);
+    if (rc < 0)
+        return fail("sign", &err);
+    if (!a->quiet)
+        printf("%s\n", sigpath);
+    return 0;
+}
+
+static int cmd_verify(struct args *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_statement st;
+    const char *pkg, *stmt = NULL, *sig = NULL;
+
+    if (!a->keys || (a->nrest != 1 && a->nrest != 3))
+        return usage_error("verify: needs --keys DIR PACKAGE [STATEMENT SIGNATURE]", NULL);
+    pkg = a->rest[0];
+    if (a->nrest == 3) {
+        stmt = a->rest[1];
+        sig = a->rest[2];
+    }
+    if (molt_pkg_verify_file(a->keys, pkg, stmt, sig, a->version, a->running, a->os, a->arch,
+                             &st, &err) < 0)
+        return fail("verify", &err);
+    if (!a->no_contents && molt_pkg_inspect(pkg, &st, NULL, &err) < 0)
+        return fail("verify", &err);
+    if (!a->quiet)
+        printf("OK %s: molt %s (release %s) for %s/%s, %llu bytes, signed by key %s\n", pkg,
+               st.version, st.release, st.os, st.arch, (unsigned long long)st.size, st.keyid);
+    return 0;
+}
+
+static int cmd_keyid(struct args *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char keyid[MOLT_PKG_KEYID_SIZE];
+
+    if (a->nrest != 1)
+        return usage_error("keyid: needs FILE", NULL);
+    if (molt_pkg_key_id_file(a->rest[0], keyid, &err) < 0)
+        return fail("keyid", &err);
+    printf("%s\n", keyid);
+    return 0;
+}
+
+static int cmd_arch(struct args *a)
+{
+    struct utsname u;
+
+    if (a->nrest != 0)
+        return usage_error("arch: takes no arguments", NULL);
+    if (uname(&u) < 0) {
+        perror("molt-pack: uname");
+        return 1;
+    }
+    printf("%s\n", molt_host_arch_name(u.machine));
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
+    static const struct { const char *name; int (*fn)(struct args *); } cmds[] = {
+        { "keygen", cmd_keygen }, { "build", cmd_build }, { "sign", cmd_sign },
+        { "verify", cmd_verify }, { "keyid", cmd_keyid }, { "arch", cmd_arch },
+    };
+    struct args a;
+    int rc;
+
     if (molt_cli_common(argc, argv, "molt-pack", usage))
         return 0;
-    fprintf(stderr, "molt-pack: not implemented yet\nTry 'molt-pack --help'.\n");
-    return 2;
+    molt_log_setup("molt-pack", MOLT_LOG_ERROR, 0);
+    if (argc < 2)
+        return usage_error("a command is needed", NULL);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0)
+            continue;
+        rc = parse_args(argc - 1, argv + 1, &a);
+        return rc ? rc : cmds[i].fn(&a);
+    }
+    return usage_error("unknown command: ", argv[1]);
 }

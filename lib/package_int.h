@@ -1,0 +1,36 @@
+/* package_int.h: helpers shared by the package module's files; not for other modules. */
+#ifndef MOLT_PACKAGE_INT_H
+#define MOLT_PACKAGE_INT_H
+
+#include <stddef.h>
+
+#include "package.h"
+
+/* Fills lim with defaults when it is NULL, else copies it. */
+void molt_pkg_limits_resolve(const struct molt_pkg_limits *in, struct molt_pkg_limits *out);
+
+/* A package-relative path: non-empty, not absolute, no "", "." or ".."
+ * components, no control characters, within lim's length and depth. */
+int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim,
+                        struct molt_err *err);
+
+/* Copies s for an error message: at most 160 bytes, control bytes as '?'. */
+const char *molt_pkg_printable(const char *s, char *buf, size_t n);
+
+/* 1 when s is exactly n lowercase hex digits. */
+int molt_pkg_is_hex(const char *s, size_t n);
+
+/* 1 for [a-z0-9_]{1,n-1}: the spelling of os and arch names. */
+int molt_pkg_is_token(const char *s, size_t n);
+
+/* 1 for [0-9A-Za-z.+_-]{0,n-1}: release tags. */
+int molt_pkg_is_release(const char *s, size_t n);
+
+/* The running host's os ("linux") and package arch ("amd64"). */
+void molt_pkg_host(char os[16], char arch[32]);
+
+/* The sha256 and size of an open file's contents from its current offset. */
+int molt_pkg_hash_fd(int fd, const char *what, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                     struct molt_err *err);
+
+#endif
