@@ -11,7 +11,8 @@ lib_libmolt_a_SOURCES = \
 	lib/json.c lib/json.h \
 	lib/version.c lib/version.h \
 	lib/cli.c lib/cli.h \
-	lib/host.c lib/host.h
+	lib/host.c lib/host.h \
+	lib/download.c lib/download.h
 
 include lib/package.mk
 include lib/net.mk
