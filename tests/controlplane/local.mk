@@ -1,0 +1,21 @@
+# Reference control plane (tests/controlplane/): a Python 3 standard-library server for the
+# collector protocol and the management API, its unittest suites (TAP), and the e2e helper
+# library tests/e2e/cp.sh with the seed documents' curl sessions. See tests/controlplane/README.md.
+CP_PY_TESTS = \
+	tests/controlplane/test_units.py \
+	tests/controlplane/test_management.py \
+	tests/controlplane/test_protocol.py \
+	tests/controlplane/test_downloads.py \
+	tests/controlplane/test_faults.py \
+	tests/controlplane/test_lifecycle.py
+CP_SOURCES = \
+	tests/controlplane/server.py \
+	tests/controlplane/cp_builds.py \
+	tests/controlplane/cp_faults.py \
+	tests/controlplane/cp_store.py \
+	tests/controlplane/cp_version.py \
+	tests/controlplane/cptest.py \
+	tests/controlplane/taprunner.py \
+	tests/controlplane/README.md
+TESTS += $(CP_PY_TESTS) tests/e2e/cp_curl.sh
+EXTRA_DIST += $(CP_PY_TESTS) $(CP_SOURCES) tests/e2e/cp.sh tests/e2e/cp_curl.sh
