@@ -1,1 +1,2 @@
-# journal.mk: fragment owned by its module; included from local.mk
+# journal.mk: the upgrade journal (molt-installer writes it, the agent reads it).
+lib_libmolt_a_SOURCES += lib/journal.c lib/journal.h
