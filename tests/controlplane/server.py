@@ -106,17 +106,18 @@ class Counters:
             self.since_mono = time.monotonic()
             self.total = 0
             self.by_endpoint = collections.defaultdict(lambda: collections.Counter())
+            self.bytes_by_endpoint = collections.Counter()
             self.bytes_sent = 0
 
-    def add(self, key, status, nbytes=0):
+    def add(self, key, status):
         with self.lock:
             self.total += 1
             self.by_endpoint[key][str(status)] += 1
-            self.bytes_sent += nbytes
 
-    def add_bytes(self, n):
+    def add_bytes(self, key, n):
         with self.lock:
             self.bytes_sent += n
+            self.bytes_by_endpoint[key] += n
 
     def snapshot(self):
         with self.lock:
@@ -125,7 +126,8 @@ class Counters:
                 "since": self.since, "elapsedMs": int(elapsed * 1000), "total": self.total,
                 "requestsPerSecond": round(self.total / elapsed, 2),
                 "bytesSent": self.bytes_sent,
-                "endpoints": {k: {"count": sum(v.values()), "statuses": dict(v)}
+                "endpoints": {k: {"count": sum(v.values()), "statuses": dict(v),
+                                  "bytes": self.bytes_by_endpoint[k]}
                               for k, v in sorted(self.by_endpoint.items())},
             }
 
@@ -430,6 +432,7 @@ class App:
         if resp.status == 0:  # injected drop: raw bytes then close
             if resp.body:
                 h.wfile.write(resp.body)
+                self.counters.add_bytes(h.cp_key, len(resp.body))
             raise Abort()
         head = ["HTTP/1.1 %d %s" % (resp.status, REASONS.get(resp.status, "Status")),
                 "Server: molt-controlplane", "Date: " + email.utils.formatdate(usegmt=True),
@@ -444,7 +447,7 @@ class App:
         if h.command != "HEAD" and resp.status != 304:
             data += resp.body
         h.wfile.write(data)
-        self.counters.add_bytes(len(data))
+        self.counters.add_bytes(h.cp_key, len(data))
         if self.verbose:
             log("http", method=h.command, path=h.path, status=resp.status)
 
@@ -675,7 +678,7 @@ class App:
         corrupt = [x for x in faults if x["type"] == "corrupt"]
         if not faults:
             sent = h.connection.sendfile(f, start, length)
-            self.counters.add_bytes(sent)
+            self.counters.add_bytes(h.cp_key, sent)
             if sent < length:
                 raise Abort()
             return
@@ -709,7 +712,7 @@ class App:
                     data[c["offset"] - pos] ^= (c["xor"] & 0xFF) or 0xFF
             h.wfile.write(data)
             sent += len(data)
-            self.counters.add_bytes(len(data))
+            self.counters.add_bytes(h.cp_key, len(data))
             if throttle:
                 ahead = sent / throttle["bytesPerSecond"] - (time.monotonic() - t0)
                 if ahead > 0:
@@ -1039,7 +1042,7 @@ def main(argv=None):
     print(base_url, flush=True)
     log("started", url=base_url, data=os.path.abspath(args.data), builds=builds.dir,
         pid=os.getpid())
-    while not stop.wait(0.5):
+    while not stop.wait(0.2):
         pass
     log("stopping")
     app.stop_event.set()

@@ -163,6 +163,7 @@ class FaultTest(cptest.ServerTestCase):
     # -- download faults
 
     def test_drop_download(self):
+        self.srv.admin("DELETE", "/stats")
         self.srv.fault(type="drop", afterBytes=5000, count=2)
         for _ in range(2):
             status, body, short = self.download()
@@ -170,6 +171,10 @@ class FaultTest(cptest.ServerTestCase):
             self.assertEqual(body, self.pkg["data"][:5000])
         status, body, short = self.download({"Range": "bytes=5000-"})
         self.assertEqual((status, short, body), (206, False, self.pkg["data"][5000:]))
+        ep = self.srv.admin("GET", "/stats")["endpoints"]["GET /builds/{file}"]
+        self.assertEqual(ep["statuses"], {"200": 2, "206": 1}, "counted as the reply began")
+        self.assertEqual(ep["bytes"], 10000 + len(self.pkg["data"]) - 5000,
+                         "body bytes served, for 'downloaded less than 1.5 x' checks")
 
     def test_drop_counts_bytes_of_this_response(self):
         self.srv.fault(type="drop", afterBytes=100)
@@ -265,8 +270,9 @@ class FaultTest(cptest.ServerTestCase):
         self.srv.api("GET", "/collectors/%d" % self.a.id)
         s = self.srv.admin("GET", "/stats")
         ep = s["endpoints"]
-        self.assertEqual(ep["POST /api/v1/collector/heartbeat"], {"count": 3,
-                                                                  "statuses": {"200": 3}})
+        hb = ep["POST /api/v1/collector/heartbeat"]
+        self.assertEqual((hb["count"], hb["statuses"]), (3, {"200": 3}))
+        self.assertGreater(hb["bytes"], 0)
         self.assertEqual(ep["GET /api/v1/collectors/{id}"]["count"], 1)
         self.assertGreaterEqual(s["total"], 4)
         self.assertIn("requestsPerSecond", s)
