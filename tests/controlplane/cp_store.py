@@ -9,6 +9,7 @@ This module holds the rules of docs/protocol.md (task statuses, hops, commands, 
 only speaks HTTP.
 """
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -27,6 +28,7 @@ ACTIVE = (0, 1, 6)
 FIRST_COLLECTOR_ID = 100000001
 FIRST_TASK_ID = 12345
 MAX_EVENTS_PER_TASK = 5000
+HEARTBEAT_LOG = 2000  # heartbeats remembered per collector (in memory) for the admin API
 STAGES = ("accepted", "preflight", "downloading", "verifying", "staging", "switching", "restarting",
           "health-check", "committed")
 
@@ -261,6 +263,7 @@ class Store:
         self.clock = clock
         self.lock = threading.RLock()
         self._conds = {}
+        self._beats = {}
         self.stopping = False
         self.long_polls = 0
         path = os.path.join(data_dir, "controlplane.sqlite3")
@@ -939,6 +942,7 @@ class Store:
                             facts["os_arch"], facts["os_time"], facts["uptime_ms"],
                             facts["host_name"], facts["time_zone"], now, cid))
                 c = self._collector(cid)
+                self._log_beat(cid, now, facts, r)
                 if r is not None:
                     self._apply_report(c, r, "heartbeat", now)
                 self._infer_from_version(c, r)
@@ -962,6 +966,23 @@ class Store:
                     self.long_polls -= 1
         return {"heartbeatIntervalMs": self.cfg.heartbeat_interval_ms,
                 "longPoll": self.cfg.long_poll, "serverTime": self.clock.now(), "command": cmd}
+
+    def _log_beat(self, cid, now, facts, r):
+        log = self._beats.get(cid)
+        if log is None:
+            log = self._beats[cid] = collections.deque(maxlen=HEARTBEAT_LOG)
+        e = {"time": now, "monotonicMs": int(time.monotonic() * 1000),
+             "version": facts["collector_version"], "osTime": facts["os_time"]}
+        if r is not None:
+            e.update({"taskId": r["taskId"], "status": r["status"], "stage": r["stage"]})
+        log.append(e)
+
+    def heartbeats(self, cid):
+        """The last heartbeats of a collector, oldest first (since this server started)."""
+        with self.lock:
+            if self._collector(cid) is None:
+                raise ApiError(404, "InvalidCollector", "The specified Collector ID is invalid.")
+            return list(self._beats.get(cid, ()))
 
     def report(self, cid, body):
         r = parse_report(body)

@@ -213,6 +213,8 @@ class App:
         r("DELETE", a + "/admin/stats", self.admin_reset_stats, "admin")
         r("GET", a + "/admin/clock", self.admin_clock, "admin")
         r("POST", a + "/admin/clock", self.admin_set_clock, "admin")
+        r("GET", a + "/admin/collectors/(?P<cid>[0-9]+)/heartbeats", self.admin_heartbeats,
+          "admin", "{id}")
         r("GET", a + "/admin/tasks", self.admin_tasks, "admin")
         r("GET", a + "/admin/tasks/(?P<tid>[0-9]+)", self.admin_task, "admin", "{id}")
         r("GET", a + "/admin/tasks/(?P<tid>[0-9]+)/events", self.admin_task_events, "admin",
@@ -795,6 +797,10 @@ class App:
         self.store.expire_tasks()
         self.store.expire_ephemeral()
         return self.admin_clock(req)
+
+    def admin_heartbeats(self, req):
+        cid = int(req.params["cid"])
+        return json_response(200, {"collectorId": cid, "heartbeats": self.store.heartbeats(cid)})
 
     def admin_tasks(self, req):
         cid = req.query.get("collectorId", [None])[-1]

@@ -280,6 +280,17 @@ class FaultTest(cptest.ServerTestCase):
         self.assertIn("counters", state)
         self.assertEqual(state["config"]["taskTimeoutMs"], 1800000)
 
+    def test_heartbeat_log(self):
+        self.a.beat()
+        self.a.version = "20.2-100"
+        self.a.beat(self.a.progress(424242, "health-check", "20.2-100"))
+        hb = self.srv.admin("GET", "/collectors/%d/heartbeats" % self.a.id)["heartbeats"]
+        self.assertEqual([(h["version"], h.get("stage")) for h in hb],
+                         [("20.1-2749", None), ("20.2-100", "health-check")])
+        self.assertLessEqual(hb[0]["time"], hb[1]["time"])
+        self.assertLessEqual(hb[0]["monotonicMs"], hb[1]["monotonicMs"])
+        self.assertError(self.srv.api("GET", "/admin/collectors/1/heartbeats"), 404)
+
     def test_task_views(self):
         tid = self.srv.create_task(self.a.id, "20.2-100")
         self.a.beat()
