@@ -20,7 +20,7 @@ REQUIRED = object()
 _SPECS = {
     "error": ("/", 1, {"status": (int, 500), "retryAfter": (int, None), "code": (str, None),
                        "message": (str, None)}),
-    "drop": (DOWNLOAD_PREFIX, 1, {"afterBytes": (int, 0)}),
+    "drop": (DOWNLOAD_PREFIX, 1, {"afterBytes": (int, 0), "reset": (bool, False)}),
     "stall": (DOWNLOAD_PREFIX, None, {"afterBytes": (int, 0), "seconds": ((int, float), 3600)}),
     "throttle": (DOWNLOAD_PREFIX, None, {"bytesPerSecond": (int, REQUIRED)}),
     "corrupt": (DOWNLOAD_PREFIX, None, {"offset": (int, REQUIRED), "xor": (int, 0xFF)}),
@@ -41,6 +41,10 @@ def _check_type(name, value, typ):
     if typ in (int, (int, float)) and isinstance(value, bool):
         return False
     return isinstance(value, typ)
+
+
+def _kind(typ):
+    return {str: "a string", bool: "true or false"}.get(typ, "a number")
 
 
 def normalize(spec):
@@ -82,8 +86,8 @@ def normalize(spec):
         if name in spec and spec[name] is not None:
             v = spec[name]
             if not _check_type(name, v, typ):
-                raise FaultError("%s must be %s" % (name, "a number" if typ != str else "a string"))
-            if typ != str and v < 0:
+                raise FaultError("%s must be %s" % (name, _kind(typ)))
+            if typ not in (str, bool) and v < 0:
                 raise FaultError("%s must not be negative" % name)
             out[name] = v
         elif default is REQUIRED:

@@ -17,5 +17,6 @@ CP_SOURCES = \
 	tests/controlplane/cptest.py \
 	tests/controlplane/taprunner.py \
 	tests/controlplane/README.md
-TESTS += $(CP_PY_TESTS) tests/e2e/cp_curl.sh
-EXTRA_DIST += $(CP_PY_TESTS) $(CP_SOURCES) tests/e2e/cp.sh tests/e2e/cp_curl.sh
+CP_SH_TESTS = tests/e2e/cp_curl.sh tests/e2e/cp_helpers.sh
+TESTS += $(CP_PY_TESTS) $(CP_SH_TESTS)
+EXTRA_DIST += $(CP_PY_TESTS) $(CP_SH_TESTS) $(CP_SOURCES) tests/e2e/cp.sh

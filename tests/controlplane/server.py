@@ -28,6 +28,7 @@ import socket
 import ssl
 import stat
 import string
+import struct
 import sys
 import threading
 import time
@@ -58,6 +59,10 @@ FORBIDDEN_NAME_CHARS = set(";/%\\")
 
 class Abort(Exception):
     """Close the connection without (the rest of) a reply: a dropped connection."""
+
+    def __init__(self, reset=False):
+        super().__init__()
+        self.reset = reset
 
 
 class Response:
@@ -284,9 +289,9 @@ class App:
             if e.status == 413:
                 resp.close = True
             self._send(h, resp, rid)
-        except Abort:
+        except Abort as e:
             status = 0
-            self._abort(h)
+            self._abort(h, e.reset)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
             status = 0
             h.close_connection = True
@@ -417,7 +422,7 @@ class App:
         # drop: a reply cut after afterBytes bytes, then the connection closed
         partial = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200"
                    b"\r\n\r\n{\"heartbeatIntervalMs\": 15000, \"longPoll\": true, \"command\"")
-        return Response(0, partial[: f["afterBytes"]], close=True)
+        return Response(0, partial[: f["afterBytes"]], {"reset": f["reset"]}, close=True)
 
     def _sleep(self, seconds):
         self.stop_event.wait(max(0.0, seconds))
@@ -435,7 +440,7 @@ class App:
             if resp.body:
                 h.wfile.write(resp.body)
                 self.counters.add_bytes(h.cp_key, len(resp.body))
-            raise Abort()
+            raise Abort(resp.headers.get("reset", False))
         head = ["HTTP/1.1 %d %s" % (resp.status, REASONS.get(resp.status, "Status")),
                 "Server: molt-controlplane", "Date: " + email.utils.formatdate(usegmt=True),
                 "X-Request-Id: " + rid]
@@ -456,10 +461,12 @@ class App:
     def _abort(self, h, reset=False):
         h.close_connection = True
         try:
-            if reset:
+            if reset:  # SO_LINGER 0: close() sends RST instead of FIN
                 h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                        b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            h.connection.shutdown(socket.SHUT_RDWR)
+                                        struct.pack("ii", 1, 0))
+                h.connection.close()
+            else:
+                h.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -704,7 +711,7 @@ class App:
                         raise Abort()
                     continue
             if n <= 0:
-                raise Abort()  # drop: the connection closes mid-body
+                raise Abort(bool(drop and drop["reset"]))  # drop: closed mid-body
             data = bytearray(f.read(n))
             if not data:
                 raise Abort()  # the file shrank under us

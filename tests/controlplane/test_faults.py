@@ -176,6 +176,19 @@ class FaultTest(cptest.ServerTestCase):
         self.assertEqual(ep["bytes"], 10000 + len(self.pkg["data"]) - 5000,
                          "body bytes served, for 'downloaded less than 1.5 x' checks")
 
+    def test_drop_with_reset(self):
+        self.srv.fault(type="drop", afterBytes=3000, reset=True)
+        try:
+            status, body, short = self.download()
+            self.assertTrue(short, "a reset ends the body early")
+            self.assertLessEqual(len(body), 3000)
+        except ConnectionResetError:
+            pass  # the reset arrived before the client read what was sent
+        self.assertEqual(self.download()[1], self.pkg["data"])
+        self.srv.fault(type="drop", path="/api/v1/collector/heartbeat", reset=True)
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            self.a.heartbeat()
+
     def test_drop_counts_bytes_of_this_response(self):
         self.srv.fault(type="drop", afterBytes=100)
         status, body, short = self.download({"Range": "bytes=1000-"})

@@ -22,8 +22,9 @@ CP_EXTRA_ARGS=()
 
 cp__say() { printf 'cp.sh: %s\n' "$*" >&2; }
 
-# A throwaway CA and a certificate for 127.0.0.1 and localhost. The CA key is deleted once
-# the certificate is signed, so nothing able to sign lingers on disk.
+# A throwaway CA and a certificate for 127.0.0.1 and localhost, made fresh in the caller's work
+# directory (mode 0600 keys; nothing is committed). The CA key stays there so that cp_cert can
+# sign the bad certificates of TLS fault tests.
 cp__make_tls() {
     local d=$1
     [ -s "$d/server.pem" ] && [ -s "$d/ca.pem" ] && return 0
@@ -41,7 +42,7 @@ cp__make_tls() {
             "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >server.ext
         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
             -out server.pem -days 2 -extfile server.ext
-        rm -f ca.key server.csr ca.srl
+        rm -f server.csr
         chmod 644 ca.pem server.pem
     ) >"$d/openssl.log" 2>&1 || { cp__say "openssl failed:"; cat "$d/openssl.log" >&2; return 1; }
 }
@@ -69,6 +70,8 @@ cp_start() {
     mkdir -p "$CP_DATA" "$CP_BUILDS" || return 1
     cp__make_tls "$CP_DIR/tls" || return 1
     CP_CA="$CP_DIR/tls/ca.pem"
+    CP_TLS_CERT="$CP_DIR/tls/server.pem"
+    CP_TLS_KEY="$CP_DIR/tls/server.key"
     CP_ACCESS_ID="id$(cp__random_hex 6)"
     CP_ACCESS_KEY="$(cp__random_hex 24)"
     (umask 077 && printf '%s\n' "$CP_ACCESS_KEY" >"$CP_DIR/access-key") || return 1
@@ -83,7 +86,7 @@ cp__launch() { # PORT
     : >"$out"
     "$CP_PY" "$CP_SERVER" --listen "127.0.0.1:$port" --data "$CP_DATA" --builds "$CP_BUILDS" \
         --access-id "$CP_ACCESS_ID" --access-key-file "$CP_DIR/access-key" \
-        --tls-cert "$CP_DIR/tls/server.pem" --tls-key "$CP_DIR/tls/server.key" \
+        --tls-cert "$CP_TLS_CERT" --tls-key "$CP_TLS_KEY" \
         --rate-limit 0 ${CP_EXTRA_ARGS[@]+"${CP_EXTRA_ARGS[@]}"} \
         >"$out" 2>>"$CP_DIR/server.log" </dev/null &
     CP_PID=$!
@@ -142,6 +145,43 @@ cp_restart() {
     cp__launch "$port" 2>/dev/null && return 0
     cp__say "port $port is taken; restarting on a new port"
     cp__launch 0
+}
+
+# cp_cert KIND: a server certificate for TLS fault tests, signed by the same throwaway CA:
+# good (127.0.0.1 and localhost), wrong-host (only wrong.example.invalid), expired (for
+# 127.0.0.1, already expired). Prints the certificate's path; the key is beside it (.key).
+cp_cert() {
+    local kind=$1 d="$CP_DIR/tls" san="IP:127.0.0.1,DNS:localhost" days=2
+    case "$kind" in
+    good) ;;
+    wrong-host) san="DNS:wrong.example.invalid" ;;
+    expired) days=0 ;;
+    *) cp__say "cp_cert: good, wrong-host or expired, not $kind"; return 2 ;;
+    esac
+    [ -s "$d/$kind.pem" ] || (
+        set -e
+        umask 077
+        cd "$d"
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout "$kind.key" -out "$kind.csr" -subj "/CN=molt e2e $kind"
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=$san" >"$kind.ext"
+        openssl x509 -req -in "$kind.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -out "$kind.pem" -days "$days" -extfile "$kind.ext"
+        rm -f "$kind.csr"
+        [ "$days" -gt 0 ] || sleep 1.2 # notAfter = notBefore: expired once that second is over
+    ) >>"$d/openssl.log" 2>&1 || { cp__say "openssl failed: see $d/openssl.log"; return 1; }
+    printf '%s\n' "$d/$kind.pem"
+}
+
+# cp_restart_with_cert KIND: restart (same data and port) serving the cp_cert KIND certificate;
+# `cp_restart_with_cert good` goes back to a valid one.
+cp_restart_with_cert() {
+    local pem
+    pem=$(cp_cert "$1") || return 1
+    CP_TLS_CERT=$pem
+    CP_TLS_KEY=${pem%.pem}.key
+    cp_restart
 }
 
 # cp_api METHOD PATH [JSON]: PATH is under /api/v1. Prints the body.
