@@ -238,6 +238,18 @@ static int path_covers(const char *a, const char *b)
     return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/' || (n == 1 && a[0] == '/'));
 }
 
+/* 1 when dir is in root's versions/ or bin/ (root/upgrade is fine). */
+static int inside_install(const char *root, const char *dir)
+{
+    char sub[PATH_MAX];
+
+    snprintf(sub, sizeof(sub), "%s/versions", root);
+    if (path_covers(sub, dir))
+        return 1;
+    snprintf(sub, sizeof(sub), "%s/bin", root);
+    return path_covers(sub, dir);
+}
+
 static int gc_upgrade_dir(struct inst *in, const char *const *keep, size_t n_keep,
                           struct molt_err *err)
 {
@@ -251,10 +263,10 @@ static int gc_upgrade_dir(struct inst *in, const char *const *keep, size_t n_kee
     if (!realpath(in->root, root) || !realpath(in->state_dir, state))
         return molt_err_errno(err, "resolve %s and %s", in->root, in->state_dir);
     /* Emptying a directory that holds the install or the state would be a disaster. */
-    if (path_covers(dir, root) || path_covers(dir, state) || path_covers(root, dir))
+    if (path_covers(dir, root) || path_covers(dir, state) || inside_install(root, dir))
         return molt_err_set(err, MOLT_E_CONFIG,
-                            "upgrade_dir %s overlaps the root %s or the "
-                            "state dir %s: not cleaning it",
+                            "upgrade_dir %s overlaps the root %s or the state dir %s: not "
+                            "cleaning it",
                             dir, root, state);
     d = opendir(dir);
     if (!d)

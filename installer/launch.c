@@ -465,7 +465,8 @@ static int handle_signals(int sfd, struct child *c, int *stop)
         switch (si.ssi_signo) {
         case SIGTERM:
         case SIGINT:
-            molt_log_info("stopping", "signal=%u", si.ssi_signo);
+            if (!*stop)
+                molt_log_info("stopping", "signal=%u", si.ssi_signo);
             *stop = 1;
             if (c)
                 send_term(c, SIGTERM);

@@ -9,3 +9,4 @@ installer_molt_installer_SOURCES = \
 	installer/install.c \
 	installer/admin.c
 installer_molt_installer_LDADD = $(MOLT_LIBS)
+EXTRA_DIST += docs/upgrades.md

@@ -61,6 +61,7 @@ int inst_rollback_trial(struct inst *in, struct molt_journal *j, const char *rea
 
 int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err)
 {
+    struct molt_err serr = MOLT_ERR_INIT;
     char current[INST_VERSION_MAX];
     char reason[MOLT_JOURNAL_REASON_MAX];
     int rc;
@@ -95,7 +96,10 @@ int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err)
         return rc;
     /* The stable installer must be the current version's (commit and a
      * manual rollback replace it after their journal write). */
-    return inst_sync_installer(in, current, err);
+    if (inst_sync_installer(in, current, &serr) < 0)
+        /* Not fatal: the old copy still works, and every start tries again. */
+        molt_log_warn("installer_sync", "error=\"%s\"", serr.msg);
+    return 0;
 }
 
 /* ---- apply ---- */

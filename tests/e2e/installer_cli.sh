@@ -4,7 +4,7 @@
 # corrupt-journal rule (moved aside, no trial assumed, current kept).
 . "$(dirname "$0")/installer_lib.sh"
 
-tap_plan 53
+tap_plan 58
 
 help=$("$INSTALLER" --help)
 for opt in --config --root --state-dir --task --build-version --keys --statement --signature \
@@ -56,6 +56,22 @@ like "$out" "root: +$T/elsewhere" "MOLT_INSTALL_ROOT overrides the configuration
 printf '[install]\nroot = %s\ntrial_timeout = soon\n' "$ROOT" >"$T/bad.conf"
 is "$(usage status --config "$T/bad.conf")" "1" "a bad configuration: exit 1"
 like "$(cat "$T/err")" "configuration: .*bad.conf:3: install.trial_timeout" "naming file and line"
+
+# gc never empties an upgrade_dir that holds the state or the install.
+printf '[agent]\nstate_dir = %s\nupgrade_dir = %s\n[install]\nroot = %s\n' "$STATE" "$STATE" "$ROOT" \
+    >"$T/overlap.conf"
+"$INSTALLER" gc --config "$T/overlap.conf" >/dev/null 2>"$T/err"
+is "$?" "1" "gc refuses an upgrade_dir that is the state dir"
+like "$(cat "$T/err")" "overlaps" "and says why"
+[ -f "$STATE/installer.lock" ] && [ -x "$ROOT/versions/1.0/bin/molt-agent" ]
+ok $? "nothing was removed"
+printf '[agent]\nstate_dir = %s\nupgrade_dir = %s\n[install]\nroot = %s\n' "$STATE" "$ROOT/upgrade" "$ROOT" \
+    >"$T/inside.conf"
+mkdir -p "$ROOT/upgrade/old-task"
+"$INSTALLER" gc --config "$T/inside.conf" >/dev/null 2>&1
+ok $? "an upgrade_dir inside the root (not in versions/ or bin/) is fine"
+[ ! -e "$ROOT/upgrade/old-task" ] && [ -x "$ROOT/versions/1.0/bin/molt-agent" ]
+ok $? "and is cleaned"
 
 # A corrupt journal: status reports it and changes nothing; the launcher moves
 # it aside, assumes no trial and keeps current as it is (here: the new version).
