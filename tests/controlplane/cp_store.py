@@ -28,7 +28,8 @@ ACTIVE = (0, 1, 6)
 FIRST_COLLECTOR_ID = 100000001
 FIRST_TASK_ID = 12345
 MAX_EVENTS_PER_TASK = 5000
-HEARTBEAT_LOG = 2000  # heartbeats remembered per collector (in memory) for the admin API
+HEARTBEAT_LOG = 1000  # heartbeats remembered per collector (in memory) for the admin API
+_BEAT_FIELDS = ("time", "monotonicMs", "version", "osTime", "taskId", "status", "stage")
 STAGES = ("accepted", "preflight", "downloading", "verifying", "staging", "switching", "restarting",
           "health-check", "committed")
 
@@ -868,19 +869,25 @@ class Store:
         else:
             self._hop_done(t, t["hop"], "heartbeat")
 
-    def _command(self, cid, r, base_url):
-        """The command for the reply to a heartbeat that carried report r, or None."""
+    def _command(self, cid, r, base_url, deliver):
+        """(command, repeat) for the reply to a heartbeat that carried report r.
+
+        `repeat` is true when an earlier reply already carried this command. With `deliver`, the
+        delivery is recorded (status 0 -> 1, events, counters); without, nothing but the choice of
+        the next hop is written, so a held long-poll can look again and again.
+        """
         if r is not None and r["status"] == 6:
             t = self._task(int(r["taskId"]))
             if t is not None and t["collector_id"] == cid and t["status"] == 3:
-                if t["cancels"] == 0:
-                    self._event(t["id"], "server", "heartbeat", "cancel-sent", status=3)
-                self.db.execute("UPDATE tasks SET cancels=cancels+1 WHERE id=?", (t["id"],))
-                return {"type": "cancel", "taskId": str(t["id"])}
+                if deliver:
+                    if t["cancels"] == 0:
+                        self._event(t["id"], "server", "heartbeat", "cancel-sent", status=3)
+                    self.db.execute("UPDATE tasks SET cancels=cancels+1 WHERE id=?", (t["id"],))
+                return {"type": "cancel", "taskId": str(t["id"])}, t["cancels"] > 0
         t = self.db.execute("SELECT * FROM tasks WHERE collector_id=? AND status IN (0,1,6)",
                             (cid,)).fetchone()
         if t is None:
-            return None
+            return None, False
         c = self._collector(cid)
         now = self.clock.now()
         new_hop = False
@@ -889,27 +896,29 @@ class Store:
             if b is None:
                 self._finish(t["id"], 3, "no build of %s can be applied to %s" % (
                     t["to_version"], c["collector_version"]), now, "heartbeat")
-                return None
-            self.db.execute("UPDATE tasks SET hop=?, hop_state='pending' WHERE id=?",
+                return None, False
+            self.db.execute("UPDATE tasks SET hop=?, hop_state='pending', sends=0 WHERE id=?",
                             (b.version, t["id"]))
             t = self._task(t["id"])
             new_hop = True
         if t["hop_state"] != "pending":
-            return None
+            return None, False
         b = self.builds.find(t["hop"], t["os"], t["arch"])
         if b is None:
             self._finish(t["id"], 3, "build %s is no longer available" % t["hop"], now, "heartbeat")
-            return None
-        if t["status"] == 0:
-            self.db.execute("UPDATE tasks SET status=1, updated=? WHERE id=?", (now, t["id"]))
-            self._event(t["id"], "server", "heartbeat", "delivered", status=1,
-                        build_version=b.version)
-            log("task.delivered", id=t["id"], collector=cid, build=b.version)
-        elif new_hop:
-            self._event(t["id"], "server", "heartbeat", "command", status=t["status"],
-                        build_version=b.version)
-            log("task.command", id=t["id"], collector=cid, build=b.version)
-        self.db.execute("UPDATE tasks SET sends=sends+1 WHERE id=?", (t["id"],))
+            return None, False
+        repeat = t["sends"] > 0
+        if deliver:
+            if t["status"] == 0:
+                self.db.execute("UPDATE tasks SET status=1, updated=? WHERE id=?", (now, t["id"]))
+                self._event(t["id"], "server", "heartbeat", "delivered", status=1,
+                            build_version=b.version)
+                log("task.delivered", id=t["id"], collector=cid, build=b.version)
+            elif not repeat and (new_hop or t["hops_done"] != "[]"):
+                self._event(t["id"], "server", "heartbeat", "command", status=t["status"],
+                            build_version=b.version)
+                log("task.command", id=t["id"], collector=cid, build=b.version)
+            self.db.execute("UPDATE tasks SET sends=sends+1 WHERE id=?", (t["id"],))
         return {
             "type": "upgrade",
             "taskId": str(t["id"]),
@@ -917,10 +926,15 @@ class Store:
             "requestTime": t["request_time"],
             "expiresAt": t["request_time"] + self.cfg.task_timeout_ms,
             "build": b.command_object(base_url),
-        }
+        }, repeat
 
     def heartbeat(self, cid, body, wait_ms, base_url):
-        """Handle a heartbeat of collector cid; may hold it open up to wait_ms (long-poll)."""
+        """Handle a heartbeat of collector cid; may hold it open up to wait_ms (long-poll).
+
+        A new command is answered at once. A command the agent has already been sent and has not
+        acknowledged (it reports no progress on it) is repeated only at the end of the hold, so an
+        agent that cannot act on it at once does not spin.
+        """
         facts = parse_facts(body, registering=False)
         r = body.get("task")
         if r is not None:
@@ -946,12 +960,12 @@ class Store:
                 if r is not None:
                     self._apply_report(c, r, "heartbeat", now)
                 self._infer_from_version(c, r)
-                cmd = self._command(cid, r, base_url)
-            if cmd is None and wait_ms > 0:
+                cmd, repeat = self._command(cid, r, base_url, deliver=False)
+            if (cmd is None or repeat) and wait_ms > 0:
                 cond = self._cond(cid)
                 self.long_polls += 1
                 try:
-                    while cmd is None and not self.stopping:
+                    while not self.stopping:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             break
@@ -961,9 +975,15 @@ class Store:
                         with self.tx():
                             if self._collector(cid) is None:
                                 break
-                            cmd = self._command(cid, r, base_url)
+                            cmd, repeat = self._command(cid, r, base_url, deliver=False)
+                        if cmd is not None and not repeat:
+                            break
                 finally:
                     self.long_polls -= 1
+            with self.tx():
+                cmd = None
+                if self._collector(cid) is not None:
+                    cmd, _ = self._command(cid, r, base_url, deliver=True)
         return {"heartbeatIntervalMs": self.cfg.heartbeat_interval_ms,
                 "longPoll": self.cfg.long_poll, "serverTime": self.clock.now(), "command": cmd}
 
@@ -971,18 +991,16 @@ class Store:
         log = self._beats.get(cid)
         if log is None:
             log = self._beats[cid] = collections.deque(maxlen=HEARTBEAT_LOG)
-        e = {"time": now, "monotonicMs": int(time.monotonic() * 1000),
-             "version": facts["collector_version"], "osTime": facts["os_time"]}
-        if r is not None:
-            e.update({"taskId": r["taskId"], "status": r["status"], "stage": r["stage"]})
-        log.append(e)
+        # Tuples, not dicts: hundreds of agents times a thousand heartbeats stay small.
+        log.append((now, int(time.monotonic() * 1000), facts["collector_version"],
+                    facts["os_time"]) + ((r["taskId"], r["status"], r["stage"]) if r else ()))
 
     def heartbeats(self, cid):
         """The last heartbeats of a collector, oldest first (since this server started)."""
         with self.lock:
             if self._collector(cid) is None:
                 raise ApiError(404, "InvalidCollector", "The specified Collector ID is invalid.")
-            return list(self._beats.get(cid, ()))
+            return [dict(zip(_BEAT_FIELDS, b)) for b in self._beats.get(cid, ())]
 
     def report(self, cid, body):
         r = parse_report(body)

@@ -7,6 +7,7 @@ import base64
 import os
 import sys
 import threading
+import time
 import unittest
 
 sys.dont_write_bytecode = True
@@ -355,6 +356,31 @@ class ProtocolTest(cptest.ServerTestCase):
         t.join(30)
         self.assertNotIn("error", out)
         self.assertEqual(out["reply"].json["command"], {"type": "cancel", "taskId": tid})
+
+    def test_repeats_come_at_the_end_of_the_hold(self):
+        """a command already sent is repeated when the hold ends, so an agent cannot spin"""
+        a = self.agent()
+        tid = self.srv.create_task(a.id, "20.2-100")
+        t, out = self._long_poll(a)  # held up to 120 s, the client gives up after 30
+        t.join(30)
+        self.assertNotIn("error", out)
+        cmd = out["reply"].json["command"]
+        self.assertEqual(cmd["taskId"], tid, "the first delivery is immediate")
+        t0 = time.monotonic()
+        self.assertEqual(a.beat(wait_ms=400), cmd)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.4, "held: a lower bound, never flaky")
+        self.assertEqual(a.beat(), cmd, "without long-poll, at once")
+        rep = a.progress(tid, "switching", "20.2-100")
+        self.assertIsNone(a.beat(rep))
+        self.srv.api("DELETE", "/collectors/upgrades/" + tid)
+        t, out = self._long_poll(a, rep)
+        t.join(30)
+        self.assertEqual(out["reply"].json["command"]["type"], "cancel", "first cancel: at once")
+        t0 = time.monotonic()
+        self.assertEqual(a.beat(rep, wait_ms=300)["type"], "cancel")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+        sends = [e for e in self.srv.events(tid) if e["what"] in ("delivered", "cancel-sent")]
+        self.assertEqual(len(sends), 2, "each recorded once")
 
     def test_long_poll_ends_empty(self):
         a = self.agent()
