@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# build-version.sh VERSION OUTDIR: builds the programs of this source tree as
+# VERSION, out of tree in OUTDIR (configured with the current build's configure
+# arguments when known, plus --with-build-version=VERSION). An OUTDIR already
+# built as VERSION is reused (make only rebuilds what changed); concurrent
+# callers of the same OUTDIR wait for each other. Prints OUTDIR.
+# Sources: MOLT_TOP_SRCDIR (default: two levels above this script); the
+# current build: MOLT_TOP_BUILDDIR (optional).
+set -euo pipefail
+
+die() { echo "build-version.sh: $*" >&2; exit 1; }
+
+[ $# -eq 2 ] || { echo "Usage: build-version.sh VERSION OUTDIR" >&2; exit 2; }
+VERSION=$1
+OUTDIR=$2
+case "$VERSION" in
+''|-*|*[!0-9A-Za-z.+_-]*) die "'$VERSION' is not a version" ;;
+esac
+SRC=${MOLT_TOP_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+[ -x "$SRC/configure" ] || die "$SRC/configure is missing (run autoreconf -fi there)"
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+LOG="$OUTDIR/build-version.log"
+
+exec 9>"$OUTDIR/.build-version.lock"
+flock 9
+
+# The configure arguments of the build running the tests, minus its version.
+config_args=()
+if [ -n "${MOLT_TOP_BUILDDIR:-}" ] && [ -x "$MOLT_TOP_BUILDDIR/config.status" ] &&
+   [ "$(cd "$MOLT_TOP_BUILDDIR" && pwd)" != "$OUTDIR" ]; then
+    eval "set -- $("$MOLT_TOP_BUILDDIR/config.status" --config)"
+    for a in "$@"; do
+        case "$a" in --with-build-version=*|--cache-file=*|--srcdir=*|-q|--quiet|--silent) ;;
+        *) config_args+=("$a") ;;
+        esac
+    done
+fi
+
+# Sub-makes must not join the jobserver of a make check that runs this script.
+clean_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
+
+if ! grep -qs "^#define MOLT_VERSION \"$VERSION\"\$" "$OUTDIR/config.h"; then
+    (cd "$OUTDIR" && "$SRC/configure" -q "${config_args[@]}" --with-build-version="$VERSION") \
+        >"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "configure failed in $OUTDIR (log: $LOG)"; }
+fi
+clean_make -C "$OUTDIR" -j2 agent/molt-agent installer/molt-installer packaging/molt-pack \
+    >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "make failed in $OUTDIR (log: $LOG)"; }
+echo "$OUTDIR"
