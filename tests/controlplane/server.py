@@ -45,6 +45,7 @@ import cp_store  # noqa: E402
 from cp_store import ApiError, bad_request, log  # noqa: E402
 
 MAX_BODY = 1024 * 1024
+DRAIN_MAX = 16 * 1024 * 1024
 JSON_TYPE = "application/json"
 REASONS = {200: "OK", 202: "Accepted", 206: "Partial Content", 304: "Not Modified",
            400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -354,6 +355,12 @@ class App:
             raise bad_request("bad Content-Length")
         if n > MAX_BODY:
             h.close_connection = True
+            if n <= DRAIN_MAX:  # read it away, so that the client gets to read the answer
+                while n > 0:
+                    got = h.rfile.read(min(n, 65536))
+                    if not got:
+                        break
+                    n -= len(got)
             raise ApiError(413, "request.too.large", "The body is larger than 1 MiB.")
         return h.rfile.read(n)
 

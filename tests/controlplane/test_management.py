@@ -67,6 +67,24 @@ class ManagementTest(cptest.ServerTestCase):
                          headers={"Content-Type": "application/json"})
         self.assertError(r, 400)
 
+    def test_chunked_and_oversized_bodies(self):
+        a = self.agent()
+        conn = self.srv.connect()
+        try:
+            body = iter([b'{"collectorVersion":', b' "20.1-2749", "task": null}'])
+            conn.request("POST", "/api/v1/collector/heartbeat", body=body, encode_chunked=True,
+                         headers={"Authorization": "Bearer " + a.token,
+                                  "Content-Type": "application/json"})
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200, "a chunked body is read")
+            r.read()
+        finally:
+            conn.close()
+        r = self.srv.api("POST", "/collectors/upgrades", b"{" + b" " * (1024 * 1024 + 10) + b"}",
+                         headers={"Content-Type": "application/json"})
+        self.assertError(r, 413)
+        self.assertEqual(r.headers.get("connection"), "close")
+
     def test_trailing_slash(self):
         a = self.agent()
         self.assertEqual(self.srv.api("GET", "/collectors/").status, 200)
@@ -245,6 +263,9 @@ class ManagementTest(cptest.ServerTestCase):
         a = self.agent()
         self.assertNotIn(a.id, [c["id"] for c in r.json["collectors"]])
         self.assertError(self.srv.api("GET", "/collectors/offline?aliveBeforeDays=0"), 400)
+        for q in ("?limit=1", "?offset=1", "?limit=x"):
+            r = self.srv.api("GET", "/collectors/offline" + q)
+            self.assertEqual(r.status, 400 if q == "?limit=x" else 200)
         self.assertError(self.srv.api("DELETE", "/collectors/offline?aliveBeforeDays=0"), 400)
         r = self.srv.api("DELETE", "/collectors/offline?aliveBeforeDays=10")
         self.assertEqual(r.status, 200)
