@@ -516,8 +516,16 @@ static void on_command(struct molt_agent *a, struct loop *l, struct molt_hb_repl
     snprintf(key, sizeof(key), "%s/%s/%s", molt_command_type_name(hr->cmd.type),
              hr->cmd.task_id, hr->cmd.build.version);
     /* A repeated command must not turn long-poll into a busy loop. */
-    if (strcmp(key, l->last_cmd) == 0)
+    if (strcmp(key, l->last_cmd) == 0) {
         *next = now + molt_backoff_jitter(&a->hb_backoff, l->interval_ms, MOLT_HB_JITTER_PCT);
+        molt_log_debug("command.repeat", "key=%s", key);
+    } else if (hr->cmd.type == MOLT_CMD_UPGRADE) {
+        molt_log_info("command", "type=upgrade task=%s to=%s build=%s size=%lld expires_at=%lld",
+                      hr->cmd.task_id, hr->cmd.to_version, hr->cmd.build.version,
+                      (long long)hr->cmd.build.size, (long long)hr->cmd.expires_at);
+    } else {
+        molt_log_info("command", "type=cancel task=%s", hr->cmd.task_id);
+    }
     snprintf(l->last_cmd, sizeof(l->last_cmd), "%s", key);
     molt_task_on_command(a, &hr->cmd, molt_host_realtime_ms());
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "json.h"
+#include "sign.h"
 #include "version.h"
 
 int molt_task_id_valid(const char *s)
@@ -27,64 +28,6 @@ const char *molt_command_type_name(enum molt_command_type t)
     return t == MOLT_CMD_UPGRADE ? "upgrade" : t == MOLT_CMD_CANCEL ? "cancel" : "unknown";
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* RFC 4648 base64 with padding, nothing else: no whitespace, no stray bits. */
-static int b64_decode(const char *in, unsigned char **out, size_t *out_len)
-{
-    size_t n = strlen(in), pad = 0, len;
-    unsigned char *buf;
-    size_t j = 0;
-
-    if (n == 0 || n % 4)
-        return -1;
-    if (in[n - 1] == '=')
-        pad = in[n - 2] == '=' ? 2 : 1;
-    len = n / 4 * 3 - pad;
-    buf = malloc(len + 1);
-    if (!buf)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        int last = i + 4 == n;
-        for (int k = 0; k < 4; k++) {
-            v[k] = b64_value((unsigned char)in[i + k]);
-            if (v[k] < 0 && !(last && in[i + k] == '=' && k >= 4 - (int)pad))
-                goto bad;
-            if (v[k] < 0)
-                v[k] = 0;
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
-        if (last && ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))))
-            goto bad;    /* non-zero bits under the padding */
-        unsigned char bytes[3] = { (unsigned char)(w >> 16), (unsigned char)(w >> 8),
-                                   (unsigned char)w };
-        for (int k = 0; k < 3 && j < len; k++)
-            buf[j++] = bytes[k];
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return 0;
-bad:
-    free(buf);
-    return -1;
-}
-
 static int get_blob(struct json_object *o, const char *key, unsigned char **out, size_t *len,
                     struct molt_err *err)
 {
@@ -96,7 +39,7 @@ static int get_blob(struct json_object *o, const char *key, unsigned char **out,
     if (strlen(s) > (MOLT_BUILD_BLOB_MAX + 2) / 3 * 4)
         return molt_err_set(err, MOLT_E_LIMIT, "field '%s': larger than %d bytes", key,
                             MOLT_BUILD_BLOB_MAX);
-    if (b64_decode(s, out, len) < 0)
+    if (!*s || molt_pkg_base64_decode(s, strlen(s), out, len, err) < 0)
         return molt_err_set(err, MOLT_E_PARSE, "field '%s': not valid base64", key);
     return 0;
 }

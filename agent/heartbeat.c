@@ -87,6 +87,7 @@ static int long_poll_abort(void *arg)
 {
     struct molt_agent *a = arg;
 
+    molt_agent_poll_tick(a);
     return atomic_load(&a->wake) != 0;
 }
 
@@ -117,7 +118,7 @@ int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_
         .bearer = token,
         .timeout_ms = wait_ms + MOLT_HB_GRACE_MS,
         .long_poll = wait_ms > 0,
-        .abort_fn = wait_ms > 0 ? long_poll_abort : NULL,
+        .abort_fn = wait_ms > 0 ? long_poll_abort : molt_agent_poll_tick,
         .abort_arg = a,
     };
     rc = molt_http_request(a->http, &req, rep, err);

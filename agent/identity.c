@@ -188,6 +188,8 @@ int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
         .body_len = strlen(text),
         .basic_user = c->server.access_id,
         .basic_pass = c->server.access_key,
+        .abort_fn = molt_agent_poll_tick,
+        .abort_arg = a,
     };
     rc = molt_http_request(a->http, &req, rep, err);
     json_object_put(body);

@@ -220,11 +220,10 @@ static void on_cancel(struct molt_agent *a, const struct molt_command *cmd)
     struct molt_report cur;
 
     if (molt_task_current(a, &cur) && strcmp(cur.task_id, cmd->task_id) == 0) {
-        molt_log_info("command", "type=cancel task=%s", cmd->task_id);
         molt_upgrade_cancel(a, cmd);
         return;
     }
-    molt_log_info("command", "type=cancel task=%s known=no", cmd->task_id);
+    molt_log_info("command.answer", "type=cancel task=%s reason=\"unknown task\"", cmd->task_id);
     answer(a, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, "cancelled");
 }
 
@@ -245,8 +244,6 @@ static void on_upgrade(struct molt_agent *a, const struct molt_command *cmd, int
         if (strcmp(cur.build_version, cmd->build.version) == 0)
             return;    /* already carrying it out */
     }
-    molt_log_info("command", "type=upgrade task=%s to=%s build=%s size=%lld", cmd->task_id,
-                  cmd->to_version, cmd->build.version, (long long)cmd->build.size);
     if (cmd->expires_at <= now_ms) {
         snprintf(msg, sizeof(msg), "accepted: command expired %lld ms ago",
                  (long long)(now_ms - cmd->expires_at));

