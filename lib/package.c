@@ -98,22 +98,30 @@ int molt_pkg_file_name(const char *version, const char *os, const char *arch, co
 
 /* ---- statement ------------------------------------------------------------ */
 
-static int statement_strings(struct json_object *o, struct molt_statement *st,
-                             struct molt_err *err)
+static int statement_strings(struct json_object *o, struct molt_statement *st, struct molt_err *err)
 {
 #define STR_FIELD(key, member)                                                                     \
-    { key, offsetof(struct molt_statement, member), sizeof(((struct molt_statement *)0)->member) }
-    static const struct { const char *key; size_t off, size; } fields[] = {
-        STR_FIELD("name", name),       STR_FIELD("version", version),
-        STR_FIELD("release", release), STR_FIELD("os", os),
-        STR_FIELD("arch", arch),       STR_FIELD("sha256", sha256),
-        STR_FIELD("minVersion", min_version), STR_FIELD("package", package),
+    {                                                                                              \
+        key, offsetof(struct molt_statement, member), sizeof(((struct molt_statement *)0)->member) \
+    }
+    static const struct {
+        const char *key;
+        size_t off, size;
+    } fields[] = {
+        STR_FIELD("name", name),
+        STR_FIELD("version", version),
+        STR_FIELD("release", release),
+        STR_FIELD("os", os),
+        STR_FIELD("arch", arch),
+        STR_FIELD("sha256", sha256),
+        STR_FIELD("minVersion", min_version),
+        STR_FIELD("package", package),
     };
 #undef STR_FIELD
 
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        int rc = molt_json_copy_str(o, fields[i].key, (char *)st + fields[i].off, fields[i].size,
-                                    err);
+        int rc =
+            molt_json_copy_str(o, fields[i].key, (char *)st + fields[i].off, fields[i].size, err);
         if (rc < 0)
             return rc;
     }
@@ -242,15 +250,14 @@ int molt_pkg_statement_check(const struct molt_statement *st, const char *expect
         return molt_err_set(err, MOLT_E_VERIFY, "built for %s, host is %s", st->arch, arch);
     if (running_version && st->min_version[0] &&
         molt_version_cmp(running_version, st->min_version) < 0)
-        return molt_err_set(err, MOLT_E_VERIFY, "requires at least %s, running %s",
-                            st->min_version, running_version);
+        return molt_err_set(err, MOLT_E_VERIFY, "requires at least %s, running %s", st->min_version,
+                            running_version);
     return 0;
 }
 
-int molt_pkg_authenticate(const char *keys_dir, const void *stmt, size_t stmt_len,
-                          const void *sig, size_t sig_len, const char *expected_version,
-                          const char *running_version, const char *host_os,
-                          const char *host_arch, struct molt_statement *out,
+int molt_pkg_authenticate(const char *keys_dir, const void *stmt, size_t stmt_len, const void *sig,
+                          size_t sig_len, const char *expected_version, const char *running_version,
+                          const char *host_os, const char *host_arch, struct molt_statement *out,
                           struct molt_err *err)
 {
     char keyid[MOLT_PKG_KEYID_SIZE];
@@ -291,8 +298,8 @@ int molt_pkg_hasher_update(struct molt_pkg_hasher *h, const void *data, size_t l
     if (!h->ctx)
         return molt_err_set(err, MOLT_E_STATE, "sha256: hasher not initialised");
     if (h->limit && (len > h->limit || h->bytes > h->limit - len))
-        return molt_err_set(err, MOLT_E_LIMIT, "longer than declared: more than %" PRIu64
-                            " bytes", h->limit);
+        return molt_err_set(err, MOLT_E_LIMIT, "longer than declared: more than %" PRIu64 " bytes",
+                            h->limit);
     if (EVP_DigestUpdate(h->ctx, data, len) != 1)
         return molt_err_set(err, MOLT_E_IO, "sha256: update failed");
     h->bytes += len;
@@ -325,8 +332,8 @@ int molt_pkg_hasher_update_file(struct molt_pkg_hasher *h, const char *path, uin
     return rc;
 }
 
-int molt_pkg_hasher_final(struct molt_pkg_hasher *h, char hex[MOLT_PKG_SHA256_HEX],
-                          uint64_t *size, struct molt_err *err)
+int molt_pkg_hasher_final(struct molt_pkg_hasher *h, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                          struct molt_err *err)
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -411,8 +418,7 @@ static int read_beside(const char *given, const char *package, const char *suffi
 }
 
 /* Streams the package through a hasher capped at the statement's size. */
-static int hash_package(const char *package, const struct molt_statement *st,
-                        struct molt_err *err)
+static int hash_package(const char *package, const struct molt_statement *st, struct molt_err *err)
 {
     struct molt_pkg_hasher h;
     unsigned char buf[65536];
@@ -457,9 +463,8 @@ static int hash_package(const char *package, const struct molt_statement *st,
 
 int molt_pkg_verify_file(const char *keys_dir, const char *package, const char *statement_path,
                          const char *sig_path, const char *expected_version,
-                         const char *running_version, const char *host_os,
-                         const char *host_arch, struct molt_statement *out,
-                         struct molt_err *err)
+                         const char *running_version, const char *host_os, const char *host_arch,
+                         struct molt_statement *out, struct molt_err *err)
 {
     char spath[PATH_MAX], gpath[PATH_MAX];
     char *stmt = NULL, *sig = NULL;

@@ -27,23 +27,23 @@
 #include "sign.h"
 
 #define MOLT_PKG_NAME "molt"
-#define MOLT_PKG_STATEMENT_MAX 65536     /* largest statement accepted */
-#define MOLT_PKG_SHA256_HEX 65           /* 64 lowercase hex digits + NUL */
+#define MOLT_PKG_STATEMENT_MAX 65536 /* largest statement accepted */
+#define MOLT_PKG_SHA256_HEX 65       /* 64 lowercase hex digits + NUL */
 #define MOLT_PKG_MANIFEST_NAME "manifest.json"
 
 /* ---- release statement --------------------------------------------------- */
 
 struct molt_statement {
-    char name[32];                /* always "molt" */
+    char name[32]; /* always "molt" */
     char version[65];
-    char release[65];             /* free build tag, [0-9A-Za-z.+_-]*, may be empty */
-    char os[16];                  /* "linux" */
-    char arch[32];                /* molt_host_arch_name() spelling: amd64, aarch64, ... */
-    uint64_t size;                /* package bytes */
+    char release[65]; /* free build tag, [0-9A-Za-z.+_-]*, may be empty */
+    char os[16];      /* "linux" */
+    char arch[32];    /* molt_host_arch_name() spelling: amd64, aarch64, ... */
+    uint64_t size;    /* package bytes */
     char sha256[MOLT_PKG_SHA256_HEX];
-    char min_version[65];         /* oldest running version it applies to; "" = any */
+    char min_version[65]; /* oldest running version it applies to; "" = any */
     int64_t created_ms;
-    char package[256];            /* molt-<version>-<os>-<arch>.tar.gz|.tar.zst */
+    char package[256]; /* molt-<version>-<os>-<arch>.tar.gz|.tar.zst */
     /* Not a statement field: the key id that signed it, set by
      * molt_pkg_authenticate() and molt_pkg_verify_file(); "" after a bare parse. */
     char keyid[MOLT_PKG_KEYID_SIZE];
@@ -68,10 +68,9 @@ int molt_pkg_statement_check(const struct molt_statement *st, const char *expect
 
 /* Signature, then parse, then molt_pkg_statement_check(): the statement and
  * signature as the command carries them (base64-decoded). out->keyid is set. */
-int molt_pkg_authenticate(const char *keys_dir, const void *stmt, size_t stmt_len,
-                          const void *sig, size_t sig_len, const char *expected_version,
-                          const char *running_version, const char *host_os,
-                          const char *host_arch, struct molt_statement *out,
+int molt_pkg_authenticate(const char *keys_dir, const void *stmt, size_t stmt_len, const void *sig,
+                          size_t sig_len, const char *expected_version, const char *running_version,
+                          const char *host_os, const char *host_arch, struct molt_statement *out,
                           struct molt_err *err);
 
 /* The package file name the statement fields imply ("molt-20.2-100-linux-amd64.tar.gz"). */
@@ -81,9 +80,9 @@ int molt_pkg_file_name(const char *version, const char *os, const char *arch, co
 /* ---- streaming hash ------------------------------------------------------ */
 
 struct molt_pkg_hasher {
-    void *ctx;          /* EVP_MD_CTX */
-    uint64_t bytes;     /* bytes fed so far */
-    uint64_t limit;     /* 0: none; else update fails once bytes would exceed it */
+    void *ctx;      /* EVP_MD_CTX */
+    uint64_t bytes; /* bytes fed so far */
+    uint64_t limit; /* 0: none; else update fails once bytes would exceed it */
 };
 
 /* limit: the statement's size, so a server sending more is stopped at once. */
@@ -96,8 +95,8 @@ int molt_pkg_hasher_update(struct molt_pkg_hasher *h, const void *data, size_t l
 int molt_pkg_hasher_update_file(struct molt_pkg_hasher *h, const char *path, uint64_t len,
                                 struct molt_err *err);
 /* Writes the lowercase hex digest and the byte count; frees the context. */
-int molt_pkg_hasher_final(struct molt_pkg_hasher *h, char hex[MOLT_PKG_SHA256_HEX],
-                          uint64_t *size, struct molt_err *err);
+int molt_pkg_hasher_final(struct molt_pkg_hasher *h, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                          struct molt_err *err);
 /* Frees without a result (error paths); safe on a zeroed or finalised hasher. */
 void molt_pkg_hasher_free(struct molt_pkg_hasher *h);
 
@@ -111,22 +110,21 @@ int molt_pkg_bytes_check(const struct molt_statement *st, uint64_t size,
  * package once, hashing as it streams, and checks size and sha256. */
 int molt_pkg_verify_file(const char *keys_dir, const char *package, const char *statement_path,
                          const char *sig_path, const char *expected_version,
-                         const char *running_version, const char *host_os,
-                         const char *host_arch, struct molt_statement *out,
-                         struct molt_err *err);
+                         const char *running_version, const char *host_os, const char *host_arch,
+                         struct molt_statement *out, struct molt_err *err);
 
 /* ---- manifest ------------------------------------------------------------ */
 
 enum molt_pkg_ftype { MOLT_PKG_FILE, MOLT_PKG_DIR, MOLT_PKG_SYMLINK };
 
 struct molt_pkg_file {
-    char *path;                   /* relative, normalised, e.g. "bin/molt-agent" */
-    char *target;                 /* symlinks only, else NULL */
+    char *path;   /* relative, normalised, e.g. "bin/molt-agent" */
+    char *target; /* symlinks only, else NULL */
     enum molt_pkg_ftype type;
-    unsigned mode;                /* as listed; staging keeps only mode & 0755 */
-    uint64_t size;                /* files only */
+    unsigned mode;                    /* as listed; staging keeps only mode & 0755 */
+    uint64_t size;                    /* files only */
     char sha256[MOLT_PKG_SHA256_HEX]; /* files only */
-    int seen;                     /* staging's bookkeeping */
+    int seen;                         /* staging's bookkeeping */
 };
 
 struct molt_manifest {
@@ -134,20 +132,20 @@ struct molt_manifest {
     char version[65];
     char os[16];
     char arch[32];
-    struct molt_pkg_file *files;  /* sorted by path (strcmp) */
+    struct molt_pkg_file *files; /* sorted by path (strcmp) */
     size_t nfiles;
-    uint64_t total_size;          /* sum of file sizes */
+    uint64_t total_size; /* sum of file sizes */
 };
 
 /* Limits on what a package may unpack to; molt_pkg_limits_default() fills the
  * defaults below. Tests and fuzzers use smaller ones. */
 struct molt_pkg_limits {
-    size_t max_entries;           /* manifest entries (default 10000) */
-    size_t max_path;              /* bytes in one path (default 255) */
-    size_t max_depth;             /* path components (default 32) */
-    size_t max_manifest;          /* manifest.json bytes (default 4 MiB) */
-    uint64_t max_unpacked;        /* sum of file sizes (default 4 GiB) */
-    uint64_t free_margin;         /* free space kept beyond package + unpacked (default 16 MiB) */
+    size_t max_entries;    /* manifest entries (default 10000) */
+    size_t max_path;       /* bytes in one path (default 255) */
+    size_t max_depth;      /* path components (default 32) */
+    size_t max_manifest;   /* manifest.json bytes (default 4 MiB) */
+    uint64_t max_unpacked; /* sum of file sizes (default 4 GiB) */
+    uint64_t free_margin;  /* free space kept beyond package + unpacked (default 16 MiB) */
 };
 
 void molt_pkg_limits_default(struct molt_pkg_limits *lim);
@@ -159,8 +157,7 @@ void molt_pkg_limits_default(struct molt_pkg_limits *lim);
 int molt_pkg_manifest_parse(const void *buf, size_t len, const struct molt_pkg_limits *lim,
                             struct molt_manifest *out, struct molt_err *err);
 void molt_pkg_manifest_free(struct molt_manifest *m);
-const struct molt_pkg_file *molt_pkg_manifest_find(const struct molt_manifest *m,
-                                                   const char *path);
+const struct molt_pkg_file *molt_pkg_manifest_find(const struct molt_manifest *m, const char *path);
 /* Serialises a manifest in molt-pack's layout (files in path order); *out malloc'd. */
 int molt_pkg_manifest_format(const struct molt_manifest *m, char **out, size_t *len,
                              struct molt_err *err);
@@ -176,13 +173,11 @@ int molt_pkg_manifest_format(const struct molt_manifest *m, char **out, size_t *
  * "stage.enospc"), compares every entry with the manifest, re-hashes the
  * package bytes as it reads them and compares them with st. The staged tree
  * holds the files plus manifest.json. On failure nothing is left. */
-int molt_pkg_stage(const char *package, const struct molt_statement *st,
-                   const char *upgrade_dir, const char *name, char out_dir[PATH_MAX],
-                   struct molt_err *err);
+int molt_pkg_stage(const char *package, const struct molt_statement *st, const char *upgrade_dir,
+                   const char *name, char out_dir[PATH_MAX], struct molt_err *err);
 /* Same, with explicit limits (NULL: defaults). */
-int molt_pkg_stage_ex(const char *package, const struct molt_statement *st,
-                      const char *upgrade_dir, const char *name,
-                      const struct molt_pkg_limits *lim, char out_dir[PATH_MAX],
+int molt_pkg_stage_ex(const char *package, const struct molt_statement *st, const char *upgrade_dir,
+                      const char *name, const struct molt_pkg_limits *lim, char out_dir[PATH_MAX],
                       struct molt_err *err);
 
 /* Runs every staging check without writing anything (molt-pack verify, fuzzers).
@@ -201,15 +196,15 @@ int molt_pkg_tree_check(const char *dir, struct molt_err *err);
 enum molt_pkg_compress { MOLT_PKG_GZIP, MOLT_PKG_ZSTD };
 
 struct molt_pkg_build_opts {
-    const char *src_dir;          /* the version tree: bin/molt-agent, ... */
-    const char *out;              /* the package path, or an existing directory */
+    const char *src_dir; /* the version tree: bin/molt-agent, ... */
+    const char *out;     /* the package path, or an existing directory */
     const char *version;
-    const char *os;               /* NULL: "linux" */
+    const char *os; /* NULL: "linux" */
     const char *arch;
-    const char *min_version;      /* NULL or "": any */
-    const char *release;          /* NULL: "1" */
+    const char *min_version; /* NULL or "": any */
+    const char *release;     /* NULL: "1" */
     enum molt_pkg_compress compress;
-    int64_t created_ms;           /* <= 0: SOURCE_DATE_EPOCH, else now */
+    int64_t created_ms; /* <= 0: SOURCE_DATE_EPOCH, else now */
 };
 
 /* Builds a reproducible package (entries sorted, manifest.json first, mtime 0,

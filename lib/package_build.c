@@ -80,8 +80,8 @@ static int add_file(struct tree *t, int dirfd, const char *name, const char *rel
 
 static int walk(struct tree *t, int fd, const char *prefix, size_t depth, struct molt_err *err);
 
-static int walk_entry(struct tree *t, int dirfd, const char *prefix, const char *name,
-                      size_t depth, struct molt_err *err)
+static int walk_entry(struct tree *t, int dirfd, const char *prefix, const char *name, size_t depth,
+                      struct molt_err *err)
 {
     char rel[PATH_MAX], target[PATH_MAX];
     struct stat sb;
@@ -108,8 +108,7 @@ static int walk_entry(struct tree *t, int dirfd, const char *prefix, const char 
         return molt_err_set(err, MOLT_E_INVAL,
                             "%s: only files, directories and symlinks can be packaged", rel);
     if (depth >= t->lim.max_depth)
-        return molt_err_set(err, MOLT_E_LIMIT, "%s: deeper than %zu levels", rel,
-                            t->lim.max_depth);
+        return molt_err_set(err, MOLT_E_LIMIT, "%s: deeper than %zu levels", rel, t->lim.max_depth);
     rc = add_entry(t, rel, MOLT_PKG_DIR, (sb.st_mode & 0755) | 0700, NULL, err);
     if (rc < 0)
         return rc;
@@ -228,8 +227,8 @@ static int write_file_data(struct archive *a, struct sink *s, int srcfd,
 static int write_one(struct archive *a, struct sink *s, int srcfd, const struct molt_pkg_file *f,
                      struct molt_err *err)
 {
-    static const mode_t types[] = { [MOLT_PKG_FILE] = AE_IFREG, [MOLT_PKG_DIR] = AE_IFDIR,
-                                    [MOLT_PKG_SYMLINK] = AE_IFLNK };
+    static const mode_t types[] = {
+        [MOLT_PKG_FILE] = AE_IFREG, [MOLT_PKG_DIR] = AE_IFDIR, [MOLT_PKG_SYMLINK] = AE_IFLNK};
     unsigned perm = f->type == MOLT_PKG_SYMLINK ? 0777 : f->mode & 0755;
     struct archive_entry *e = new_entry(f->path, types[f->type], perm);
     int rc = 0;
@@ -265,10 +264,10 @@ static int write_manifest_entry(struct archive *a, struct sink *s, const char *t
 }
 
 static int write_archive(int outfd, int srcfd, const struct molt_manifest *m, const char *text,
-                         size_t len, enum molt_pkg_compress compress, char hex[65],
-                         uint64_t *size, struct molt_err *err)
+                         size_t len, enum molt_pkg_compress compress, char hex[65], uint64_t *size,
+                         struct molt_err *err)
 {
-    struct sink s = { .fd = outfd };
+    struct sink s = {.fd = outfd};
     struct archive *a = archive_write_new();
     int rc;
 
@@ -280,7 +279,8 @@ static int write_archive(int outfd, int srcfd, const struct molt_manifest *m, co
     if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         (compress == MOLT_PKG_ZSTD ? archive_write_add_filter_zstd(a)
                                    : archive_write_add_filter_gzip(a)) != ARCHIVE_OK ||
-        (compress == MOLT_PKG_GZIP && archive_write_set_options(a, "gzip:!timestamp") != ARCHIVE_OK) ||
+        (compress == MOLT_PKG_GZIP &&
+         archive_write_set_options(a, "gzip:!timestamp") != ARCHIVE_OK) ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
         archive_write_open(a, &s, NULL, sink_write, NULL) != ARCHIVE_OK) {
         rc = archive_err(a, &s, "open", err);
@@ -348,8 +348,8 @@ static int fill_statement(const struct molt_pkg_build_opts *o, struct molt_state
     snprintf(st->arch, sizeof(st->arch), "%s", o->arch);
     snprintf(st->min_version, sizeof(st->min_version), "%s", o->min_version ? o->min_version : "");
     st->created_ms = created_ms(o);
-    return molt_pkg_file_name(st->version, st->os, st->arch, ext, st->package,
-                              sizeof(st->package), err);
+    return molt_pkg_file_name(st->version, st->os, st->arch, ext, st->package, sizeof(st->package),
+                              err);
 }
 
 /* The output is a directory (the canonical name goes in it) or a path whose
@@ -446,8 +446,7 @@ out:
     return rc;
 }
 
-static int write_statement(const char *path, const struct molt_statement *st,
-                           struct molt_err *err)
+static int write_statement(const char *path, const struct molt_statement *st, struct molt_err *err)
 {
     char spath[PATH_MAX], sigpath[PATH_MAX];
     char *text = NULL;

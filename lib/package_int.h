@@ -11,8 +11,7 @@ void molt_pkg_limits_resolve(const struct molt_pkg_limits *in, struct molt_pkg_l
 
 /* A package-relative path: non-empty, not absolute, no "", "." or ".."
  * components, no control characters, within lim's length and depth. */
-int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim,
-                        struct molt_err *err);
+int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim, struct molt_err *err);
 
 /* Copies s for an error message: at most 160 bytes, control bytes as '?'. */
 const char *molt_pkg_printable(const char *s, char *buf, size_t n);

@@ -33,8 +33,7 @@ void molt_pkg_limits_resolve(const struct molt_pkg_limits *in, struct molt_pkg_l
         molt_pkg_limits_default(out);
 }
 
-int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim,
-                        struct molt_err *err)
+int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim, struct molt_err *err)
 {
     char show[200];
     size_t len = strlen(path), depth = 0;
@@ -51,7 +50,7 @@ int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim,
         if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
             return molt_err_set(err, MOLT_E_VERIFY, "control character in path: %s", show);
     }
-    for (const char *p = path; p; ) {
+    for (const char *p = path; p;) {
         const char *end = strchr(p, '/');
         size_t n = end ? (size_t)(end - p) : strlen(p);
         if (n == 2 && p[0] == '.' && p[1] == '.')
@@ -78,8 +77,7 @@ static int cmp_path(const void *key, const void *elem)
     return strcmp(key, ((const struct molt_pkg_file *)elem)->path);
 }
 
-const struct molt_pkg_file *molt_pkg_manifest_find(const struct molt_manifest *m,
-                                                   const char *path)
+const struct molt_pkg_file *molt_pkg_manifest_find(const struct molt_manifest *m, const char *path)
 {
     if (!m->files)
         return NULL;
@@ -197,7 +195,7 @@ static int check_symlink(const struct molt_manifest *m, const struct molt_pkg_fi
     len = slash ? (size_t)(slash - link->path) : 0;
     memcpy(cur, link->path, len);
     cur[len] = '\0';
-    for (const char *p = t; p; ) {
+    for (const char *p = t; p;) {
         const char *end = strchr(p, '/');
         size_t n = end ? (size_t)(end - p) : strlen(p);
         if (n == 0 || (n == 1 && p[0] == '.')) {
@@ -226,8 +224,8 @@ static int check_symlink(const struct molt_manifest *m, const struct molt_pkg_fi
         p = end ? end + 1 : NULL;
     }
     if (len > 0 && !molt_pkg_manifest_find(m, cur))
-        return molt_err_set(err, MOLT_E_VERIFY, "symlink target not in the package: %s -> %s",
-                            show, tshow);
+        return molt_err_set(err, MOLT_E_VERIFY, "symlink target not in the package: %s -> %s", show,
+                            tshow);
     return 0;
 }
 
@@ -400,8 +398,8 @@ int molt_pkg_manifest_format(const struct molt_manifest *m, char **out, size_t *
     for (size_t i = 0; i < m->nfiles; i++)
         json_object_array_add(files, entry_json(&m->files[i]));
     json_object_object_add(o, "files", files);
-    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (!text || !(*out = malloc(strlen(text) + 2))) {
         rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
     } else {

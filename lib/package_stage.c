@@ -43,7 +43,7 @@ struct stage {
     struct molt_manifest m;
     char *manifest_text;
     size_t manifest_len;
-    int rootfd;                   /* -1: check only, write nothing */
+    int rootfd; /* -1: check only, write nothing */
 };
 
 static la_ssize_t src_read(struct archive *a, void *ud, const void **out)
@@ -256,8 +256,7 @@ static int copy_data(struct stage *s, const struct molt_pkg_file *f, int fd, con
             rc = molt_err_set(err, MOLT_E_VERIFY, "sparse entry not allowed: %s", show);
         } else if (size > f->size - got) {
             rc = molt_err_set(err, MOLT_E_VERIFY,
-                              "manifest mismatch: %s: larger than the manifest's %" PRIu64
-                              " bytes",
+                              "manifest mismatch: %s: larger than the manifest's %" PRIu64 " bytes",
                               show, f->size);
         } else if ((rc = molt_pkg_hasher_update(&h, buf, size, err)) == 0) {
             if (fd >= 0 && write_all(fd, buf, size) < 0)
@@ -280,8 +279,8 @@ static int copy_data(struct stage *s, const struct molt_pkg_file *f, int fd, con
     return 0;
 }
 
-static int write_file(struct stage *s, const struct molt_pkg_file *f, int dirfd,
-                      const char *base, const char *show, struct molt_err *err)
+static int write_file(struct stage *s, const struct molt_pkg_file *f, int dirfd, const char *base,
+                      const char *show, struct molt_err *err)
 {
     int fd = -1;
     int rc;
@@ -294,9 +293,10 @@ static int write_file(struct stage *s, const struct molt_pkg_file *f, int dirfd,
     rc = copy_data(s, f, fd, show, err);
     if (fd < 0)
         return rc;
-    /* Only rwx for the owner, rx for others: no setuid, setgid, sticky or
-     * group/world write, whatever the archive or manifest said. */
-    if (rc == 0 && fchmod(fd, f->mode & 0755) < 0)
+    /* At most rwx for the owner, rx for others: no setuid, setgid, sticky or
+     * group/world write, whatever the archive or manifest said; always
+     * readable by its owner, so the tree can be checked and copied. */
+    if (rc == 0 && fchmod(fd, (f->mode & 0755) | 0400) < 0)
         rc = molt_err_errno(err, "chmod %s", show);
     if (rc == 0 && fsync(fd) < 0)
         rc = molt_err_errno(err, "fsync %s", show);
@@ -349,9 +349,12 @@ static int check_header(struct archive_entry *e, const char *show, struct molt_e
 static enum molt_pkg_ftype entry_type(struct archive_entry *e)
 {
     switch (archive_entry_filetype(e)) {
-    case AE_IFDIR: return MOLT_PKG_DIR;
-    case AE_IFLNK: return MOLT_PKG_SYMLINK;
-    default: return MOLT_PKG_FILE;
+    case AE_IFDIR:
+        return MOLT_PKG_DIR;
+    case AE_IFLNK:
+        return MOLT_PKG_SYMLINK;
+    default:
+        return MOLT_PKG_FILE;
     }
 }
 
@@ -634,9 +637,8 @@ static int stage_into(struct stage *s, const char *upgrade_dir, const char *part
     return molt_fs_fsync_dir(upgrade_dir, err);
 }
 
-int molt_pkg_stage_ex(const char *package, const struct molt_statement *st,
-                      const char *upgrade_dir, const char *name,
-                      const struct molt_pkg_limits *lim, char out_dir[PATH_MAX],
+int molt_pkg_stage_ex(const char *package, const struct molt_statement *st, const char *upgrade_dir,
+                      const char *name, const struct molt_pkg_limits *lim, char out_dir[PATH_MAX],
                       struct molt_err *err)
 {
     char final[PATH_MAX], partial[PATH_MAX];
@@ -671,9 +673,8 @@ int molt_pkg_stage_ex(const char *package, const struct molt_statement *st,
     return 0;
 }
 
-int molt_pkg_stage(const char *package, const struct molt_statement *st,
-                   const char *upgrade_dir, const char *name, char out_dir[PATH_MAX],
-                   struct molt_err *err)
+int molt_pkg_stage(const char *package, const struct molt_statement *st, const char *upgrade_dir,
+                   const char *name, char out_dir[PATH_MAX], struct molt_err *err)
 {
     return molt_pkg_stage_ex(package, st, upgrade_dir, name, NULL, out_dir, err);
 }

@@ -126,7 +126,8 @@ static int find_extras(int fd, const char *prefix, const struct molt_manifest *m
             rc = molt_err_set(err, MOLT_E_VERIFY, "not in manifest: %s", rel);
         } else if (f->type == MOLT_PKG_DIR) {
             int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            rc = sub < 0 ? molt_err_errno(err, "%s", rel) : find_extras(sub, rel, m, depth + 1, err);
+            rc =
+                sub < 0 ? molt_err_errno(err, "%s", rel) : find_extras(sub, rel, m, depth + 1, err);
         }
     }
     closedir(d);

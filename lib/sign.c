@@ -71,8 +71,8 @@ int molt_pkg_base64_decode(const char *in, size_t len, unsigned char **out, size
                                     i + (size_t)k);
             }
         }
-        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                          (unsigned)v[3];
+        unsigned triple =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         buf[n++] = (unsigned char)(triple >> 16);
         if (pad < 2)
             buf[n++] = (unsigned char)(triple >> 8);
@@ -357,8 +357,7 @@ static int sig_fields(struct json_object *o, struct molt_pkg_sig *out, struct mo
     return 0;
 }
 
-int molt_pkg_sig_parse(const void *buf, size_t len, struct molt_pkg_sig *out,
-                       struct molt_err *err)
+int molt_pkg_sig_parse(const void *buf, size_t len, struct molt_pkg_sig *out, struct molt_err *err)
 {
     struct json_object *o = NULL;
     struct molt_err jerr = MOLT_ERR_INIT;
@@ -419,8 +418,7 @@ static int find_trusted_key(const char *keys_dir, const char *keyid, EVP_PKEY **
         if (de->d_name[0] == '.' || !has_suffix(de->d_name, ".pub"))
             continue;
         if (++scanned > MOLT_PKG_MAX_TRUSTED_KEYS) {
-            molt_log_warn("keys.too_many", "dir=%s limit=%d", keys_dir,
-                          MOLT_PKG_MAX_TRUSTED_KEYS);
+            molt_log_warn("keys.too_many", "dir=%s limit=%d", keys_dir, MOLT_PKG_MAX_TRUSTED_KEYS);
             break;
         }
         if (molt_fs_join(path, sizeof(path), keys_dir, de->d_name, &kerr) < 0)

@@ -20,9 +20,9 @@
 
 #define MOLT_PKG_KEYID_LEN 16
 #define MOLT_PKG_KEYID_SIZE (MOLT_PKG_KEYID_LEN + 1)
-#define MOLT_PKG_SIG_RAW_LEN 64      /* Ed25519 signature bytes */
-#define MOLT_PKG_SIG_MAX 4096        /* largest .sig file accepted */
-#define MOLT_PKG_KEY_FILE_MAX 16384  /* largest .pub/.key file read */
+#define MOLT_PKG_SIG_RAW_LEN 64     /* Ed25519 signature bytes */
+#define MOLT_PKG_SIG_MAX 4096       /* largest .sig file accepted */
+#define MOLT_PKG_KEY_FILE_MAX 16384 /* largest .pub/.key file read */
 #define MOLT_PKG_MAX_TRUSTED_KEYS 256
 
 /* A parsed .sig file. */
@@ -46,8 +46,7 @@ int molt_pkg_sig_create(const char *key_path, const void *msg, size_t msg_len, c
                         size_t *sig_len, struct molt_err *err);
 
 /* Parses a .sig file (untrusted bytes; no key involved). */
-int molt_pkg_sig_parse(const void *buf, size_t len, struct molt_pkg_sig *out,
-                       struct molt_err *err);
+int molt_pkg_sig_parse(const void *buf, size_t len, struct molt_pkg_sig *out, struct molt_err *err);
 
 /* Verifies sig (the .sig file's bytes) over stmt's exact bytes with the
  * trusted key whose id the signature names, from keys_dir/ *.pub. Returns 0

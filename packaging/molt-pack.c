@@ -54,13 +54,20 @@ static const char usage[] =
     "  -V, --version          show the version and exit (as the first argument)\n";
 
 enum {
-    OPT_VERSION = 256, OPT_ARCH, OPT_OS, OPT_MIN, OPT_RELEASE, OPT_COMPRESS, OPT_CREATED,
-    OPT_KEYS, OPT_RUNNING, OPT_NO_CONTENTS,
+    OPT_VERSION = 256,
+    OPT_ARCH,
+    OPT_OS,
+    OPT_MIN,
+    OPT_RELEASE,
+    OPT_COMPRESS,
+    OPT_CREATED,
+    OPT_KEYS,
+    OPT_RUNNING,
+    OPT_NO_CONTENTS,
 };
 
 struct args {
-    const char *out, *version, *arch, *os, *min_version, *release, *compress, *key, *keys,
-        *running;
+    const char *out, *version, *arch, *os, *min_version, *release, *compress, *key, *keys, *running;
     long long created;
     int no_contents, quiet;
     char **rest;
@@ -82,21 +89,21 @@ static int usage_error(const char *what, const char *arg)
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        { "out", required_argument, NULL, 'o' },
-        { "version", required_argument, NULL, OPT_VERSION },
-        { "arch", required_argument, NULL, OPT_ARCH },
-        { "os", required_argument, NULL, OPT_OS },
-        { "min-version", required_argument, NULL, OPT_MIN },
-        { "release", required_argument, NULL, OPT_RELEASE },
-        { "compress", required_argument, NULL, OPT_COMPRESS },
-        { "created", required_argument, NULL, OPT_CREATED },
-        { "key", required_argument, NULL, 'k' },
-        { "keys", required_argument, NULL, OPT_KEYS },
-        { "running", required_argument, NULL, OPT_RUNNING },
-        { "no-contents", no_argument, NULL, OPT_NO_CONTENTS },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"out", required_argument, NULL, 'o'},
+        {"version", required_argument, NULL, OPT_VERSION},
+        {"arch", required_argument, NULL, OPT_ARCH},
+        {"os", required_argument, NULL, OPT_OS},
+        {"min-version", required_argument, NULL, OPT_MIN},
+        {"release", required_argument, NULL, OPT_RELEASE},
+        {"compress", required_argument, NULL, OPT_COMPRESS},
+        {"created", required_argument, NULL, OPT_CREATED},
+        {"key", required_argument, NULL, 'k'},
+        {"keys", required_argument, NULL, OPT_KEYS},
+        {"running", required_argument, NULL, OPT_RUNNING},
+        {"no-contents", no_argument, NULL, OPT_NO_CONTENTS},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
 
@@ -105,13 +112,27 @@ static int parse_args(int argc, char **argv, struct args *a)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:k:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': a->out = optarg; break;
-        case OPT_VERSION: a->version = optarg; break;
-        case OPT_ARCH: a->arch = optarg; break;
-        case OPT_OS: a->os = optarg; break;
-        case OPT_MIN: a->min_version = optarg; break;
-        case OPT_RELEASE: a->release = optarg; break;
-        case OPT_COMPRESS: a->compress = optarg; break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case OPT_VERSION:
+            a->version = optarg;
+            break;
+        case OPT_ARCH:
+            a->arch = optarg;
+            break;
+        case OPT_OS:
+            a->os = optarg;
+            break;
+        case OPT_MIN:
+            a->min_version = optarg;
+            break;
+        case OPT_RELEASE:
+            a->release = optarg;
+            break;
+        case OPT_COMPRESS:
+            a->compress = optarg;
+            break;
         case OPT_CREATED: {
             char *end = NULL;
             a->created = strtoll(optarg, &end, 10);
@@ -119,12 +140,24 @@ static int parse_args(int argc, char **argv, struct args *a)
                 return usage_error("--created: not a positive number of ms: ", optarg);
             break;
         }
-        case 'k': a->key = optarg; break;
-        case OPT_KEYS: a->keys = optarg; break;
-        case OPT_RUNNING: a->running = optarg; break;
-        case OPT_NO_CONTENTS: a->no_contents = 1; break;
-        case 'q': a->quiet = 1; break;
-        case 'h': fputs(usage, stdout); exit(0);
+        case 'k':
+            a->key = optarg;
+            break;
+        case OPT_KEYS:
+            a->keys = optarg;
+            break;
+        case OPT_RUNNING:
+            a->running = optarg;
+            break;
+        case OPT_NO_CONTENTS:
+            a->no_contents = 1;
+            break;
+        case 'q':
+            a->quiet = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
         default:
             return usage_error("unknown option or missing value: ", argv[optind - 1]);
         }
@@ -151,7 +184,7 @@ static int cmd_keygen(struct args *a)
 static int cmd_build(struct args *a)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_pkg_build_opts o = { 0 };
+    struct molt_pkg_build_opts o = {0};
     struct molt_statement st;
     char path[PATH_MAX];
 
@@ -243,8 +276,8 @@ static int cmd_verify(struct args *a)
         stmt = a->rest[1];
         sig = a->rest[2];
     }
-    if (molt_pkg_verify_file(a->keys, pkg, stmt, sig, a->version, a->running, a->os, a->arch,
-                             &st, &err) < 0)
+    if (molt_pkg_verify_file(a->keys, pkg, stmt, sig, a->version, a->running, a->os, a->arch, &st,
+                             &err) < 0)
         return fail("verify", &err);
     if (!a->no_contents && molt_pkg_inspect(pkg, &st, NULL, &err) < 0)
         return fail("verify", &err);
@@ -283,9 +316,12 @@ static int cmd_arch(struct args *a)
 
 int main(int argc, char **argv)
 {
-    static const struct { const char *name; int (*fn)(struct args *); } cmds[] = {
-        { "keygen", cmd_keygen }, { "build", cmd_build }, { "sign", cmd_sign },
-        { "verify", cmd_verify }, { "keyid", cmd_keyid }, { "arch", cmd_arch },
+    static const struct {
+        const char *name;
+        int (*fn)(struct args *);
+    } cmds[] = {
+        {"keygen", cmd_keygen}, {"build", cmd_build}, {"sign", cmd_sign},
+        {"verify", cmd_verify}, {"keyid", cmd_keyid}, {"arch", cmd_arch},
     };
     struct args a;
     int rc;

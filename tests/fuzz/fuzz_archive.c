@@ -39,7 +39,8 @@ static int dir_is_empty(const char *dir)
 static void statement_for(const uint8_t *data, size_t size, struct molt_statement *st)
 {
     struct molt_pkg_hasher h;
-    int zstd = size >= 4 && data[0] == 0x28 && data[1] == 0xb5 && data[2] == 0x2f && data[3] == 0xfd;
+    int zstd =
+        size >= 4 && data[0] == 0x28 && data[1] == 0xb5 && data[2] == 0x2f && data[3] == 0xfd;
 
     memset(st, 0, sizeof(*st));
     snprintf(st->name, sizeof(st->name), "molt");
@@ -81,7 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lim.free_margin = 0;
     statement_for(data, size, &st);
     (void)molt_pkg_inspect(pkg, NULL, &lim, NULL);
-    if (molt_pkg_stage_ex(pkg, &st, upgrade, "stage", &lim, out, NULL) < 0 && !dir_is_empty(upgrade))
+    if (molt_pkg_stage_ex(pkg, &st, upgrade, "stage", &lim, out, NULL) < 0 &&
+        !dir_is_empty(upgrade))
         abort(); /* a failed staging must leave nothing behind */
     return 0;
 }

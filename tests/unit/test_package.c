@@ -57,8 +57,8 @@ static void test_sig_good_and_keyid(void **state)
     char *sig = sign_bytes(env->key, good_stmt, &len);
     struct stat sb;
 
-    assert_int_equal(molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig, len, keyid,
-                                         &err), 0);
+    assert_int_equal(
+        molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig, len, keyid, &err), 0);
     assert_int_equal(molt_pkg_key_id_file(env->key, fromfile, &err), 0);
     assert_string_equal(keyid, fromfile);
     /* key files are named by their id; the private one is 0600 */
@@ -84,8 +84,9 @@ static void test_sig_invalid(void **state)
                   MOLT_E_VERIFY, "signature: invalid");
     /* the signature changed by one character */
     b64[3] = b64[3] == 'A' ? 'B' : 'A';
-    tp_assert_err(molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig, len, NULL,
-                                      &err), err, MOLT_E_VERIFY, "signature: invalid");
+    tp_assert_err(
+        molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig, len, NULL, &err), err,
+        MOLT_E_VERIFY, "signature: invalid");
     free(sig);
 }
 
@@ -116,7 +117,8 @@ static void test_sig_missing_truncated_malformed(void **state)
     memcpy(strstr(buf, "ed25519"), "ed448xx", 7);
     tp_assert_err(molt_pkg_sig_verify(env->keys, sp, sl, buf, strlen(buf), NULL, &err), err,
                   MOLT_E_VERIFY, "signature: malformed: unsupported algorithm");
-    snprintf(buf, sizeof(buf), "{\"format\":\"molt-sig-1\",\"alg\":\"ed25519\",\"keyid\":"
+    snprintf(buf, sizeof(buf),
+             "{\"format\":\"molt-sig-1\",\"alg\":\"ed25519\",\"keyid\":"
              "\"XYZ\",\"sig\":\"AAAA\"}");
     tp_assert_err(molt_pkg_sig_verify(env->keys, sp, sl, buf, strlen(buf), NULL, &err), err,
                   MOLT_E_VERIFY, "signature: malformed");
@@ -137,8 +139,9 @@ static void test_sig_untrusted_key(void **state)
     char *sig = sign_bytes(env->other_key, good_stmt, &len);
     char nodir[PATH_MAX];
 
-    tp_assert_err(molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig, len, keyid,
-                                      &err), err, MOLT_E_VERIFY, "signature: no trusted key");
+    tp_assert_err(
+        molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig, len, keyid, &err), err,
+        MOLT_E_VERIFY, "signature: no trusted key");
     /* the key id is still reported, for the log */
     assert_int_equal(molt_pkg_key_id_file(env->other_key, other, &err), 0);
     assert_string_equal(keyid, other);
@@ -165,17 +168,19 @@ static void test_sig_rotation(void **state)
     snprintf(dst, sizeof(dst), "%s/%s", env->keys, strrchr(pub, '/') + 1);
     tp_spit(dst, pubtext, publen);
     tu_write(junk, env->keys, "broken.pub", "-----BEGIN PUBLIC KEY-----\nnope\n");
-    assert_int_equal(molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_a, len_a,
-                                         keyid, &err), 0);
-    assert_int_equal(molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_b, len_b,
-                                         keyid, &err), 0);
+    assert_int_equal(
+        molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_a, len_a, keyid, &err), 0);
+    assert_int_equal(
+        molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_b, len_b, keyid, &err), 0);
     assert_int_equal(chmod(dst, 0666), 0);
-    tp_assert_err(molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_b, len_b,
-                                      NULL, &err), err, MOLT_E_VERIFY, "signature: no trusted key");
+    tp_assert_err(
+        molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_b, len_b, NULL, &err), err,
+        MOLT_E_VERIFY, "signature: no trusted key");
     /* retiring key B: remove its .pub */
     assert_int_equal(unlink(dst), 0);
-    tp_assert_err(molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_b, len_b,
-                                      NULL, &err), err, MOLT_E_VERIFY, "signature: no trusted key");
+    tp_assert_err(
+        molt_pkg_sig_verify(env->keys, good_stmt, strlen(good_stmt), sig_b, len_b, NULL, &err), err,
+        MOLT_E_VERIFY, "signature: no trusted key");
     free(pubtext);
     free(sig_a);
     free(sig_b);
@@ -252,8 +257,8 @@ static void test_statement_parse_bad(void **state)
                   "field 'sha256'");
     tp_assert_err(parse_edited("\"version\":\"20.2-100\"", "\"version\":\"../x\"", &err), err,
                   MOLT_E_PARSE, "field 'version'");
-    tp_assert_err(parse_edited("\"name\":\"molt\"", "\"name\":\"other\"", &err), err,
-                  MOLT_E_PARSE, "name is 'other'");
+    tp_assert_err(parse_edited("\"name\":\"molt\"", "\"name\":\"other\"", &err), err, MOLT_E_PARSE,
+                  "name is 'other'");
     tp_assert_err(parse_edited("linux-amd64.tar.gz", "linux-aarch64.tar.gz", &err), err,
                   MOLT_E_PARSE, "field 'package'");
     tp_assert_err(parse_edited("\"arch\":\"amd64\"", "\"arch\":\"../amd64\"", &err), err,
@@ -277,8 +282,8 @@ static void test_statement_check(void **state)
     struct molt_statement st;
 
     assert_int_equal(molt_pkg_statement_parse(good_stmt, strlen(good_stmt), &st, &err), 0);
-    assert_int_equal(molt_pkg_statement_check(&st, "20.2-100", "20.1-2749", "linux", "amd64",
-                                              &err), 0);
+    assert_int_equal(molt_pkg_statement_check(&st, "20.2-100", "20.1-2749", "linux", "amd64", &err),
+                     0);
     assert_int_equal(molt_pkg_statement_check(&st, NULL, NULL, "linux", "amd64", &err), 0);
     tp_assert_err(molt_pkg_statement_check(&st, "20.3-1", NULL, "linux", "amd64", &err), err,
                   MOLT_E_VERIFY, "statement is for 20.2-100, command asked for 20.3-1");
@@ -307,21 +312,23 @@ static void test_authenticate_verifies_before_parsing(void **state)
     char *sig = sign_bytes(env->other_key, garbage, &len);
 
     tp_assert_err(molt_pkg_authenticate(env->keys, garbage, strlen(garbage), sig, len, NULL, NULL,
-                                        NULL, NULL, &st, &err), err, MOLT_E_VERIFY,
-                  "signature: no trusted key");
+                                        NULL, NULL, &st, &err),
+                  err, MOLT_E_VERIFY, "signature: no trusted key");
     free(sig);
     /* signed by a trusted key, the garbage is then rejected by the parser */
     sig = sign_bytes(env->key, garbage, &len);
     tp_assert_err(molt_pkg_authenticate(env->keys, garbage, strlen(garbage), sig, len, NULL, NULL,
-                                        NULL, NULL, &st, &err), err, MOLT_E_PARSE, "statement:");
+                                        NULL, NULL, &st, &err),
+                  err, MOLT_E_PARSE, "statement:");
     free(sig);
     sig = sign_bytes(env->key, good_stmt, &len);
     assert_int_equal(molt_pkg_authenticate(env->keys, good_stmt, strlen(good_stmt), sig, len,
-                                           "20.2-100", "20.2-1", "linux", "amd64", &st, &err), 0);
+                                           "20.2-100", "20.2-1", "linux", "amd64", &st, &err),
+                     0);
     assert_int_equal(strlen(st.keyid), 16);
     tp_assert_err(molt_pkg_authenticate(env->keys, good_stmt, strlen(good_stmt), sig, len,
-                                        "20.2-101", NULL, "linux", "amd64", &st, &err), err,
-                  MOLT_E_VERIFY, "statement is for 20.2-100, command asked for 20.2-101");
+                                        "20.2-101", NULL, "linux", "amd64", &st, &err),
+                  err, MOLT_E_VERIFY, "statement is for 20.2-100, command asked for 20.2-101");
     free(sig);
 }
 
@@ -401,46 +408,52 @@ static void test_verify_file(void **state)
     snprintf(sig, sizeof(sig), "%s.sig", pkg);
     snprintf(stmt, sizeof(stmt), "%s.statement.json", pkg);
     assert_int_equal(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, "20.2-100", "20.1-1", NULL,
-                                          NULL, &st, &err), 0);
+                                          NULL, &st, &err),
+                     0);
     assert_string_equal(st.sha256, made.sha256);
     /* explicit statement and signature paths */
     snprintf(moved, sizeof(moved), "%s/elsewhere.sig", env->dir);
     assert_int_equal(rename(sig, moved), 0);
-    tp_assert_err(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st,
-                                       &err), err, MOLT_E_VERIFY, "signature: missing");
-    assert_int_equal(molt_pkg_verify_file(env->keys, pkg, stmt, moved, NULL, NULL, NULL, NULL, &st,
-                                          &err), 0);
+    tp_assert_err(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st, &err), err,
+        MOLT_E_VERIFY, "signature: missing");
+    assert_int_equal(
+        molt_pkg_verify_file(env->keys, pkg, stmt, moved, NULL, NULL, NULL, NULL, &st, &err), 0);
     assert_int_equal(rename(moved, sig), 0);
-    tp_assert_err(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, "20.3-1", NULL, NULL, NULL,
-                                       &st, &err), err, MOLT_E_VERIFY,
-                  "statement is for 20.2-100, command asked for 20.3-1");
+    tp_assert_err(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, "20.3-1", NULL, NULL, NULL, &st, &err),
+        err, MOLT_E_VERIFY, "statement is for 20.2-100, command asked for 20.3-1");
     tp_assert_err(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL,
                                        strcmp(arch, "aarch64") ? "aarch64" : "amd64", &st, &err),
                   err, MOLT_E_VERIFY, "built for");
     /* untrusted signer */
     tp_sign(pkg, env->other_key);
-    tp_assert_err(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st,
-                                       &err), err, MOLT_E_VERIFY, "signature: no trusted key");
+    tp_assert_err(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st, &err), err,
+        MOLT_E_VERIFY, "signature: no trusted key");
     tp_sign(pkg, env->key);
     /* one byte changed */
     bytes = tp_slurp(pkg, &len);
     bytes[len / 2] ^= 0x20;
     tp_spit(pkg, bytes, len);
-    tp_assert_err(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st,
-                                       &err), err, MOLT_E_VERIFY, "sha256 mismatch");
+    tp_assert_err(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st, &err), err,
+        MOLT_E_VERIFY, "sha256 mismatch");
     /* longer than declared, shorter than declared */
     bytes[len / 2] ^= 0x20;
     bytes = realloc(bytes, len + 1);
     bytes[len] = 0;
     tp_spit(pkg, bytes, len + 1);
-    tp_assert_err(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st,
-                                       &err), err, MOLT_E_VERIFY, "longer than declared");
+    tp_assert_err(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st, &err), err,
+        MOLT_E_VERIFY, "longer than declared");
     tp_spit(pkg, bytes, len - 1);
-    tp_assert_err(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st,
-                                       &err), err, MOLT_E_VERIFY, "size mismatch");
+    tp_assert_err(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st, &err), err,
+        MOLT_E_VERIFY, "size mismatch");
     tp_spit(pkg, bytes, len);
-    assert_int_equal(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st,
-                                          &err), 0);
+    assert_int_equal(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st, &err), 0);
     free(bytes);
 }
 
@@ -466,7 +479,7 @@ static void make_tree(const char *root)
 static void build_and_stage(struct tp_env *env, enum molt_pkg_compress compress)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_pkg_build_opts o = { 0 };
+    struct molt_pkg_build_opts o = {0};
     struct molt_statement st, vst;
     char tree[PATH_MAX], pkg[PATH_MAX], pkg2[PATH_MAX], staged[PATH_MAX], path[PATH_MAX];
     char arch[32], os[16], *a, *b;
@@ -488,7 +501,7 @@ static void build_and_stage(struct tp_env *env, enum molt_pkg_compress compress)
     /* reproducible: the same tree again gives the same bytes */
     a = tp_slurp(pkg, &la);
     assert_int_equal(unlink(pkg), 0);
-    o.out = pkg;      /* this time named explicitly */
+    o.out = pkg; /* this time named explicitly */
     assert_int_equal(molt_pkg_build(&o, pkg2, NULL, &err), 0);
     assert_string_equal(pkg, pkg2);
     b = tp_slurp(pkg2, &lb);
@@ -502,7 +515,8 @@ static void build_and_stage(struct tp_env *env, enum molt_pkg_compress compress)
     tp_assert_err(molt_pkg_build(&o, NULL, NULL, &err), err, MOLT_E_INVAL, "output must be named");
     tp_sign(pkg, env->key);
     assert_int_equal(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, "20.2-100", "20.1-5", NULL,
-                                          NULL, &vst, &err), 0);
+                                          NULL, &vst, &err),
+                     0);
     assert_int_equal(molt_pkg_stage(pkg, &vst, env->upgrade, "task-1", staged, &err), 0);
     snprintf(path, sizeof(path), "%s/bin/molt-agent", staged);
     assert_int_equal(lstat(path, &sb), 0);
@@ -524,7 +538,7 @@ static void test_build_rejects(void **state)
 {
     struct tp_env *env = *state;
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_pkg_build_opts o = { 0 };
+    struct molt_pkg_build_opts o = {0};
     char tree[PATH_MAX], path[PATH_MAX];
 
     snprintf(tree, sizeof(tree), "%s/tree", env->dir);
@@ -562,8 +576,7 @@ int main(void)
         cmocka_unit_test(test_statement_parse_good),
         cmocka_unit_test(test_statement_parse_bad),
         cmocka_unit_test(test_statement_check),
-        cmocka_unit_test_setup_teardown(test_authenticate_verifies_before_parsing, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_authenticate_verifies_before_parsing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hasher_streaming, setup, teardown),
         cmocka_unit_test(test_bytes_check),
         cmocka_unit_test_setup_teardown(test_verify_file, setup, teardown),

@@ -89,7 +89,7 @@ static void good_path(struct tp_env *env, int zstd)
 {
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_statement st;
-    struct tp_opts o = { .zstd = zstd };
+    struct tp_opts o = {.zstd = zstd};
     char pkg[PATH_MAX], out[PATH_MAX], path[PATH_MAX], target[64];
     char *text;
     struct stat sb;
@@ -97,8 +97,9 @@ static void good_path(struct tp_env *env, int zstd)
 
     tp_make(env, tp_good, tp_good_n, &o, pkg, NULL);
     assert_non_null(strstr(pkg, zstd ? ".tar.zst" : ".tar.gz"));
-    assert_int_equal(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, "20.2-100", NULL, NULL,
-                                          NULL, &st, &err), 0);
+    assert_int_equal(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, "20.2-100", NULL, NULL, NULL, &st, &err),
+        0);
     assert_int_equal(molt_pkg_stage(pkg, &st, env->upgrade, "12345", out, &err), 0);
     snprintf(path, sizeof(path), "%s/12345", env->upgrade);
     assert_string_equal(out, path);
@@ -159,7 +160,7 @@ static void test_truncated_archive(void **state)
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_statement st;
     struct tp_entry e[16];
-    struct tp_entry big = { .path = "share/molt/big", .type = 'f', .zeros = 300000 };
+    struct tp_entry big = {.path = "share/molt/big", .type = 'f', .zeros = 300000};
     char pkg[PATH_MAX], out[PATH_MAX], *bytes;
     size_t len;
 
@@ -171,8 +172,8 @@ static void test_truncated_archive(void **state)
     free(bytes);
     tp_write_statement(pkg, NULL, NULL);
     tp_sign(pkg, env->key);
-    assert_int_equal(molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st,
-                                          &err), 0);
+    assert_int_equal(
+        molt_pkg_verify_file(env->keys, pkg, NULL, NULL, NULL, NULL, NULL, NULL, &st, &err), 0);
     tp_assert_err(molt_pkg_stage(pkg, &st, env->upgrade, "t", out, &err), err, MOLT_E_VERIFY,
                   "archive:");
     assert_nothing_left(env);
@@ -207,8 +208,8 @@ static void test_stage_rehashes(void **state)
 
 static void test_path_traversal(void **state)
 {
-    struct tp_entry e = { .path = "../evil", .type = 'f', .data = "x", .not_listed = 1 };
-    struct tp_entry e2 = { .path = "share/../../evil", .type = 'f', .data = "x", .not_listed = 1 };
+    struct tp_entry e = {.path = "../evil", .type = 'f', .data = "x", .not_listed = 1};
+    struct tp_entry e2 = {.path = "share/../../evil", .type = 'f', .data = "x", .not_listed = 1};
 
     reject_extra(*state, &e, MOLT_E_VERIFY, "path traversal ('..'): ../evil");
     reject_extra(*state, &e2, MOLT_E_VERIFY, "path traversal");
@@ -216,7 +217,7 @@ static void test_path_traversal(void **state)
 
 static void test_path_traversal_in_manifest(void **state)
 {
-    struct tp_entry e = { .path = "share/../../evil", .type = 'f', .data = "x" };
+    struct tp_entry e = {.path = "share/../../evil", .type = 'f', .data = "x"};
 
     reject_extra(*state, &e, MOLT_E_VERIFY, "manifest: files[");
 }
@@ -225,7 +226,7 @@ static void test_absolute_path(void **state)
 {
     struct tp_env *env = *state;
     char abs[PATH_MAX];
-    struct tp_entry e = { .type = 'f', .data = "x", .not_listed = 1 };
+    struct tp_entry e = {.type = 'f', .data = "x", .not_listed = 1};
 
     snprintf(abs, sizeof(abs), "%s/evil", env->dir);
     e.path = abs;
@@ -234,11 +235,11 @@ static void test_absolute_path(void **state)
 
 static void test_symlink_escaping(void **state)
 {
-    struct tp_entry up = { .path = "share/molt/evil", .type = 'l', .data = "../../../evil" };
-    struct tp_entry abs = { .path = "share/molt/evil", .type = 'l', .data = "/etc/passwd" };
+    struct tp_entry up = {.path = "share/molt/evil", .type = 'l', .data = "../../../evil"};
+    struct tp_entry abs = {.path = "share/molt/evil", .type = 'l', .data = "/etc/passwd"};
     /* through a symlink the kernel would resolve elsewhere: "agent/.." is not "share/molt" */
-    struct tp_entry via = { .path = "share/molt/evil", .type = 'l', .data = "agent/../../../x" };
-    struct tp_entry dangling = { .path = "share/molt/evil", .type = 'l', .data = "nothere" };
+    struct tp_entry via = {.path = "share/molt/evil", .type = 'l', .data = "agent/../../../x"};
+    struct tp_entry dangling = {.path = "share/molt/evil", .type = 'l', .data = "nothere"};
 
     reject_extra(*state, &up, MOLT_E_VERIFY, "symlink escapes the package");
     reject_extra(*state, &abs, MOLT_E_VERIFY, "symlink escapes the package");
@@ -257,8 +258,8 @@ static void test_write_through_symlink(void **state)
     size_t n = tp_good_n;
 
     memcpy(e, tp_good, sizeof(tp_good[0]) * n);
-    e[n++] = (struct tp_entry){ .path = "lnk", .type = 'l', .data = "share" };
-    e[n++] = (struct tp_entry){ .path = "lnk/evil", .type = 'f', .data = "x" };
+    e[n++] = (struct tp_entry){.path = "lnk", .type = 'l', .data = "share"};
+    e[n++] = (struct tp_entry){.path = "lnk/evil", .type = 'f', .data = "x"};
     tp_assert_err(stage_entries(env, e, n, NULL, NULL, &err), err, MOLT_E_VERIFY,
                   "parent of lnk/evil is not a listed directory");
     assert_nothing_left(env);
@@ -270,16 +271,16 @@ static void test_write_through_symlink(void **state)
 
 static void test_hardlink(void **state)
 {
-    struct tp_entry e = { .path = "bin/other", .type = 'h', .data = "bin/molt-agent",
-                          .not_listed = 1 };
+    struct tp_entry e = {
+        .path = "bin/other", .type = 'h', .data = "bin/molt-agent", .not_listed = 1};
 
     reject_extra(*state, &e, MOLT_E_VERIFY, "hardlink not allowed: bin/other");
 }
 
 static void test_device_node(void **state)
 {
-    struct tp_entry c = { .path = "share/null", .type = 'c', .not_listed = 1 };
-    struct tp_entry b = { .path = "share/disk", .type = 'b', .not_listed = 1 };
+    struct tp_entry c = {.path = "share/null", .type = 'c', .not_listed = 1};
+    struct tp_entry b = {.path = "share/disk", .type = 'b', .not_listed = 1};
 
     reject_extra(*state, &c, MOLT_E_VERIFY, "device node not allowed: share/null");
     reject_extra(*state, &b, MOLT_E_VERIFY, "device node not allowed: share/disk");
@@ -287,14 +288,14 @@ static void test_device_node(void **state)
 
 static void test_fifo(void **state)
 {
-    struct tp_entry e = { .path = "share/fifo", .type = 'p', .not_listed = 1 };
+    struct tp_entry e = {.path = "share/fifo", .type = 'p', .not_listed = 1};
 
     reject_extra(*state, &e, MOLT_E_VERIFY, "FIFO not allowed: share/fifo");
 }
 
 static void test_sparse(void **state)
 {
-    struct tp_entry e = { .path = "share/sparse", .type = 's', .zeros = 65536 };
+    struct tp_entry e = {.path = "share/sparse", .type = 's', .zeros = 65536};
 
     reject_extra(*state, &e, MOLT_E_VERIFY, "sparse entry not allowed");
 }
@@ -305,7 +306,7 @@ static void test_setuid_stripped(void **state)
     struct tp_env *env = *state;
     struct molt_err err = MOLT_ERR_INIT;
     struct tp_entry e[16];
-    struct tp_entry suid = { .path = "bin/suid", .type = 'f', .data = "x", .mode = 06777 };
+    struct tp_entry suid = {.path = "bin/suid", .type = 'f', .data = "x", .mode = 06777};
     char path[PATH_MAX];
     struct stat sb;
 
@@ -322,9 +323,9 @@ static void test_setuid_stripped(void **state)
 
 static void test_duplicate_entry(void **state)
 {
-    struct tp_entry e = { .path = "share/molt/readme", .type = 'f', .data = "molt test package\n",
-                          .not_listed = 1 };
-    struct tp_entry m = { .path = "manifest.json", .type = 'f', .data = "{}", .not_listed = 1 };
+    struct tp_entry e = {
+        .path = "share/molt/readme", .type = 'f', .data = "molt test package\n", .not_listed = 1};
+    struct tp_entry m = {.path = "manifest.json", .type = 'f', .data = "{}", .not_listed = 1};
 
     reject_extra(*state, &e, MOLT_E_VERIFY, "duplicate entry: share/molt/readme");
     reject_extra(*state, &m, MOLT_E_VERIFY, "duplicate entry: manifest.json");
@@ -332,7 +333,7 @@ static void test_duplicate_entry(void **state)
 
 static void test_not_in_manifest(void **state)
 {
-    struct tp_entry e = { .path = "bin/extra", .type = 'f', .data = "x", .not_listed = 1 };
+    struct tp_entry e = {.path = "bin/extra", .type = 'f', .data = "x", .not_listed = 1};
 
     reject_extra(*state, &e, MOLT_E_VERIFY, "not in manifest: bin/extra");
 }
@@ -340,13 +341,16 @@ static void test_not_in_manifest(void **state)
 static void test_manifest_mismatch(void **state)
 {
     struct tp_env *env = *state;
-    struct tp_entry sha = { .path = "bin/x", .type = 'f', .data = "abc",
-                            .m_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" };
-    struct tp_entry size = { .path = "bin/x", .type = 'f', .data = "abc", .m_size = 4 };
-    struct tp_entry missing = { .path = "bin/x", .type = 'f', .data = "abc", .not_archived = 1 };
-    struct tp_entry type = { .path = "bin/x", .type = 'd', .m_type = 'f' };
+    struct tp_entry sha = {.path = "bin/x",
+                           .type = 'f',
+                           .data = "abc",
+                           .m_sha256 =
+                               "0000000000000000000000000000000000000000000000000000000000000000"};
+    struct tp_entry size = {.path = "bin/x", .type = 'f', .data = "abc", .m_size = 4};
+    struct tp_entry missing = {.path = "bin/x", .type = 'f', .data = "abc", .not_archived = 1};
+    struct tp_entry type = {.path = "bin/x", .type = 'd', .m_type = 'f'};
     struct molt_err err = MOLT_ERR_INIT;
-    struct tp_opts o = { .m_version = "20.2-99" };
+    struct tp_opts o = {.m_version = "20.2-99"};
 
     reject_extra(env, &sha, MOLT_E_VERIFY, "manifest mismatch: bin/x: sha256 differs");
     reject_extra(env, &size, MOLT_E_VERIFY, "manifest mismatch: bin/x: 3 bytes, manifest says 4");
@@ -361,8 +365,8 @@ static void test_manifest_not_first(void **state)
 {
     struct tp_env *env = *state;
     struct molt_err err = MOLT_ERR_INIT;
-    struct tp_opts last = { .manifest_last = 1 };
-    struct tp_opts bad = { .manifest = "{\"format\":1,\"name\":\"molt\"" };
+    struct tp_opts last = {.manifest_last = 1};
+    struct tp_opts bad = {.manifest = "{\"format\":1,\"name\":\"molt\""};
 
     tp_assert_err(stage_entries(env, tp_good, tp_good_n, &last, NULL, &err), err, MOLT_E_VERIFY,
                   "first entry is not manifest.json");
@@ -413,9 +417,9 @@ static void test_unpack_bomb(void **state)
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_pkg_limits lim;
     struct tp_entry e[16];
-    struct tp_entry bomb = { .path = "share/molt/bomb", .type = 'f', .zeros = 16u << 20 };
-    struct tp_entry liar = { .path = "share/molt/bomb", .type = 'f', .zeros = 16u << 20,
-                             .m_size = 10 };
+    struct tp_entry bomb = {.path = "share/molt/bomb", .type = 'f', .zeros = 16u << 20};
+    struct tp_entry liar = {
+        .path = "share/molt/bomb", .type = 'f', .zeros = 16u << 20, .m_size = 10};
 
     molt_pkg_limits_default(&lim);
     lim.max_unpacked = 1u << 20;
@@ -452,7 +456,7 @@ static void test_wrong_compression(void **state)
     struct tp_env *env = *state;
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_statement st;
-    struct tp_opts zstd = { .zstd = 1 };
+    struct tp_opts zstd = {.zstd = 1};
     char pkg[PATH_MAX], out[PATH_MAX];
 
     tp_make(env, tp_good, tp_good_n, &zstd, pkg, &st);
@@ -493,11 +497,12 @@ static void test_manifest_parse(void **state)
 
 /* The comma operator orders the write before the parse reads buf. */
 #define PARSE(files)                                                                               \
-    (snprintf(buf, sizeof(buf), "%s%s]}", head, files),                                           \
+    (snprintf(buf, sizeof(buf), "%s%s]}", head, files),                                            \
      molt_pkg_manifest_parse(buf, strlen(buf), NULL, &m, &err))
     assert_int_equal(PARSE("{\"path\":\"b\",\"type\":\"dir\","
-                                                      "\"mode\":\"755\"},{\"path\":\"a\","
-                                                      "\"type\":\"symlink\",\"target\":\"b\"}"), 0);
+                           "\"mode\":\"755\"},{\"path\":\"a\","
+                           "\"type\":\"symlink\",\"target\":\"b\"}"),
+                     0);
     assert_int_equal(m.nfiles, 2);
     assert_string_equal(m.files[0].path, "a"); /* sorted */
     f = molt_pkg_manifest_find(&m, "b");
@@ -505,28 +510,28 @@ static void test_manifest_parse(void **state)
     assert_int_equal(f->mode, 0755);
     molt_pkg_manifest_free(&m);
     tp_assert_err(PARSE("{\"path\":\"a\",\"type\":\"dir\",\"mode\":"
-                                                   "\"0755\"},{\"path\":\"a\",\"type\":\"dir\","
-                                                   "\"mode\":\"0755\"}"), err, MOLT_E_VERIFY,
-                  "manifest: duplicate path: a");
+                        "\"0755\"},{\"path\":\"a\",\"type\":\"dir\","
+                        "\"mode\":\"0755\"}"),
+                  err, MOLT_E_VERIFY, "manifest: duplicate path: a");
     tp_assert_err(PARSE("{\"path\":\"a\",\"type\":\"fifo\"}"), err, MOLT_E_PARSE,
                   "not file, dir or symlink");
     tp_assert_err(PARSE("{\"path\":\"a\",\"type\":\"dir\",\"mode\":"
-                                                   "\"9\"}"), err, MOLT_E_PARSE,
-                  "field 'mode'");
+                        "\"9\"}"),
+                  err, MOLT_E_PARSE, "field 'mode'");
     tp_assert_err(PARSE("{\"path\":\"./a\",\"type\":\"dir\",\"mode\":"
-                                                   "\"755\"}"), err, MOLT_E_VERIFY,
-                  "'.' component");
+                        "\"755\"}"),
+                  err, MOLT_E_VERIFY, "'.' component");
     tp_assert_err(PARSE("{\"path\":\"a//b\",\"type\":\"dir\","
-                                                   "\"mode\":\"755\"}"), err, MOLT_E_VERIFY,
-                  "empty component");
+                        "\"mode\":\"755\"}"),
+                  err, MOLT_E_VERIFY, "empty component");
     tp_assert_err(PARSE("{\"path\":\"a\\nb\",\"type\":\"dir\","
-                                                   "\"mode\":\"755\"}"), err, MOLT_E_VERIFY,
-                  "control character");
+                        "\"mode\":\"755\"}"),
+                  err, MOLT_E_VERIFY, "control character");
     tp_assert_err(PARSE("{\"path\":\"manifest.json\",\"type\":\"dir\","
-                                                   "\"mode\":\"755\"}"), err, MOLT_E_PARSE,
-                  "reserved");
-    tp_assert_err(molt_pkg_manifest_parse("{\"format\":2}", 12, NULL, &m, &err), err,
-                  MOLT_E_PARSE, "format 2");
+                        "\"mode\":\"755\"}"),
+                  err, MOLT_E_PARSE, "reserved");
+    tp_assert_err(molt_pkg_manifest_parse("{\"format\":2}", 12, NULL, &m, &err), err, MOLT_E_PARSE,
+                  "format 2");
 #undef PARSE
 }
 

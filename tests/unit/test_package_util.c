@@ -19,14 +19,16 @@
 #include "sign.h"
 
 const struct tp_entry tp_good[] = {
-    { .path = "bin", .type = 'd' },
-    { .path = "bin/molt-agent", .type = 'f', .data = "#!/bin/sh\necho agent\n", .mode = 0755 },
-    { .path = "bin/molt-installer", .type = 'f', .data = "#!/bin/sh\necho installer\n",
-      .mode = 0755 },
-    { .path = "share", .type = 'd' },
-    { .path = "share/molt", .type = 'd' },
-    { .path = "share/molt/readme", .type = 'f', .data = "molt test package\n" },
-    { .path = "share/molt/agent", .type = 'l', .data = "../../bin/molt-agent" },
+    {.path = "bin", .type = 'd'},
+    {.path = "bin/molt-agent", .type = 'f', .data = "#!/bin/sh\necho agent\n", .mode = 0755},
+    {.path = "bin/molt-installer",
+     .type = 'f',
+     .data = "#!/bin/sh\necho installer\n",
+     .mode = 0755},
+    {.path = "share", .type = 'd'},
+    {.path = "share/molt", .type = 'd'},
+    {.path = "share/molt/readme", .type = 'f', .data = "molt test package\n"},
+    {.path = "share/molt/agent", .type = 'l', .data = "../../bin/molt-agent"},
 };
 const size_t tp_good_n = sizeof(tp_good) / sizeof(tp_good[0]);
 
@@ -150,8 +152,10 @@ static char *make_manifest(const struct tp_entry *e, size_t n, const struct tp_o
     host_arch(arch);
     json_object_object_add(m, "format", json_object_new_int(1));
     json_object_object_add(m, "name", json_object_new_string("molt"));
-    json_object_object_add(m, "version", json_object_new_string(
-        o && o->m_version ? o->m_version : o && o->version ? o->version : "20.2-100"));
+    json_object_object_add(m, "version",
+                           json_object_new_string(o && o->m_version ? o->m_version
+                                                  : o && o->version ? o->version
+                                                                    : "20.2-100"));
     json_object_object_add(m, "os", json_object_new_string(o && o->os ? o->os : "linux"));
     json_object_object_add(m, "arch", json_object_new_string(o && o->arch ? o->arch : arch));
     for (size_t i = 0; i < n; i++) {
@@ -167,7 +171,8 @@ static char *make_manifest(const struct tp_entry *e, size_t n, const struct tp_o
         json_object_object_add(f, "type", json_object_new_string(type_word(type)));
         snprintf(mode, sizeof(mode), "%04o", e[i].mode ? e[i].mode : type == 'd' ? 0755 : 0644);
         if (type == 'l') {
-            json_object_object_add(f, "target", json_object_new_string(e[i].data ? e[i].data : "x"));
+            json_object_object_add(f, "target",
+                                   json_object_new_string(e[i].data ? e[i].data : "x"));
         } else {
             json_object_object_add(f, "mode", json_object_new_string(mode));
         }
@@ -175,10 +180,10 @@ static char *make_manifest(const struct tp_entry *e, size_t n, const struct tp_o
             bytes = entry_bytes(&e[i], &len);
             sha256_hex(bytes, len, hex);
             free(bytes);
-            json_object_object_add(f, "size", json_object_new_int64(
-                e[i].m_size > 0 ? e[i].m_size : (int64_t)len));
-            json_object_object_add(f, "sha256", json_object_new_string(
-                e[i].m_sha256 ? e[i].m_sha256 : hex));
+            json_object_object_add(
+                f, "size", json_object_new_int64(e[i].m_size > 0 ? e[i].m_size : (int64_t)len));
+            json_object_object_add(f, "sha256",
+                                   json_object_new_string(e[i].m_sha256 ? e[i].m_sha256 : hex));
         }
         json_object_array_add(files, f);
     }
@@ -247,12 +252,11 @@ static void write_entry(struct archive *a, const struct tp_entry *e)
     archive_entry_free(ae);
 }
 
-void tp_write_archive(const char *path, const struct tp_entry *e, size_t n,
-                      const struct tp_opts *o)
+void tp_write_archive(const char *path, const struct tp_entry *e, size_t n, const struct tp_opts *o)
 {
     struct archive *a = archive_write_new();
     char *manifest = o && o->manifest ? strdup(o->manifest) : make_manifest(e, n, o);
-    struct tp_entry m = { .path = MOLT_PKG_MANIFEST_NAME, .type = 'f', .data = manifest };
+    struct tp_entry m = {.path = MOLT_PKG_MANIFEST_NAME, .type = 'f', .data = manifest};
 
     assert_non_null(a);
     assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
@@ -298,7 +302,8 @@ void tp_write_statement(const char *path, const struct tp_opts *o, struct molt_s
     st.created_ms = 1700000000000;
     assert_int_equal(molt_pkg_file_name(st.version, st.os, st.arch,
                                         o && o->zstd ? ".tar.zst" : ".tar.gz", st.package,
-                                        sizeof(st.package), &err), 0);
+                                        sizeof(st.package), &err),
+                     0);
     assert_int_equal(molt_pkg_statement_format(&st, &text, &tlen, &err), 0);
     snprintf(spath, sizeof(spath), "%s.statement.json", path);
     tp_spit(spath, text, tlen);
@@ -334,7 +339,8 @@ void tp_make(struct tp_env *env, const struct tp_entry *e, size_t n, const struc
     assert_int_equal(molt_pkg_file_name(o && o->version ? o->version : "20.2-100",
                                         o && o->os ? o->os : "linux", o && o->arch ? o->arch : arch,
                                         o && o->zstd ? ".tar.zst" : ".tar.gz", name, sizeof(name),
-                                        &err), 0);
+                                        &err),
+                     0);
     snprintf(path_out, PATH_MAX, "%s/%s", env->builds, name);
     tp_write_archive(path_out, e, n, o);
     tp_write_statement(path_out, o, st_out);

@@ -16,34 +16,34 @@
 struct tp_entry {
     const char *path;
     char type;
-    const char *data;         /* file contents, or symlink/hardlink target */
-    unsigned mode;            /* 0: 0755 for dirs, 0644 for files */
-    size_t zeros;             /* 'f' with data NULL: this many zero bytes */
-    int not_listed;           /* left out of the manifest */
-    int not_archived;         /* listed in the manifest, left out of the archive */
-    const char *m_sha256;     /* manifest says this sha256 instead */
-    int64_t m_size;           /* manifest says this size instead (when > 0) */
-    char m_type;              /* manifest says this type instead ('f', 'd', 'l') */
+    const char *data;     /* file contents, or symlink/hardlink target */
+    unsigned mode;        /* 0: 0755 for dirs, 0644 for files */
+    size_t zeros;         /* 'f' with data NULL: this many zero bytes */
+    int not_listed;       /* left out of the manifest */
+    int not_archived;     /* listed in the manifest, left out of the archive */
+    const char *m_sha256; /* manifest says this sha256 instead */
+    int64_t m_size;       /* manifest says this size instead (when > 0) */
+    char m_type;          /* manifest says this type instead ('f', 'd', 'l') */
 };
 
 struct tp_opts {
-    const char *version;      /* default "20.2-100" */
-    const char *os;           /* default "linux" */
-    const char *arch;         /* default: this host */
-    const char *min_version;  /* default "" */
+    const char *version;     /* default "20.2-100" */
+    const char *os;          /* default "linux" */
+    const char *arch;        /* default: this host */
+    const char *min_version; /* default "" */
     int zstd;
-    const char *manifest;     /* raw manifest.json instead of the generated one */
-    const char *m_version;    /* generated manifest says this version instead */
-    int manifest_last;        /* manifest.json written last instead of first */
+    const char *manifest;  /* raw manifest.json instead of the generated one */
+    const char *m_version; /* generated manifest says this version instead */
+    int manifest_last;     /* manifest.json written last instead of first */
 };
 
 struct tp_env {
     char dir[PATH_MAX];
-    char keys[PATH_MAX];      /* trusted keys directory (key A) */
-    char key[PATH_MAX];       /* key A, private */
-    char other_keys[PATH_MAX];/* key B's directory: not trusted */
-    char other_key[PATH_MAX]; /* key B, private */
-    char upgrade[PATH_MAX];   /* an empty upgrade directory */
+    char keys[PATH_MAX];       /* trusted keys directory (key A) */
+    char key[PATH_MAX];        /* key A, private */
+    char other_keys[PATH_MAX]; /* key B's directory: not trusted */
+    char other_key[PATH_MAX];  /* key B, private */
+    char upgrade[PATH_MAX];    /* an empty upgrade directory */
     char builds[PATH_MAX];
 };
 
@@ -71,14 +71,14 @@ void tp_spit(const char *path, const void *data, size_t len);
 /* Number of entries in dir (without . and ..). */
 int tp_count(const char *dir);
 
-#define tp_assert_err(rc, err, expect_code, substring)                                            \
-    do {                                                                                          \
-        int rc_ = (rc);                                                                           \
-        if (getenv("TP_SHOW"))                                                                    \
-            print_message("# %s\n", (err).msg);                                                   \
-        if (rc_ != (expect_code) || !strstr((err).msg, (substring)))                              \
-            fail_msg("rc %d (want %d), message \"%s\" (want \"%s\")", rc_, (expect_code),         \
-                     (err).msg, (substring));                                                     \
+#define tp_assert_err(rc, err, expect_code, substring)                                             \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        if (getenv("TP_SHOW"))                                                                     \
+            print_message("# %s\n", (err).msg);                                                    \
+        if (rc_ != (expect_code) || !strstr((err).msg, (substring)))                               \
+            fail_msg("rc %d (want %d), message \"%s\" (want \"%s\")", rc_, (expect_code),          \
+                     (err).msg, (substring));                                                      \
     } while (0)
 
 #endif
