@@ -13,7 +13,8 @@ agent_libmoltagent_a_SOURCES = \
 	agent/outbox.c agent/outbox.h \
 	agent/status.c agent/status.h \
 	agent/task.c agent/task.h \
-	agent/upgrade.h agent/upgrade_none.c
+	agent/upgrade.h agent/upgrade.c \
+	agent/upgrade_state.c agent/upgrade_state.h
 
 MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) $(MHD_LIBS) -lpthread
 

@@ -149,8 +149,9 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *userdata)
 
     if (a->status != 200 && a->status != 206)
         return len;   /* an error page: counted by curl, not kept */
-    /* The first byte of a 200 means the server ignored our range. */
-    if (a->status == 200 && a->have > 0 && !a->restarted && truncate_dest(a) < 0) {
+    /* A 200 to a range request means the server ignored the range (or the file
+     * changed): what we have is discarded once, at the response's first byte. */
+    if (a->status == 200 && a->resume_from > 0 && !a->restarted && truncate_dest(a) < 0) {
         a->write_errno = errno;
         return 0;
     }

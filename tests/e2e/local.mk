@@ -2,3 +2,8 @@
 E2E_TESTS = tests/e2e/cli.sh
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/tap.sh
+
+# Self-upgrade end to end (the agent, the installer, packages and the control plane).
+UPGRADE_TESTS = tests/e2e/upgrade_basic.sh
+TESTS += $(UPGRADE_TESTS)
+EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/upgrade_lib.sh

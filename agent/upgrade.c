@@ -1,0 +1,745 @@
+/* upgrade.c: the upgrade pipeline. One task at a time runs in a worker thread
+ * through the stages of docs/protocol.md section 4: accepted, preflight,
+ * downloading, verifying, staging, switching, restarting; then, in the new
+ * version's agent, health-check and committed. Every stage boundary is
+ * persisted in <state_dir>/upgrade.json, so an agent restart at any stage
+ * resumes the task instead of starting a second download or a second switch.
+ * molt-installer owns the switch itself; this file only asks it to apply,
+ * commit and gc, and reads its journal to learn how a trial ended. */
+#include "upgrade.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "download.h"
+#include "fault.h"
+#include "fs.h"
+#include "host.h"
+#include "http.h"
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "package.h"
+#include "upgrade_state.h"
+#include "version.h"
+
+#define PROGRESS_PERIOD_MS 1000
+#define FREE_MARGIN (16ULL * 1024 * 1024)
+
+enum abort_reason { ABORT_NONE, ABORT_CANCEL, ABORT_SHUTDOWN, ABORT_EXPIRED };
+
+struct upgrade {
+    struct molt_http *http;             /* the worker's own client (curl handles are per thread) */
+    pthread_t thread;
+    int thread_started;
+    struct molt_upgrade_state task;     /* what upgrade.json holds */
+    volatile sig_atomic_t abort;
+    volatile sig_atomic_t abort_reason;
+    struct molt_pkg_hasher hasher;
+    int hash_failed;
+    struct molt_err hash_err;
+    int64_t last_progress_mono;
+    struct molt_agent *agent;
+};
+
+static struct upgrade *upgrade_of(struct molt_agent *a)
+{
+    return a->upgrade;
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+/* Sends a progress report at once, so the server sees every stage and not only
+ * the one a heartbeat happens to carry. Best effort: the next heartbeat
+ * carries the latest report anyway. */
+static void post_progress(struct molt_agent *a, struct molt_http *http, const struct molt_report *r)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_http_reply rep = { 0 };
+    struct json_object *body = molt_report_to_json(r);
+    char token[MOLT_TOKEN_MAX + 1];
+    const char *text = molt_json_dump(body);
+    struct molt_http_req req = {
+        .method = "POST", .url = "/api/v1/collector/reports", .body = text,
+        .body_len = strlen(text), .bearer = token, .timeout_ms = 5000,
+    };
+
+    if (molt_agent_token(a, token, sizeof(token), &err) == 0 &&
+        molt_http_request(http, &req, &rep, &err) < 0)
+        molt_log_debug("upgrade.progress", "task=%s stage=%s error=\"%s\"", r->task_id, r->stage,
+                       err.msg);
+    explicit_bzero(token, sizeof(token));
+    molt_http_reply_free(&rep);
+    json_object_put(body);
+}
+
+/* http: the calling thread's client (the worker's, or the agent's on the main thread). */
+static void report_stage_via(struct upgrade *u, struct molt_http *http, int stage, int64_t done,
+                             int64_t total)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_report r;
+
+    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    r.bytes_done = done;
+    r.bytes_total = total;
+    if (molt_task_update(u->agent, &r, &err) < 0 && molt_task_begin(u->agent, &r, &err) < 0)
+        molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
+    if (http)
+        post_progress(u->agent, http, &r);
+}
+
+static void report_stage(struct upgrade *u, int stage, int64_t done, int64_t total)
+{
+    report_stage_via(u, u->http, stage, done, total);
+}
+
+/* From the main thread, which owns the agent's client. */
+static void report_stage_main(struct upgrade *u, int stage)
+{
+    report_stage_via(u, u->agent->http, stage, 0, 0);
+}
+
+static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int status, int stage,
+                   const char *message)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_report r;
+
+    molt_report_init(&r, t->task_id, t->build.version, status, stage);
+    snprintf(r.message, sizeof(r.message), "%s", message);
+    if (molt_task_finish(a, &r, &err) < 0)
+        molt_log_error("upgrade.final", "task=%s error=\"%s\"", t->task_id, err.msg);
+}
+
+/* ---- molt-installer --------------------------------------------------------- */
+
+/* Runs <root>/bin/molt-installer with args; on failure msg gets its last stderr line. */
+static int run_installer(struct molt_agent *a, const struct molt_config *conf, const char **args,
+                         char *msg, size_t n)
+{
+    char path[PATH_MAX];
+    const char *argv[16];
+    char out[4096];
+    size_t used = 0, argc = 0;
+    int pipefd[2];
+    pid_t pid;
+    int status;
+
+    snprintf(path, sizeof(path), "%s/bin/molt-installer", conf->install.root);
+    argv[argc++] = path;
+    argv[argc++] = *args++;     /* the command, then its options */
+    if (a->config_path[0]) {
+        argv[argc++] = "--config";
+        argv[argc++] = a->config_path;
+    }
+    argv[argc++] = "--root";
+    argv[argc++] = conf->install.root;
+    argv[argc++] = "--state-dir";
+    argv[argc++] = a->state_dir;
+    while (*args && argc < sizeof(argv) / sizeof(argv[0]) - 1)
+        argv[argc++] = *args++;
+    argv[argc] = NULL;
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        snprintf(msg, n, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        snprintf(msg, n, "fork: %s", strerror(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        /* execv's prototype predates const; it does not modify the strings. */
+        union { const char **c; char *const *v; } av = { argv };
+        dup2(pipefd[1], STDERR_FILENO);
+        execv(path, av.v);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(pipefd[1]);
+    for (;;) {
+        ssize_t r = read(pipefd[0], out + used, sizeof(out) - 1 - used);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        used += (size_t)r;
+        if (used == sizeof(out) - 1) {
+            /* Keep the tail: the last line says what went wrong. */
+            memmove(out, out + 2048, used - 2048);
+            used -= 2048;
+        }
+    }
+    close(pipefd[0]);
+    out[used] = '\0';
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    while (used > 0 && (out[used - 1] == '\n' || out[used - 1] == '\r'))
+        out[--used] = '\0';
+    /* The installer's own error line says what went wrong; hints follow it. */
+    const char *last = NULL;
+    for (const char *p = out; (p = strstr(p, "molt-installer: ")) != NULL; p++) {
+        if (p == out || p[-1] == '\n')
+            last = p + 16;
+    }
+    if (last) {
+        size_t len = strcspn(last, "\n");
+        out[last - out + len] = '\0';
+    } else {
+        last = strrchr(out, '\n');
+        last = last ? last + 1 : out;
+    }
+    if (*last)
+        snprintf(msg, n, "%s", last);
+    else
+        snprintf(msg, n, "molt-installer exited with status %d",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return -1;
+}
+
+/* Removes versions beyond current and previous, and the upgrade directory's leftovers. */
+static void collect_garbage(struct molt_agent *a)
+{
+    struct molt_config conf;
+    const char *args[] = { "gc", NULL };
+    char msg[256];
+
+    molt_agent_config(a, &conf);
+    if (run_installer(a, &conf, args, msg, sizeof(msg)) < 0)
+        molt_log_warn("upgrade.gc", "error=\"%s\"", msg);
+}
+
+/* ---- the worker's stages ---------------------------------------------------- */
+
+static int aborted(struct upgrade *u, int stage, struct molt_err *err)
+{
+    if (!u->abort && molt_host_realtime_ms() < u->task.expires_at)
+        return 0;
+    if (!u->abort) {
+        u->abort_reason = ABORT_EXPIRED;
+        u->abort = 1;
+    }
+    switch (u->abort_reason) {
+    case ABORT_CANCEL:
+        return molt_err_set(err, MOLT_E_CANCELLED, "cancelled");
+    case ABORT_EXPIRED:
+        return molt_err_set(err, MOLT_E_TIMEOUT, "task expired (not finished 30 minutes "
+                            "after it was requested)");
+    default:
+        return molt_err_set(err, MOLT_E_CANCELLED, "agent stopping");
+    }
+    (void)stage;
+}
+
+static int enter(struct upgrade *u, int stage, struct molt_err *err)
+{
+    int rc = aborted(u, stage, err);
+
+    if (rc < 0)
+        return rc;
+    snprintf(u->task.stage, sizeof(u->task.stage), "%s", molt_stage_name(stage));
+    rc = molt_upgrade_state_save(u->agent->state_dir, &u->task, err);
+    if (rc < 0)
+        return rc;
+    report_stage(u, stage, 0, stage == MOLT_STAGE_DOWNLOADING ? u->task.build.size : 0);
+    return 0;
+}
+
+static int authenticate(struct upgrade *u, const struct molt_config *conf,
+                        struct molt_statement *st, struct molt_err *err)
+{
+    return molt_pkg_authenticate(conf->agent.keys_dir, u->task.build.statement,
+                                 u->task.build.statement_len, u->task.build.signature,
+                                 u->task.build.signature_len, u->task.build.version,
+                                 molt_version_self(), NULL, NULL, st, err);
+}
+
+/* Size of one file (not following links); 0 when missing. */
+static uint64_t file_size(const char *path)
+{
+    struct stat s;
+
+    if (lstat(path, &s) < 0)
+        return 0;
+    return (uint64_t)s.st_size;
+}
+
+static uint64_t version_dir_size(const struct molt_config *conf)
+{
+    char dir[PATH_MAX], bin[PATH_MAX];
+
+    /* The binaries dominate a version; the running one is a fair estimate of
+     * what the next one unpacks to. */
+    snprintf(dir, sizeof(dir), "%s/current/bin", conf->install.root);
+    snprintf(bin, sizeof(bin), "%s/molt-agent", dir);
+    uint64_t total = file_size(bin);
+    snprintf(bin, sizeof(bin), "%s/molt-installer", dir);
+    return total + file_size(bin);
+}
+
+static int preflight(struct upgrade *u, const struct molt_config *conf, struct molt_statement *st,
+                     struct molt_err *err)
+{
+    uint64_t avail = 0, need, have = 0;
+    struct stat s;
+    char pkg[PATH_MAX];
+    int rc;
+
+    /* Verify before anything else reads the statement or spends bandwidth. */
+    rc = authenticate(u, conf, st, err);
+    if (rc < 0)
+        return rc;
+    if (molt_fs_mkdir_p(u->task.task_dir, 0700, err) < 0)
+        return err->code;
+    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
+    if (stat(pkg, &s) == 0)
+        have = (uint64_t)s.st_size;
+    rc = molt_fs_free_bytes(u->task.task_dir, &avail, err);
+    if (rc < 0)
+        return rc;
+    /* download + unpacked tree (at least the package size, usually what the
+     * running version takes) + the kept previous version + a margin. */
+    uint64_t unpacked = version_dir_size(conf);
+    if (unpacked < st->size)
+        unpacked = st->size;
+    need = (st->size - (have < st->size ? have : st->size)) + unpacked + unpacked + FREE_MARGIN;
+    if (molt_fault_inject("preflight.enospc"))
+        avail = 0;
+    if (avail < need)
+        return molt_err_set(err, MOLT_E_NOSPC, "not enough free space in %s: %llu MiB needed, "
+                            "%llu MiB free", conf->agent.upgrade_dir,
+                            (unsigned long long)(need >> 20), (unsigned long long)(avail >> 20));
+    return 0;
+}
+
+static void dl_reset(void *ctx)
+{
+    struct upgrade *u = ctx;
+    struct molt_err err = MOLT_ERR_INIT;
+
+    molt_pkg_hasher_free(&u->hasher);
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, (uint64_t)u->task.build.size, &err) < 0;
+}
+
+static void dl_data(void *ctx, const void *buf, size_t len)
+{
+    struct upgrade *u = ctx;
+
+    if (!u->hash_failed && molt_pkg_hasher_update(&u->hasher, buf, len, &u->hash_err) < 0)
+        u->hash_failed = 1;
+}
+
+static void dl_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct upgrade *u = ctx;
+    int64_t now = molt_host_monotonic_ms();
+
+    if (molt_host_realtime_ms() >= u->task.expires_at && !u->abort) {
+        u->abort_reason = ABORT_EXPIRED;
+        u->abort = 1;
+    }
+    if (done < total && now - u->last_progress_mono < PROGRESS_PERIOD_MS)
+        return;
+    u->last_progress_mono = now;
+    report_stage(u, MOLT_STAGE_DOWNLOADING, (int64_t)done, (int64_t)total);
+}
+
+static int download(struct upgrade *u, const struct molt_config *conf,
+                    const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
+                    uint64_t *size, struct molt_err *err)
+{
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], dest[PATH_MAX], token[MOLT_TOKEN_MAX + 1];
+    struct molt_dl_stats stats;
+    struct molt_dl_opts o = {
+        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = st->size,
+        .max_attempts = 8, .backoff_base_ms = 500, .backoff_max_ms = 10000,
+        .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
+        .on_progress = dl_progress, .ctx = u,
+    };
+    int rc;
+
+    rc = molt_http_resolve(conf, u->task.build.url, url, sizeof(url), err);
+    if (rc == 0)
+        rc = molt_http_url_check(conf, url, err);
+    if (rc == 0)
+        rc = molt_agent_token(u->agent, token, sizeof(token), err);
+    if (rc < 0)
+        return rc;
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
+    if (u->hash_failed)
+        return err->code;
+    rc = molt_dl_fetch(&o, &stats, err);
+    explicit_bzero(token, sizeof(token));
+    molt_log_info("upgrade.download", "task=%s build=%s bytes=%llu attempts=%d restarts=%d rc=%d",
+                  u->task.task_id, u->task.build.version, (unsigned long long)stats.transferred,
+                  stats.attempts, stats.restarts, rc);
+    if (rc == MOLT_E_CANCELLED)
+        rc = aborted(u, MOLT_STAGE_DOWNLOADING, err);
+    if (rc == 0 && u->hash_failed)
+        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
+                          u->hash_err.msg);
+    if (rc == 0)
+        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
+    else
+        molt_pkg_hasher_free(&u->hasher);
+    return rc;
+}
+
+static int stage_build(struct upgrade *u, const struct molt_statement *st, char out[PATH_MAX],
+                       struct molt_err *err)
+{
+    char pkg[PATH_MAX];
+
+    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
+    return molt_pkg_stage(pkg, st, u->task.task_dir, "staged", out, err);
+}
+
+static int switch_to(struct upgrade *u, const struct molt_config *conf, const char *staged,
+                     struct molt_err *err)
+{
+    const char *args[] = { "apply", staged, "--task", u->task.task_id, "--build-version",
+                           u->task.build.version, NULL };
+    char msg[400];
+
+    if (run_installer(u->agent, conf, args, msg, sizeof(msg)) < 0)
+        return molt_err_set(err, MOLT_E_STATE, "%s", msg);
+    return 0;
+}
+
+/* Stages 1 to 7; returns the failed stage with err set, or 0 after asking the
+ * agent to restart into the new version. */
+static int run_stages(struct upgrade *u, struct molt_err *err)
+{
+    char hex[MOLT_PKG_SHA256_HEX], staged[PATH_MAX];
+    struct molt_statement st;
+    struct molt_config conf;
+    uint64_t size = 0;
+
+    molt_agent_config(u->agent, &conf);
+    if (enter(u, MOLT_STAGE_PREFLIGHT, err) < 0 || preflight(u, &conf, &st, err) < 0)
+        return MOLT_STAGE_PREFLIGHT;
+    if (enter(u, MOLT_STAGE_DOWNLOADING, err) < 0 || download(u, &conf, &st, hex, &size, err) < 0)
+        return MOLT_STAGE_DOWNLOADING;
+    molt_fault_point("upgrade.after_download");
+    if (enter(u, MOLT_STAGE_VERIFYING, err) < 0 || molt_pkg_bytes_check(&st, size, hex, err) < 0)
+        return MOLT_STAGE_VERIFYING;
+    if (enter(u, MOLT_STAGE_STAGING, err) < 0 || stage_build(u, &st, staged, err) < 0)
+        return MOLT_STAGE_STAGING;
+    molt_fault_point("upgrade.after_staging");
+    /* The last moment a cancel or the deadline can stop the task cleanly. */
+    if (enter(u, MOLT_STAGE_SWITCHING, err) < 0 || switch_to(u, &conf, staged, err) < 0)
+        return MOLT_STAGE_SWITCHING;
+    molt_fault_point("upgrade.after_switch");
+    snprintf(u->task.stage, sizeof(u->task.stage), "%s", molt_stage_name(MOLT_STAGE_RESTARTING));
+    if (molt_upgrade_state_save(u->agent->state_dir, &u->task, err) < 0)
+        molt_log_error("upgrade.state", "task=%s error=\"%s\"", u->task.task_id, err->msg);
+    report_stage(u, MOLT_STAGE_RESTARTING, 0, 0);
+    return 0;
+}
+
+static void cleanup_task(struct molt_agent *a, const struct molt_upgrade_state *t)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+
+    if (t->task_dir[0] && molt_fs_remove_tree(t->task_dir, &err) < 0)
+        molt_log_warn("upgrade.cleanup", "task=%s error=\"%s\"", t->task_id, err.msg);
+    molt_upgrade_state_clear(a->state_dir);
+}
+
+static void *worker(void *arg)
+{
+    struct upgrade *u = arg;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_config conf;
+    char msg[600];
+    int failed;
+
+    molt_agent_config(u->agent, &conf);
+    if (molt_http_new(&u->http, &conf, &u->abort, &err) < 0) {
+        molt_log_warn("upgrade.progress", "task=%s error=\"%s\" (progress rides on heartbeats "
+                      "only)", u->task.task_id, err.msg);
+        u->http = NULL;
+        molt_err_clear(&err);
+    }
+    failed = run_stages(u, &err);
+    molt_http_free(u->http);
+    u->http = NULL;
+    if (failed == 0) {
+        molt_log_info("upgrade.restart", "task=%s build=%s", u->task.task_id,
+                      u->task.build.version);
+        molt_agent_request_exit(u->agent, MOLT_EXIT_RESTART);
+        return NULL;
+    }
+    if (u->abort && u->abort_reason == ABORT_SHUTDOWN) {
+        /* Not a failure: the task resumes when the agent starts again. */
+        molt_log_info("upgrade.paused", "task=%s stage=%s", u->task.task_id, u->task.stage);
+        return NULL;
+    }
+    snprintf(msg, sizeof(msg), "%s: %s", molt_stage_name(failed), err.msg);
+    molt_log_error("upgrade.failed", "task=%s build=%s stage=%s reason=\"%s\"", u->task.task_id,
+                   u->task.build.version, molt_stage_name(failed), err.msg);
+    cleanup_task(u->agent, &u->task);
+    finish(u->agent, &u->task, MOLT_TASK_FAILED, failed, msg);
+    return NULL;
+}
+
+/* ---- starting, resuming and ending tasks ------------------------------------ */
+
+static void join_worker(struct upgrade *u)
+{
+    if (u->thread_started) {
+        pthread_join(u->thread, NULL);
+        u->thread_started = 0;
+    }
+}
+
+static int spawn(struct molt_agent *a, struct molt_err *err)
+{
+    struct upgrade *u = upgrade_of(a);
+
+    u->abort = 0;
+    u->abort_reason = ABORT_NONE;
+    u->last_progress_mono = 0;
+    if (pthread_create(&u->thread, NULL, worker, u) != 0)
+        return molt_err_set(err, MOLT_E_NOMEM, "cannot start the upgrade thread");
+    u->thread_started = 1;
+    return 0;
+}
+
+static int worker_busy(struct upgrade *u)
+{
+    /* A finished worker has released the slot; reap it before the next. */
+    struct molt_report cur;
+
+    if (!u->thread_started)
+        return 0;
+    if (molt_task_current(u->agent, &cur) && strcmp(cur.task_id, u->task.task_id) == 0 &&
+        strcmp(cur.build_version, u->task.build.version) == 0 &&
+        cur.stage_index < MOLT_STAGE_COMMITTED)
+        return 1;
+    join_worker(u);
+    return 0;
+}
+
+void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd)
+{
+    struct upgrade *u = upgrade_of(a);
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_upgrade_state t;
+    struct molt_report r;
+    struct molt_config conf;
+
+    if (worker_busy(u))
+        return;
+    molt_agent_config(a, &conf);
+    if (molt_upgrade_state_from_command(&t, cmd, molt_version_self(), conf.agent.upgrade_dir,
+                                        &err) < 0) {
+        molt_log_error("upgrade.start", "task=%s error=\"%s\"", cmd->task_id, err.msg);
+        return;
+    }
+    molt_report_init(&r, t.task_id, t.build.version, MOLT_TASK_PROGRESSING, MOLT_STAGE_ACCEPTED);
+    if (molt_task_begin(a, &r, &err) < 0) {
+        molt_log_warn("upgrade.start", "task=%s error=\"%s\"", cmd->task_id, err.msg);
+        molt_upgrade_state_free(&t);
+        return;
+    }
+    molt_upgrade_state_free(&u->task);
+    u->task = t;
+    molt_log_info("upgrade.accepted", "task=%s to=%s build=%s from=%s", t.task_id, t.to_version,
+                  t.build.version, molt_version_self());
+    if (molt_upgrade_state_save(a->state_dir, &u->task, &err) < 0 || spawn(a, &err) < 0) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "accepted: %s", err.msg);
+        finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
+        return;
+    }
+    molt_agent_wake(a, MOLT_WAKE_HEARTBEAT);
+}
+
+void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd)
+{
+    struct upgrade *u = upgrade_of(a);
+    struct molt_report cur;
+
+    if (!molt_task_current(a, &cur) || strcmp(cur.task_id, cmd->task_id) != 0)
+        return;
+    if (cur.stage_index >= MOLT_STAGE_SWITCHING) {
+        /* Past the switch the health check decides; a cancel cannot undo it. */
+        molt_log_warn("upgrade.cancel", "task=%s stage=%s reason=\"too late: already switching\"",
+                      cmd->task_id, cur.stage);
+        return;
+    }
+    molt_log_info("upgrade.cancel", "task=%s stage=%s", cmd->task_id, cur.stage);
+    if (u->thread_started) {
+        u->abort_reason = ABORT_CANCEL;
+        u->abort = 1;
+        return;
+    }
+    /* Between hops no worker runs: cancel at once. */
+    cleanup_task(a, &u->task);
+    finish(a, &u->task, MOLT_TASK_FAILED, cur.stage_index, "cancelled");
+}
+
+/* The new version proved itself: the server acknowledged its heartbeat. */
+static void on_first_ack(struct molt_agent *a, void *arg)
+{
+    struct upgrade *u = upgrade_of(a);
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_config conf;
+    const char *args[] = { "commit", "--task", u->task.task_id, NULL };
+    char msg[400];
+    int final;
+
+    molt_agent_config(a, &conf);
+    molt_fault_point("upgrade.before_commit");
+    if (run_installer(a, &conf, args, msg, sizeof(msg)) < 0) {
+        /* The launcher decides now: the trial is over or already undone. */
+        molt_log_error("upgrade.commit", "task=%s error=\"%s\"", u->task.task_id, msg);
+        molt_agent_request_exit(a, MOLT_EXIT_RESTART);
+        return;
+    }
+    molt_fault_point("upgrade.after_commit");
+    final = molt_version_cmp(u->task.to_version, molt_version_self()) == 0;
+    molt_log_info("upgrade.committed", "task=%s version=%s final=%d", u->task.task_id,
+                  molt_version_self(), final);
+    if (!final) {
+        /* An intermediate hop: stay 6 until the server sends the next one. */
+        snprintf(u->task.stage, sizeof(u->task.stage), "%s", molt_stage_name(MOLT_STAGE_COMMITTED));
+        if (molt_upgrade_state_save(a->state_dir, &u->task, &err) < 0)
+            molt_log_error("upgrade.state", "task=%s error=\"%s\"", u->task.task_id, err.msg);
+        report_stage_main(u, MOLT_STAGE_COMMITTED);
+        collect_garbage(a);
+        return;
+    }
+    report_stage_main(u, MOLT_STAGE_COMMITTED);
+    cleanup_task(a, &u->task);
+    snprintf(msg, sizeof(msg), "committed %s", molt_version_self());
+    finish(a, &u->task, MOLT_TASK_SUCCEEDED, MOLT_STAGE_COMMITTED, msg);
+    collect_garbage(a);
+}
+
+/* After a restart: what did the switch come to? */
+static int resume_after_switch(struct molt_agent *a, struct upgrade *u, struct molt_err *err)
+{
+    const char *self = molt_version_self();
+    const struct molt_journal_outcome *o;
+    struct molt_journal j;
+    char path[PATH_MAX], msg[600];
+    const char *trial;
+
+    if (molt_journal_path(path, sizeof(path), a->state_dir, err) < 0)
+        return err->code;
+    if (molt_journal_load(path, &j, err) < 0)
+        molt_log_warn("upgrade.journal", "error=\"%s\"", err->msg);
+    trial = molt_journal_trial_task(&j, self);
+    if (trial && strcmp(trial, u->task.task_id) == 0) {
+        /* We are the new version, on trial: prove it with a heartbeat. */
+        report_stage_main(u, MOLT_STAGE_HEALTH_CHECK);
+        molt_agent_on_first_ack(a, on_first_ack, NULL);
+        molt_log_info("upgrade.trial", "task=%s version=%s", u->task.task_id, self);
+        return 0;
+    }
+    o = molt_journal_find_outcome(&j, u->task.task_id);
+    if (o && o->result == MOLT_JOURNAL_RESULT_COMMITTED && strcmp(o->to_version, self) == 0) {
+        /* Committed, but we died before reporting it. */
+        report_stage_main(u, MOLT_STAGE_HEALTH_CHECK);
+        molt_agent_on_first_ack(a, on_first_ack, NULL);
+        return 0;
+    }
+    if (o && o->result == MOLT_JOURNAL_RESULT_ROLLED_BACK) {
+        molt_journal_outcome_message(o, msg + 14, sizeof(msg) - 14);
+        memcpy(msg, "health-check: ", 14);
+        cleanup_task(a, &u->task);
+        finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_HEALTH_CHECK, msg);
+        collect_garbage(a);
+        return 0;
+    }
+    if (strcmp(u->task.from_version, self) == 0 && !molt_journal_in_progress(&j)) {
+        /* The switch never happened (we died before apply finished its first
+         * step): carry on from the download, which resumes. */
+        molt_log_info("upgrade.resume", "task=%s stage=%s", u->task.task_id, u->task.stage);
+        return spawn(a, err);
+    }
+    snprintf(msg, sizeof(msg), "switching: running %s after switching from %s to %s; journal "
+             "state %s", self, u->task.from_version, u->task.build.version,
+             molt_journal_state_name(j.state));
+    cleanup_task(a, &u->task);
+    finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_SWITCHING, msg);
+    return 0;
+}
+
+static int stage_index_of(const char *name)
+{
+    for (int i = 1; i <= MOLT_STAGE_COUNT; i++) {
+        if (strcmp(molt_stage_name(i), name) == 0)
+            return i;
+    }
+    return MOLT_STAGE_ACCEPTED;
+}
+
+int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
+{
+    struct upgrade *u = calloc(1, sizeof(*u));
+    struct molt_report r;
+    int stage, rc;
+
+    if (!u)
+        return molt_err_set(err, MOLT_E_NOMEM, "upgrade: out of memory");
+    u->agent = a;
+    a->upgrade = u;
+    rc = molt_upgrade_state_load(a->state_dir, &u->task, err);
+    if (rc == MOLT_E_NOTFOUND)
+        return 0;
+    if (rc < 0) {
+        /* Unreadable state cannot be resumed; say so and start clean. */
+        molt_log_error("upgrade.state", "error=\"%s\" action=discard", err->msg);
+        molt_upgrade_state_clear(a->state_dir);
+        molt_err_clear(err);
+        return 0;
+    }
+    stage = stage_index_of(u->task.stage);
+    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    if (molt_task_begin(a, &r, err) < 0)
+        return err->code;
+    molt_log_info("upgrade.resume", "task=%s build=%s stage=%s", u->task.task_id,
+                  u->task.build.version, u->task.stage);
+    if (stage == MOLT_STAGE_COMMITTED && strcmp(u->task.build.version, molt_version_self()) == 0)
+        return 0;   /* between hops: wait for the next command */
+    if (stage >= MOLT_STAGE_SWITCHING)
+        return resume_after_switch(a, u, err);
+    return spawn(a, err);
+}
+
+void molt_upgrade_shutdown(struct molt_agent *a)
+{
+    struct upgrade *u = upgrade_of(a);
+
+    if (!u)
+        return;
+    if (u->thread_started) {
+        if (!u->abort) {
+            u->abort_reason = ABORT_SHUTDOWN;
+            u->abort = 1;
+        }
+        join_worker(u);
+    }
+    molt_upgrade_state_free(&u->task);
+    free(u);
+    a->upgrade = NULL;
+}

@@ -1,0 +1,194 @@
+# upgrade_lib.sh: shared by the upgrade e2e tests. Real parts only: the
+# reference control plane over HTTPS on 127.0.0.1, releases of this tree built
+# as several versions and signed with a key made at test time, molt-installer
+# owning a temporary install root, and the agent run by `launch --supervise`.
+#
+# Releases are built once per build tree into $FIX (flock'd), then copied into
+# each test's control plane:
+#   V1 20.1-2749  this tree (the version first installed)
+#   V2 20.2-100   this tree
+#   V3 20.3-1     this tree, minVersion 20.2-0: from V1 it needs a hop via V2
+#   VX 20.2-900   agent replaced by a script that exits 3 at once
+#   VH 20.2-901   agent replaced by a script that never heartbeats
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/cp.sh"
+
+V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901
+FIX="$MOLT_TOP_BUILDDIR/tests/e2e/fixture"
+PY=${PYTHON3:-python3}
+ulimit -c 0
+unset MOLT_FAULT MOLT_CONFIG
+for v in $(env | sed -n 's/^\(MOLT_\(SERVER\|AGENT\|INSTALL\)_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+
+fix__build() { # VERSION -> build dir
+    local v=$1 dir
+    if [ "$v" = "$MOLT_BUILD_VERSION" ]; then
+        echo "$MOLT_TOP_BUILDDIR"
+        return
+    fi
+    dir="$FIX/build-$v"
+    "$MOLT_TOP_SRCDIR/tests/e2e/build-version.sh" "$v" "$dir" >"$FIX/build-$v.log" 2>&1 ||
+        { cat "$FIX/build-$v.log" >&2; return 1; }
+    echo "$dir"
+}
+
+fix__release() { # VERSION BUILD_VERSION [mkrelease args...]
+    local v=$1 bv=$2 b sig
+    shift 2
+    b=$(fix__build "$bv") || return 1
+    # Reuse a release only while it is newer than the binaries it packs.
+    sig=$(ls "$FIX/releases/molt-$v-"*.sig 2>/dev/null | head -n 1)
+    if [ -n "$sig" ] && [ "$sig" -nt "$b/agent/molt-agent" ] &&
+       [ "$sig" -nt "$b/installer/molt-installer" ]; then
+        return 0
+    fi
+    rm -f "$FIX/releases/molt-$v-"*
+    "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$b" --version "$v" \
+        --keys "$FIX/keys" --out "$FIX/releases" "$@" >/dev/null
+}
+
+# fixture_prepare: keys and every release; safe to call from parallel tests.
+fixture_prepare() {
+    mkdir -p "$FIX"
+    (
+        flock 8
+        set -e
+        if ! ls "$FIX/keys/"*.key >/dev/null 2>&1; then
+            rm -rf "$FIX/keys" "$FIX/releases"
+            mkdir -p "$FIX/keys"
+            "$MOLT_TOP_BUILDDIR/packaging/molt-pack" keygen --out "$FIX/keys" >/dev/null
+        fi
+        mkdir -p "$FIX/trusted" "$FIX/scripts"
+        cp "$FIX/keys/"*.pub "$FIX/trusted/"
+        printf '#!/bin/sh\necho "broken build: exiting at start" >&2\nexit 3\n' >"$FIX/scripts/exit3"
+        printf '#!/bin/sh\necho "broken build: never heartbeats" >&2\nexec sleep 3600\n' \
+            >"$FIX/scripts/hang"
+        chmod 755 "$FIX/scripts/"*
+        fix__release "$V1" "$V1"
+        fix__release "$V2" "$V2"
+        fix__release "$V3" "$V3" --min-version 20.2-0
+        fix__release "$VX" "$V1" --agent "$FIX/scripts/exit3"
+        fix__release "$VH" "$V1" --agent "$FIX/scripts/hang"
+    ) 8>"$FIX.lock"
+}
+
+pkg_of() { ls "$FIX/releases/molt-$1-"*.tar.* | grep -v '\.sig$\|\.statement\.json$' | head -n 1; }
+
+# publish VERSION...: make releases available on the control plane.
+publish() {
+    local v p
+    for v in "$@"; do
+        p=$(pkg_of "$v")
+        cp "$p" "$p.statement.json" "$p.sig" "$CP_BUILDS/"
+    done
+}
+
+AGENT_PID=
+env_cleanup() {
+    agent_stop
+    cp_stop
+    if [ -n "${MOLT_TEST_KEEP:-}" ]; then echo "# kept $WORK"; return; fi
+    [ -n "${WORK:-}" ] && { chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"; }
+}
+
+# env_start NAME (HB sets the heartbeat interval): control plane, install root with V1, config.
+env_start() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/molt-e2e-$1-XXXXXX")
+    trap env_cleanup EXIT
+    fixture_prepare || { echo "Bail out! fixture"; exit 1; }
+    cp_start "$WORK" --heartbeat-interval "${HB:-1s}" --rate-limit 0 --task-timeout "${CP_TASK_TIMEOUT:-30m}" >/dev/null || { echo "Bail out! control plane"; exit 1; }
+    ROOT=$WORK/root STATE=$WORK/state RUN=$WORK/run UPG=$WORK/upgrade
+    mkdir -p "$STATE" "$RUN" "$UPG"
+    NAME="e2e-$1-$$"
+    od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$WORK/machine-id"
+    cat >"$WORK/molt.conf" <<CONF
+[server]
+url = $CP_URL
+ca_file = $CP_CA
+access_id = $CP_ACCESS_ID
+access_key = $CP_ACCESS_KEY
+[agent]
+name = $NAME
+state_dir = $STATE
+run_dir = $RUN
+upgrade_dir = $UPG
+keys_dir = $FIX/trusted
+machine_id_file = $WORK/machine-id
+heartbeat_interval = ${HB:-1s}
+backoff_max = 2s
+log_level = debug
+[install]
+root = $ROOT
+trial_timeout = ${TRIAL_TIMEOUT:-20s}
+trial_max_starts = 3
+CONF
+    chmod 600 "$WORK/molt.conf"
+    export MOLT_CONFIG=$WORK/molt.conf
+    local p
+    p=$(pkg_of "$V1")
+    "$MOLT_TOP_BUILDDIR/installer/molt-installer" install "$p" --root "$ROOT" \
+        --keys "$FIX/trusted" >"$WORK/install.log" 2>&1 ||
+        { cat "$WORK/install.log"; echo "Bail out! install"; exit 1; }
+}
+
+agent_start() {
+    "$ROOT/bin/molt-installer" launch --supervise >>"$WORK/agent.log" 2>&1 &
+    AGENT_PID=$!
+}
+
+agent_stop() {
+    [ -n "${AGENT_PID:-}" ] || return 0
+    kill -TERM "$AGENT_PID" 2>/dev/null
+    local i
+    for i in $(seq 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$AGENT_PID" 2>/dev/null
+    pkill -KILL -f "$ROOT/" 2>/dev/null
+    wait "$AGENT_PID" 2>/dev/null
+    AGENT_PID=
+}
+
+# wait_until TIMEOUT_S COMMAND...: poll a condition.
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
+
+collector_field() { # FIELD: of our collector
+    cp_api GET "/collectors/name/$NAME" >/dev/null 2>&1 || return 1
+    [ "$CP_HTTP_STATUS" = 200 ] || return 1
+    printf '%s' "$CP_BODY" | cp_json "collector.$1"
+}
+
+registered() { CID=$(collector_field id) && [ -n "$CID" ]; }
+running_version() { collector_field collectorVersion; }
+version_is() { [ "$(running_version 2>/dev/null)" = "$1" ]; }
+current_link() { readlink "$ROOT/current" | sed 's|^versions/||'; }
+
+# task_statuses TASK: the distinct statuses the control plane recorded, in order.
+task_statuses() {
+    cp_task_events "$1" | "$PY" -c '
+import json, sys
+seen = []
+for e in json.load(sys.stdin).get("events", []):
+    s = e.get("status")
+    if s is not None and (not seen or seen[-1] != s):
+        seen.append(s)
+print(" ".join(str(s) for s in seen))'
+}
+
+task_stages() {
+    cp_task_events "$1" | "$PY" -c '
+import json, sys
+seen = []
+for e in json.load(sys.stdin).get("events", []):
+    s = e.get("stage")
+    if s and (not seen or seen[-1] != s):
+        seen.append(s)
+print(" ".join(seen))'
+}
+
+show_log() { tail -n "${1:-40}" "$WORK/agent.log" | sed 's/^/#   /'; }
