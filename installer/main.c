@@ -26,7 +26,7 @@ static const char usage[] =
     "  gc                   remove versions other than current and previous, and the\n"
     "                       upgrade directory's contents\n"
     "\n"
-    "Options:\n"
+    "Options (before or after the command):\n"
     "  --config FILE        configuration file (default /etc/molt/molt.conf; MOLT_CONFIG)\n"
     "  --root DIR           install root (default: [install] root, /opt/molt)\n"
     "  --state-dir DIR      state directory holding journal.json (default: [agent] state_dir)\n"
@@ -172,43 +172,59 @@ static void store_option(struct args *a, int opt, const char *arg)
     }
 }
 
-/* Returns -1 to go on, or an exit code. */
+static const char *option_name(unsigned bit)
+{
+    for (const struct option *o = options; o->name; o++) {
+        if (o->val >= OPT_CONFIG && BIT(o->val) == bit)
+            return o->name;
+    }
+    return "?";
+}
+
+/* Options may come before or after the command (the agent puts the common
+ * ones first). Returns -1 to go on, or an exit code. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
     const struct command *cmd;
+    unsigned extra;
     int opt;
 
     memset(a, 0, sizeof(*a));
-    if (argc < 2)
-        return usage_error("missing command", NULL);
-    if (!(cmd = find_command(argv[1])))
-        return usage_error(argv[1][0] == '-' ? "unknown option" : "unknown command", argv[1]);
-    a->command = cmd->name;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc - 1, argv + 1, ":h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
             return INST_EXIT_OK;
         }
         if (opt == '?')
-            return usage_error("unknown option", argv[optind]);
+            return usage_error("unknown option", argv[optind - 1]);
         if (opt == ':')
-            return usage_error("this option needs a value:", argv[optind]);
-        if (!(cmd->allowed & BIT(opt)))
-            return usage_error("this option does not apply to the command:", argv[optind]);
+            return usage_error("this option needs a value:", argv[optind - 1]);
         store_option(a, opt, optarg);
+    }
+    if (optind >= argc)
+        return usage_error("missing command", NULL);
+    if (!(cmd = find_command(argv[optind])))
+        return usage_error("unknown command", argv[optind]);
+    a->command = cmd->name;
+    optind++;
+    extra = a->seen & ~cmd->allowed;
+    if (extra) {
+        unsigned bit = extra & -extra;
+        char name[48];
+        snprintf(name, sizeof(name), "--%s", option_name(bit));
+        return usage_error("this option does not apply to the command:", name);
     }
     if (a->n_keep == MAX_KEEP)
         return usage_error("too many --keep options", NULL);
     if (cmd->operand) {
-        if (optind + 1 >= argc)
+        if (optind >= argc)
             return usage_error("missing operand for", cmd->name);
-        a->operand = argv[optind + 1];
-        optind++;
+        a->operand = argv[optind++];
     }
-    if (optind + 1 < argc)
-        return usage_error("unexpected argument", argv[optind + 1]);
+    if (optind < argc)
+        return usage_error("unexpected argument", argv[optind]);
     if (strcmp(a->command, "apply") == 0 && !a->task)
         return usage_error("apply needs --task ID", NULL);
     return -1;

@@ -4,7 +4,7 @@
 # corrupt-journal rule (moved aside, no trial assumed, current kept).
 . "$(dirname "$0")/installer_lib.sh"
 
-tap_plan 58
+tap_plan 60
 
 help=$("$INSTALLER" --help)
 for opt in --config --root --state-dir --task --build-version --keys --statement --signature \
@@ -47,6 +47,12 @@ like "$(cat "$T/err")" "missing bin/molt-installer" "naming what is missing"
 [ "$(link_of current)" = 1.0 ] && [ ! -e "$STATE/journal.json" ] && [ ! -e "$ROOT/versions/2.0" ]
 ok $? "nothing changed"
 is "$(usage apply "$UPG/stage-2.0" --task 12)" "1" "no manifest.json and no --build-version: exit 1"
+
+# The agent's shape: common options before the command.
+"$INSTALLER" --config "$T/molt.conf" --root "$ROOT" --state-dir "$STATE" apply "$UPG/stage-2.0" \
+    --task 12 --build-version 2.0 >/dev/null 2>"$T/err"
+is "$?" "1" "common options may come before the command"
+like "$(cat "$T/err")" "missing bin/molt-installer" "(the same apply as above)"
 
 # Paths: relative ones are made absolute; options and environment override the file.
 out=$(cd "$T" && "$INSTALLER" status --root root --state-dir state)
