@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # build-version.sh VERSION OUTDIR: builds the programs of this source tree as
-# VERSION, out of tree in OUTDIR (configured with the current build's configure
-# arguments when known, plus --with-build-version=VERSION). An OUTDIR already
-# built as VERSION is reused (make only rebuilds what changed); concurrent
-# callers of the same OUTDIR wait for each other. Prints OUTDIR.
+# VERSION in OUTDIR (configured with the current build's configure arguments
+# when known, plus --with-build-version=VERSION), and prints OUTDIR; the
+# programs are OUTDIR/agent/molt-agent, OUTDIR/installer/molt-installer and
+# OUTDIR/packaging/molt-pack. An OUTDIR already configured as VERSION is reused
+# (make rebuilds what changed); callers sharing an OUTDIR wait for each other.
 # Sources: MOLT_TOP_SRCDIR (default: two levels above this script); the
-# current build: MOLT_TOP_BUILDDIR (optional).
+# current build: MOLT_TOP_BUILDDIR (optional). Normally OUTDIR is an
+# out-of-tree (VPATH) build of the sources. When the sources are configured in
+# place (./autogen.sh && make check in a clone), a VPATH build is impossible,
+# so the sources are copied into OUTDIR once and built there.
 set -euo pipefail
 
 die() { echo "build-version.sh: $*" >&2; exit 1; }
@@ -41,7 +45,14 @@ fi
 clean_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
 
 if ! grep -qs "^#define MOLT_VERSION \"$VERSION\"\$" "$OUTDIR/config.h"; then
-    (cd "$OUTDIR" && "$SRC/configure" -q "${config_args[@]}" --with-build-version="$VERSION") \
+    configure="$SRC/configure"
+    if [ -f "$SRC/config.status" ] && [ "$(cd "$SRC" && pwd)" != "$OUTDIR" ]; then
+        # Other OUTDIRs inside the sources carry the lock file and are left out.
+        tar -C "$SRC" --exclude=./.git --exclude-tag-all=.build-version.lock -cf - . |
+            tar -C "$OUTDIR" -xf - || die "cannot copy $SRC into $OUTDIR"
+        configure="$OUTDIR/configure"
+    fi
+    (cd "$OUTDIR" && "$configure" -q "${config_args[@]}" --with-build-version="$VERSION") \
         >"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "configure failed in $OUTDIR (log: $LOG)"; }
 fi
 clean_make -C "$OUTDIR" -j2 agent/molt-agent installer/molt-installer packaging/molt-pack \
