@@ -11,7 +11,7 @@ trap 'rm -rf "$T"' EXIT
 run() { out=$("$@" 2>&1); rc=$?; }
 flip_byte() { "$PY" -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1; open(p, "wb").write(b)' "$1"; }
 
-tap_plan 42
+tap_plan 43
 
 ARCH=$("$P" arch)
 like "$ARCH" '^[a-z0-9_]+$' "arch prints this host's package arch ($ARCH)"
@@ -105,19 +105,21 @@ like "$rc $out" "^1 .*output must be named" "build refuses an output not named a
 run "$P" frobnicate
 is "$rc" 2 "an unknown command is a usage error"
 
-# mkrelease.sh: a release from this build dir, with a replaced agent, padding and zstd
+# mkrelease.sh: a release from this build dir, with a replaced agent and padding
 MK="$MOLT_TOP_SRCDIR/packaging/mkrelease.sh"
 printf '#!/bin/sh\nexit 3\n' > "$T/broken-agent"
 run bash "$MK" --build-dir "$MOLT_TOP_BUILDDIR" --version 20.9-1 --keys "$T/keys" --out "$T/builds" \
-    --agent "$T/broken-agent" --pad-mib 1 --compress zstd --min-version 20.1-0
-REL="$T/builds/molt-20.9-1-linux-$ARCH.tar.zst"
+    --agent "$T/broken-agent" --pad-mib 1 --min-version 20.1-0
+REL="$T/builds/molt-20.9-1-linux-$ARCH.tar.gz"
 is "$rc $out" "0 $REL" "mkrelease.sh prints the package it made"
 run "$P" verify --keys "$T/keys" --version 20.9-1 "$REL"
 is "$rc" 0 "the release verifies"
-listing=$(tar --zstd -tvf "$REL" 2>/dev/null || zstd -dc "$REL" | tar -tvf -)
-like "$listing" " 1048576 .* share/molt/pad.bin" "--pad-mib 1 adds a 1 MiB share/molt/pad.bin"
-agent=$( (tar --zstd -xOf "$REL" bin/molt-agent 2>/dev/null || zstd -dc "$REL" | tar -xOf - bin/molt-agent) )
-is "$agent" "$(cat "$T/broken-agent")" "--agent replaces bin/molt-agent"
+like "$(tar -tvzf "$REL")" " 1048576 .* share/molt/pad.bin" "--pad-mib 1 adds a 1 MiB share/molt/pad.bin"
+is "$(tar -xOzf "$REL" bin/molt-agent)" "$(cat "$T/broken-agent")" "--agent replaces bin/molt-agent"
+run bash "$MK" --build-dir "$MOLT_TOP_BUILDDIR" --version 20.9-3 --keys "$T/keys" --out "$T/builds" \
+    --compress zstd
+run "$P" verify --keys "$T/keys" --version 20.9-3 "$T/builds/molt-20.9-3-linux-$ARCH.tar.zst"
+is "$rc" 0 "mkrelease.sh --compress zstd makes a release that verifies"
 run bash "$MK" --build-dir "$MOLT_TOP_BUILDDIR" --version 20.9-2 --keys "$T" --out "$T/builds"
 like "$rc $out" "^1 .*exactly one \*.key" "mkrelease.sh needs exactly one key"
 
