@@ -422,6 +422,20 @@ static int switch_to(struct upgrade *u, const struct molt_config *conf, const ch
     return 0;
 }
 
+/* After a failed apply: 1 when the journal shows the switch half done, so the
+ * launcher, not this agent, must finish or undo it. */
+static int switch_in_doubt(struct molt_agent *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_journal j;
+    char path[PATH_MAX];
+
+    if (molt_journal_path(path, sizeof(path), a->state_dir, &err) < 0 ||
+        molt_journal_load(path, &j, &err) < 0)
+        return 0;
+    return molt_journal_in_progress(&j);
+}
+
 /* Stages 1 to 7; returns the failed stage with err set, or 0 after asking the
  * agent to restart into the new version. */
 static int run_stages(struct upgrade *u, struct molt_err *err)
@@ -483,6 +497,16 @@ static void *worker(void *arg)
     if (failed == 0) {
         molt_log_info("upgrade.restart", "task=%s build=%s", u->task.task_id,
                       u->task.build.version);
+        molt_agent_request_exit(u->agent, MOLT_EXIT_RESTART);
+        return NULL;
+    }
+    if (failed == MOLT_STAGE_SWITCHING && switch_in_doubt(u->agent)) {
+        /* The outcome is reported after the restart (resume_after_switch). */
+        molt_log_warn("upgrade.switch", "task=%s reason=\"%s\" action=restart", u->task.task_id,
+                      err.msg);
+        snprintf(u->task.stage, sizeof(u->task.stage), "%s",
+                 molt_stage_name(MOLT_STAGE_RESTARTING));
+        molt_upgrade_state_save(u->agent->state_dir, &u->task, &err);
         molt_agent_request_exit(u->agent, MOLT_EXIT_RESTART);
         return NULL;
     }

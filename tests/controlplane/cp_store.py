@@ -826,6 +826,13 @@ class Store:
                         (json.dumps(r), now, tid))
         if stale:
             return 200, {"accepted": True, "taskStatus": t["status"]}
+        if r["status"] == 6 and r.get("stage") == "committed" and t["hop"] is not None and \
+                not cp_version.equal(t["hop"], t["to_version"]) and \
+                cp_version.equal(r["version"] or "", t["hop"]):
+            # protocol.md: an intermediate hop ends as progress "committed" from the hop's
+            # version; the task stays 6 and the next heartbeat gets the next hop.
+            self._hop_done(t, t["hop"], via)
+            return 200, {"accepted": True, "taskStatus": 6}
         if r["status"] == 6:
             if r["buildVersion"] is None or t["hop"] is None or \
                     cp_version.equal(r["buildVersion"], t["hop"]):

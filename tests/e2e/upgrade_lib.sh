@@ -119,7 +119,7 @@ backoff_max = 2s
 log_level = debug
 [install]
 root = $ROOT
-trial_timeout = ${TRIAL_TIMEOUT:-20s}
+trial_timeout = ${TRIAL_TIMEOUT:-10s}
 trial_max_starts = 3
 CONF
     chmod 600 "$WORK/molt.conf"
