@@ -827,10 +827,11 @@ class Store:
         if stale:
             return 200, {"accepted": True, "taskStatus": t["status"]}
         if r["status"] == 6 and r.get("stage") == "committed" and t["hop"] is not None and \
-                not cp_version.equal(t["hop"], t["to_version"]) and \
+                t["hop_state"] != "done" and not cp_version.equal(t["hop"], t["to_version"]) and \
                 cp_version.equal(r["version"] or "", t["hop"]):
-            # protocol.md: an intermediate hop ends as progress "committed" from the hop's
-            # version; the task stays 6 and the next heartbeat gets the next hop.
+            # protocol.md: an intermediate hop may also end as progress "committed" from the
+            # hop's version (molt's agent does so); the task stays 6 and the next heartbeat
+            # reply carries the next hop.
             self._hop_done(t, t["hop"], via)
             return 200, {"accepted": True, "taskStatus": 6}
         if r["status"] == 6:
@@ -848,8 +849,8 @@ class Store:
         if cp_version.equal(running, t["to_version"]):
             self._finish(tid, 2, r["message"] if r["message"] else "", now, via)
             return 200, {"accepted": True, "taskStatus": 2}
-        if t["hop"] is not None and (cp_version.equal(running, t["hop"])
-                                     or cp_version.equal(r["buildVersion"], t["hop"])):
+        if t["hop"] is not None and t["hop_state"] != "done" and (
+                cp_version.equal(running, t["hop"]) or cp_version.equal(r["buildVersion"], t["hop"])):
             self._hop_done(t, running or t["hop"], via)
         return 200, {"accepted": True, "taskStatus": 6}
 

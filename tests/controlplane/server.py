@@ -289,7 +289,10 @@ class App:
             resp = json_response(e.status, err, e.headers)
             if e.status == 413:
                 resp.close = True
-            self._send(h, resp, rid)
+            try:
+                self._send(h, resp, rid)
+            except OSError:  # the client has gone: nothing to tell it
+                h.close_connection = True
         except Abort as e:
             status = 0
             self._abort(h, e.reset)

@@ -273,6 +273,30 @@ class ProtocolTest(cptest.ServerTestCase):
         self.assertEqual(self.srv.task(tid)["progress"]["hopsDone"], ["20.2-100"])
         self.assertEqual(self.srv.collector(a.id)["collectorVersion"], "21.0-1")
 
+    def test_hop_ends_with_committed_progress(self):
+        """molt's agent ends an intermediate hop as 6 'committed' from the hop's version"""
+        a = self.agent()
+        tid = self.srv.create_task(a.id, "21.0-1")
+        self.assertEqual(a.beat()["build"]["version"], "20.2-100")
+        a.beat(a.progress(tid, "switching", "20.2-100"))
+        a.version = "20.2-100"
+        done = a.progress(tid, "committed", "20.2-100")
+        cmd = a.beat(done)
+        self.assertEqual((cmd["taskId"], cmd["build"]["version"]), (tid, "21.0-1"),
+                         "the same reply carries the next hop")
+        r = a.report(done)
+        self.assertEqual(r.json, {"accepted": True, "taskStatus": 6}, "a repeat changes nothing")
+        self.assertEqual(self.srv.task(tid)["progress"]["hopsDone"], ["20.2-100"])
+        a.beat(a.progress(tid, "accepted", "21.0-1"))
+        a.version = "21.0-1"
+        self.assertIsNone(a.beat(a.progress(tid, "committed", "21.0-1")),
+                          "at the target, committed progress is just progress")
+        self.assertEqual(self.srv.task(tid)["status"], 6)
+        self.assertEqual(a.report(a.progress(tid, "committed", "21.0-1", status=2)).json,
+                         {"accepted": True, "taskStatus": 2})
+        switches = {e["buildVersion"] for e in self.srv.events(tid) if e.get("stage") == "switching"}
+        self.assertEqual(switches, {"20.2-100"})
+
     def test_lost_final_report(self):
         """the target running, the task no longer mentioned: the task succeeded"""
         a = self.agent()
