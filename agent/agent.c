@@ -259,8 +259,7 @@ static int start_api(struct molt_agent *a, struct molt_err *err)
     int rc;
 
     if ((rc = molt_fs_mkdir_p(a->run_dir, 0755, err)) < 0 ||
-        (rc = molt_fs_join(path, sizeof(path), a->run_dir, MOLT_API_SOCKET, err)) < 0 ||
-        (rc = molt_api_new(&a->api, err)) < 0 || (rc = molt_agent_api_routes(a, err)) < 0)
+        (rc = molt_fs_join(path, sizeof(path), a->run_dir, MOLT_API_SOCKET, err)) < 0)
         return rc;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
@@ -306,10 +305,12 @@ static int init_steps(struct molt_agent *a, const char *config_path, struct molt
     load_identity(a);
     molt_backoff_init(&a->hb_backoff, MOLT_BACKOFF_BASE_MS, a->conf.agent.backoff_max_ms, 0);
     molt_backoff_init(&a->outbox_backoff, MOLT_BACKOFF_BASE_MS, a->conf.agent.backoff_max_ms, 0);
+    /* The pipeline starts before the API serves, so it can add routes of its own. */
+    if (molt_api_new(&a->api, err) < 0 || molt_agent_api_routes(a, err) < 0 ||
+        molt_upgrade_init(a, err) < 0)
+        return MOLT_EXIT_FATAL;
     if ((rc = start_api(a, err)) < 0)
         return rc == MOLT_E_BUSY ? MOLT_EXIT_LOCKED : MOLT_EXIT_FATAL;
-    if (molt_upgrade_init(a, err) < 0)
-        return MOLT_EXIT_FATAL;
     return 0;
 }
 
@@ -327,8 +328,9 @@ int molt_agent_init(struct molt_agent *a, const char *config_path, struct molt_e
 
 void molt_agent_cleanup(struct molt_agent *a)
 {
-    molt_api_free(a->api);
+    molt_api_free(a->api);    /* first: no handler may run once the pipeline is gone */
     a->api = NULL;
+    molt_upgrade_shutdown(a);
     molt_http_free(a->http);
     a->http = NULL;
     signal_agent = NULL;
@@ -499,8 +501,8 @@ static void flush_outbox(struct molt_agent *a, struct loop *l, int64_t now)
 
 /* ---- heartbeat ------------------------------------------------------------- */
 
-static void on_command(struct molt_agent *a, struct loop *l, struct molt_hb_reply *hr,
-                       int64_t *next, int64_t now)
+/* Handles the reply's command; returns 1 when it is one not seen on the last reply. */
+static int on_command(struct molt_agent *a, struct loop *l, struct molt_hb_reply *hr)
 {
     char key[sizeof(l->last_cmd)];
 
@@ -508,26 +510,26 @@ static void on_command(struct molt_agent *a, struct loop *l, struct molt_hb_repl
         if (strncmp(l->last_cmd_error, hr->command_error, sizeof(l->last_cmd_error) - 1) != 0)
             molt_log_warn("command.invalid", "error=\"%s\" action=ignore", hr->command_error);
         snprintf(l->last_cmd_error, sizeof(l->last_cmd_error), "%s", hr->command_error);
-        *next = now + molt_backoff_jitter(&a->hb_backoff, l->interval_ms, MOLT_HB_JITTER_PCT);
-        return;
+        return 0;
     }
-    if (!hr->has_command)
-        return;
+    if (!hr->has_command) {
+        l->last_cmd[0] = l->last_cmd_error[0] = '\0';
+        return 0;
+    }
     snprintf(key, sizeof(key), "%s/%s/%s", molt_command_type_name(hr->cmd.type),
              hr->cmd.task_id, hr->cmd.build.version);
-    /* A repeated command must not turn long-poll into a busy loop. */
-    if (strcmp(key, l->last_cmd) == 0) {
-        *next = now + molt_backoff_jitter(&a->hb_backoff, l->interval_ms, MOLT_HB_JITTER_PCT);
+    int fresh = strcmp(key, l->last_cmd) != 0;
+    if (!fresh)
         molt_log_debug("command.repeat", "key=%s", key);
-    } else if (hr->cmd.type == MOLT_CMD_UPGRADE) {
+    else if (hr->cmd.type == MOLT_CMD_UPGRADE)
         molt_log_info("command", "type=upgrade task=%s to=%s build=%s size=%lld expires_at=%lld",
                       hr->cmd.task_id, hr->cmd.to_version, hr->cmd.build.version,
                       (long long)hr->cmd.build.size, (long long)hr->cmd.expires_at);
-    } else {
+    else
         molt_log_info("command", "type=cancel task=%s", hr->cmd.task_id);
-    }
     snprintf(l->last_cmd, sizeof(l->last_cmd), "%s", key);
     molt_task_on_command(a, &hr->cmd, molt_host_realtime_ms());
+    return fresh;
 }
 
 static void heartbeat_ok(struct molt_agent *a, struct loop *l, struct molt_hb_reply *hr,
@@ -542,29 +544,30 @@ static void heartbeat_ok(struct molt_agent *a, struct loop *l, struct molt_hb_re
         l->server_interval = 1;
     }
     l->long_poll = hr->long_poll && a->conf.agent.long_poll;
-    if (l->long_poll) {
-        /* A server that answers at once without a command is not holding: pace it. */
-        next = hr->has_command ? now : l->last_send + l->interval_ms / 2;
-        if (next < now)
-            next = now;
-    } else {
-        next = now + molt_backoff_jitter(&a->hb_backoff, l->interval_ms, MOLT_HB_JITTER_PCT);
-    }
-    if (!hr->has_command && !hr->command_error[0])
-        l->last_cmd[0] = l->last_cmd_error[0] = '\0';
-    on_command(a, l, hr, &next, now);
-    l->next_hb = next;
-    status_success(a, l, next - now);
-    if (recovered)
-        molt_log_info("heartbeat.recovered", "after_failures=%lld", (long long)recovered);
-    molt_log_debug("heartbeat", "interval_ms=%lld long_poll=%d next_in_ms=%lld",
-                   (long long)l->interval_ms, l->long_poll, (long long)(next - now));
+    /* Before any command: the trial of a new version commits on this. */
     if (!a->first_ack_done) {
         a->first_ack_done = 1;
         molt_log_info("heartbeat.first", "collector=%lld", (long long)a->st.collector_id);
         if (a->first_ack_fn)
             a->first_ack_fn(a, a->first_ack_arg);
     }
+    int fresh = on_command(a, l, hr);
+    if (l->long_poll) {
+        /* The next heartbeat goes at once (the server holds it), but not sooner than half
+         * an interval after the last one unless a new command just came: a server that
+         * answers at once, or repeats a command we cannot act on yet, gets no busy loop. */
+        next = fresh ? now : l->last_send + l->interval_ms / 2;
+        if (next < now)
+            next = now;
+    } else {
+        next = now + molt_backoff_jitter(&a->hb_backoff, l->interval_ms, MOLT_HB_JITTER_PCT);
+    }
+    l->next_hb = next;
+    status_success(a, l, next - now);
+    if (recovered)
+        molt_log_info("heartbeat.recovered", "after_failures=%lld", (long long)recovered);
+    molt_log_debug("heartbeat", "interval_ms=%lld long_poll=%d next_in_ms=%lld",
+                   (long long)l->interval_ms, l->long_poll, (long long)(next - now));
 }
 
 static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
@@ -718,6 +721,5 @@ int molt_agent_run(struct molt_agent *a)
     }
     notify("STOPPING=1");
     molt_log_info("stopping", "exit_code=%d", atomic_load(&a->exit_code));
-    molt_upgrade_shutdown(a);
     return atomic_load(&a->exit_code);
 }

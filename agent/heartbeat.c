@@ -82,13 +82,14 @@ out:
     return rc;
 }
 
-/* Aborts a held long-poll when the main loop has something better to do. */
+/* Aborts a held long-poll when the main loop has something better to do (a
+ * wakeup, a reload); the stop flag is the HTTP client's own. */
 static int long_poll_abort(void *arg)
 {
     struct molt_agent *a = arg;
 
     molt_agent_poll_tick(a);
-    return atomic_load(&a->wake) != 0;
+    return atomic_load(&a->wake) != 0 || a->reload;
 }
 
 int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_reply *rep,

@@ -13,9 +13,11 @@
 
 struct molt_agent;
 
-/* At start, after identity and outbox are loaded and before the first
- * heartbeat: resume journaled work (a task interrupted by a restart, the trial
- * of a freshly switched version). An error is fatal (exit 1). */
+/* At start, after identity is loaded and before the first heartbeat: resume
+ * journaled work (a task interrupted by a restart, the trial of a freshly
+ * switched version). The local API exists but does not serve yet: this is the
+ * place to add endpoints with molt_api_route(a->api, ...). An error is fatal
+ * (exit 1). */
 int molt_upgrade_init(struct molt_agent *a, struct molt_err *err);
 /* A valid upgrade command that passed the core's policy checks (task.h): no
  * other task holds the slot, not expired, not the running version, downgrade
@@ -23,7 +25,9 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err);
 void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd);
 /* A cancel for the task that currently holds the slot. */
 void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd);
-/* On stop: abort or pause the worker (it may resume after the restart). */
+/* On stop, after the local API stopped serving (also when start-up failed, even
+ * before molt_upgrade_init): abort or pause the worker, which may resume after
+ * the restart. Must be safe to call when nothing was started. */
 void molt_upgrade_shutdown(struct molt_agent *a);
 
 #endif

@@ -4,7 +4,7 @@
 # collector), and sd_notify READY/WATCHDOG/STOPPING when built with systemd.
 . "$(dirname "$0")/agent_lib.sh"
 
-tap_plan 25
+tap_plan 28
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
 
 # Exit codes without a server.
@@ -56,11 +56,14 @@ ok $? "and the agent heartbeats on"
 # A new server URL (same server, by name): the agent registers again there.
 agent_config proc
 sed -i "s|^url = https://127.0.0.1:|url = https://localhost:|" "$W/proc/molt.conf"
+nreg=$(log_count proc ' registered ')
+more_registrations() { [ "$(log_count proc ' registered ')" -gt "$nreg" ]; }
 kill -HUP "$pid"
 wait_for 10 log_has proc 'identity.stale collector=[0-9]+ reason="server URL changed"'
 ok $? "a changed server URL is noticed"
-wait_for 10 log_has proc "registered collector=$cid "
-ok $? "the agent registers again and gets its collector back"
+wait_for 10 more_registrations
+ok $? "the agent registers again"
+is "$(identity_id proc)" "$cid" "and gets its collector back"
 like "$(json_get serverUrl <"$W/proc/state/identity.json")" '^https://localhost:' \
     "identity.json records the new URL"
 heartbeat_again
@@ -97,6 +100,9 @@ ok $? "the agent registers as a new collector"
 n=$(cp_api GET /collectors | "$CP_PY" -c 'import json,sys; print(len(json.load(sys.stdin)["collectors"]))')
 is "$n" 2 "the server has the old and the new collector"
 agent_stop "$pid"
+"$AGENT_BIN" --config "$W/proc/molt.conf" status >"$W/out" 2>&1
+is "$?" 1 "molt-agent status exits 1 when no agent runs"
+like "$(cat "$W/out")" "cannot reach the agent at $W/proc/run/agent.sock" "and says so"
 
 # sd_notify: READY, WATCHDOG at half of WATCHDOG_USEC, STOPPING.
 if grep -q '^#define HAVE_SYSTEMD 1' "$MOLT_TOP_BUILDDIR/config.h"; then
