@@ -1,7 +1,10 @@
 /* fault.c: test-only fault points, driven by the MOLT_FAULT environment variable. */
 #include "fault.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,9 +25,29 @@ static int listed(const char *list, const char *name)
     return 0;
 }
 
+/* 1 when the point should fire now: listed, and not yet fired if once-only. */
+static int armed(const char *name)
+{
+    const char *once = getenv("MOLT_FAULT_ONCE_DIR");
+    char path[PATH_MAX];
+    int fd;
+
+    if (!listed(getenv("MOLT_FAULT"), name))
+        return 0;
+    if (!once || !*once)
+        return 1;
+    snprintf(path, sizeof(path), "%s/%s", once, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;   /* fired before (EEXIST), or no way to remember it: stay quiet */
+    fsync(fd);
+    close(fd);
+    return 1;
+}
+
 int molt_fault_inject(const char *name)
 {
-    if (!listed(getenv("MOLT_FAULT"), name))
+    if (!armed(name))
         return 0;
     molt_log_warn("fault", "point=%s action=inject", name);
     return 1;
@@ -32,7 +55,7 @@ int molt_fault_inject(const char *name)
 
 void molt_fault_point(const char *name)
 {
-    if (!listed(getenv("MOLT_FAULT"), name))
+    if (!armed(name))
         return;
     molt_log_warn("fault", "point=%s action=kill", name);
     kill(getpid(), SIGKILL);

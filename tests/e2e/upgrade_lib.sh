@@ -131,14 +131,24 @@ CONF
         { cat "$WORK/install.log"; echo "Bail out! install"; exit 1; }
 }
 
+# agent_start: the launcher under a loop that restarts it when it dies, as the
+# service manager (Restart=always) does on a real host.
 agent_start() {
-    "$ROOT/bin/molt-installer" launch --supervise >>"$WORK/agent.log" 2>&1 &
+    rm -f "$WORK/stop-service"
+    (
+        while :; do
+            "$ROOT/bin/molt-installer" launch --supervise
+            [ -e "$WORK/stop-service" ] && break
+            sleep 0.2
+        done
+    ) >>"$WORK/agent.log" 2>&1 &
     AGENT_PID=$!
 }
 
 agent_stop() {
     [ -n "${AGENT_PID:-}" ] || return 0
-    kill -TERM "$AGENT_PID" 2>/dev/null
+    : >"$WORK/stop-service"
+    pkill -TERM -f "$ROOT/bin/molt-installer launch" 2>/dev/null
     local i
     for i in $(seq 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$AGENT_PID" 2>/dev/null
@@ -189,6 +199,27 @@ for e in json.load(sys.stdin).get("events", []):
     if s and (not seen or seen[-1] != s):
         seen.append(s)
 print(" ".join(seen))'
+}
+
+# agent_pid: the running molt-agent of this test's install root.
+agent_pid() {
+    local p
+    for p in $(pgrep -x molt-agent); do
+        case $(readlink "/proc/$p/exe" 2>/dev/null) in
+        "$ROOT"/*) echo "$p"; return 0 ;;
+        esac
+    done
+    return 1
+}
+
+# switches TASK: how many switches the installer journaled for the task (one
+# outcome, committed or rolled back, per switch).
+switches() {
+    "$PY" -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(sum(1 for o in j.get("outcomes", []) if o.get("taskId") == sys.argv[2]))' \
+        "$STATE/journal.json" "$1"
 }
 
 show_log() { tail -n "${1:-40}" "$WORK/agent.log" | sed 's/^/#   /'; }

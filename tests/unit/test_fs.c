@@ -66,6 +66,25 @@ static void test_write_atomic_failure_keeps_old(void **state)
     tu_rmtree(dir);
 }
 
+static void test_fault_once(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], once[PATH_MAX], path[PATH_MAX];
+
+    tu_mkdtemp(dir);
+    tu_mkdtemp(once);
+    snprintf(path, sizeof(path), "%s/f", dir);
+    setenv("MOLT_FAULT", "other,fs.write.enospc", 1);
+    setenv("MOLT_FAULT_ONCE_DIR", once, 1);
+    assert_int_equal(molt_fs_write_atomic(path, "a", 1, 0600, &err), MOLT_E_NOSPC);
+    /* fired once: the retry goes through */
+    assert_int_equal(molt_fs_write_atomic(path, "a", 1, 0600, &err), 0);
+    unsetenv("MOLT_FAULT_ONCE_DIR");
+    unsetenv("MOLT_FAULT");
+    tu_rmtree(dir);
+    tu_rmtree(once);
+}
+
 static void test_write_atomic_missing_dir(void **state)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -141,6 +160,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_atomic),
         cmocka_unit_test(test_write_atomic_failure_keeps_old),
+        cmocka_unit_test(test_fault_once),
         cmocka_unit_test(test_write_atomic_missing_dir),
         cmocka_unit_test(test_symlink_atomic),
         cmocka_unit_test(test_read_limits),
