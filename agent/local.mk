@@ -14,11 +14,12 @@ agent_libmoltagent_a_SOURCES = \
 	agent/status.c agent/status.h \
 	agent/task.c agent/task.h \
 	agent/upgrade.h agent/upgrade.c \
-	agent/upgrade_state.c agent/upgrade_state.h
+	agent/upgrade_state.c agent/upgrade_state.h \
+	agent/upgrade_api.c agent/upgrade_cli.c agent/upgrade_cli.h
 
 MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) $(MHD_LIBS) -lpthread
 
 sbin_PROGRAMS += agent/molt-agent
 agent_molt_agent_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) $(MHD_CFLAGS)
-agent_molt_agent_SOURCES = agent/main.c
+agent_molt_agent_SOURCES = agent/main.c agent/imageprep.c agent/imageprep.h
 agent_molt_agent_LDADD = $(MOLT_AGENT_LIBS)

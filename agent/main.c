@@ -6,8 +6,10 @@
 #include "agent.h"
 #include "cli.h"
 #include "http.h"
+#include "imageprep.h"
 #include "log.h"
 #include "status.h"
+#include "upgrade_cli.h"
 
 static const char usage[] =
     "Usage: molt-agent [--config FILE] COMMAND [OPTIONS]\n"
@@ -16,10 +18,22 @@ static const char usage[] =
     "Commands:\n"
     "  run                 run the agent in the foreground (what the service manager starts)\n"
     "  status              show identity, heartbeat and the current task\n"
+    "  image-prep          clear identity, outbox, task state and downloads so that a VM\n"
+    "                      image can be captured (the service must be stopped; --dry-run)\n"
+    "  upgrade             ask the running agent to upgrade: to a build of the control\n"
+    "                      plane (--to), or offline from a package file (--package)\n"
     "\n"
     "Options:\n"
     "  --config FILE       configuration file (default /etc/molt/molt.conf; MOLT_CONFIG)\n"
     "  --json              status: print the local API's JSON reply\n"
+    "  --dry-run           image-prep: list what would be cleared, change nothing\n"
+    "  --to VERSION        upgrade: the version to install from the control plane\n"
+    "  --release R         upgrade: the release the statement must carry\n"
+    "  --upgrade-dir DIR   upgrade: download and stage there (default: [agent] upgrade_dir)\n"
+    "  --package FILE      upgrade: an offline build package on this host\n"
+    "  --statement FILE    upgrade: its release statement (default FILE.statement.json)\n"
+    "  --signature FILE    upgrade: its signature (default FILE.sig)\n"
+    "  --wait              upgrade: follow the task until it ends (exit 0 only on success)\n"
     "  -h, --help          show this help and exit\n"
     "  -V, --version       show the version and exit\n"
     "\n"
@@ -62,7 +76,7 @@ static int run(const char *config_path)
 int main(int argc, char **argv)
 {
     const char *config = NULL, *command = NULL;
-    int json = 0;
+    int json = 0, dry_run = 0;
 
     if (molt_cli_common(argc, argv, "molt-agent", usage))
         return 0;
@@ -76,6 +90,8 @@ int main(int argc, char **argv)
             config = arg + 9;
         } else if (strcmp(arg, "--json") == 0) {
             json = 1;
+        } else if (strcmp(arg, "--dry-run") == 0) {
+            dry_run = 1;
         } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
             fputs(usage, stdout);
             return 0;
@@ -83,12 +99,25 @@ int main(int argc, char **argv)
             return usage_error("unknown option", arg);
         } else if (!command) {
             command = arg;
+            /* upgrade has options of its own: the rest of the line is its. */
+            if (strcmp(command, "upgrade") == 0) {
+                int rc;
+                molt_http_global_init(NULL);
+                rc = molt_upgrade_cli_main(config, json, argc - i - 1, argv + i + 1);
+                molt_http_global_cleanup();
+                return rc;
+            }
         } else {
             return usage_error("unexpected argument", arg);
         }
     }
     if (!command)
         return usage_error("no command given", NULL);
+    if (dry_run && strcmp(command, "image-prep") != 0)
+        return usage_error("--dry-run is an option of image-prep", NULL);
+    if (strcmp(command, "image-prep") == 0)
+        return json ? usage_error("--json is an option of status", NULL)
+                    : molt_imageprep_main(config, dry_run);
     if (strcmp(command, "run") == 0) {
         if (json)
             return usage_error("--json is an option of status", NULL);

@@ -40,6 +40,13 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 long molt_status_fetch(const char *socket_path, const char *path, char **body, char *msg,
                        size_t msg_len)
 {
+    return molt_status_request(socket_path, "GET", path, NULL, body, msg, msg_len);
+}
+
+long molt_status_request(const char *socket_path, const char *method, const char *path,
+                         const char *json, char **body, char *msg, size_t msg_len)
+{
+    struct curl_slist *hdrs = NULL;
     CURL *h = curl_easy_init();
     struct buf b = { 0 };
     char url[256];
@@ -61,7 +68,14 @@ long molt_status_fetch(const char *socket_path, const char *path, char **body, c
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (json) {
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
+    }
     cc = curl_easy_perform(h);
+    curl_slist_free_all(hdrs);
     if (cc != CURLE_OK) {
         snprintf(msg, msg_len, "%s", curl_easy_strerror(cc));
         free(b.data);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -39,6 +40,10 @@
 enum abort_reason { ABORT_NONE, ABORT_CANCEL, ABORT_SHUTDOWN, ABORT_EXPIRED };
 
 struct upgrade {
+    pthread_mutex_t mu;                 /* start, submit and cancel come from two threads */
+    pthread_mutex_t final_mu;           /* guards last_final (written by the worker) */
+    struct molt_report last_final;      /* the last task's final report (local API) */
+    int has_last_final;
     struct molt_http *http;             /* the worker's own client (curl handles are per thread) */
     pthread_t thread;
     int thread_started;
@@ -95,7 +100,7 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     r.bytes_total = total;
     if (molt_task_update(u->agent, &r, &err) < 0 && molt_task_begin(u->agent, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
-    if (http)
+    if (http && !u->task.local)   /* the server does not know local tasks */
         post_progress(u->agent, http, &r);
 }
 
@@ -118,6 +123,13 @@ static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int
 
     molt_report_init(&r, t->task_id, t->build.version, status, stage);
     snprintf(r.message, sizeof(r.message), "%s", message);
+    if (a->upgrade) {
+        struct upgrade *u = a->upgrade;
+        pthread_mutex_lock(&u->final_mu);
+        u->last_final = r;
+        u->has_last_final = 1;
+        pthread_mutex_unlock(&u->final_mu);
+    }
     if (molt_task_finish(a, &r, &err) < 0)
         molt_log_error("upgrade.final", "task=%s error=\"%s\"", t->task_id, err.msg);
 }
@@ -359,6 +371,61 @@ static void dl_progress(void *ctx, uint64_t done, uint64_t total)
     report_stage(u, MOLT_STAGE_DOWNLOADING, (int64_t)done, (int64_t)total);
 }
 
+/* Offline upgrades: the package is copied into the task directory the way a
+ * download would write it, hashed as it streams, so staging works the same. */
+static int copy_local(struct upgrade *u, const struct molt_statement *st,
+                      struct molt_err *err)
+{
+    char dest[PATH_MAX], buf[65536];
+    uint64_t done = 0;
+    int in = -1, out = -1, rc = 0;
+
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    in = open(u->task.local_package, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return molt_err_errno(err, "open %s", u->task.local_package);
+    out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0) {
+        rc = molt_err_errno(err, "open %s", dest);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = molt_err_errno(err, "read %s", u->task.local_package);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (done + (uint64_t)n > st->size) {
+            rc = molt_err_set(err, MOLT_E_VERIFY, "package longer than the declared %llu bytes",
+                              (unsigned long long)st->size);
+            goto out;
+        }
+        if (write(out, buf, (size_t)n) != n) {
+            rc = molt_err_errno(err, "write %s", dest);
+            goto out;
+        }
+        done += (uint64_t)n;
+        dl_data(u, buf, (size_t)n);
+        dl_progress(u, done, st->size);
+        if (u->abort) {
+            rc = aborted(u, MOLT_STAGE_DOWNLOADING, err);
+            goto out;
+        }
+    }
+    if (fsync(out) < 0)
+        rc = molt_err_errno(err, "fsync %s", dest);
+out:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
 static int download(struct upgrade *u, const struct molt_config *conf,
                     const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
                     uint64_t *size, struct molt_err *err)
@@ -373,19 +440,27 @@ static int download(struct upgrade *u, const struct molt_config *conf,
     };
     int rc;
 
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
+    if (u->hash_failed)
+        return err->code;
+    if (u->task.local_package[0]) {
+        rc = copy_local(u, st, err);
+        memset(&stats, 0, sizeof(stats));
+        goto hashed;
+    }
     rc = molt_http_resolve(conf, u->task.build.url, url, sizeof(url), err);
     if (rc == 0)
         rc = molt_http_url_check(conf, url, err);
     if (rc == 0)
         rc = molt_agent_token(u->agent, token, sizeof(token), err);
-    if (rc < 0)
+    if (rc < 0) {
+        molt_pkg_hasher_free(&u->hasher);
         return rc;
+    }
     snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
-    if (u->hash_failed)
-        return err->code;
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
+hashed:
     molt_log_info("upgrade.download", "task=%s build=%s bytes=%llu attempts=%d restarts=%d rc=%d",
                   u->task.task_id, u->task.build.version, (unsigned long long)stats.transferred,
                   stats.attempts, stats.restarts, rc);
@@ -561,63 +636,159 @@ static int worker_busy(struct upgrade *u)
     return 0;
 }
 
+/* Takes the task slot and starts the worker; u->mu held. */
+static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
+                        const char *upgrade_dir, const char *local_package, int local,
+                        struct molt_err *err)
+{
+    struct upgrade *u = upgrade_of(a);
+    struct molt_upgrade_state t;
+    struct molt_report r;
+
+    if (worker_busy(u))
+        return molt_err_set(err, MOLT_E_BUSY, "another task is in progress: %s",
+                            u->task.task_id);
+    if (molt_upgrade_state_from_command(&t, cmd, molt_version_self(), upgrade_dir, err) < 0)
+        return err->code;
+    t.local = local;
+    snprintf(t.local_package, sizeof(t.local_package), "%s", local_package ? local_package : "");
+    molt_report_init(&r, t.task_id, t.build.version, MOLT_TASK_PROGRESSING, MOLT_STAGE_ACCEPTED);
+    if (molt_task_begin(a, &r, err) < 0) {
+        molt_upgrade_state_free(&t);
+        return err->code;
+    }
+    molt_upgrade_state_free(&u->task);
+    u->task = t;
+    molt_log_info("upgrade.accepted", "task=%s to=%s build=%s from=%s local=%d", t.task_id,
+                  t.to_version, t.build.version, molt_version_self(), local);
+    if (molt_upgrade_state_save(a->state_dir, &u->task, err) < 0 || spawn(a, err) < 0) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "accepted: %s", err->msg);
+        finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
+        return err->code;
+    }
+    molt_agent_wake(a, MOLT_WAKE_HEARTBEAT);
+    return 0;
+}
+
 void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd)
 {
     struct upgrade *u = upgrade_of(a);
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_upgrade_state t;
-    struct molt_report r;
     struct molt_config conf;
 
-    if (worker_busy(u))
-        return;
     molt_agent_config(a, &conf);
-    if (molt_upgrade_state_from_command(&t, cmd, molt_version_self(), conf.agent.upgrade_dir,
-                                        &err) < 0) {
-        molt_log_error("upgrade.start", "task=%s error=\"%s\"", cmd->task_id, err.msg);
-        return;
-    }
-    molt_report_init(&r, t.task_id, t.build.version, MOLT_TASK_PROGRESSING, MOLT_STAGE_ACCEPTED);
-    if (molt_task_begin(a, &r, &err) < 0) {
+    pthread_mutex_lock(&u->mu);
+    if (!worker_busy(u) && start_locked(a, cmd, conf.agent.upgrade_dir, NULL, 0, &err) < 0)
         molt_log_warn("upgrade.start", "task=%s error=\"%s\"", cmd->task_id, err.msg);
-        molt_upgrade_state_free(&t);
-        return;
+    pthread_mutex_unlock(&u->mu);
+}
+
+int molt_upgrade_submit(struct molt_agent *a, const struct molt_command *cmd,
+                        const char *upgrade_dir, const char *local_package, struct molt_err *err)
+{
+    struct upgrade *u = upgrade_of(a);
+    const char *self = molt_version_self();
+    struct molt_config conf;
+    int rc;
+
+    molt_agent_config(a, &conf);
+    if (molt_version_cmp(cmd->build.version, self) == 0)
+        return molt_err_set(err, MOLT_E_STATE, "%s is the running version", self);
+    if (molt_version_cmp(cmd->build.version, self) < 0 && !conf.agent.allow_downgrade)
+        return molt_err_set(err, MOLT_E_STATE, "downgrade from %s to %s not allowed "
+                            "(agent.allow_downgrade = false)", self, cmd->build.version);
+    pthread_mutex_lock(&u->mu);
+    rc = start_locked(a, cmd, upgrade_dir && *upgrade_dir ? upgrade_dir : conf.agent.upgrade_dir,
+                      local_package, 1, err);
+    pthread_mutex_unlock(&u->mu);
+    return rc;
+}
+
+int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_report *out,
+                      int *active)
+{
+    struct upgrade *u = upgrade_of(a);
+    int found = 0;
+
+    *active = 0;
+    if (molt_task_current(a, out) && (!task_id || strcmp(out->task_id, task_id) == 0)) {
+        *active = 1;
+        return 1;
     }
-    molt_upgrade_state_free(&u->task);
-    u->task = t;
-    molt_log_info("upgrade.accepted", "task=%s to=%s build=%s from=%s", t.task_id, t.to_version,
-                  t.build.version, molt_version_self());
-    if (molt_upgrade_state_save(a->state_dir, &u->task, &err) < 0 || spawn(a, &err) < 0) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "accepted: %s", err.msg);
-        finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
-        return;
+    pthread_mutex_lock(&u->final_mu);
+    if (u->has_last_final && (!task_id || strcmp(u->last_final.task_id, task_id) == 0)) {
+        *out = u->last_final;
+        found = 1;
     }
-    molt_agent_wake(a, MOLT_WAKE_HEARTBEAT);
+    pthread_mutex_unlock(&u->final_mu);
+    return found;
+}
+
+static void *restart_soon(void *arg)
+{
+    struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+    nanosleep(&ts, NULL);
+    molt_agent_request_exit(arg, MOLT_EXIT_RESTART);
+    return NULL;
+}
+
+int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_err *err)
+{
+    struct molt_config conf;
+    const char *args[] = { "rollback", "--reason", reason, NULL };
+    struct molt_report cur;
+    char msg[400];
+
+    if (molt_task_current(a, &cur))
+        return molt_err_set(err, MOLT_E_BUSY, "task %s is in progress (stage %s); cancel it "
+                            "instead", cur.task_id, cur.stage);
+    molt_agent_config(a, &conf);
+    if (run_installer(a, &conf, args, msg, sizeof(msg)) < 0)
+        return molt_err_set(err, MOLT_E_STATE, "%s", msg);
+    /* current now names the previous version: restart into it, once the local
+     * API has sent its answer (stopping it cuts off replies in flight). */
+    pthread_t t;
+    if (pthread_create(&t, NULL, restart_soon, a) == 0)
+        pthread_detach(t);
+    else
+        molt_agent_request_exit(a, MOLT_EXIT_RESTART);
+    return 0;
+}
+
+int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct molt_err *err)
+{
+    struct upgrade *u = upgrade_of(a);
+    struct molt_report cur;
+    int rc = 0;
+
+    pthread_mutex_lock(&u->mu);
+    if (!molt_task_current(a, &cur) || strcmp(cur.task_id, task_id) != 0) {
+        rc = molt_err_set(err, MOLT_E_NOTFOUND, "task %s is not in progress", task_id);
+    } else if (cur.stage_index >= MOLT_STAGE_SWITCHING) {
+        /* Past the switch the health check decides; a cancel cannot undo it. */
+        rc = molt_err_set(err, MOLT_E_STATE, "too late to cancel task %s: stage %s", task_id,
+                          cur.stage);
+    } else if (u->thread_started) {
+        u->abort_reason = ABORT_CANCEL;
+        u->abort = 1;
+    } else {
+        /* Between hops no worker runs: cancel at once. */
+        cleanup_task(a, &u->task);
+        finish(a, &u->task, MOLT_TASK_FAILED, cur.stage_index, "cancelled");
+    }
+    pthread_mutex_unlock(&u->mu);
+    molt_log_info("upgrade.cancel", "task=%s stage=%s result=\"%s\"", task_id, cur.stage,
+                  rc < 0 ? err->msg : "cancelling");
+    return rc;
 }
 
 void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd)
 {
-    struct upgrade *u = upgrade_of(a);
-    struct molt_report cur;
+    struct molt_err err = MOLT_ERR_INIT;
 
-    if (!molt_task_current(a, &cur) || strcmp(cur.task_id, cmd->task_id) != 0)
-        return;
-    if (cur.stage_index >= MOLT_STAGE_SWITCHING) {
-        /* Past the switch the health check decides; a cancel cannot undo it. */
-        molt_log_warn("upgrade.cancel", "task=%s stage=%s reason=\"too late: already switching\"",
-                      cmd->task_id, cur.stage);
-        return;
-    }
-    molt_log_info("upgrade.cancel", "task=%s stage=%s", cmd->task_id, cur.stage);
-    if (u->thread_started) {
-        u->abort_reason = ABORT_CANCEL;
-        u->abort = 1;
-        return;
-    }
-    /* Between hops no worker runs: cancel at once. */
-    cleanup_task(a, &u->task);
-    finish(a, &u->task, MOLT_TASK_FAILED, cur.stage_index, "cancelled");
+    molt_upgrade_cancel_task(a, cmd->task_id, &err);
 }
 
 /* The new version proved itself: the server acknowledged its heartbeat. */
@@ -726,7 +897,11 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     if (!u)
         return molt_err_set(err, MOLT_E_NOMEM, "upgrade: out of memory");
     u->agent = a;
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_mutex_init(&u->final_mu, NULL);
     a->upgrade = u;
+    if (molt_upgrade_api_routes(a, err) < 0)
+        return err->code;
     rc = molt_upgrade_state_load(a->state_dir, &u->task, err);
     if (rc == MOLT_E_NOTFOUND)
         return 0;
@@ -764,6 +939,8 @@ void molt_upgrade_shutdown(struct molt_agent *a)
         join_worker(u);
     }
     molt_upgrade_state_free(&u->task);
+    pthread_mutex_destroy(&u->mu);
+    pthread_mutex_destroy(&u->final_mu);
     free(u);
     a->upgrade = NULL;
 }

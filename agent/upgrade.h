@@ -1,7 +1,6 @@
 /* upgrade.h: what the agent core expects from the upgrade pipeline.
  *
- * The core ships a placeholder (agent/upgrade_none.c) that accepts nothing; the
- * pipeline replaces that file with agent/upgrade.c implementing these functions.
+ * agent/upgrade.c implements them (the unit tests link a double instead).
  * Threads: all four are called from the main loop thread and must not block on
  * the network or disk for long; a pipeline runs its work in a thread of its own
  * and reports through agent/task.h (molt_task_begin/update/finish). */
@@ -29,5 +28,22 @@ void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd);
  * before molt_upgrade_init): abort or pause the worker, which may resume after
  * the restart. Must be safe to call when nothing was started. */
 void molt_upgrade_shutdown(struct molt_agent *a);
+
+/* The local API's side (agent/upgrade_api.c), callable from any thread. */
+struct molt_report;
+/* Starts a task the operator asked for on the local API (a verified command;
+ * local_package: an offline package file, else NULL). MOLT_E_BUSY while
+ * another task runs; MOLT_E_STATE for the running version or a refused downgrade. */
+int molt_upgrade_submit(struct molt_agent *a, const struct molt_command *cmd,
+                        const char *upgrade_dir, const char *local_package, struct molt_err *err);
+/* The current task (task_id NULL or matching), else the last finished one;
+ * returns 1 when found, with *active telling which. */
+int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_report *out,
+                      int *active);
+int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct molt_err *err);
+/* Switches back to the previous version (molt-installer rollback) and restarts. */
+int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_err *err);
+/* Registers POST/GET /api/v1/agent/upgrade and /api/v1/agent/tasks/ID. */
+int molt_upgrade_api_routes(struct molt_agent *a, struct molt_err *err);
 
 #endif

@@ -70,6 +70,8 @@ int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_sta
     json_object_object_add(o, "expiresAt", json_object_new_int64(t->expires_at));
     json_object_object_add(o, "stage", json_object_new_string(t->stage));
     json_object_object_add(o, "taskDir", json_object_new_string(t->task_dir));
+    json_object_object_add(o, "localPackage", json_object_new_string(t->local_package));
+    json_object_object_add(o, "local", json_object_new_boolean(t->local));
     json_object_object_add(b, "version", json_object_new_string(t->build.version));
     json_object_object_add(b, "url", json_object_new_string(t->build.url));
     json_object_object_add(b, "size", json_object_new_int64(t->build.size));
@@ -118,6 +120,16 @@ static int parse_state(struct json_object *o, struct molt_upgrade_state *t, stru
         rc = molt_json_copy_str(o, "stage", t->stage, sizeof(t->stage), err);
     if (rc == 0)
         rc = molt_json_copy_str(o, "taskDir", t->task_dir, sizeof(t->task_dir), err);
+    if (rc == 0) {
+        const char *lp = "";
+        rc = molt_json_opt_str(o, "localPackage", &lp, err);
+        if (rc == 0 && strlen(lp) >= sizeof(t->local_package))
+            rc = molt_err_set(err, MOLT_E_LIMIT, "localPackage too long");
+        if (rc == 0)
+            snprintf(t->local_package, sizeof(t->local_package), "%s", lp);
+    }
+    if (rc == 0)
+        rc = molt_json_opt_bool(o, "local", &t->local, err);
     if (rc == 0)
         rc = molt_json_get_obj(o, "build", &b, err);
     if (rc == 0)

@@ -20,6 +20,8 @@ struct molt_upgrade_state {
     int64_t expires_at;
     char stage[32];                            /* last stage entered */
     char task_dir[PATH_MAX];                   /* <upgrade_dir>/task-<id> */
+    char local_package[PATH_MAX];              /* offline upgrade: the package file, else "" */
+    int local;                                 /* started on the local API, unknown to the server */
     struct molt_build build;                   /* owns statement and signature */
 };
 

@@ -10,10 +10,11 @@
 #   V3 20.3-1     this tree, minVersion 20.2-0: from V1 it needs a hop via V2
 #   VX 20.2-900   agent replaced by a script that exits 3 at once
 #   VH 20.2-901   agent replaced by a script that never heartbeats
+#   VA 20.2-902   built for aarch64 (offline refusal tests)
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/cp.sh"
 
-V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901
+V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901 VA=20.2-902
 FIX="$MOLT_TOP_BUILDDIR/tests/e2e/fixture"
 PY=${PYTHON3:-python3}
 ulimit -c 0
@@ -69,10 +70,21 @@ fixture_prepare() {
         fix__release "$V3" "$V3" --min-version 20.2-0
         fix__release "$VX" "$V1" --agent "$FIX/scripts/exit3"
         fix__release "$VH" "$V1" --agent "$FIX/scripts/hang"
+        fix__release "$VA" "$V1" --arch aarch64
     ) 8>"$FIX.lock"
 }
 
 pkg_of() { ls "$FIX/releases/molt-$1-"*.tar.* | grep -v '\.sig$\|\.statement\.json$' | head -n 1; }
+
+# local_api METHOD PATH [JSON]: the agent's local API; prints the envelope.
+local_api() {
+    if [ $# -ge 3 ]; then
+        curl -sS --unix-socket "$RUN/agent.sock" -X "$1" -H "Content-Type: application/json" \
+            --data-binary "$3" "http://localhost$2"
+    else
+        curl -sS --unix-socket "$RUN/agent.sock" -X "$1" "http://localhost$2"
+    fi
+}
 
 # publish VERSION...: make releases available on the control plane.
 publish() {

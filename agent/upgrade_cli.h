@@ -1,0 +1,9 @@
+/* upgrade_cli.h: `molt-agent upgrade`, a client of the local API's
+ * POST /api/v1/agent/upgrade. Exit codes: 0 accepted (with --wait: succeeded),
+ * 1 refused or failed (the reason is printed), 2 usage. */
+#ifndef MOLT_UPGRADE_CLI_H
+#define MOLT_UPGRADE_CLI_H
+
+int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **argv);
+
+#endif

@@ -1,0 +1,74 @@
+# upgrade_local.sh: upgrades asked for on the agent's local API, in the shape of
+# obshell's UpgradeAgent, and offline upgrades from a package file; bad offline
+# packages are refused with their reason (acceptance 10 of the self-upgrade issue).
+. "$(dirname "$0")/upgrade_lib.sh"
+
+tap_plan 19
+env_start local
+publish "$V1" "$V2"
+agent_start
+wait_until 30 registered
+ok $? "agent registered"
+wait_until 10 test -S "$RUN/agent.sock"
+AGENT="$ROOT/current/bin/molt-agent"
+field() { "$PY" -c 'import json,sys; d=json.load(sys.stdin)
+for k in sys.argv[1].split("."): d = d[k] if d is not None else None
+print(d if not isinstance(d, bool) else str(d).lower())' "$1"; }
+
+# POST /api/v1/agent/upgrade {"version", "release"}
+out=$(local_api POST /api/v1/agent/upgrade "{\"version\": \"$V2\", \"release\": \"bogus\"}")
+like "$(printf '%s' "$out" | field error.message)" "statement is for release '1', request asked for 'bogus'" \
+    "a release that does not match the statement is refused"
+out=$(local_api POST /api/v1/agent/upgrade "{\"version\": \"$V2\", \"release\": \"1\"}")
+is "$(printf '%s' "$out" | field successful)" true "POST /api/v1/agent/upgrade accepted"
+is "$(printf '%s' "$out" | field data.name)" "Upgrade molt $V2" "answered with the task (name)"
+is "$(printf '%s' "$out" | field data.max_stage)" 9 "answered with the task (max_stage)"
+id=$(printf '%s' "$out" | field data.id)
+done_state() { st=$(local_api GET "/api/v1/agent/tasks/$id" 2>/dev/null | field data.state 2>/dev/null); [ "$st" = SUCCEED ] || [ "$st" = FAILED ]; }
+wait_until 90 done_state
+is "$st" SUCCEED "GET /api/v1/agent/tasks/$id shows SUCCEED"
+wait_until 20 version_is "$V2"
+ok $? "the collector runs $V2"
+
+# operator ROLLBACK after success
+out=$(local_api POST "/api/v1/agent/tasks/$id" '{"operator": "ROLLBACK"}')
+is "$(printf '%s' "$out" | field successful)" true "operator ROLLBACK accepted"
+wait_until 30 version_is "$V1"
+ok $? "rolled back: the collector runs $V1 again"
+is "$(current_link)" "$V1" "current -> versions/$V1"
+
+# operator CANCEL during a (throttled) download
+cp_fault '{"type": "throttle", "bytesPerSecond": 65536}' >/dev/null
+wait_until 10 test -S "$RUN/agent.sock"
+id=$(local_api POST /api/v1/agent/upgrade "{\"version\": \"$V2\"}" | field data.id)
+wait_until 30 sh -c "ls '$UPG'/task-$id/package >/dev/null 2>&1"
+out=$(local_api POST "/api/v1/agent/tasks/$id" '{"operator": "CANCEL"}')
+is "$(printf '%s' "$out" | field successful)" true "operator CANCEL accepted"
+wait_until 30 done_state
+is "$st" FAILED "the cancelled task ends FAILED"
+like "$(local_api GET "/api/v1/agent/tasks/$id" | field data.additional_data.message)" "cancelled" \
+    "its message says cancelled"
+cp_faults_reset
+
+# offline: a package file on the host, through the same verification and switch
+out=$("$AGENT" upgrade --package "$(pkg_of "$V2")" --wait 2>&1)
+ok $? "molt-agent upgrade --package ... --wait succeeds"
+wait_until 20 version_is "$V2"
+ok $? "the collector runs $V2 after the offline upgrade"
+
+# bad offline packages
+cp "$(pkg_of "$V1")" "$WORK/bad.tar.gz"
+cp "$(pkg_of "$V1").statement.json" "$WORK/bad.tar.gz.statement.json"
+"$MOLT_TOP_BUILDDIR/packaging/molt-pack" keygen --out "$WORK/rogue" >/dev/null
+"$MOLT_TOP_BUILDDIR/packaging/molt-pack" sign --key "$(ls "$WORK/rogue/"*.key)" "$WORK/bad.tar.gz" >/dev/null
+out=$("$AGENT" upgrade --package "$WORK/bad.tar.gz" 2>&1)
+like "$out" "signature: no trusted key" "untrusted signature refused: $out"
+out=$("$AGENT" upgrade --package "$(pkg_of "$VA")" 2>&1)
+like "$out" "built for aarch64, host is amd64" "wrong arch refused: $out"
+cp "$(pkg_of "$V1").sig" "$WORK/bad.tar.gz.sig"
+printf 'X' | dd of="$WORK/bad.tar.gz" bs=1 seek=2000 conv=notrunc 2>/dev/null
+out=$("$AGENT" upgrade --package "$WORK/bad.tar.gz" --wait 2>&1)
+like "$out" "FAILED.*verifying: sha256 mismatch" "tampered package fails verification: $(echo "$out" | tail -n 1)"
+is "$(current_link)" "$V2" "nothing switched"
+[ "$TAP_FAILED" -eq 0 ] || show_log 80
+tap_done
