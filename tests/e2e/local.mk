@@ -7,3 +7,4 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/tap.sh
 UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_hop.sh tests/e2e/upgrade_faults.sh tests/e2e/upgrade_crash.sh tests/e2e/upgrade_local.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/upgrade_lib.sh
+include demo/demo.mk
