@@ -94,7 +94,6 @@ struct molt_agent {
     int wake_fd;                          /* eventfd: signals and wakeups */
     int watchdog_ms;                     /* sd_notify WATCHDOG=1 period, 0 = off */
     int64_t watchdog_last_mono;
-    char upgrade_note[128];              /* upgrade_none.c: what was logged last */
     struct molt_api *api;
     void *upgrade;                       /* the pipeline's private state */
 
