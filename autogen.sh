@@ -4,9 +4,12 @@
 set -eu
 cd "$(dirname "$0")"
 
+# Besides the libraries: the tools the tests drive (curl, openssl, python3, pgrep, flock).
 DEB_PKGS="build-essential autoconf automake libtool pkg-config make gcc clang openssl python3 zstd
+ curl procps util-linux
  libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev"
 RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl python3 zstd
+ curl procps-ng util-linux
  libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel"
 
 missing_deb() {

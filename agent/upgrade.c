@@ -45,6 +45,8 @@ struct upgrade {
     struct molt_report last_final;      /* the last task's final report (local API) */
     int has_last_final;
     struct molt_http *http;             /* the worker's own client (curl handles are per thread) */
+    pthread_t restart_thread;           /* restart_soon, joined on shutdown */
+    int restart_started;
     pthread_t thread;
     int thread_started;
     struct molt_upgrade_state task;     /* what upgrade.json holds */
@@ -749,11 +751,14 @@ int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_
         return molt_err_set(err, MOLT_E_STATE, "%s", msg);
     /* current now names the previous version: restart into it, once the local
      * API has sent its answer (stopping it cuts off replies in flight). */
-    pthread_t t;
-    if (pthread_create(&t, NULL, restart_soon, a) == 0)
-        pthread_detach(t);
-    else
+    struct upgrade *u = upgrade_of(a);
+    pthread_mutex_lock(&u->mu);
+    if (!u->restart_started &&
+        pthread_create(&u->restart_thread, NULL, restart_soon, a) == 0)
+        u->restart_started = 1;
+    else if (!u->restart_started)
         molt_agent_request_exit(a, MOLT_EXIT_RESTART);
+    pthread_mutex_unlock(&u->mu);
     return 0;
 }
 
@@ -938,6 +943,8 @@ void molt_upgrade_shutdown(struct molt_agent *a)
         }
         join_worker(u);
     }
+    if (u->restart_started)
+        pthread_join(u->restart_thread, NULL);
     molt_upgrade_state_free(&u->task);
     pthread_mutex_destroy(&u->mu);
     pthread_mutex_destroy(&u->final_mu);
