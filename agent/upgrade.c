@@ -406,7 +406,7 @@ static int copy_local(struct upgrade *u, const struct molt_statement *st,
                               (unsigned long long)st->size);
             goto out;
         }
-        if (write(out, buf, (size_t)n) != n) {
+        if (molt_fs_write_all(out, buf, (size_t)n) < 0) {
             rc = molt_err_errno(err, "write %s", dest);
             goto out;
         }

@@ -128,20 +128,6 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return len;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static size_t on_body(char *buf, size_t size, size_t nmemb, void *userdata)
 {
     struct attempt *a = userdata;
@@ -163,7 +149,7 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *userdata)
         a->write_errno = ENOSPC;
         return 0;
     }
-    if (write_all(a->fd, buf, len) < 0) {
+    if (molt_fs_write_all(a->fd, buf, len) < 0) {
         a->write_errno = errno;
         return 0;
     }

@@ -74,7 +74,7 @@ int molt_fs_fsync_dir(const char *dir, struct molt_err *err)
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int molt_fs_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
 
@@ -114,7 +114,7 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         rc = molt_err_errno(err, "write %s", tmp);
         goto fail;
     }
-    if (write_all(fd, data, len) < 0) {
+    if (molt_fs_write_all(fd, data, len) < 0) {
         rc = molt_err_errno(err, "write %s", tmp);
         goto fail;
     }

@@ -9,6 +9,8 @@
 
 #include "err.h"
 
+/* write(2) until all of data is written, retrying EINTR; -1 with errno set. */
+int molt_fs_write_all(int fd, const void *data, size_t len);
 /* Replaces path with data atomically; the file gets mode. */
 int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                          struct molt_err *err);
