@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!root[0]) {
         const char *tmp = getenv("TMPDIR");
         molt_log_setup("fuzz_archive", MOLT_LOG_ERROR, 0);
-        snprintf(root, sizeof(root), "%s/molt-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        snprintf(root, sizeof(root), "%s/molt-fuzz-archive-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(root))
             abort();
         atexit(remove_root);
@@ -85,5 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (molt_pkg_stage_ex(pkg, &st, upgrade, "stage", &lim, out, NULL) < 0 &&
         !dir_is_empty(upgrade))
         abort(); /* a failed staging must leave nothing behind */
+    /* libFuzzer may end without running atexit handlers: keep the scratch
+     * directory empty between inputs. */
+    molt_fs_remove_tree(upgrade, NULL);
+    unlink(pkg);
     return 0;
 }
