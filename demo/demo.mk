@@ -14,6 +14,6 @@ demo-clean:
 clean-local: demo-clean
 .PHONY: demo demo-clean
 
-DEMO_TESTS = demo/demo_test.sh
+DEMO_TESTS = tests/demo/demo_test.sh
 TESTS += $(DEMO_TESTS)
 EXTRA_DIST += $(DEMO_TESTS) demo/demo.sh demo/demo.py

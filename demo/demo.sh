@@ -277,6 +277,7 @@ if [ -n "$KEEP" ]; then
     say "kept" "everything runs on; the files are in $WORK"
     more "MOLT_CONFIG=$CONF $ROOT/current/bin/molt-agent status"
     more "MOLT_CONFIG=$CONF $ROOT/bin/molt-installer status"
+    more "curl --netrc-file $CP_DIR/netrc --cacert $CP_CA $CP_URL/api/v1/collectors"
     more "logs: $WORK/agent.log, $CP_DIR/server.log"
     more "stop: kill $AGENT_PID $CP_PID; rm -rf $WORK"
 else

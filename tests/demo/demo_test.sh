@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# demo_test.sh: runs `make demo`'s script non-interactively, twice (it must work when run again),
-# and checks from its output what the demo promises: the upgrade's statuses 1 -> 6 -> 2, the
-# broken build rolled back with status 3 and its reason, the old version heartbeating again,
-# plain output without a terminal, and nothing left behind (files or processes).
+# demo_test.sh: runs `make demo`'s script (demo/demo.sh) non-interactively, twice (it must work
+# when run again), and checks from its output what the demo promises: the upgrade's statuses
+# 1 -> 6 -> 2, the broken build rolled back with status 3 and its reason, the old version
+# heartbeating again, plain output without a terminal, and nothing left behind (files or
+# processes).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$MOLT_TOP_SRCDIR/tests/e2e/tap.sh"
 
