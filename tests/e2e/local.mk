@@ -7,4 +7,10 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/tap.sh
 UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_hop.sh tests/e2e/upgrade_faults.sh tests/e2e/upgrade_crash.sh tests/e2e/upgrade_local.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/upgrade_lib.sh
+
+# The releases and extra version builds the upgrade tests make, cached between runs.
+e2e-fixture-clean:
+	-rm -rf tests/e2e/fixture tests/e2e/fixture.lock
+clean-local: e2e-fixture-clean
+.PHONY: e2e-fixture-clean
 include demo/demo.mk
