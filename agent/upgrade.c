@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,7 +239,8 @@ static void collect_garbage(struct molt_agent *a)
 
 /* ---- the worker's stages ---------------------------------------------------- */
 
-static int aborted(struct upgrade *u, int stage, struct molt_err *err)
+/* 0 while the task may go on; else why not (cancel, deadline, shutdown). */
+static int aborted(struct upgrade *u, struct molt_err *err)
 {
     if (!u->abort && molt_host_realtime_ms() < u->task.expires_at)
         return 0;
@@ -257,12 +257,11 @@ static int aborted(struct upgrade *u, int stage, struct molt_err *err)
     default:
         return molt_err_set(err, MOLT_E_CANCELLED, "agent stopping");
     }
-    (void)stage;
 }
 
 static int enter(struct upgrade *u, int stage, struct molt_err *err)
 {
-    int rc = aborted(u, stage, err);
+    int rc = aborted(u, err);
 
     if (rc < 0)
         return rc;
@@ -414,7 +413,7 @@ static int copy_local(struct upgrade *u, const struct molt_statement *st,
         dl_data(u, buf, (size_t)n);
         dl_progress(u, done, st->size);
         if (u->abort) {
-            rc = aborted(u, MOLT_STAGE_DOWNLOADING, err);
+            rc = aborted(u, err);
             goto out;
         }
     }
@@ -467,7 +466,7 @@ hashed:
                   u->task.task_id, u->task.build.version, (unsigned long long)stats.transferred,
                   stats.attempts, stats.restarts, rc);
     if (rc == MOLT_E_CANCELLED)
-        rc = aborted(u, MOLT_STAGE_DOWNLOADING, err);
+        rc = aborted(u, err);
     if (rc == 0 && u->hash_failed)
         rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
                           u->hash_err.msg);
