@@ -16,3 +16,6 @@ packages: packaging/molt-pack agent/molt-agent installer/molt-installer
 	$(SHELL) $(top_srcdir)/packaging/mkrelease.sh --build-dir $(abs_top_builddir) \
 	  --version $(MOLT_VERSION) --keys $(PACKAGES_KEYS) --out $(PACKAGES_DIR)
 .PHONY: packages
+
+# Installing on servers and in VM images: deb, rpm, service files, install.sh, man pages.
+include packaging/packaging.mk

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# mkdeb.sh: builds the molt .deb with dpkg-deb from a built build dir (make deb).
+# No debian/ source package: the binaries come from the autotools build, and
+# the tree is laid out by packaging/pkgtree.sh, shared with the .rpm.
+set -euo pipefail
+
+usage() {
+    echo "Usage: mkdeb.sh --build-dir B --srcdir S --key KEY --out-dir DIR [--trusted DIR]"
+}
+die() { echo "mkdeb.sh: $*" >&2; exit 1; }
+
+B='' S='' KEY='' OUTDIR='' TRUSTED=''
+while [ $# -gt 0 ]; do
+    case "$1" in
+    -h | --help) usage; exit 0 ;;
+    --build-dir | --srcdir | --key | --out-dir | --trusted)
+        [ $# -ge 2 ] || die "$1 needs a value"
+        case "$1" in
+        --build-dir) B=$2 ;; --srcdir) S=$2 ;; --key) KEY=$2 ;; --out-dir) OUTDIR=$2 ;;
+        --trusted) TRUSTED=$2 ;;
+        esac
+        shift 2 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+[ -n "$B" ] && [ -n "$S" ] && [ -n "$OUTDIR" ] || { usage >&2; exit 2; }
+for tool in dpkg-deb dpkg-shlibdeps dpkg; do
+    command -v "$tool" >/dev/null || die "$tool not found: install dpkg-dev"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/molt-deb.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+T=$WORK/molt
+VERSION=$("$S/packaging/pkgtree.sh" --build-dir "$B" --srcdir "$S" --key "$KEY" --out "$T" \
+    --unit-dir /lib/systemd/system ${TRUSTED:+--trusted "$TRUSTED"})
+ARCH=$(dpkg --print-architecture)
+
+# Debian's documentation files.
+DOC=$T/usr/share/doc/molt
+mkdir -p "$DOC"
+install -m 0644 "$S/packaging/deb/copyright" "$DOC/copyright"
+when=$(date -u -R ${SOURCE_DATE_EPOCH:+-d "@$SOURCE_DATE_EPOCH"})
+printf 'molt (%s) unstable; urgency=medium\n\n  * Build %s of molt.\n\n -- %s  %s\n' \
+    "$VERSION" "$VERSION" "molt developers <molt-dev@example.org>" "$when" | gzip -9n >"$DOC/changelog.Debian.gz"
+chmod 0644 "$DOC/changelog.Debian.gz"
+
+# Library dependencies of every program, the agent inside the embedded build included.
+mkdir -p "$WORK/shlibs/debian"
+printf 'Source: molt\n\nPackage: molt\nArchitecture: any\n' >"$WORK/shlibs/debian/control"
+deps=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O "$B/agent/molt-agent" "$B/installer/molt-installer" \
+    "$B/packaging/molt-pack" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+[ -n "$deps" ] || die "dpkg-shlibdeps found no dependencies"
+deps="$deps, passwd"
+
+size=$(du -sk --apparent-size "$T" | cut -f1)
+mkdir -p "$T/DEBIAN"
+sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$size/" -e "s/@DEPENDS@/$deps/" \
+    "$S/packaging/deb/control.in" >"$T/DEBIAN/control"
+for s in postinst prerm postrm; do
+    install -m 0755 "$S/packaging/deb/$s" "$T/DEBIAN/$s"
+done
+(cd "$T" && find etc -type f | sed 's|^|/|' | sort) >"$T/DEBIAN/conffiles"
+(cd "$T" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z |
+    xargs -0 md5sum) >"$T/DEBIAN/md5sums"
+chmod 0644 "$T/DEBIAN/control" "$T/DEBIAN/conffiles" "$T/DEBIAN/md5sums"
+
+mkdir -p "$OUTDIR"
+DEB=$OUTDIR/molt_${VERSION}_$ARCH.deb
+dpkg-deb --root-owner-group -Zxz --build "$T" "$DEB" >/dev/null
+echo "$DEB"

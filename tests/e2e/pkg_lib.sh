@@ -1,0 +1,32 @@
+# pkg_lib.sh: shared by the packaging tests (pkg_*.sh): the signed releases and
+# build dirs of upgrade_lib.sh (keys made at test time, several versions of
+# this tree), a work dir, and TAP skips for tools that cannot be had.
+. "$(dirname "$0")/upgrade_lib.sh"
+
+PKG_WORK=
+pkg_cleanup() {
+    if [ -n "${MOLT_TEST_KEEP:-}" ]; then echo "# kept $PKG_WORK"; return; fi
+    [ -z "$PKG_WORK" ] || rm -rf "$PKG_WORK"
+}
+
+# pkg_work NAME: a work dir the service user of a dpkg --root install can
+# traverse (mktemp makes it 0700).
+pkg_work() {
+    PKG_WORK=$(mktemp -d "${TMPDIR:-/tmp}/molt-$1-XXXXXX")
+    chmod 0755 "$PKG_WORK"
+    trap pkg_cleanup EXIT
+}
+
+# pkg_skip_all REASON: the whole test is skipped (only for tools that cannot be installed).
+pkg_skip_all() {
+    echo "1..0 # SKIP $1"
+    exit 0
+}
+
+pkg_signing_key() { ls "$FIX/keys/"*.key | head -n 1; }
+
+# pkg_build_dir VERSION: this tree built as VERSION (shared with the upgrade tests).
+pkg_build_dir() { fix__build "$1"; }
+
+# make in a build dir, outside the jobserver of the make check running us.
+pkg_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
