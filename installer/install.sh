@@ -343,7 +343,10 @@ switch_to() { # DIR VERSION CURRENT
     unknown)
         commit_now "$task" "$v" "committed; restart the agent (its service manager is unknown) to run it"
         return 0 ;;
-    systemd) systemctl restart molt-agent || true ;;
+    systemd)
+        # The package may just have replaced the unit file.
+        systemctl daemon-reload || true
+        systemctl restart molt-agent || true ;;
     supervise) ;; # the supervisor notices the new current and starts it on trial
     esac
     say "$v is on trial (task $task); waiting up to ${HEALTH_WAIT}s for its first acknowledged heartbeat"
