@@ -12,7 +12,7 @@
 . "$(dirname "$0")/pkg_lib.sh"
 set -u
 
-tap_plan 27
+tap_plan 29
 pkg_work install
 WORK=$PKG_WORK
 fixture_prepare || { echo "Bail out! fixture"; exit 1; }
@@ -140,6 +140,17 @@ like "$out" "is using .*: stop the service first" "and says why"
 init_do stop
 init_do status
 is $? 3 "init stop; status: not running"
+# A switch in progress must not be captured: put the previous version on trial.
+CONF=$P/etc/molt/molt.conf
+S=$(mktemp -d "$P/opt/molt/upgrade/.t-XXXXXX")
+{ "$INSTALLER" --config "$CONF" install "$P1" --root "$S/r" --state-dir "$S/s" --keys "$P/etc/molt/keys" &&
+    "$P/opt/molt/bin/molt-installer" --config "$CONF" apply "$S/r/versions/$V1" --task 99; } \
+    >"$WORK/trial.log" 2>&1
+out=$("$P/opt/molt/current/bin/molt-agent" --config "$CONF" image-prep 2>&1)
+is "$?" 3 "image-prep refuses while a switch is on trial"
+like "$out" "a switch is in progress \(journal state trial, task 99" "and says so"
+"$P/opt/molt/bin/molt-installer" --config "$CONF" rollback >>"$WORK/trial.log" 2>&1
+rm -rf "$S"
 mkdir -p "$P/var/lib/molt/outbox" && echo '{}' >"$P/var/lib/molt/outbox/7.json"
 mkdir -p "$P/opt/molt/upgrade/task-7" && echo partial >"$P/opt/molt/upgrade/task-7/pkg.part"
 out=$("$P/opt/molt/current/bin/molt-agent" --config "$P/etc/molt/molt.conf" image-prep 2>&1)
