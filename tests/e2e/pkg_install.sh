@@ -12,7 +12,7 @@
 . "$(dirname "$0")/pkg_lib.sh"
 set -u
 
-tap_plan 29
+tap_plan 32
 pkg_work install
 WORK=$PKG_WORK
 fixture_prepare || { echo "Bail out! fixture"; exit 1; }
@@ -153,6 +153,11 @@ like "$out" "a switch is in progress \(journal state trial, task 99" "and says s
 rm -rf "$S"
 mkdir -p "$P/var/lib/molt/outbox" && echo '{}' >"$P/var/lib/molt/outbox/7.json"
 mkdir -p "$P/opt/molt/upgrade/task-7" && echo partial >"$P/opt/molt/upgrade/task-7/pkg.part"
+out=$("$P/opt/molt/current/bin/molt-agent" --config "$CONF" image-prep --dry-run 2>&1)
+ok "$( { [ $? -eq 0 ] && [ -f "$P/var/lib/molt/identity.json" ] &&
+    [ -f "$P/var/lib/molt/outbox/7.json" ]; }; echo $?)" "image-prep --dry-run changes nothing"
+like "$out" "would remove $P/var/lib/molt/identity.json: identity of collector $NAME1_ID" \
+    "and lists what it would remove"
 out=$("$P/opt/molt/current/bin/molt-agent" --config "$P/etc/molt/molt.conf" image-prep 2>&1)
 is $? 0 "image-prep with the agent stopped"
 ok "$( { [ ! -e "$P/var/lib/molt/identity.json" ] && [ -z "$(ls -A "$P/var/lib/molt/outbox")" ] &&
@@ -182,11 +187,13 @@ ok "$( { [ -n "$ID2" ] && [ "$ID2" != "$NAME1_ID" ] &&
 # A clone that kept its parent's identity.json (no image-prep) registers afresh too.
 init_do stop
 od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$WORK/machine-id"
-init_do start
+MOLT_AGENT_NAME="$NAME-env" init_do start
 stored_is_not() { local id; id=$(stored_id) && [ -n "$id" ] && [ "$id" != "$1" ]; }
 wait_until 30 stored_is_not "$ID2"
 ID3=$(stored_id)
 ok "$( { [ -n "$ID3" ] && [ "$ID3" != "$ID2" ] && [ "$ID3" != "$NAME1_ID" ]; }; echo $?)" \
     "a clone carrying its parent's identity but another machine id is a new collector ($ID3)"
+is "$(cp_api GET "/collectors/$ID3" 2>/dev/null | cp_json collector.name)" "$NAME-env" \
+    "its name came from MOLT_AGENT_NAME in the environment"
 init_do stop
 tap_done
