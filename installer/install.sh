@@ -181,8 +181,13 @@ as_user() {
     fi
 }
 
-own() { # PATH...: give to the service user
-    [ -z "$SVC_USER" ] || chown "$UID_N:$GID_N" "$@"
+own() { # [-R] PATH...: give to the service user
+    if [ "$1" = -R ]; then
+        shift
+        [ -z "$SVC_USER" ] || chown -R "$UID_N:$GID_N" "$@"
+    else
+        [ -z "$SVC_USER" ] || chown "$UID_N:$GID_N" "$@"
+    fi
 }
 
 # ---- directories, keys, configuration ---------------------------------------
@@ -376,6 +381,20 @@ stage_package() {
     NEW=$(link_version "$STAGE/root" current)
 }
 
+# The service user verifies the package: give it copies it can surely read
+# (the originals may sit in root's home), in a directory it owns.
+stage_inputs() {
+    [ -n "$SVC_USER" ] || return 0
+    [ -f "$PKG.statement.json" ] && [ -f "$PKG.sig" ] ||
+        die "$PKG.statement.json and $PKG.sig must be beside $PKG"
+    INPUTS=$(mktemp -d "$UPG/.in-XXXXXX")
+    cp "$PKG" "$PKG.statement.json" "$PKG.sig" "$INPUTS/"
+    cp "$INSTALLER" "$INPUTS/molt-installer"
+    own -R "$INPUTS"
+    PKG=$INPUTS/$(basename "$PKG")
+    INSTALLER=$INPUTS/molt-installer
+}
+
 install_or_switch() {
     cur=$(link_version "$ROOT" current)
     if [ -z "$cur" ]; then
@@ -448,11 +467,14 @@ setup_service() {
 
 # ---- main -------------------------------------------------------------------------
 
+INPUTS=''
+trap '[ -z "$INPUTS" ] || rm -rf "$INPUTS"' EXIT
 ensure_user
 make_dirs
 install_keys
 write_config
 config_mode
+stage_inputs
 install_or_switch
 setup_service
 say "done: $(link_version "$ROOT" current) is current under $ROOT"
