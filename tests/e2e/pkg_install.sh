@@ -84,7 +84,7 @@ cp "$WORK/machine-id-1" "$WORK/machine-id"
 # starts must not hold the test harness's pipes open.
 init_do() {
     (
-        for fd in /proc/$BASHPID/fd/*; do
+        for fd in /proc/"$BASHPID"/fd/*; do
             fd=${fd##*/}
             [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
         done

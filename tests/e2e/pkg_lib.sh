@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # pkg_lib.sh: shared by the packaging tests (pkg_*.sh): the signed releases and
 # build dirs of upgrade_lib.sh (keys made at test time, several versions of
 # this tree), a work dir, and TAP skips for tools that cannot be had.
