@@ -118,6 +118,12 @@ static int send_entry(const char *dir, const char *name, molt_outbox_send_fn sen
     rc = molt_fs_read_file(path, MOLT_OUTBOX_ENTRY_MAX, &text, &len, err);
     if (rc == MOLT_E_NOTFOUND)
         return 1;
+    if (rc == MOLT_E_LIMIT || rc == MOLT_E_INVAL) {
+        /* Too large or not a regular file: never an entry we wrote, and
+         * retrying it would hold back every later entry for good. */
+        move_aside(path, err && err->msg[0] ? err->msg : "not a report file");
+        return 1;
+    }
     if (rc < 0)
         return rc;
     if (molt_json_parse(text, len, &o, err) < 0 || molt_report_from_json(o, &r, err) < 0 ||

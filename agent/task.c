@@ -254,9 +254,14 @@ static void on_upgrade(struct molt_agent *a, const struct molt_command *cmd, int
         answer(a, cmd, MOLT_TASK_SUCCEEDED, MOLT_STAGE_COMMITTED, "already running");
         return;
     }
-    if (molt_version_cmp(cmd->to_version, self) < 0 && !a->conf.agent.allow_downgrade) {
+    /* The build applied now counts, not only the target: a build older than
+     * the running version is a downgrade even when it comes as a "hop". */
+    const char *lowest = molt_version_cmp(cmd->build.version, cmd->to_version) < 0
+                             ? cmd->build.version
+                             : cmd->to_version;
+    if (molt_version_cmp(lowest, self) < 0 && !a->conf.agent.allow_downgrade) {
         snprintf(msg, sizeof(msg), "accepted: downgrade from %s to %s not allowed "
-                 "(agent.allow_downgrade = false)", self, cmd->to_version);
+                 "(agent.allow_downgrade = false)", self, lowest);
         answer(a, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
         return;
     }
