@@ -33,6 +33,7 @@ struct attempt {
     int too_long;
     int write_errno;
     char etag[256];
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail (which certificate check failed) */
 };
 
 static void sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
@@ -224,6 +225,8 @@ static int setup_handle(CURL *h, struct attempt *a, struct curl_slist **hdrs, co
     if (rc < 0)
         return rc;
     curl_easy_setopt(h, CURLOPT_URL, a->o->url);
+    a->errbuf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, a->errbuf);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -280,7 +283,7 @@ static enum outcome judge(struct attempt *a, CURLcode cc, struct molt_err *err)
         return RETRY;
     }
     if (cc != CURLE_OK) {
-        molt_err_set(err, MOLT_E_NET, "%s", curl_easy_strerror(cc));
+        molt_err_set(err, MOLT_E_NET, "%s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(cc));
         if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
             cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT)
             return FAIL;
