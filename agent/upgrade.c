@@ -862,8 +862,9 @@ static int resume_after_switch(struct molt_agent *a, struct upgrade *u, struct m
         return 0;
     }
     if (o && o->result == MOLT_JOURNAL_RESULT_ROLLED_BACK) {
-        molt_journal_outcome_message(o, msg + 14, sizeof(msg) - 14);
-        memcpy(msg, "health-check: ", 14);
+        char outcome[MOLT_JOURNAL_REASON_MAX + 64];
+        molt_journal_outcome_message(o, outcome, sizeof(outcome));
+        snprintf(msg, sizeof(msg), "health-check: %s", outcome);
         cleanup_task(a, &u->task);
         finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_HEALTH_CHECK, msg);
         collect_garbage(a);

@@ -1,4 +1,5 @@
 /* err.c: formatting of struct molt_err messages. */
+#define MOLT_ERR_IMPLEMENTATION /* the functions themselves, not err.h's analyzer macros */
 #include "err.h"
 
 #include <errno.h>

@@ -53,4 +53,26 @@ int molt_err_prefix(struct molt_err *err, const char *fmt, ...) MOLT_PRINTF(2, 3
 void molt_err_clear(struct molt_err *err);
 const char *molt_errc_name(int code);
 
+/* For the static analyzers (scan-build, clang-tidy's clang-analyzer checks),
+ * which do not look into err.c: the three functions above return a negative
+ * code, so "if ((rc = f()) < 0) return rc;" is followed as it runs instead of
+ * as if an error could return 0. No effect on compiled code. */
+#if defined(__clang_analyzer__) && !defined(MOLT_ERR_IMPLEMENTATION)
+#define molt_err_set(err, code, ...)                                                               \
+    __extension__({                                                                                \
+        int molt_rc_ = molt_err_set((err), (code), __VA_ARGS__);                                   \
+        molt_rc_ < 0 ? molt_rc_ : MOLT_E_INVAL;                                                    \
+    })
+#define molt_err_errno(...)                                                                        \
+    __extension__({                                                                                \
+        int molt_rc_ = molt_err_errno(__VA_ARGS__);                                                \
+        molt_rc_ < 0 ? molt_rc_ : MOLT_E_IO;                                                       \
+    })
+#define molt_err_prefix(...)                                                                       \
+    __extension__({                                                                                \
+        int molt_rc_ = molt_err_prefix(__VA_ARGS__);                                               \
+        molt_rc_ < 0 ? molt_rc_ : MOLT_E_INVAL;                                                    \
+    })
+#endif
+
 #endif

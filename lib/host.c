@@ -94,7 +94,7 @@ int molt_host_read(struct molt_host *host, struct molt_err *err)
     snprintf(host->os_name, sizeof(host->os_name), "%s", u.sysname);
     snprintf(host->os_version, sizeof(host->os_version), "%s", u.release);
     snprintf(host->os_arch, sizeof(host->os_arch), "%s", molt_host_arch_name(u.machine));
-    for (size_t i = 0; u.sysname[i] && i < sizeof(host->os_id) - 1; i++)
+    for (size_t i = 0; i < sizeof(host->os_id) - 1 && u.sysname[i]; i++)
         host->os_id[i] = (char)tolower((unsigned char)u.sysname[i]);
     if (gethostname(host->host_name, sizeof(host->host_name) - 1) < 0)
         snprintf(host->host_name, sizeof(host->host_name), "%s", u.nodename);

@@ -79,7 +79,7 @@ void molt_pkg_host(char os[16], char arch[32])
     snprintf(arch, 32, "unknown");
     if (uname(&u) < 0)
         return;
-    for (size_t i = 0; u.sysname[i] && i < 15; i++) {
+    for (size_t i = 0; i < 15 && u.sysname[i]; i++) {
         os[i] = (char)tolower((unsigned char)u.sysname[i]);
         os[i + 1] = '\0';
     }
