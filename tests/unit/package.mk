@@ -41,3 +41,4 @@ tests_fuzz_fuzz_archive_CFLAGS = $(PACKAGE_FUZZ_COMPILE)
 tests_fuzz_fuzz_archive_LDFLAGS = $(PACKAGE_FUZZ_LINK)
 tests_fuzz_fuzz_archive_LDADD = $(MOLT_LIBS)
 endif
+include tests/fuzz/fuzz.mk
