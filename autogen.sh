@@ -4,12 +4,13 @@
 set -eu
 cd "$(dirname "$0")"
 
-# Besides the libraries: the tools the tests drive (curl, openssl, python3, pgrep, flock).
+# Besides the libraries: the tools the tests drive (curl, openssl, python3, pgrep, flock)
+# and the packaging checks (rpmbuild, lintian, systemd-analyze, man).
 DEB_PKGS="build-essential autoconf automake libtool pkg-config make gcc clang openssl python3 zstd
- curl procps util-linux
+ curl procps util-linux rpm lintian systemd man-db
  libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev"
 RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl python3 zstd
- curl procps-ng util-linux
+ curl procps-ng util-linux rpm-build systemd shadow-utils
  libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel"
 
 missing_deb() {
