@@ -121,7 +121,7 @@ struct molt_pkg_file {
     char *path;   /* relative, normalised, e.g. "bin/molt-agent" */
     char *target; /* symlinks only, else NULL */
     enum molt_pkg_ftype type;
-    unsigned mode;                    /* as listed; staging keeps only mode & 0755 */
+    unsigned mode; /* as listed; staged files get (mode & 0755) | 0400, dirs | 0700 */
     uint64_t size;                    /* files only */
     char sha256[MOLT_PKG_SHA256_HEX]; /* files only */
     int seen;                         /* staging's bookkeeping */
