@@ -122,7 +122,7 @@ struct molt_pkg_file {
     char *target; /* symlinks only, else NULL */
     enum molt_pkg_ftype type;
     unsigned mode; /* as listed; staged files get (mode & 0755) | 0400, dirs | 0700 */
-    uint64_t size;                    /* files only */
+    uint64_t size; /* files only */
     char sha256[MOLT_PKG_SHA256_HEX]; /* files only */
     int seen;                         /* staging's bookkeeping */
 };
