@@ -52,10 +52,10 @@ for v in $(env | sed -n 's/^\(MOLT_\(SERVER\|AGENT\|INSTALL\)_[A-Z_]*\)=.*/\1/p'
 ulimit -c 0
 
 # ---- output -------------------------------------------------------------------------------
-TTY= COLOR=
+TTY='' COLOR=''
 [ -t 1 ] && [ "${TERM:-dumb}" != dumb ] && TTY=1
 [ -n "$TTY" ] && [ -z "${NO_COLOR:-}" ] && COLOR=1
-B= D= G= R= N=
+B='' D='' G='' R='' N=''
 [ -n "$COLOR" ] && B=$'\e[1m' D=$'\e[2m' G=$'\e[32m' R=$'\e[31m' N=$'\e[0m'
 export DEMO_TTY=$TTY DEMO_COLOR=$COLOR
 
@@ -67,15 +67,12 @@ T0=$(now_ms)
 since() { local d=$(($(now_ms) - ${1:-$T0})); printf '%d.%ds' $((d / 1000)) $((d % 1000 / 100)); }
 
 STEP=0
-step() { STEP=$((STEP + 1)); printf '\n%s%2d  %s%s %s\n' "$B" "$STEP" "$1" "$N" "$D[$(since)]$N"; }
+step() { STEP=$((STEP + 1)); printf '\n%s%2d  %s%s %s\n' "$B" "$STEP" "$1" "$N" "${D}[$(since)]$N"; }
 say() { printf '    %-14s %s\n' "$1" "$2"; }
 more() { printf '    %-14s %s\n' "" "$1"; }
 dim() { printf '%s%s%s' "$D" "$*" "$N"; }
-short() { # a path, relative to the demo directory when inside it
-    case "$1" in "$WORK"/*) printf '$DEMO/%s' "${1#"$WORK"/}" ;; *) printf '%s' "$1" ;; esac
-}
 
-FAILED= INTERRUPTED=
+FAILED='' INTERRUPTED=''
 fail() { # fail WHAT [LOG]: one clear line, the end of the log that explains it, then stop.
     FAILED=1
     printf '\n%sdemo failed:%s %s\n' "$R" "$N" "$1" >&2
@@ -106,7 +103,7 @@ cleanup() {
         exit 0
     fi
     stop_agent
-    cp_stop
+    ! declare -F cp_stop >/dev/null || cp_stop
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ -z "$INTERRUPTED" ] && { [ -n "$FAILED" ] || [ "$rc" -ne 0 ]; }; then
             echo "demo: stopped everything; files kept for a look in $WORK" >&2
@@ -188,7 +185,8 @@ more "$(dim "agents trust \$DEMO/trusted/$KEYID.pub; the control plane holds no 
 cp_start "$WORK" --builds "$WORK/builds" --heartbeat-interval "$HB" --task-timeout 5m \
     >"$WORK/cp-start.log" 2>&1 || fail "starting the control plane" "$WORK/cp-start.log"
 say "control plane" "$CP_URL $(dim "(tests/controlplane/server.py, HTTPS, throwaway CA)")"
-more "$(dim "serves $(ls "$WORK/builds" | grep -c '\.tar\.gz$') builds; CA \$DEMO/cp/tls/ca.pem")"
+builds=("$WORK/builds/"*.tar.gz)
+more "$(dim "serves ${#builds[@]} builds; CA \$DEMO/cp/tls/ca.pem")"
 
 # ---- 2. install and run ----------------------------------------------------------------------
 step "Install $V1 and start the agent"
