@@ -148,7 +148,7 @@ build_dir() { # VERSION: sets BDIR to the build directory of this tree built as 
     if grep -qs "^#define MOLT_VERSION \"$v\"\$" "$BDIR/config.h"; then
         say "$v" "this tree built as $v $(dim "(cached in $BDIR)")"
     else
-        say "$v" "building this tree as $v in $BDIR $(dim "(first run only; about a minute)")"
+        say "$v" "building this tree as $v in $BDIR $(dim "(first run only)")"
         fresh=1
     fi
     mkdir -p "$CACHE"
