@@ -22,3 +22,24 @@ soak: all
 	MOLT_BUILD_VERSION='$(MOLT_VERSION)' PYTHON3='$(PYTHON3)' SOAK_MINUTES='$(SOAK_MINUTES)' \
 	$(SHELL) $(top_srcdir)/tests/e2e/hard_soak.sh
 .PHONY: soak
+
+# make lint: cppcheck, clang-tidy (.clang-tidy) and scan-build, no findings
+# allowed (tests/lint.sh; exclusions justified where configured).
+lint:
+	$(SHELL) $(top_srcdir)/tests/lint.sh --builddir $(abs_top_builddir)
+.PHONY: lint
+EXTRA_DIST += tests/lint.sh tests/cppcheck.supp .clang-tidy
+
+# make valgrind: every unit test under valgrind's memcheck; any error or
+# definite/indirect leak fails (logs in tests/unit/<test>.valgrind.log).
+VALGRIND_UNIT_TESTS = $(UNIT_TESTS) $(PACKAGE_TESTS) $(AGENT_UNIT_TESTS) \
+	$(INSTALLER_UNIT_TESTS) $(HARDENING_UNIT_TESTS)
+VALGRIND_FLAGS = -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	--track-fds=no --trace-children=no
+valgrind: $(VALGRIND_UNIT_TESTS)
+	@fail=0; for t in $(VALGRIND_UNIT_TESTS); do \
+	  $(AM_TESTS_ENVIRONMENT) valgrind $(VALGRIND_FLAGS) ./$$t >$$t.valgrind.log 2>&1; rc=$$?; \
+	  if [ $$rc -eq 0 ]; then echo "valgrind: $$t: clean"; \
+	  else echo "valgrind: $$t: FAILED (exit $$rc, see $$t.valgrind.log)"; fail=1; fi; \
+	done; exit $$fail
+.PHONY: valgrind
