@@ -88,11 +88,15 @@ local_api() {
 
 # publish VERSION...: make releases available on the control plane.
 publish() {
-    local v p
-    for v in "$@"; do
-        p=$(pkg_of "$v")
-        cp "$p" "$p.statement.json" "$p.sig" "$CP_BUILDS/"
-    done
+    (
+        # Under the fixture's lock: a parallel test may be re-making a release.
+        flock 8
+        local v p
+        for v in "$@"; do
+            p=$(pkg_of "$v")
+            cp "$p" "$p.statement.json" "$p.sig" "$CP_BUILDS/"
+        done
+    ) 8>"$FIX.lock"
 }
 
 AGENT_PID=
