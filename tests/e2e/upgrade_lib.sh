@@ -140,11 +140,11 @@ trial_max_starts = 3
 CONF
     chmod 600 "$WORK/molt.conf"
     export MOLT_CONFIG=$WORK/molt.conf
-    local p
-    p=$(pkg_of "$V1")
-    "$MOLT_TOP_BUILDDIR/installer/molt-installer" install "$p" --root "$ROOT" \
-        --keys "$FIX/trusted" >"$WORK/install.log" 2>&1 ||
-        { cat "$WORK/install.log"; echo "Bail out! install"; exit 1; }
+    (
+        flock 8
+        "$MOLT_TOP_BUILDDIR/installer/molt-installer" install "$(pkg_of "$V1")" --root "$ROOT" \
+            --keys "$FIX/trusted" >"$WORK/install.log" 2>&1
+    ) 8>"$FIX.lock" || { cat "$WORK/install.log"; echo "Bail out! install"; exit 1; }
 }
 
 # agent_start: the launcher under a loop that restarts it when it dies, as the
