@@ -172,6 +172,7 @@ fds_now=$(fds "$(agent_pid)")
 [ "$fds_now" -le $((fds_idle_end + 2)) ]
 ok $? "the agent after $tasks upgrades holds no more descriptors than the first ($fds_now vs $fds_idle_end)"
 
-echo "# soak: $MINUTES min, $tasks tasks ($(awk '{print $4}' "$OUT/tasks" | sort | uniq -c | tr '\n' ' ')), $stuck stuck, $bad bad; samples in $OUT"
+ended=$(awk '{n[$4]++} END {for (s in n) printf "%s%d ended %s", sep, n[s], s; sep = ", "}' "$OUT/tasks")
+echo "# soak: $MINUTES min, $tasks tasks ($ended), $stuck stuck, $bad bad; samples in $OUT"
 if [ "$TAP_FAILED" -eq 0 ] && [ -z "${SOAK_OUT:-}" ]; then rm -rf "$OUT"; else show_log 60; fi
 tap_done
