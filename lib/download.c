@@ -34,6 +34,7 @@ struct attempt {
     int write_errno;
     char etag[256];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail (which certificate check failed) */
+    int64_t retry_after_ms;       /* the server's Retry-After in seconds form, -1 when absent */
 };
 
 static void sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
@@ -116,6 +117,18 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
         a->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         a->status_seen = 1;
         a->etag[0] = '\0';
+        a->retry_after_ms = -1;
+    } else if (len > 12 && strncasecmp(buf, "Retry-After:", 12) == 0) {
+        /* Seconds only; an HTTP-date leaves the usual backoff. */
+        char v[32], *end;
+        size_t n = len - 12 < sizeof(v) - 1 ? len - 12 : sizeof(v) - 1;
+        memcpy(v, buf + 12, n);
+        v[n] = '\0';
+        long long s = strtoll(v, &end, 10);
+        if (end != v && s >= 0)
+            a->retry_after_ms = s > MOLT_HTTP_RETRY_AFTER_MAX_MS / 1000
+                                    ? MOLT_HTTP_RETRY_AFTER_MAX_MS
+                                    : s * 1000;
     } else if (len > 5 && strncasecmp(buf, "ETag:", 5) == 0) {
         size_t n = len - 5;
         const char *v = buf + 5;
@@ -305,6 +318,7 @@ static enum outcome fetch_once(CURL *h, struct attempt *a, struct molt_err *err)
     a->status = 0;
     a->status_seen = 0;
     a->restarted = 0;
+    a->retry_after_ms = -1;
     a->resume_from = a->have;
     curl_easy_reset(h);
     if (setup_handle(h, a, &hdrs, etag, err) < 0) {
@@ -360,10 +374,15 @@ int molt_dl_fetch(const struct molt_dl_opts *o, struct molt_dl_stats *stats,
                 molt_err_prefix(err, "gave up after %d attempts", stats->attempts);
             break;
         }
-        molt_log_warn("download", "retry attempt=%d have=%llu total=%llu reason=\"%s\"",
+        /* A 429 or 503 with Retry-After: wait at least that long (docs/protocol.md). */
+        int64_t wait = backoff_ms(o, stats->attempts);
+        if (a.retry_after_ms > wait)
+            wait = a.retry_after_ms;
+        molt_log_warn("download",
+                      "retry attempt=%d have=%llu total=%llu wait_ms=%lld reason=\"%s\"",
                       stats->attempts, (unsigned long long)a.have, (unsigned long long)o->size,
-                      err->msg);
-        sleep_ms(backoff_ms(o, stats->attempts), o->stop);
+                      (long long)wait, err->msg);
+        sleep_ms(wait, o->stop);
     }
 out:
     if (a.fd >= 0)

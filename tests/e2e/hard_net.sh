@@ -7,7 +7,7 @@
 # certificate problem, nothing is switched, and the agent says why in its log.
 . "$(dirname "$0")/hard_lib.sh"
 
-tap_plan 29
+tap_plan 30
 env_start net
 # A stalled transfer is abandoned after 2 s without a byte (default 30 s).
 conf_set server low_speed_timeout 2s
@@ -61,7 +61,7 @@ ok $? "consistent at $V1"
 log_mark
 cp_fault '{"faults": [{"type": "error", "status": 503, "path": "/builds/", "count": 1},
                       {"type": "error", "status": 500, "path": "/builds/", "count": 1},
-                      {"type": "error", "status": 429, "retryAfter": 1, "path": "/builds/", "count": 1}]}' \
+                      {"type": "error", "status": 429, "retryAfter": 2, "path": "/builds/", "count": 1}]}' \
     >/dev/null
 tid=$(cp_create_task "$CID" "$V2")
 task_ends "$tid" 2 120
@@ -69,6 +69,9 @@ ok $? "5xx storm and 429 on the package: task $tid ends 2 ($CP_TASK_MESSAGE)"
 like "$(log_since_line "upgrade.download task=$tid ")" 'attempts=4 ' "each error was one attempt, then success"
 ok "$(log_since 'retry .*HTTP 503' && log_since 'retry .*HTTP 500' && log_since 'retry .*HTTP 429'; echo $?)" \
     "503, 500 and 429 are each named in the log"
+wait429=$(log_since_line 'retry .*reason="server answered HTTP 429"' | sed -n 's/.* wait_ms=\([0-9]*\) .*/\1/p')
+[ -n "$wait429" ] && [ "$wait429" -ge 2000 ]
+ok $? "the retry after the 429 waits at least its Retry-After of 2 s (wait_ms=$wait429)"
 consistent "$V2"
 ok $? "consistent at $V2"
 
