@@ -67,6 +67,19 @@ int molt_json_get_obj(struct json_object *o, const char *key, struct json_object
     return get_typed(o, key, json_type_object, 0, out, err);
 }
 
+/* A string with an escaped NUL ("\u0000") would be read cut short as a C
+ * string: a value other than the one sent. Refused. */
+static int string_of(struct json_object *v, const char *key, const char **out,
+                     struct molt_err *err)
+{
+    const char *s = json_object_get_string(v);
+
+    if (strlen(s) != (size_t)json_object_get_string_len(v))
+        return molt_err_set(err, MOLT_E_PARSE, "field '%s': contains a NUL character", key);
+    *out = s;
+    return 0;
+}
+
 int molt_json_get_str(struct json_object *o, const char *key, const char **out,
                       struct molt_err *err)
 {
@@ -74,7 +87,7 @@ int molt_json_get_str(struct json_object *o, const char *key, const char **out,
     int rc = get_typed(o, key, json_type_string, 0, &v, err);
 
     if (rc == 0)
-        *out = json_object_get_string(v);
+        rc = string_of(v, key, out, err);
     return rc;
 }
 
@@ -105,7 +118,7 @@ int molt_json_opt_str(struct json_object *o, const char *key, const char **out,
     int rc = get_typed(o, key, json_type_string, 1, &v, err);
 
     if (rc == 0)
-        *out = json_object_get_string(v);
+        rc = string_of(v, key, out, err);
     return rc < 0 ? rc : 0;
 }
 

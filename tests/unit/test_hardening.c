@@ -191,11 +191,36 @@ static void test_no_downgrade_through_a_hop(void **state)
     tu_rmtree(dir);
 }
 
+/* A string with an escaped NUL is refused, not read cut short (seen while
+ * writing the fuzz harnesses: "taskId": "12\u000034" was taken as task 12). */
+static void test_json_string_with_nul_refused(void **state)
+{
+    static const char doc[] = "{\"a\": \"x\\u0000y\", \"b\": \"xy\"}";
+    static const char cmd_doc[] = "{\"type\": \"cancel\", \"taskId\": \"12\\u000034\"}";
+    struct molt_err err = MOLT_ERR_INIT;
+    struct json_object *o = NULL;
+    struct molt_command cmd;
+    const char *s = NULL;
+
+    assert_int_equal(molt_json_parse(doc, strlen(doc), &o, &err), 0);
+    assert_int_equal(molt_json_get_str(o, "a", &s, &err), MOLT_E_PARSE);
+    assert_non_null(strstr(err.msg, "field 'a': contains a NUL character"));
+    assert_int_equal(molt_json_opt_str(o, "a", &s, &err), MOLT_E_PARSE);
+    assert_int_equal(molt_json_get_str(o, "b", &s, &err), 0);
+    assert_string_equal(s, "xy");
+    json_object_put(o);
+
+    assert_int_equal(molt_json_parse(cmd_doc, strlen(cmd_doc), &o, &err), 0);
+    assert_int_not_equal(molt_command_parse(o, &cmd, &err), 0);
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox_unreadable_entries_moved_aside),
         cmocka_unit_test(test_no_downgrade_through_a_hop),
+        cmocka_unit_test(test_json_string_with_nul_refused),
     };
 
     molt_log_setup("test_hardening", MOLT_LOG_ERROR, 0);
