@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import re
 import socket
 import ssl
@@ -320,7 +321,9 @@ def cmd_pickup(a):
                  if b.get("taskId") == tid and b.get("status") == 6]
         lat.append(min([t["first6"]] + beats) - t["created"])
         ends.append(t.get("endStatus"))
-        time.sleep(a.pause)
+        # The next task comes at a random phase of the agent's heartbeat cycle, as an operator's
+        # would: right after the last report it would always wait almost a whole interval.
+        time.sleep(random.uniform(0, a.interval_ms / 1000.0))
     mode = "long-poll" if a.long_poll else "no long-poll, interval %d ms" % a.interval_ms
     goal = 100 if a.long_poll else a.interval_ms
     details = {"samples": lat, "n": len(lat), "p90": sorted(lat)[int(0.9 * (len(lat) - 1))]
@@ -423,6 +426,35 @@ def cmd_upgrade(a):
     print(json.dumps(t))
 
 
+def create_tasks(ids, version, parallel):
+    """{task id: collector id}, created over `parallel` kept-alive connections at once, as an
+    operator's script upgrading a fleet would."""
+    import concurrent.futures
+    import threading
+    local = threading.local()
+
+    def one(cid):
+        if not hasattr(local, "cp"):
+            local.cp = CP()
+        return local.cp.create_task(cid, version), cid
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as ex:
+        return dict(ex.map(one, ids))
+
+
+def per_task_seconds(cp, tids):
+    """Created -> final of each task from the server's events (seconds, sorted), and the wave's
+    span: the first task created -> the last task ended (seconds)."""
+    out, first, last = [], None, None
+    for tid in tids:
+        t = stage_times(cp.events(tid))
+        if "end" in t and "created" in t:
+            out.append((t["end"] - t["created"]) / 1000.0)
+            first = t["created"] if first is None else min(first, t["created"])
+            last = t["end"] if last is None else max(last, t["end"])
+    return sorted(out), (last - first) / 1000.0 if out else None
+
+
 def cmd_wave(a):
     """Upgrade every collector named in a.names to a.to at once; wall time and requests/s."""
     cp = CP()
@@ -447,9 +479,7 @@ def cmd_wave(a):
     cp.reset_stats()
     cpu0 = proc_cpu(a.cp_pid)[0] if a.cp_pid else None
     t0 = time.monotonic()
-    tids = {}
-    for cid in ids:
-        tids[cp.create_task(cid, a.to)] = cid
+    tids = create_tasks(ids, a.to, a.parallel)
     created_s = time.monotonic() - t0
     final = {}
     while len(final) < len(tids) and time.monotonic() < deadline:
@@ -464,9 +494,16 @@ def cmd_wave(a):
     ok = sum(1 for v in final.values() if v[0] == 2)
     failures = sorted({v[1] for v in final.values() if v[0] != 2})[:5]
     n = len(names)
+    each, span = per_task_seconds(cp, list(tids))
+    if span is not None and len(final) == len(tids):
+        wall = span  # server times, to the millisecond (the polling above is 0.2 s coarse)
     details = {"agents": n, "registered": len(ids), "tasks": len(tids), "succeeded": ok,
                "failed": len(final) - ok, "unfinished": len(tids) - len(final),
-               "createTasksS": round(created_s, 2), "wallS": round(wall, 1),
+               "createTasksS": round(created_s, 2), "createParallel": a.parallel,
+               "wallS": round(wall, 1),
+               "perTaskS": {"p50": round(median(each), 2) if each else None,
+                            "p90": each[int(0.9 * (len(each) - 1))] if each else None,
+                            "max": each[-1] if each else None},
                "requests": stats["total"], "requestsPerSecond":
                round(stats["total"] / stats["elapsedMs"] * 1000, 1) if stats["elapsedMs"] else None,
                "endpoints": {k: v["count"] for k, v in stats["endpoints"].items()},
@@ -503,6 +540,8 @@ def cmd_watch_hwm(a):
         last, cpu_last = st, cpu
         if cpu_first is None:
             cpu_first = cpu
+            if a.ready:
+                open(a.ready, "w").close()
         time.sleep(a.every)
     print(json.dumps({"pid": a.pid, "vmHwmKiB": last["VmHWM"] if last else None,
                       "vmRssKiB": last["VmRSS"] if last else None,
@@ -546,6 +585,7 @@ def cmd_sizes(a):
             if x in st and y in st:
                 phases[x + "Ms"] = st[y] - st[x]
         runs[int(name)] = {"packageBytes": size, "status": up.get("status"),
+                           "error": up.get("error"),
                            "message": up.get("message"), "phasesMs": phases,
                            "dvsMs": st["switching"] - st["downloading"]
                            if "switching" in st and "downloading" in st else None,
@@ -658,7 +698,8 @@ def fmt(v, unit):
 
 
 def machine():
-    info = {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+    info = {"cpus": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version()}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -737,7 +778,6 @@ def main():
     s.add_argument("--to", required=True)
     s.add_argument("--count", type=int, default=20)
     s.add_argument("--timeout", type=int, default=300)
-    s.add_argument("--pause", type=float, default=0.1)
     s.add_argument("--interval-ms", type=int, required=True)
     s.add_argument("--long-poll", type=int, default=1)
     s.add_argument("--results", required=True)
@@ -758,6 +798,7 @@ def main():
     s.add_argument("--timeout", type=int, default=900)
     s.add_argument("--setup", default="", help="JSON merged into the details")
     s.add_argument("--cp-pid", type=int, help="the control plane's pid, for its CPU time")
+    s.add_argument("--parallel", type=int, default=8, help="connections creating the tasks")
     s.add_argument("--results", required=True)
     s.set_defaults(fn=cmd_wave)
 
@@ -765,6 +806,7 @@ def main():
     s.add_argument("--pid", type=int, required=True)
     s.add_argument("--every", type=float, default=0.02)
     s.add_argument("--timeout", type=int, default=1800)
+    s.add_argument("--ready", help="file created once the first sample is taken")
     s.set_defaults(fn=cmd_watch_hwm)
 
     s = sub.add_parser("sizes")

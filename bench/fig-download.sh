@@ -14,7 +14,8 @@ mkdir -p "$RUNS"
 
 # baseline PKG OUT: the shell pipeline the agent's stages are compared with (wall and CPU).
 baseline() {
-    local url="$CP_URL/builds/$(basename "$1")" d=$BENCH_WORK/baseline
+    local url d=$BENCH_WORK/baseline
+    url="$CP_URL/builds/$(basename "$1")"
     rm -rf "$d" && mkdir -p "$d/x"
     /usr/bin/time -f '%e %U %S' -o "$d/time" bash -c '
         t0=$(date +%s%3N)
@@ -31,8 +32,16 @@ baseline() {
 }
 
 one_size() { # MIB
-    local mib=$1 out=$RUNS/$1 rel=$BENCH_WORK/rel-$1 pkg watcher
+    local mib=$1 out=$RUNS/$1 rel=$BENCH_WORK/rel-$1 pkg watcher i
     mkdir -p "$out"
+    local avail need=$((mib * 9 / 2 + 512))
+    avail=$(df -Pm "$BENCH_WORK" | awk 'NR == 2 {print $4}')
+    if [ "${avail:-0}" -lt "$need" ]; then
+        say "download: skipping $mib MiB: $need MiB of free space needed, ${avail:-?} MiB free"
+        echo "{\"error\": \"skipped: $need MiB of free space needed, $avail MiB free\"}" \
+            >"$out/upgrade.json"
+        return 0
+    fi
     say "download: making a $mib MiB release of $V2"
     pkg=$(release "$rel" "$V2" "" --pad-mib "$mib") || die "release of $mib MiB"
     stat -c %s "$pkg" >"$out/bytes"
@@ -46,8 +55,9 @@ one_size() { # MIB
         baseline "$pkg" "$out/baseline" || say "baseline failed"
     fi
     BPY proc --pid "$AGENT_PID" >"$out/idle.json"
-    BPY watch-hwm --pid "$AGENT_PID" --timeout 1800 >"$out/hwm.json" &
+    BPY watch-hwm --pid "$AGENT_PID" --timeout 1800 --ready "$out/watching" >"$out/hwm.json" &
     watcher=$!
+    for ((i = 0; i < 200; i++)); do [ -e "$out/watching" ] && break; sleep 0.05; done
     say "download: upgrade with the $mib MiB package"
     BPY upgrade --collector "$CID" --old "$V1" --to "$V2" --timeout 1200 \
         --log "$A/agent.log" >"$out/upgrade.json"

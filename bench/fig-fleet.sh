@@ -38,7 +38,7 @@ for ((i = 1; i <= N; i++)); do
     if [ "$HOW" = install ]; then
         root_install "$d" "$p1" || die "install of root $i"
     else
-        cp -al "$T/root" "$d/root" && cp -a "$T/state/." "$d/state/" || die "copy of root $i"
+        { cp -al "$T/root" "$d/root" && cp -a "$T/state/." "$d/state/"; } || die "copy of root $i"
     fi
     echo "bench-fleet-$i" >>"$E/names"
 done

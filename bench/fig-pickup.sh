@@ -20,6 +20,8 @@ for lp in 1 0; do
     env_new "pickup-$lp" ${args[@]+"${args[@]}"}
     one_agent "bench-pickup-$lp"
     publish "$pkg"
+    # The agent holds its heartbeats only from its second one, half an interval after the first.
+    sleep "$(awk "BEGIN {print 2 * $HB_MS / 1000}")"
     say "pickup: $N tasks, long-poll=$lp, interval $HB_MS ms"
     BPY pickup --collector "$CID" --to "$V2" --count "$N" --interval-ms "$HB_MS" \
         --long-poll "$lp" --timeout $((N * (HB_MS * 3 / 1000 + 5) + 30)) \

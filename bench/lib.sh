@@ -18,7 +18,9 @@ V2=20.2-100
 INSTALLER="$MOLT_TOP_BUILDDIR/installer/molt-installer"
 ulimit -c 0
 unset MOLT_FAULT MOLT_CONFIG
-for v in $(env | sed -n 's/^\(MOLT_\(SERVER\|AGENT\|INSTALL\)_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+for v in $(env | sed -n 's/^\(MOLT_\(SERVER\|AGENT\|INSTALL\)_[A-Z_]*\)=.*/\1/p'); do
+    unset "$v" # configuration overrides of the caller's environment would skew the figures
+done
 
 say() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -86,7 +88,9 @@ publish() { # PACKAGE...: onto the running control plane
     for p in "$@"; do cp "$p" "$p.statement.json" "$p.sig" "$CP_BUILDS/"; done
 }
 
-file_mib() { "$PY" -c 'import os, sys; print(round(os.path.getsize(sys.argv[1]) / 1048576, 1))' "$1"; }
+file_mib() { # FILE: its size in MiB, one decimal
+    "$PY" -c 'import os, sys; print(round(os.path.getsize(sys.argv[1]) / 2**20, 1))' "$1"
+}
 
 # ---- environments: one control plane, install roots, agents --------------------------
 

@@ -71,7 +71,8 @@ for f in "${figures[@]}"; do
         failed=1
         tail -n 15 "$LOGS/$f.log" | sed 's/^/    /' >&2
         if [ "$(wc -l <"$BENCH_RESULTS")" = "$before" ]; then
-            why="figure script failed (exit $rc$([ "$rc" = 124 ] && echo ", timed out after $LIMIT s")), see $LOGS/$f.log"
+            why="figure script failed (exit $rc), see $LOGS/$f.log"
+            [ "$rc" = 124 ] && why="timed out after $LIMIT s, see $LOGS/$f.log"
             "$PYTHON3" "$here/bench.py" record --results "$BENCH_RESULTS" "$("$PYTHON3" -c '
 import json, sys
 print(json.dumps({"id": sys.argv[1], "figure": sys.argv[1], "value": None, "unit": "",
