@@ -102,6 +102,18 @@ static int get_blob(struct json_object *o, const char *key, unsigned char **out,
     return rc;
 }
 
+/* The task directory is removed recursively when the task ends: it must be
+ * what molt_upgrade_state_from_command made, <upgrade_dir>/task-<id>, so that
+ * a damaged file cannot aim the removal at anything but a task directory. */
+static int task_dir_ok(const struct molt_upgrade_state *t)
+{
+    char suffix[MOLT_TASK_ID_MAX + 8];
+    size_t n = strlen(t->task_dir);
+    size_t m = (size_t)snprintf(suffix, sizeof(suffix), "/task-%s", t->task_id);
+
+    return n > m && strcmp(t->task_dir + n - m, suffix) == 0;
+}
+
 static int parse_state(struct json_object *o, struct molt_upgrade_state *t, struct molt_err *err)
 {
     struct json_object *b = NULL;
@@ -147,6 +159,8 @@ static int parse_state(struct json_object *o, struct molt_upgrade_state *t, stru
     if (rc == 0 && (!molt_task_id_valid(t->task_id) || !molt_version_valid(t->build.version) ||
                     !molt_version_valid(t->to_version) || t->build.size <= 0))
         rc = molt_err_set(err, MOLT_E_PARSE, "invalid task id, version or size");
+    if (rc == 0 && !task_dir_ok(t))
+        rc = molt_err_set(err, MOLT_E_PARSE, "taskDir is not <upgrade_dir>/task-%s", t->task_id);
     return rc;
 }
 
