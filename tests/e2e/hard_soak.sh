@@ -10,7 +10,7 @@
 #   - the resident memory or the open descriptors of the long-lived agent (the
 #     idle phase) or of the supervisor (the whole run) grow: the median of the
 #     last quarter of samples against the first quarter (RSS: more than 10 %
-#     + 1 MiB; descriptors: any);
+#     + 2 MiB, room for one buffered 1 MiB reply; descriptors: any);
 #   - the install is not consistent at the end.
 # Prints TAP and a summary; samples go to $SOAK_OUT (default: soak-<time>/ in
 # the build dir), kept on failure.
@@ -54,7 +54,9 @@ q = max(2, len(rows) // 4)
 first, last = rows[:q], rows[-q:]
 r0, r1 = statistics.median(r[1] for r in first), statistics.median(r[1] for r in last)
 f0, f1 = statistics.median(r[2] for r in first), statistics.median(r[2] for r in last)
-grew = r1 > r0 * 1.10 + 1024 or f1 > f0
+# A 1 MiB reply (the cap; the "huge" fault) can leave a step of about that
+# size in the heap: allowed once over, a steady growth is not.
+grew = r1 > r0 * 1.10 + 2048 or f1 > f0
 print("rss %d -> %d kB, fds %d -> %d, %d samples" % (r0, r1, f0, f1, len(rows)))
 sys.exit(0 if grew else 1)
 EOF
@@ -172,7 +174,7 @@ fds_now=$(fds "$(agent_pid)")
 [ "$fds_now" -le $((fds_idle_end + 2)) ]
 ok $? "the agent after $tasks upgrades holds no more descriptors than the first ($fds_now vs $fds_idle_end)"
 
-ended=$(awk '{n[$4]++} END {for (s in n) printf "%s%d ended %s", sep, n[s], s; sep = ", "}' "$OUT/tasks")
+ended=$(awk '{n[$4]++} END {for (s in n) {printf "%s%d ended %s", sep, n[s], s; sep = ", "}}' "$OUT/tasks")
 echo "# soak: $MINUTES min, $tasks tasks ($ended), $stuck stuck, $bad bad; samples in $OUT"
 if [ "$TAP_FAILED" -eq 0 ] && [ -z "${SOAK_OUT:-}" ]; then rm -rf "$OUT"; else show_log 60; fi
 tap_done
