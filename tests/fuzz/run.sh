@@ -42,7 +42,7 @@ for fuzzer in "$@"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
     if [ "$rc" -eq 0 ]; then
-        echo "fuzz $name: ok (${execs:-?} runs, ${cov:-cov: ?}, corpus $(ls "$corpus" | wc -l) new)"
+        echo "fuzz $name: ok (${execs:-?} runs, ${cov:-cov: ?}, $(ls "$corpus" | wc -l) inputs found so far)"
     else
         failed=1
         echo "fuzz $name: FAILED (exit $rc); log $log, inputs: $(ls "$work/artifacts/$name-"* 2>/dev/null | tr '\n' ' ')"
