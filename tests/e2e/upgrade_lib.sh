@@ -206,13 +206,16 @@ for e in json.load(sys.stdin).get("events", []):
 print(" ".join(str(s) for s in seen))'
 }
 
+# task_stages TASK: the stages the control plane heard of, in the order each was
+# first reported. A heartbeat sent just before a stage began may arrive after the
+# next stage's report: such a late echo of an earlier stage is not a new stage.
 task_stages() {
     cp_task_events "$1" | "$PY" -c '
 import json, sys
 seen = []
 for e in json.load(sys.stdin).get("events", []):
     s = e.get("stage")
-    if s and (not seen or seen[-1] != s):
+    if s and s not in seen:
         seen.append(s)
 print(" ".join(seen))'
 }
