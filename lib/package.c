@@ -218,14 +218,7 @@ int molt_pkg_statement_format(const struct molt_statement *st, char **out, size_
     json_object_object_add(o, "created", json_object_new_int64(st->created_ms));
     json_object_object_add(o, "package", json_object_new_string(st->package));
     text = molt_json_dump(o);
-    if (!text || !(*out = malloc(strlen(text) + 2))) {
-        rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
-    } else {
-        *len = strlen(text) + 1;
-        memcpy(*out, text, *len - 1);
-        (*out)[*len - 1] = '\n';
-        (*out)[*len] = '\0';
-    }
+    rc = molt_pkg_text_line(text, out, len, err);
     json_object_put(o);
     return rc;
 }

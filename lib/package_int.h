@@ -32,4 +32,10 @@ void molt_pkg_host(char os[16], char arch[32]);
 int molt_pkg_hash_fd(int fd, const char *what, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
                      struct molt_err *err);
 
+/* Opens the directory holding rel (a manifest path) under rootfd, one component
+ * at a time, never following a symlink; *base gets rel's last component. */
+int molt_pkg_open_parent(int rootfd, const char *rel, const char **base, struct molt_err *err);
+/* Copies JSON text into a malloc'd, newline-terminated buffer (*len counts the newline). */
+int molt_pkg_text_line(const char *text, char **out, size_t *len, struct molt_err *err);
+
 #endif

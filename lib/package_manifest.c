@@ -400,14 +400,7 @@ int molt_pkg_manifest_format(const struct molt_manifest *m, char **out, size_t *
     json_object_object_add(o, "files", files);
     text =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (!text || !(*out = malloc(strlen(text) + 2))) {
-        rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
-    } else {
-        *len = strlen(text) + 1;
-        memcpy(*out, text, *len - 1);
-        (*out)[*len - 1] = '\n';
-        (*out)[*len] = '\0';
-    }
+    rc = molt_pkg_text_line(text, out, len, err);
     json_object_put(o);
     return rc;
 }

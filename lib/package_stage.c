@@ -189,30 +189,6 @@ static int check_free_space(struct stage *s, const char *upgrade_dir, struct mol
     return 0;
 }
 
-/* Opens the directory holding path, one component at a time, never following
- * a symlink: every component is a directory this run created. */
-static int open_parent(int rootfd, const char *path, const char **base, struct molt_err *err)
-{
-    char buf[PATH_MAX];
-    int fd = dup(rootfd);
-    char *p = buf;
-
-    snprintf(buf, sizeof(buf), "%s", path);
-    *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    if (fd < 0)
-        return molt_err_errno(err, "dup");
-    for (char *slash; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
-        int next;
-        *slash = '\0';
-        next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        close(fd);
-        if (next < 0)
-            return molt_err_errno(err, "open directory of %s", path);
-        fd = next;
-    }
-    return fd;
-}
-
 static int write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
@@ -436,7 +412,7 @@ static int unpack_entry(struct stage *s, struct archive_entry *e, struct molt_er
         (rc = molt_pkg_path_check(path, &s->lim, err)) < 0 ||
         (rc = match_manifest(s, e, path, show, &f, err)) < 0)
         return rc;
-    if (s->rootfd >= 0 && (dirfd = open_parent(s->rootfd, path, &base, err)) < 0)
+    if (s->rootfd >= 0 && (dirfd = molt_pkg_open_parent(s->rootfd, path, &base, err)) < 0)
         return dirfd;
     switch (f->type) {
     case MOLT_PKG_FILE:
@@ -561,7 +537,7 @@ static int sync_dirs(struct stage *s, struct molt_err *err)
         int dirfd, fd, rc = 0;
         if (f->type != MOLT_PKG_DIR)
             continue;
-        dirfd = open_parent(s->rootfd, f->path, &base, err);
+        dirfd = molt_pkg_open_parent(s->rootfd, f->path, &base, err);
         if (dirfd < 0)
             return dirfd;
         fd = openat(dirfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

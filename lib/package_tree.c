@@ -15,8 +15,7 @@
 #include "fs.h"
 #include "package_int.h"
 
-/* Opens the directory that holds rel under rootfd without following symlinks. */
-static int open_dir_of(int rootfd, const char *rel, const char **base, struct molt_err *err)
+int molt_pkg_open_parent(int rootfd, const char *rel, const char **base, struct molt_err *err)
 {
     char buf[PATH_MAX];
     char *p = buf;
@@ -32,10 +31,21 @@ static int open_dir_of(int rootfd, const char *rel, const char **base, struct mo
         next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         close(fd);
         if (next < 0)
-            return molt_err_errno(err, "%s", rel);
+            return molt_err_errno(err, "open directory of %s", rel);
         fd = next;
     }
     return fd;
+}
+
+int molt_pkg_text_line(const char *text, char **out, size_t *len, struct molt_err *err)
+{
+    if (!text || !(*out = malloc(strlen(text) + 2)))
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    *len = strlen(text) + 1;
+    memcpy(*out, text, *len - 1);
+    (*out)[*len - 1] = '\n';
+    (*out)[*len] = '\0';
+    return 0;
 }
 
 static int check_file(int dirfd, const char *base, const struct molt_pkg_file *f,
@@ -62,7 +72,7 @@ static int check_entry(int rootfd, const struct molt_pkg_file *f, struct molt_er
     const char *base;
     struct stat sb;
     char target[PATH_MAX];
-    int dirfd = open_dir_of(rootfd, f->path, &base, err);
+    int dirfd = molt_pkg_open_parent(rootfd, f->path, &base, err);
     int rc = 0;
     ssize_t n;
 
