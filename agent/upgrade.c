@@ -447,13 +447,18 @@ static int download(struct upgrade *u, const struct molt_config *conf,
     if (u->task.local_package[0]) {
         rc = copy_local(u, st, err);
         memset(&stats, 0, sizeof(stats));
+        o.bearer = NULL;
         goto hashed;
     }
     rc = molt_http_resolve(conf, u->task.build.url, url, sizeof(url), err);
     if (rc == 0)
         rc = molt_http_url_check(conf, url, err);
-    if (rc == 0)
+    /* The token is the collector's credential with its server: a build hosted
+     * elsewhere (a mirror, a CDN) gets the request without it. */
+    if (rc == 0 && molt_http_same_origin(conf->server.url, url))
         rc = molt_agent_token(u->agent, token, sizeof(token), err);
+    else
+        o.bearer = NULL;
     if (rc < 0) {
         molt_pkg_hasher_free(&u->hasher);
         return rc;
@@ -462,9 +467,10 @@ static int download(struct upgrade *u, const struct molt_config *conf,
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
 hashed:
-    molt_log_info("upgrade.download", "task=%s build=%s bytes=%llu attempts=%d restarts=%d rc=%d",
-                  u->task.task_id, u->task.build.version, (unsigned long long)stats.transferred,
-                  stats.attempts, stats.restarts, rc);
+    molt_log_info("upgrade.download",
+                  "task=%s build=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d",
+                  u->task.task_id, u->task.build.version, o.bearer ? "token" : "none",
+                  (unsigned long long)stats.transferred, stats.attempts, stats.restarts, rc);
     if (rc == MOLT_E_CANCELLED)
         rc = aborted(u, err);
     if (rc == 0 && u->hash_failed)

@@ -94,6 +94,55 @@ int molt_http_url_check(const struct molt_config *conf, const char *url, struct 
     return 0;
 }
 
+/* Splits an absolute URL's authority into host and port (the scheme's default
+ * when none is given); 0 on success, -1 when there is no usable authority. */
+static int url_host_port(const char *url, const char **host, size_t *hlen, long *port)
+{
+    const char *auth = strstr(url, "://"), *end, *colon;
+    char *num_end;
+
+    if (!auth)
+        return -1;
+    auth += 3;
+    end = auth + strcspn(auth, "/?#");
+    colon = NULL;
+    if (*auth == '[') {    /* [v6]:port */
+        const char *close = memchr(auth, ']', (size_t)(end - auth));
+        if (!close)
+            return -1;
+        if (close + 1 < end && close[1] == ':')
+            colon = close + 1;
+        else if (close + 1 != end)
+            return -1;
+    } else {
+        colon = memchr(auth, ':', (size_t)(end - auth));
+    }
+    *host = auth;
+    *hlen = (size_t)((colon ? colon : end) - auth);
+    *port = url_has_scheme(url, "https") ? 443 : 80;
+    if (colon && colon + 1 < end) {
+        errno = 0;
+        *port = strtol(colon + 1, &num_end, 10);
+        if (errno || num_end != end || *port <= 0 || *port > 65535)
+            return -1;
+    }
+    return *hlen > 0 ? 0 : -1;
+}
+
+int molt_http_same_origin(const char *a, const char *b)
+{
+    const char *ha, *hb;
+    size_t la, lb;
+    long pa, pb;
+
+    if (!(url_has_scheme(a, "https") && url_has_scheme(b, "https")) &&
+        !(url_has_scheme(a, "http") && url_has_scheme(b, "http")))
+        return 0;
+    if (url_host_port(a, &ha, &la, &pa) < 0 || url_host_port(b, &hb, &lb, &pb) < 0)
+        return 0;
+    return la == lb && strncasecmp(ha, hb, la) == 0 && pa == pb;
+}
+
 int molt_http_resolve(const struct molt_config *conf, const char *ref, char *out, size_t n,
                       struct molt_err *err)
 {

@@ -90,6 +90,9 @@ int molt_http_apply_common(CURL *h, const struct molt_config *conf, struct molt_
 /* 0 when url may be used under conf: https, or http to loopback with
  * allow_insecure_http; no credentials in the URL, no control characters. */
 int molt_http_url_check(const struct molt_config *conf, const char *url, struct molt_err *err);
+/* 1 when the absolute URLs a and b have the same scheme, host (ignoring case)
+ * and port (the scheme's default when absent): where the collector token may go. */
+int molt_http_same_origin(const char *a, const char *b);
 /* Resolves ref against server.url: an absolute http(s) URL is kept, a path
  * starting with '/' is appended to the server URL (less a trailing '/'). */
 int molt_http_resolve(const struct molt_config *conf, const char *ref, char *out, size_t n,

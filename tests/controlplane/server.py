@@ -114,6 +114,12 @@ class Counters:
             self.by_endpoint = collections.defaultdict(lambda: collections.Counter())
             self.bytes_by_endpoint = collections.Counter()
             self.bytes_sent = 0
+            self.mirror = collections.Counter()
+
+    def mirror_request(self, with_credentials):
+        with self.lock:
+            self.mirror["requests"] += 1
+            self.mirror["withCredentials"] += int(with_credentials)
 
     def add(self, key, status):
         with self.lock:
@@ -132,6 +138,8 @@ class Counters:
                 "since": self.since, "elapsedMs": int(elapsed * 1000), "total": self.total,
                 "requestsPerSecond": round(self.total / elapsed, 2),
                 "bytesSent": self.bytes_sent,
+                "mirror": {"requests": self.mirror["requests"],
+                           "withCredentials": self.mirror["withCredentials"]},
                 "endpoints": {k: {"count": sum(v.values()), "statuses": dict(v),
                                   "bytes": self.bytes_by_endpoint[k]}
                               for k, v in sorted(self.by_endpoint.items())},
@@ -399,6 +407,10 @@ class App:
             return None
         if route.auth == "download" and bearer is None and self._basic_ok(h):
             return None
+        if route.auth == "download" and self.on_mirror(h):
+            # A public mirror needs no credentials; one that is sent any is counted.
+            self.counters.mirror_request(h.headers.get("Authorization") is not None)
+            return None
         if collector is None:
             raise ApiError(401, "token.invalid", "collector token not recognised")
         return collector
@@ -479,6 +491,18 @@ class App:
                 h.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def build_base(self, h):
+        """Where commands tell collectors to download builds: this server, or, with
+        --mirror-host, the same port under another name, standing for a public mirror."""
+        if self.args.mirror_host:
+            return "%s://%s:%s" % (self.scheme, self.args.mirror_host,
+                                   self.base_url.rsplit(":", 1)[1])
+        return self.request_base(h)
+
+    def on_mirror(self, h):
+        host = (h.headers.get("Host") or "").rsplit(":", 1)[0]
+        return bool(self.args.mirror_host) and host.lower() == self.args.mirror_host.lower()
 
     def request_base(self, h):
         host = h.headers.get("Host") or ""
@@ -617,7 +641,7 @@ class App:
         body = self.json_body(req)
         if not isinstance(body, dict):
             raise bad_request("the body must be a JSON object")
-        reply = self.store.heartbeat(req.collector["id"], body, wait, self.request_base(req.h))
+        reply = self.store.heartbeat(req.collector["id"], body, wait, self.build_base(req.h))
         return json_response(200, reply)
 
     def report(self, req):
@@ -632,7 +656,7 @@ class App:
         if b is None:
             raise ApiError(404, "build.unknown", "There is no build of %s for %s/%s."
                            % (version, os_name, arch))
-        return json_response(200, b.command_object(self.request_base(req.h)))
+        return json_response(200, b.command_object(self.build_base(req.h)))
 
     # ------------------------------------------------------------ package downloads
 
@@ -978,6 +1002,10 @@ def build_parser():
                    help="answer heartbeats at once and tell agents longPoll: false")
     p.add_argument("--rate-limit", type=int, default=4, metavar="N",
                    help="management API requests per second per access id (default 4, 0: off)")
+    p.add_argument("--mirror-host", metavar="HOST",
+                   help="give build URLs under HOST (this server's port), served without "
+                        "credentials like a public mirror; /admin/stats counts requests to it "
+                        "that carry any")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 

@@ -135,5 +135,33 @@ class DownloadTest(cptest.ServerTestCase):
         self.assertEqual(self.srv.create_task(self.a.id, "30.0-1").isdigit(), True)
 
 
+class MirrorTest(cptest.ServerTestCase):
+    """--mirror-host: build URLs name another host, which serves builds without
+    credentials and counts the requests that carry some (a leaked token)."""
+    server_args = ("--mirror-host", "localhost")
+    builds = (("20.1-2749", ""),)
+
+    def test_mirror(self):
+        a = self.srv.agent()
+        a.register()
+        r = self.srv.api("GET", "/collector/builds/20.1-2749", auth="Bearer " + a.token)
+        self.assertEqual(r.status, 200)
+        url = r.json["url"]
+        self.assertEqual(url.rsplit("/", 1)[0], "http://localhost:%d/builds" % self.srv.port)
+        path = "/builds/" + url.rsplit("/", 1)[1]
+        on_mirror = {"Host": "localhost:%d" % self.srv.port}
+        self.assertEqual(self.srv.request("GET", path, auth=None).status, 401,
+                         "the server's own name still wants credentials")
+        r = self.srv.request("GET", path, headers=on_mirror, auth=None)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, self.build_files["20.1-2749"]["data"])
+        self.assertEqual(self.srv.admin("GET", "/stats")["mirror"],
+                         {"requests": 1, "withCredentials": 0})
+        r = self.srv.request("GET", path, headers=on_mirror, auth="Bearer " + a.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.srv.admin("GET", "/stats")["mirror"],
+                         {"requests": 2, "withCredentials": 1})
+
+
 if __name__ == "__main__":
     taprunner.main()

@@ -4,9 +4,11 @@ TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/tap.sh
 
 # Self-upgrade end to end (the agent, the installer, packages and the control plane).
-UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_hop.sh tests/e2e/upgrade_faults.sh tests/e2e/upgrade_crash.sh tests/e2e/upgrade_local.sh
+UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_hop.sh tests/e2e/upgrade_faults.sh tests/e2e/upgrade_crash.sh tests/e2e/upgrade_local.sh tests/e2e/upgrade_mirror.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/upgrade_lib.sh
+# The agent configuration of the upgrade tests, the demo and the benchmarks.
+EXTRA_DIST += tests/e2e/agent_conf.sh
 
 # The releases and extra version builds the upgrade tests make, cached between runs.
 e2e-fixture-clean:

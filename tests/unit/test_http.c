@@ -214,6 +214,31 @@ static void test_url_rules(void **state)
     assert_int_not_equal(molt_http_resolve(&c, "/x", out, 10, &err), 0);
 }
 
+/* Where the collector token may go: the server's own scheme, host and port. */
+static void test_same_origin(void **state)
+{
+    const char *srv = "https://cp.example:8443/base";
+
+    (void)state;
+    assert_true(molt_http_same_origin(srv, "https://cp.example:8443/builds/p.tar.gz"));
+    assert_true(molt_http_same_origin(srv, "HTTPS://CP.Example:8443?x"));
+    assert_true(molt_http_same_origin("https://cp.example/a", "https://cp.example:443/b"));
+    assert_true(molt_http_same_origin("http://127.0.0.1/a", "http://127.0.0.1:80#f"));
+    assert_true(molt_http_same_origin("https://[::1]:9/a", "https://[::1]:9"));
+    assert_false(molt_http_same_origin(srv, "https://cdn.example:8443/builds/p.tar.gz"));
+    assert_false(molt_http_same_origin(srv, "https://cp.example/builds/p.tar.gz"));
+    assert_false(molt_http_same_origin(srv, "https://cp.example:8444/builds/p.tar.gz"));
+    assert_false(molt_http_same_origin(srv, "http://cp.example:8443/builds/p.tar.gz"));
+    assert_false(molt_http_same_origin(srv, "https://cp.example.evil:8443/"));
+    assert_false(molt_http_same_origin(srv, "https://cp.exampl:8443/"));
+    assert_false(molt_http_same_origin("https://[::1]:9/a", "https://[::2]:9"));
+    assert_false(molt_http_same_origin("https://[::1]x/a", "https://[::1]x/a"));
+    assert_false(molt_http_same_origin("https://cp:99999/", "https://cp:99999/"));
+    assert_false(molt_http_same_origin("https://cp:8x/", "https://cp:8x/"));
+    assert_false(molt_http_same_origin("https:///a", "https:///a"));
+    assert_false(molt_http_same_origin("/builds/p", "/builds/p"));
+}
+
 static void test_sanitize(void **state)
 {
     char out[32];
@@ -404,6 +429,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_rules),
+        cmocka_unit_test(test_same_origin),
         cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_apply_common),
         cmocka_unit_test(test_requests),
