@@ -318,6 +318,7 @@ int molt_agent_init(struct molt_agent *a, const char *config_path, struct molt_e
 {
     memset(a, 0, sizeof(*a));
     pthread_mutex_init(&a->mu, NULL);
+    molt_outbox_kept_init(&a->kept);
     a->lock_fd = -1;
     a->wake_fd = -1;
     a->start_mono_ms = molt_host_monotonic_ms();
@@ -341,6 +342,7 @@ void molt_agent_cleanup(struct molt_agent *a)
     a->wake_fd = a->lock_fd = -1;
     explicit_bzero(&a->id, sizeof(a->id));
     explicit_bzero(&a->conf.server.access_key, sizeof(a->conf.server.access_key));
+    molt_outbox_kept_destroy(&a->kept);
     pthread_mutex_destroy(&a->mu);
 }
 
@@ -483,6 +485,8 @@ static void flush_outbox(struct molt_agent *a, struct loop *l, int64_t now)
     l->outbox_retry_after = -1;
     l->token_rejected = 0;
     rc = molt_outbox_flush(a->outbox_dir, send_report, &s, &err);
+    if (rc == 0)
+        rc = molt_outbox_flush_kept(&a->kept, a->outbox_dir, send_report, &s, &err);
     if (rc == 0) {
         l->outbox_pending = 0;
         molt_backoff_reset(&a->outbox_backoff);

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "err.h"
 #include "host.h"
+#include "outbox.h"
 #include "task.h"
 
 enum molt_exit {
@@ -106,6 +107,9 @@ struct molt_agent {
     int task_active;
     char recent[MOLT_RECENT_TASKS][MOLT_TASK_ID_MAX + 1];   /* finished task ids */
     unsigned recent_next;
+
+    /* Final reports the outbox directory would not take (its own lock). */
+    struct molt_outbox_kept kept;
 
     /* Set from signal handlers and other threads. */
     volatile sig_atomic_t stop;

@@ -100,7 +100,27 @@ static void move_aside(const char *path, const char *why)
         molt_log_error("outbox.bad", "file=%s error=\"%s\" moved_to=%s", path, why, bad);
 }
 
-/* Sends one entry; 1 = done with it (deleted or moved aside), 0 = keep, <0 = error. */
+/* Sends one report: 1 = the server has answered for good (200 recorded, 404
+ * or 409 refused), <0 = keep it for a retry. */
+static int send_report(const struct molt_report *r, const char *text, size_t len,
+                       molt_outbox_send_fn send, void *arg, struct molt_err *err)
+{
+    long status = 0;
+    int rc = send(arg, r->task_id, text, len, &status, err);
+
+    if (status == 200) {
+        molt_log_info("report.sent", "task=%s status=%d", r->task_id, r->status);
+        return 1;
+    }
+    if (status == 404 || status == 409) {
+        molt_log_warn("report.refused", "task=%s http=%ld error=\"%s\"", r->task_id, status,
+                      err ? err->msg : "");
+        return 1;
+    }
+    return rc < 0 ? rc : molt_err_set(err, MOLT_E_HTTP, "unexpected HTTP %ld", status);
+}
+
+/* Sends one entry; 1 = done with it (deleted or moved aside), <0 = keep it. */
 static int send_entry(const char *dir, const char *name, molt_outbox_send_fn send, void *arg,
                       struct molt_err *err)
 {
@@ -109,7 +129,6 @@ static int send_entry(const char *dir, const char *name, molt_outbox_send_fn sen
     struct molt_report r;
     char *text = NULL;
     size_t len = 0;
-    long status = 0;
     int rc;
 
     snprintf(id, sizeof(id), "%.*s", (int)(strcspn(name, ".")), name);
@@ -132,22 +151,11 @@ static int send_entry(const char *dir, const char *name, molt_outbox_send_fn sen
         rc = 1;
         goto out;
     }
-    rc = send(arg, id, text, len, &status, err);
-    if (status == 200 || status == 404 || status == 409) {
-        if (status == 200)
-            molt_log_info("report.sent", "task=%s status=%d", id, r.status);
-        else
-            molt_log_warn("report.refused", "task=%s http=%ld error=\"%s\"", id, status,
-                          err ? err->msg : "");
-        if (unlink(path) < 0 && errno != ENOENT) {
-            rc = molt_err_errno(err, "outbox: remove %s", path);
-            goto out;
-        }
+    rc = send_report(&r, text, len, send, arg, err);
+    if (rc == 1 && unlink(path) < 0 && errno != ENOENT)
+        rc = molt_err_errno(err, "outbox: remove %s", path);
+    else if (rc == 1)
         molt_fs_fsync_dir(dir, NULL);
-        rc = 1;
-    } else if (rc == 0) {
-        rc = molt_err_set(err, MOLT_E_HTTP, "unexpected HTTP %ld", status);
-    }
 out:
     json_object_put(o);
     free(text);
@@ -173,4 +181,127 @@ int molt_outbox_flush(const char *dir, molt_outbox_send_fn send, void *arg, stru
     }
     free(list);
     return rc;
+}
+
+/* ---- reports kept in memory ----------------------------------------------- */
+
+void molt_outbox_kept_init(struct molt_outbox_kept *k)
+{
+    memset(k, 0, sizeof(*k));
+    pthread_mutex_init(&k->mu, NULL);
+}
+
+void molt_outbox_kept_destroy(struct molt_outbox_kept *k)
+{
+    for (unsigned i = 0; i < k->n; i++)
+        molt_log_error("report.lost", "task=%s status=%d reason=\"never written to the outbox, "
+                       "not sent before the agent stopped\"", k->r[i].task_id, k->r[i].status);
+    k->n = 0;
+    pthread_mutex_destroy(&k->mu);
+}
+
+static int kept_index(const struct molt_outbox_kept *k, const char *task_id)
+{
+    for (unsigned i = 0; i < k->n; i++) {
+        if (strcmp(k->r[i].task_id, task_id) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static void kept_remove_at(struct molt_outbox_kept *k, unsigned i)
+{
+    memmove(&k->r[i], &k->r[i + 1], (k->n - i - 1) * sizeof(k->r[0]));
+    k->n--;
+}
+
+void molt_outbox_keep(struct molt_outbox_kept *k, const struct molt_report *r)
+{
+    int i;
+
+    pthread_mutex_lock(&k->mu);
+    i = kept_index(k, r->task_id);
+    if (i >= 0) {
+        kept_remove_at(k, (unsigned)i);
+    } else if (k->n == MOLT_OUTBOX_KEPT_MAX) {
+        molt_log_error("report.lost", "task=%s status=%d reason=\"more than %d reports kept "
+                       "in memory\"", k->r[0].task_id, k->r[0].status, MOLT_OUTBOX_KEPT_MAX);
+        kept_remove_at(k, 0);
+    }
+    k->r[k->n++] = *r;
+    pthread_mutex_unlock(&k->mu);
+}
+
+int molt_outbox_kept_has(struct molt_outbox_kept *k, const char *task_id)
+{
+    int found;
+
+    pthread_mutex_lock(&k->mu);
+    found = kept_index(k, task_id) >= 0;
+    pthread_mutex_unlock(&k->mu);
+    return found;
+}
+
+int molt_outbox_kept_count(struct molt_outbox_kept *k)
+{
+    int n;
+
+    pthread_mutex_lock(&k->mu);
+    n = (int)k->n;
+    pthread_mutex_unlock(&k->mu);
+    return n;
+}
+
+/* Copies the oldest kept report into r; 0 when none is kept. */
+static int kept_oldest(struct molt_outbox_kept *k, struct molt_report *r)
+{
+    int any;
+
+    pthread_mutex_lock(&k->mu);
+    any = k->n > 0;
+    if (any)
+        *r = k->r[0];
+    pthread_mutex_unlock(&k->mu);
+    return any;
+}
+
+/* Forgets r unless a newer report of its task was kept meanwhile. */
+static void kept_done(struct molt_outbox_kept *k, const struct molt_report *r)
+{
+    int i;
+
+    pthread_mutex_lock(&k->mu);
+    i = kept_index(k, r->task_id);
+    if (i >= 0 && memcmp(&k->r[i], r, sizeof(*r)) == 0)
+        kept_remove_at(k, (unsigned)i);
+    pthread_mutex_unlock(&k->mu);
+}
+
+static int send_kept(const struct molt_report *r, molt_outbox_send_fn send, void *arg,
+                     struct molt_err *err)
+{
+    struct json_object *o = molt_report_to_json(r);
+    const char *text = molt_json_dump(o);
+    int rc = send_report(r, text, strlen(text), send, arg, err);
+
+    json_object_put(o);
+    return rc;
+}
+
+int molt_outbox_flush_kept(struct molt_outbox_kept *k, const char *dir, molt_outbox_send_fn send,
+                           void *arg, struct molt_err *err)
+{
+    struct molt_report r;
+    int filed = 0, rc;
+
+    while (kept_oldest(k, &r)) {
+        if (molt_outbox_put(dir, &r, NULL) == 0) {
+            molt_log_info("report.filed", "task=%s dir=%s", r.task_id, dir);
+            filed = 1;
+        } else if ((rc = send_kept(&r, send, arg, err)) < 0) {
+            return molt_err_prefix(err, "report %s (kept in memory)", r.task_id);
+        }
+        kept_done(k, &r);
+    }
+    return filed ? molt_outbox_flush(dir, send, arg, err) : 0;
 }

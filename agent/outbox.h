@@ -5,16 +5,29 @@
  * sent oldest task id first; an entry is deleted when the server answers 200
  * (recorded), 404 task.unknown or 409 task.closed (a clear answer, logged);
  * anything else keeps it for a retry with backoff. A file that is not a valid
- * report is moved aside to <taskId>.json.bad (never silently dropped). */
+ * report is moved aside to <taskId>.json.bad (never silently dropped).
+ *
+ * A report the directory will not take (read-only or full disk) is kept in
+ * memory instead (struct molt_outbox_kept) and sent all the same: it is lost
+ * only if the agent stops before the server has it. */
 #ifndef MOLT_OUTBOX_H
 #define MOLT_OUTBOX_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "err.h"
 #include "task.h"
 
 #define MOLT_OUTBOX_ENTRY_MAX 65536
+#define MOLT_OUTBOX_KEPT_MAX 16
+
+/* Final reports held in memory, oldest first; safe to use from any thread. */
+struct molt_outbox_kept {
+    pthread_mutex_t mu;
+    struct molt_report r[MOLT_OUTBOX_KEPT_MAX];
+    unsigned n;
+};
 
 /* Sends one report body; sets *status to the HTTP status (0 when no reply) and
  * returns the transport's result code. */
@@ -30,5 +43,19 @@ int molt_outbox_count(const char *dir);
  * emptied, or the failing entry's error (later entries stay for the retry). */
 int molt_outbox_flush(const char *dir, molt_outbox_send_fn send, void *arg,
                       struct molt_err *err);
+
+void molt_outbox_kept_init(struct molt_outbox_kept *k);
+/* Logs every report still kept (they are about to be lost) and frees the lock. */
+void molt_outbox_kept_destroy(struct molt_outbox_kept *k);
+/* Keeps r (replacing an earlier report of the same task); when full, the
+ * oldest is dropped with an error in the log. */
+void molt_outbox_keep(struct molt_outbox_kept *k, const struct molt_report *r);
+int molt_outbox_kept_has(struct molt_outbox_kept *k, const char *task_id);
+int molt_outbox_kept_count(struct molt_outbox_kept *k);
+/* For each kept report, oldest first: writes it to dir when dir takes files
+ * again (the directory's flush sends it), otherwise sends it, until one fails.
+ * Returns 0 when nothing is kept any more, or the failing report's error. */
+int molt_outbox_flush_kept(struct molt_outbox_kept *k, const char *dir, molt_outbox_send_fn send,
+                           void *arg, struct molt_err *err);
 
 #endif

@@ -173,7 +173,8 @@ int molt_task_recently_finished(struct molt_agent *a, const char *task_id)
     pthread_mutex_lock(&a->mu);
     found = recent_locked(a, task_id);
     pthread_mutex_unlock(&a->mu);
-    return found || molt_outbox_has(a->outbox_dir, task_id);
+    return found || molt_outbox_has(a->outbox_dir, task_id) ||
+           molt_outbox_kept_has(&a->kept, task_id);
 }
 
 int molt_task_finish(struct molt_agent *a, const struct molt_report *final, struct molt_err *err)
@@ -183,8 +184,12 @@ int molt_task_finish(struct molt_agent *a, const struct molt_report *final, stru
     if (final->status != MOLT_TASK_SUCCEEDED && final->status != MOLT_TASK_FAILED)
         return molt_err_set(err, MOLT_E_INVAL, "final report with status %d", final->status);
     rc = molt_outbox_put(a->outbox_dir, final, err);
-    if (rc < 0)
-        return molt_err_prefix(err, "task %s", final->task_id);
+    if (rc < 0) {
+        /* Still the final word on the task: hold it in memory and send it. */
+        molt_log_error("report.unsaved", "task=%s error=\"%s\" kept=memory", final->task_id,
+                       err->msg);
+        molt_outbox_keep(&a->kept, final);
+    }
     pthread_mutex_lock(&a->mu);
     if (a->task_active && strcmp(a->task.task_id, final->task_id) == 0)
         a->task_active = 0;

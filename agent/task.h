@@ -7,7 +7,8 @@
  *   molt_task_begin()   claim the single task slot (MOLT_E_BUSY if taken);
  *   molt_task_update()  replace the progress report (stage, bytes, ...);
  *   molt_task_finish()  final report 2 or 3: written to the outbox (atomic, before
- *                       it is sent), slot released, main loop woken to send it.
+ *                       it is sent; kept in memory if the outbox will not take it),
+ *                       slot released, main loop woken to send it.
  *
  * All molt_task_* functions are thread-safe (they take the agent's mutex) and
  * never block on the network, so a worker thread may call them at any time.
@@ -91,8 +92,10 @@ int molt_task_begin(struct molt_agent *a, const struct molt_report *r, struct mo
 int molt_task_update(struct molt_agent *a, const struct molt_report *r, struct molt_err *err);
 /* Copies the current report; returns 1 when there is one, 0 when idle. */
 int molt_task_current(struct molt_agent *a, struct molt_report *out);
-/* Writes a final report (status 2 or 3) to the outbox, releases the slot if the
- * task held it, remembers the id as finished, and wakes the main loop. */
+/* Writes a final report (status 2 or 3) to the outbox (or keeps it in memory,
+ * logged, when the outbox cannot be written), releases the slot if the task
+ * held it, remembers the id as finished, and wakes the main loop. Fails only
+ * for a status that is not final. */
 int molt_task_finish(struct molt_agent *a, const struct molt_report *final,
                      struct molt_err *err);
 /* 1 when task_id finished here recently (its final report is queued or sent). */

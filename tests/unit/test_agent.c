@@ -492,6 +492,73 @@ static void test_outbox(void **state)
     tu_rmtree(tmp);
 }
 
+static void keep_report(struct molt_outbox_kept *k, const char *id, int status)
+{
+    struct molt_report r;
+
+    molt_report_init(&r, id, "20.2-100", status, MOLT_STAGE_COMMITTED);
+    molt_outbox_keep(k, &r);
+}
+
+/* Reports the outbox directory will not take are kept in memory and sent all
+ * the same; once the directory takes files again they are filed there. */
+static void test_outbox_kept(void **state)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX], path[PATH_MAX];
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_outbox_kept k;
+    struct molt_report r;
+    char id[16];
+
+    (void)state;
+    tu_mkdtemp(tmp);
+    tu_write(path, tmp, "state", "a file where the state directory should be");
+    snprintf(dir, sizeof(dir), "%s/state/outbox", tmp);
+    molt_report_init(&r, "7", "20.2-100", MOLT_TASK_FAILED, MOLT_STAGE_VERIFYING);
+    assert_int_not_equal(molt_outbox_put(dir, &r, &err), 0);
+
+    molt_outbox_kept_init(&k);
+    molt_outbox_keep(&k, &r);
+    keep_report(&k, "5", MOLT_TASK_FAILED);
+    keep_report(&k, "7", MOLT_TASK_SUCCEEDED);    /* replaces the first report of 7 */
+    assert_int_equal(molt_outbox_kept_count(&k), 2);
+    assert_true(molt_outbox_kept_has(&k, "7"));
+    assert_true(molt_outbox_kept_has(&k, "5"));
+    assert_false(molt_outbox_kept_has(&k, "6"));
+
+    /* No reply: everything stays. Then 200 for 5 and a 500 for 7: only 7 stays. */
+    struct fake_server down = { .statuses = { 0 } };
+    assert_int_not_equal(molt_outbox_flush_kept(&k, dir, fake_send, &down, &err), 0);
+    assert_int_equal(down.n_calls, 1);
+    assert_string_equal(down.sent[0], "5");
+    assert_int_equal(molt_outbox_kept_count(&k), 2);
+    struct fake_server half = { .statuses = { 200, 500 } };
+    assert_int_not_equal(molt_outbox_flush_kept(&k, dir, fake_send, &half, &err), 0);
+    assert_int_equal(half.n_calls, 2);
+    assert_string_equal(half.sent[1], "7");
+    assert_int_equal(molt_outbox_kept_count(&k), 1);
+    assert_true(molt_outbox_kept_has(&k, "7"));
+
+    /* Full: the oldest report goes (with an error in the log). */
+    for (int i = 0; i < MOLT_OUTBOX_KEPT_MAX; i++) {
+        snprintf(id, sizeof(id), "%d", 100 + i);
+        keep_report(&k, id, MOLT_TASK_SUCCEEDED);
+    }
+    assert_int_equal(molt_outbox_kept_count(&k), MOLT_OUTBOX_KEPT_MAX);
+    assert_false(molt_outbox_kept_has(&k, "7"));
+
+    /* The directory takes files again: all are filed, then sent from there. */
+    assert_int_equal(unlink(path), 0);
+    struct fake_server again = { .statuses = { 0 } };
+    assert_int_not_equal(molt_outbox_flush_kept(&k, dir, fake_send, &again, &err), 0);
+    assert_int_equal(molt_outbox_kept_count(&k), 0);
+    assert_int_equal(molt_outbox_count(dir), MOLT_OUTBOX_KEPT_MAX);
+    assert_int_equal(again.n_calls, 1);
+    assert_string_equal(again.sent[0], "100");
+    molt_outbox_kept_destroy(&k);
+    tu_rmtree(tmp);
+}
+
 /* ---- task policy ---------------------------------------------------------------------- */
 
 /* A pipeline double: the policy's hand-offs are recorded, so the test sees what
@@ -527,6 +594,7 @@ static void agent_for_tests(struct molt_agent *a, const char *dir)
 {
     memset(a, 0, sizeof(*a));
     pthread_mutex_init(&a->mu, NULL);
+    molt_outbox_kept_init(&a->kept);
     a->wake_fd = -1;
     a->lock_fd = -1;
     molt_conf_defaults(&a->conf);
@@ -649,6 +717,21 @@ static void test_task_policy(void **state)
     assert_false(molt_task_current(a, &cur));
     assert_true(molt_task_recently_finished(a, "400"));
 
+    /* An outbox that takes no files: the final report is kept in memory, the
+     * slot is freed all the same, and the task counts as finished. */
+    char saved_outbox[PATH_MAX], blocker[PATH_MAX];
+    snprintf(saved_outbox, sizeof(saved_outbox), "%s", a->outbox_dir);
+    tu_write(blocker, dir, "not-a-dir", "x");
+    snprintf(a->outbox_dir, sizeof(a->outbox_dir), "%s/outbox", blocker);
+    molt_report_init(&r, "401", "20.2-100", MOLT_TASK_PROGRESSING, MOLT_STAGE_VERIFYING);
+    assert_int_equal(molt_task_begin(a, &r, &err), 0);
+    r.status = MOLT_TASK_FAILED;
+    assert_int_equal(molt_task_finish(a, &r, &err), 0);
+    assert_false(molt_task_current(a, &cur));
+    assert_true(molt_outbox_kept_has(&a->kept, "401"));
+    assert_true(molt_task_recently_finished(a, "401"));
+    snprintf(a->outbox_dir, sizeof(a->outbox_dir), "%s", saved_outbox);
+
     /* Downgrade refused when configured so. */
     a->conf.agent.allow_downgrade = 0;
     make_cmd(&cmd, "toVersion", "\"1.0-1\"");
@@ -669,6 +752,7 @@ static void test_task_policy(void **state)
     molt_command_free(&cmd);
     assert_int_equal(pipeline.starts, 2);
 
+    molt_outbox_kept_destroy(&a->kept);
     pthread_mutex_destroy(&a->mu);
     free(a);
     tu_rmtree(dir);
@@ -859,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_body),
         cmocka_unit_test(test_report_roundtrip),
         cmocka_unit_test(test_outbox),
+        cmocka_unit_test(test_outbox_kept),
         cmocka_unit_test(test_task_policy),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_host_machine_id),

@@ -151,6 +151,7 @@ static void test_no_downgrade_through_a_hop(void **state)
     assert_non_null(a);
     tu_mkdtemp(dir);
     pthread_mutex_init(&a->mu, NULL);
+    molt_outbox_kept_init(&a->kept);
     a->wake_fd = a->lock_fd = -1;
     molt_conf_defaults(&a->conf);
     a->conf.agent.allow_downgrade = 0;
@@ -187,6 +188,7 @@ static void test_no_downgrade_through_a_hop(void **state)
     molt_command_free(&cmd);
     assert_int_equal(pipeline_starts, 2);
 
+    molt_outbox_kept_destroy(&a->kept);
     pthread_mutex_destroy(&a->mu);
     free(a);
     tu_rmtree(dir);
