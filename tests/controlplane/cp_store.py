@@ -70,6 +70,9 @@ CREATE TABLE IF NOT EXISTS events(
   bytes_done INTEGER, bytes_total INTEGER, version TEXT, build_version TEXT, message TEXT,
   repeats INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS events_task ON events(task_id, id);
+CREATE TABLE IF NOT EXISTS id_counters(
+  name TEXT PRIMARY KEY,
+  last INTEGER NOT NULL);
 """
 
 
@@ -362,8 +365,14 @@ class Store:
         return name
 
     def _next_id(self, table, first):
-        row = self.db.execute("SELECT MAX(id) FROM %s" % table).fetchone()
-        return max(row[0] or 0, first - 1) + 1
+        """Ids are never handed out twice, not even after a delete: a deleted
+        collector's id must not come to name another one."""
+        top = self.db.execute("SELECT MAX(id) FROM %s" % table).fetchone()[0] or 0
+        row = self.db.execute("SELECT last FROM id_counters WHERE name=?", (table,)).fetchone()
+        nid = max(top, row[0] if row else 0, first - 1) + 1
+        self.db.execute("INSERT INTO id_counters(name, last) VALUES(?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET last=excluded.last", (table, nid))
+        return nid
 
     def by_token(self, token):
         if not token:

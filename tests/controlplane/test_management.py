@@ -255,6 +255,7 @@ class ManagementTest(cptest.ServerTestCase):
         self.assertError(self.srv.api("GET", path), 404)
         self.assertError(a.heartbeat(), 401, "token.invalid")
         self.assertError(self.srv.api("DELETE", path), 404)
+        self.assertGreater(self.agent().id, a.id, "a deleted collector's id is not reused")
 
     def test_offline_parameters(self):
         r = self.srv.api("GET", "/collectors/offline")
