@@ -125,6 +125,7 @@ for t in curl openssl flock "$PY"; do
     command -v "$t" >/dev/null 2>&1 || { echo "demo: '$t' is needed and not installed" >&2; exit 1; }
 done
 . "$SRC/tests/e2e/cp.sh"
+. "$SRC/tests/e2e/agent_conf.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/molt-demo-XXXXXX") || { echo "demo: mktemp failed" >&2; exit 1; }
 ROOT=$WORK/root STATE=$WORK/state RUN=$WORK/run UPG=$WORK/upgrade CONF=$WORK/molt.conf
@@ -190,31 +191,11 @@ more "$(dim "serves ${#builds[@]} builds; CA \$DEMO/cp/tls/ca.pem")"
 
 # ---- 2. install and run ----------------------------------------------------------------------
 step "Install $V1 and start the agent"
-od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$WORK/machine-id"
-(
-    umask 077
-    cat >"$CONF" <<CONF
-# molt.conf of the demo: short heartbeat and trial, everything under \$DEMO.
-[server]
-url = $CP_URL
-ca_file = $CP_CA
-access_id = $CP_ACCESS_ID
-access_key = $CP_ACCESS_KEY
-[agent]
-name = $NAME
-state_dir = $STATE
-run_dir = $RUN
-upgrade_dir = $UPG
-keys_dir = $WORK/trusted
-machine_id_file = $WORK/machine-id
-heartbeat_interval = $HB
-backoff_max = 2s
-[install]
-root = $ROOT
-trial_timeout = $TRIAL
-trial_max_starts = $STARTS
-CONF
-)
+# shellcheck disable=SC2016 # $DEMO is the text the demo prints for its directory
+agent_conf_write "$WORK" "$NAME" "$WORK/trusted" --heartbeat "$HB" --trial-timeout "$TRIAL" \
+    --trial-max-starts "$STARTS" \
+    --comment 'molt.conf of the demo: short heartbeat and trial, everything under $DEMO.' ||
+    fail "writing the agent's configuration"
 export MOLT_CONFIG=$CONF DEMO_STATE_DIR=$STATE
 "$B1/installer/molt-installer" install "$PKG1" --root "$ROOT" --keys "$WORK/trusted" \
     >"$WORK/install.log" 2>&1 || fail "molt-installer install" "$WORK/install.log"

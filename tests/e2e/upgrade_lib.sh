@@ -13,6 +13,7 @@
 #   VA 20.2-902   built for aarch64 (offline refusal tests)
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/cp.sh"
+. "$(dirname "$0")/agent_conf.sh"
 
 V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901 VA=20.2-902
 FIX="$MOLT_TOP_BUILDDIR/tests/e2e/fixture"
@@ -113,32 +114,12 @@ env_start() {
     trap env_cleanup EXIT
     fixture_prepare || { echo "Bail out! fixture"; exit 1; }
     cp_start "$WORK" --heartbeat-interval "${HB:-1s}" --rate-limit 0 --task-timeout "${CP_TASK_TIMEOUT:-30m}" >/dev/null || { echo "Bail out! control plane"; exit 1; }
+    # shellcheck disable=SC2034 # UPG is for the tests
     ROOT=$WORK/root STATE=$WORK/state RUN=$WORK/run UPG=$WORK/upgrade
-    mkdir -p "$STATE" "$RUN" "$UPG"
     NAME="e2e-$1-$$"
-    od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$WORK/machine-id"
-    cat >"$WORK/molt.conf" <<CONF
-[server]
-url = $CP_URL
-ca_file = $CP_CA
-access_id = $CP_ACCESS_ID
-access_key = $CP_ACCESS_KEY
-[agent]
-name = $NAME
-state_dir = $STATE
-run_dir = $RUN
-upgrade_dir = $UPG
-keys_dir = $FIX/trusted
-machine_id_file = $WORK/machine-id
-heartbeat_interval = ${HB:-1s}
-backoff_max = 2s
-log_level = debug
-[install]
-root = $ROOT
-trial_timeout = ${TRIAL_TIMEOUT:-10s}
-trial_max_starts = 3
-CONF
-    chmod 600 "$WORK/molt.conf"
+    agent_conf_write "$WORK" "$NAME" "$FIX/trusted" --heartbeat "${HB:-1s}" \
+        --trial-timeout "${TRIAL_TIMEOUT:-10s}" --log-level debug ||
+        { echo "Bail out! agent configuration"; exit 1; }
     export MOLT_CONFIG=$WORK/molt.conf
     (
         flock 8
