@@ -9,7 +9,7 @@
 dist_man_MANS = packaging/man/molt-agent.8 packaging/man/molt-installer.8 \
 	packaging/man/molt-pack.1 packaging/man/molt.conf.5
 
-MOLT_PKG_FILES = packaging/pkgtree.sh packaging/molt.conf \
+MOLT_PKG_FILES = packaging/pkgtree.sh packaging/pkgargs.sh packaging/molt.conf \
 	packaging/systemd/molt-agent.service packaging/sysv/molt-agent.init \
 	packaging/deb/mkdeb.sh packaging/deb/control.in packaging/deb/copyright \
 	packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \

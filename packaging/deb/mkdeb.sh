@@ -4,26 +4,8 @@
 # the tree is laid out by packaging/pkgtree.sh, shared with the .rpm.
 set -euo pipefail
 
-usage() {
-    echo "Usage: mkdeb.sh --build-dir B --srcdir S --key KEY --out-dir DIR [--trusted DIR]"
-}
-die() { echo "mkdeb.sh: $*" >&2; exit 1; }
-
-B='' S='' KEY='' OUTDIR='' TRUSTED=''
-while [ $# -gt 0 ]; do
-    case "$1" in
-    -h | --help) usage; exit 0 ;;
-    --build-dir | --srcdir | --key | --out-dir | --trusted)
-        [ $# -ge 2 ] || die "$1 needs a value"
-        case "$1" in
-        --build-dir) B=$2 ;; --srcdir) S=$2 ;; --key) KEY=$2 ;; --out-dir) OUTDIR=$2 ;;
-        --trusted) TRUSTED=$2 ;;
-        esac
-        shift 2 ;;
-    *) usage >&2; die "unknown argument: $1" ;;
-    esac
-done
-[ -n "$B" ] && [ -n "$S" ] && [ -n "$OUTDIR" ] || { usage >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/../pkgargs.sh"
+pkg_args "$@"
 for tool in dpkg-deb dpkg-shlibdeps dpkg; do
     command -v "$tool" >/dev/null || die "$tool not found: install dpkg-dev"
 done
