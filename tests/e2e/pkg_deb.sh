@@ -14,17 +14,11 @@ set -u
 
 command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 ||
     pkg_skip_all "dpkg-deb and dpkg-shlibdeps (dpkg-dev) are not installed: not a Debian system"
-tap_plan 26
-pkg_work deb
-WORK=$PKG_WORK
-fixture_prepare || { echo "Bail out! fixture"; exit 1; }
-KEY=$(pkg_signing_key)
+pkg_start deb 26
 
 # ---- building ---------------------------------------------------------------------------
 
-out=$(pkg_make -C "$MOLT_TOP_BUILDDIR" -s deb MOLT_SIGNING_KEY= 2>&1)
-ok $((! $?)) "make deb without MOLT_SIGNING_KEY fails"
-like "$out" "no signing key: run 'make deb MOLT_SIGNING_KEY=FILE'" "with a clear message"
+pkg_needs_key deb
 
 B1=$(pkg_build_dir "$V1") && B2=$(pkg_build_dir "$V2") && B3=$(pkg_build_dir "$V3") ||
     { echo "Bail out! builds"; exit 1; }

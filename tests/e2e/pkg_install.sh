@@ -12,10 +12,7 @@
 . "$(dirname "$0")/pkg_lib.sh"
 set -u
 
-tap_plan 32
-pkg_work install
-WORK=$PKG_WORK
-fixture_prepare || { echo "Bail out! fixture"; exit 1; }
+pkg_start install 32
 cp_start "$WORK" --heartbeat-interval 1s --rate-limit 0 >/dev/null || { echo "Bail out! control plane"; exit 1; }
 stop_all() {
     [ -x "${P:-/nonexistent}/etc/init.d/molt-agent" ] && init_do stop

@@ -31,3 +31,22 @@ pkg_build_dir() { fix__build "$1"; }
 
 # make in a build dir, outside the jobserver of the make check running us.
 pkg_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
+
+# pkg_start NAME PLAN: the TAP plan, a work dir ($WORK, see pkg_work) and the fixture's
+# releases, keys and builds; KEY is the private key they are signed with.
+# shellcheck disable=SC2034 # WORK and KEY are for the tests
+pkg_start() {
+    tap_plan "$2"
+    pkg_work "$1"
+    WORK=$PKG_WORK
+    fixture_prepare || { echo "Bail out! fixture"; exit 1; }
+    KEY=$(pkg_signing_key)
+}
+
+# pkg_needs_key TARGET: two tests: `make TARGET` without a signing key fails, with a clear message.
+pkg_needs_key() {
+    local out
+    out=$(pkg_make -C "$MOLT_TOP_BUILDDIR" -s "$1" MOLT_SIGNING_KEY= 2>&1)
+    ok $((! $?)) "make $1 without MOLT_SIGNING_KEY fails"
+    like "$out" "no signing key: run 'make $1 MOLT_SIGNING_KEY=FILE'" "with a clear message"
+}

@@ -6,15 +6,8 @@
 set -u
 
 command -v rpmbuild >/dev/null 2>&1 || pkg_skip_all "rpmbuild is not installed (the rpm package)"
-tap_plan 9
-pkg_work rpm
-WORK=$PKG_WORK
-fixture_prepare || { echo "Bail out! fixture"; exit 1; }
-KEY=$(pkg_signing_key)
-
-out=$(pkg_make -C "$MOLT_TOP_BUILDDIR" -s rpm MOLT_SIGNING_KEY= 2>&1)
-ok $((! $?)) "make rpm without MOLT_SIGNING_KEY fails"
-like "$out" "no signing key" "with a clear message"
+pkg_start rpm 9
+pkg_needs_key rpm
 
 RPM=$(pkg_make -C "$MOLT_TOP_BUILDDIR" -s rpm MOLT_SIGNING_KEY="$KEY" MOLT_PKG_OUT_DIR="$WORK/rpms" \
     2>"$WORK/make.err" | tail -n 1)
