@@ -6,13 +6,8 @@
 
 tap_plan 34
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
-agent_config basic "category = e2e" "description = basic test"
-agent_start basic
-pid=$AGENT_PID
-
-wait_for 20 registered basic
+agent_up basic "category = e2e" "description = basic test"
 ok $? "the agent registers and the server lists it by name"
-cid=$(cp_collector_id basic)
 is "$(identity_id basic)" "$cid" "identity.json holds the collector id"
 is "$(stat -c %a "$W/basic/state/identity.json")" 600 "identity.json is private (0600)"
 if grep -q "$CP_ACCESS_KEY" "$W/basic/agent.log" ||

@@ -6,14 +6,10 @@
 
 tap_plan 33
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
-agent_config faults
-agent_start faults
-pid=$AGENT_PID
-wait_for 20 registered faults
+agent_up faults
 ok $? "the agent registers"
-cid=$(cp_collector_id faults)
 
-# heartbeat_again: the agent is alive and the server has seen it after now.
+# heartbeat_again [TIMEOUT_S]: replaces agent_lib.sh's; also checks that the agent still runs.
 heartbeat_again() {
     local t
     t=$(now_ms)

@@ -51,6 +51,19 @@ agent_config() {
     } >"$d/molt.conf"
 }
 
+# agent_up NAME [LINE...]: agent_config NAME LINE..., agent_start NAME (pid is its pid), then
+# waits up to 20 s for the server to know NAME; cid is its collector id. 0 once registered.
+agent_up() {
+    local n=$1 rc
+    agent_config "$@"
+    agent_start "$n"
+    pid=$AGENT_PID
+    wait_for 20 registered "$n"
+    rc=$?
+    cid=$(cp_collector_id "$n")
+    return "$rc"
+}
+
 # agent_start NAME [ENV=VALUE...]: starts molt-agent run in the background; AGENT_PID.
 agent_start() {
     local n=$1
@@ -111,6 +124,12 @@ seen_after() {
     [ "$t" -gt "$2" ]
 }
 now_ms() { "$CP_PY" -c 'import time; print(int(time.time() * 1000))'; }
+# heartbeat_again [TIMEOUT_S]: the server has seen collector $cid after now (within 30 s).
+heartbeat_again() {
+    local t
+    t=$(now_ms)
+    wait_for "${1:-30}" seen_after "$cid" "$t"
+}
 # heartbeats_by_status STATUS: heartbeats the server answered with STATUS since the last reset.
 heartbeats_by_status() {
     cp_stats | "$CP_PY" -c '

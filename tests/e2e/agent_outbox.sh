@@ -8,12 +8,8 @@
 tap_plan 17
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
 cp_fake_build 19.0-1 >/dev/null
-agent_config outbox "allow_downgrade = false"
-agent_start outbox
-pid=$AGENT_PID
-wait_for 20 registered outbox
+agent_up outbox "allow_downgrade = false"
 ok $? "the agent registers"
-cid=$(cp_collector_id outbox)
 box="$W/outbox/state/outbox"
 
 # reports_by_status STATUS: /reports calls the server answered with STATUS.

@@ -14,19 +14,8 @@ like "$(cat "$W/out")" "nonexistent.conf" "and names the file"
 "$AGENT_BIN" frobnicate >/dev/null 2>&1
 is "$?" 2 "an unknown command exits 2"
 
-agent_config proc "log_level = info"
-agent_start proc
-pid=$AGENT_PID
-wait_for 20 registered proc
+agent_up proc "log_level = info"
 ok $? "the agent registers"
-cid=$(cp_collector_id proc)
-
-# heartbeat_again: the server has seen the collector after now.
-heartbeat_again() {
-    local t
-    t=$(now_ms)
-    wait_for 30 seen_after "$cid" "$t"
-}
 
 # Two agents on one state dir: the second is refused.
 "$AGENT_BIN" --config "$W/proc/molt.conf" run >"$W/second.out" 2>&1 &

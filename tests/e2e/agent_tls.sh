@@ -24,17 +24,8 @@ ok $((!$?)) "nothing was registered"
 agent_stop "$pid"
 
 # The right CA: registration works; then the server's certificate goes bad and good again.
-agent_config tls
-agent_start tls
-pid=$AGENT_PID
-wait_for 20 registered tls
+agent_up tls
 ok $? "with the right CA the agent registers"
-cid=$(cp_collector_id tls)
-heartbeat_again() {
-    local t
-    t=$(now_ms)
-    wait_for 30 seen_after "$cid" "$t"
-}
 # bad_cert KIND REGEX: the server serves a KIND certificate until the agent's log shows
 # a heartbeat refused for REGEX; then a good one, until the agent heartbeats again.
 bad_cert() {
