@@ -9,6 +9,7 @@
 # Processes are stopped by the pids this file recorded, never by name.
 set -u
 . "$MOLT_TOP_SRCDIR/tests/e2e/cp.sh"
+. "$MOLT_TOP_SRCDIR/tests/e2e/agent_conf.sh"
 
 PY=${PYTHON3:-python3}
 BPY() { "$PY" "$MOLT_TOP_SRCDIR/bench/bench.py" "$@"; }
@@ -106,31 +107,8 @@ env_new() {
 # root_conf DIR NAME: configuration of one agent whose install root, state and upgrade
 # directories are under DIR.
 root_conf() {
-    local d=$1 name=$2
-    mkdir -p "$d/state" "$d/run" "$d/upgrade"
-    [ -s "$d/machine-id" ] || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$d/machine-id"
-    cat >"$d/molt.conf" <<CONF
-[server]
-url = $CP_URL
-ca_file = $CP_CA
-access_id = $CP_ACCESS_ID
-access_key = $CP_ACCESS_KEY
-[agent]
-name = $name
-state_dir = $d/state
-run_dir = $d/run
-upgrade_dir = $d/upgrade
-keys_dir = $TRUSTED
-machine_id_file = $d/machine-id
-heartbeat_interval = ${HB_MS:-1000}ms
-backoff_max = 2s
-log_level = ${BENCH_LOG_LEVEL:-info}
-[install]
-root = $d/root
-trial_timeout = ${TRIAL_TIMEOUT:-30s}
-trial_max_starts = 3
-CONF
-    chmod 600 "$d/molt.conf"
+    agent_conf_write "$1" "$2" "$TRUSTED" --heartbeat "${HB_MS:-1000}ms" \
+        --trial-timeout "${TRIAL_TIMEOUT:-30s}" --log-level "${BENCH_LOG_LEVEL:-info}"
 }
 
 # root_install DIR PACKAGE: molt-installer install (verifies, stages, switches).
