@@ -332,7 +332,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* fmt comes from libmicrohttpd, a printf format with ap as its arguments. */
+MOLT_PRINTF(2, 0) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
 

@@ -139,6 +139,14 @@ static const struct conf_key *find_key(const char *section, const char *key)
     return NULL;
 }
 
+static int set_string(char *field, size_t size, const char *value)
+{
+    if (strlen(value) >= size)
+        return MOLT_E_LIMIT;
+    memcpy(field, value, strlen(value) + 1);
+    return 0;
+}
+
 static int set_typed(struct molt_config *conf, const struct conf_key *k, const char *value)
 {
     char *field = (char *)conf + k->offset;
@@ -149,16 +157,13 @@ static int set_typed(struct molt_config *conf, const struct conf_key *k, const c
     case CONF_LEVEL:
         if (molt_log_level_parse(value, &level) < 0)
             return MOLT_E_INVAL;
-        /* fall through */
+        return set_string(field, k->size, value);
     case CONF_TARGET:
-        if (k->type == CONF_TARGET && strcmp(value, "stderr") != 0 && strcmp(value, "syslog") != 0)
+        if (strcmp(value, "stderr") != 0 && strcmp(value, "syslog") != 0)
             return MOLT_E_INVAL;
-        /* fall through */
+        return set_string(field, k->size, value);
     case CONF_STR:
-        if (strlen(value) >= k->size)
-            return MOLT_E_LIMIT;
-        memcpy(field, value, strlen(value) + 1);
-        return 0;
+        return set_string(field, k->size, value);
     case CONF_BOOL:
         return parse_bool(value, (int *)(void *)field);
     case CONF_DURATION:

@@ -24,7 +24,8 @@ static void append(char *out, size_t n, const char *a, const char *b, const char
     out[used] = '\0';
 }
 
-static void vformat(struct molt_err *err, const char *fmt, va_list ap)
+/* The attribute lets the compiler check callers' formats and accept the va_list. */
+MOLT_PRINTF(2, 0) static void vformat(struct molt_err *err, const char *fmt, va_list ap)
 {
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
