@@ -299,6 +299,9 @@ static int init_steps(struct molt_agent *a, const char *config_path, struct molt
     if (molt_host_read(&a->host, err) < 0 || read_machine_id(a, err) < 0 ||
         molt_http_new(&a->http, &a->conf, &a->stop, err) < 0 || setup_signals(a, err) < 0)
         return MOLT_EXIT_FATAL;
+    /* Signals, molt_agent_wake and molt_agent_request_exit write to wake_fd after
+     * setting their flag: a held long-poll then ends at once, not at the next check. */
+    molt_http_set_wake_fd(a->http, a->wake_fd);
     snprintf(a->st.name, sizeof(a->st.name), "%s",
              a->conf.agent.name[0] ? a->conf.agent.name : a->host.host_name);
     a->st.interval_ms = a->conf.agent.heartbeat_interval_ms;

@@ -130,7 +130,7 @@ int molt_agent_init(struct molt_agent *a, const char *config_path, struct molt_e
 int molt_agent_run(struct molt_agent *a);
 void molt_agent_cleanup(struct molt_agent *a);
 
-/* Any thread. Ends the main loop (within a second, even during a long-poll);
+/* Any thread. Ends the main loop (at once, even during a long-poll);
  * molt_agent_run then returns code (e.g. MOLT_EXIT_RESTART after a switch). */
 void molt_agent_request_exit(struct molt_agent *a, int code);
 /* Any thread: wake the main loop (enum molt_wake bits). */

@@ -1,8 +1,10 @@
-/* http.c: hardened HTTPS requests over one reused libcurl easy handle. */
+/* http.c: hardened HTTPS requests over one reused libcurl easy handle, driven
+ * through a multi handle of its own so that a wake-up fd can end a wait. */
 #include "http.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +15,8 @@
 #include "config.h"
 #include "json.h"
 
-struct molt_http {
-    CURL *curl;
-    struct molt_config conf;
-    const volatile sig_atomic_t *stop;
-    char errbuf[CURL_ERROR_SIZE];
-};
+/* The longest curl_multi_poll wait: abort_fn runs at least this often. */
+#define POLL_MAX_MS 1000
 
 /* What the callbacks of one request share. */
 struct xfer {
@@ -30,6 +28,19 @@ struct xfer {
     molt_http_abort_fn abort_fn;
     void *abort_arg;
     int aborted;
+};
+
+struct molt_http {
+    /* The multi handle owns the connection cache: both are replaced together
+     * when the transport settings change, so no connection outlives its trust. */
+    CURLM *multi;
+    CURL *curl;
+    struct molt_config conf;
+    const volatile sig_atomic_t *stop;
+    int wake_fd;              /* -1, or an fd whose readability means "check stop/abort" */
+    int configured;           /* curl carries the transport options of conf */
+    struct xfer x;            /* the current request's; the callbacks point here */
+    char errbuf[CURL_ERROR_SIZE];
 };
 
 int molt_http_global_init(struct molt_err *err)
@@ -229,23 +240,50 @@ int molt_http_apply_common(CURL *h, const struct molt_config *conf, struct molt_
     return 0;
 }
 
+/* A fresh pair of handles: no connections, no TLS sessions, no options set. */
+static int new_handles(struct molt_http *h, struct molt_err *err)
+{
+    CURLM *multi = curl_multi_init();
+    CURL *curl = curl_easy_init();
+
+    if (!multi || !curl) {
+        curl_multi_cleanup(multi);
+        curl_easy_cleanup(curl);
+        return molt_err_set(err, MOLT_E_NOMEM, "libcurl: cannot create a handle");
+    }
+    /* One connection is all the agent uses; the cache keeps it alive between requests. */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 4L);
+    curl_easy_cleanup(h->curl);
+    curl_multi_cleanup(h->multi);
+    h->multi = multi;
+    h->curl = curl;
+    h->configured = 0;
+    return 0;
+}
+
 int molt_http_new(struct molt_http **out, const struct molt_config *conf,
                   const volatile sig_atomic_t *stop, struct molt_err *err)
 {
     struct molt_http *h = calloc(1, sizeof(*h));
+    int rc;
 
     *out = NULL;
     if (!h)
         return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
-    h->curl = curl_easy_init();
-    if (!h->curl) {
+    if ((rc = new_handles(h, err)) < 0) {
         free(h);
-        return molt_err_set(err, MOLT_E_NOMEM, "libcurl: cannot create a handle");
+        return rc;
     }
     h->conf = *conf;
     h->stop = stop;
+    h->wake_fd = -1;
     *out = h;
     return 0;
+}
+
+void molt_http_set_wake_fd(struct molt_http *h, int fd)
+{
+    h->wake_fd = fd;
 }
 
 void molt_http_free(struct molt_http *h)
@@ -253,6 +291,7 @@ void molt_http_free(struct molt_http *h)
     if (!h)
         return;
     curl_easy_cleanup(h->curl);
+    curl_multi_cleanup(h->multi);
     explicit_bzero(&h->conf, sizeof(h->conf));
     free(h);
 }
@@ -269,13 +308,17 @@ static int transport_changed(const struct molt_config *a, const struct molt_conf
 int molt_http_set_config(struct molt_http *h, const struct molt_config *conf,
                          struct molt_err *err)
 {
+    int rc;
+
     if (transport_changed(&h->conf, conf)) {
-        /* A fresh handle forgets connections and TLS sessions made under the old trust. */
-        CURL *fresh = curl_easy_init();
-        if (!fresh)
-            return molt_err_set(err, MOLT_E_NOMEM, "libcurl: cannot create a handle");
-        curl_easy_cleanup(h->curl);
-        h->curl = fresh;
+        /* Fresh handles forget connections and TLS sessions made under the old trust. */
+        if ((rc = new_handles(h, err)) < 0)
+            return rc;
+    } else {
+        /* Same trust: keep the connection, but let the next request apply every
+         * option again from a clean slate (timeouts may have changed). */
+        curl_easy_reset(h->curl);
+        h->configured = 0;
     }
     h->conf = *conf;
     return 0;
@@ -348,18 +391,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    struct xfer *x = arg;
-
-    if ((x->stop && *x->stop) || (x->abort_fn && x->abort_fn(x->abort_arg))) {
-        x->aborted = 1;
-        return 1;
-    }
-    return 0;
-}
-
 /* Reads the legacy error body {"status","id","code","message"} when there is one. */
 static void parse_error_body(struct molt_http_reply *rep)
 {
@@ -408,45 +439,60 @@ static const char *url_path(const char *url)
     return *p ? p : "/";
 }
 
-static int set_request(struct molt_http *h, const struct molt_http_req *req, const char *url,
-                       struct curl_slist **hdrs, struct xfer *x, struct molt_err *err)
+/* What stays the same for every request of one configuration: the security and
+ * transport rules and the callbacks (whose state lives in h->x). Applied once
+ * per handle, not per request: re-applying costs more than the request path. */
+static int configure_handle(struct molt_http *h, struct molt_err *err)
 {
     CURL *c = h->curl;
-    int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : MOLT_HTTP_DEFAULT_TIMEOUT_MS;
-    char line[4200];
-
     int rc = molt_http_apply_common(c, &h->conf, err);
 
     if (rc < 0)
         return rc;
-    SETOPT(c, CURLOPT_URL, url);
     SETOPT(c, CURLOPT_ERRORBUFFER, h->errbuf);
-    SETOPT(c, CURLOPT_TIMEOUT_MS, (long)timeout);
-    if (req->long_poll)    /* a held request is silent by design */
-        SETOPT(c, CURLOPT_LOW_SPEED_TIME, (long)(timeout / 1000 + 1));
     SETOPT(c, CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(c, CURLOPT_WRITEDATA, x);
+    SETOPT(c, CURLOPT_WRITEDATA, &h->x);
     SETOPT(c, CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(c, CURLOPT_HEADERDATA, x);
-    SETOPT(c, CURLOPT_NOPROGRESS, 0L);
-    SETOPT(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    SETOPT(c, CURLOPT_XFERINFODATA, x);
+    SETOPT(c, CURLOPT_HEADERDATA, &h->x);
+    h->configured = 1;
+    return 0;
+}
+
+/* Only what may differ from the previous request on the same handle. */
+static int set_request(struct molt_http *h, const struct molt_http_req *req, const char *url,
+                       struct curl_slist **hdrs, struct molt_err *err)
+{
+    CURL *c = h->curl;
+    int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : MOLT_HTTP_DEFAULT_TIMEOUT_MS;
+    long low_speed_s = (long)((h->conf.server.low_speed_timeout_ms + 999) / 1000);
+    static const char bearer_prefix[] = "Authorization: Bearer ";
+    char line[sizeof(bearer_prefix) + MOLT_HTTP_BEARER_MAX];
+    size_t used;
+
+    SETOPT(c, CURLOPT_URL, url);
+    SETOPT(c, CURLOPT_TIMEOUT_MS, (long)timeout);
+    /* A held request is silent by design; any other gets the configured low-speed limit. */
+    SETOPT(c, CURLOPT_LOW_SPEED_TIME, req->long_poll ? (long)(timeout / 1000 + 1) : low_speed_s);
     if (strcmp(req->method, "POST") == 0) {
+        SETOPT(c, CURLOPT_CUSTOMREQUEST, (char *)NULL);
         SETOPT(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         SETOPT(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-    } else if (strcmp(req->method, "GET") == 0) {
-        SETOPT(c, CURLOPT_HTTPGET, 1L);
     } else {
-        SETOPT(c, CURLOPT_CUSTOMREQUEST, req->method);
+        SETOPT(c, CURLOPT_HTTPGET, 1L);
+        SETOPT(c, CURLOPT_CUSTOMREQUEST, strcmp(req->method, "GET") ? req->method : NULL);
     }
     *hdrs = curl_slist_append(*hdrs, "Accept: application/json");
     *hdrs = curl_slist_append(*hdrs, "Expect:");
     if (req->body)
         *hdrs = curl_slist_append(*hdrs, "Content-Type: application/json");
     if (req->bearer) {
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", req->bearer);
+        if (strlen(req->bearer) > MOLT_HTTP_BEARER_MAX)
+            return molt_err_set(err, MOLT_E_LIMIT, "bearer token longer than %d bytes",
+                                MOLT_HTTP_BEARER_MAX);
+        used = (size_t)snprintf(line, sizeof(line), "%s%s", bearer_prefix, req->bearer);
         *hdrs = curl_slist_append(*hdrs, line);
-        explicit_bzero(line, sizeof(line));
+        /* Only the part written holds the token. */
+        explicit_bzero(line, used < sizeof(line) ? used : sizeof(line));
     }
     if (req->basic_user) {
         SETOPT(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -467,11 +513,70 @@ static void free_headers(struct curl_slist *hdrs)
     curl_slist_free_all(hdrs);
 }
 
+static int should_abort(struct xfer *x)
+{
+    if ((x->stop && *x->stop) || (x->abort_fn && x->abort_fn(x->abort_arg)))
+        x->aborted = 1;
+    return x->aborted;
+}
+
+/* The wake fd is a doorbell (an eventfd or a pipe): empty it so that it cannot
+ * keep curl_multi_poll returning; what rang it is in flags should_abort reads,
+ * and the owner's own wait reads those flags before it sleeps. */
+static void drain(int fd)
+{
+    char buf[64];
+
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+}
+
+/* Runs the transfer on h->multi, waiting on curl's sockets and the wake fd, so
+ * that a stop or a wake-up ends even a held long-poll at once. */
+static CURLcode perform(struct molt_http *h)
+{
+    struct curl_waitfd wfd = { .fd = h->wake_fd, .events = CURL_WAIT_POLLIN };
+    CURLcode result = CURLE_OK;
+    CURLMcode mc;
+    CURLMsg *msg;
+    int running = 1, left;
+
+    mc = curl_multi_add_handle(h->multi, h->curl);
+    if (mc != CURLM_OK)
+        goto multi_failed;
+    for (;;) {
+        mc = curl_multi_perform(h->multi, &running);
+        if (mc != CURLM_OK || !running)
+            break;
+        wfd.revents = 0;
+        mc = curl_multi_poll(h->multi, &wfd, h->wake_fd >= 0 ? 1 : 0, POLL_MAX_MS, NULL);
+        if (mc != CURLM_OK)
+            break;
+        if (wfd.revents & CURL_WAIT_POLLIN)
+            drain(h->wake_fd);
+        if (should_abort(&h->x)) {
+            result = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+    }
+    while (running == 0 && (msg = curl_multi_info_read(h->multi, &left))) {
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->curl)
+            result = msg->data.result;
+    }
+    /* Removing an unfinished transfer closes its connection: nothing half-read is reused. */
+    curl_multi_remove_handle(h->multi, h->curl);
+    if (mc == CURLM_OK)
+        return result;
+multi_failed:
+    snprintf(h->errbuf, sizeof(h->errbuf), "libcurl: %s", curl_multi_strerror(mc));
+    return CURLE_FAILED_INIT;
+}
+
 int molt_http_request(struct molt_http *h, const struct molt_http_req *req,
                       struct molt_http_reply *rep, struct molt_err *err)
 {
     struct curl_slist *hdrs = NULL;
-    struct xfer x = { 0 };
+    struct xfer *x = &h->x;
     char url[4096];
     CURLcode cc;
     int rc;
@@ -485,29 +590,39 @@ int molt_http_request(struct molt_http *h, const struct molt_http_req *req,
         molt_err_prefix(err, "%s %s", req->method, url_path(req->url));
         return rc;
     }
-    x.rep = rep;
-    x.max = req->max_reply ? req->max_reply : MOLT_HTTP_REPLY_MAX;
-    x.stop = h->stop;
-    x.abort_fn = req->abort_fn;
-    x.abort_arg = req->abort_arg;
-    if (x.stop && *x.stop)
+    *x = (struct xfer){
+        .rep = rep,
+        .max = req->max_reply ? req->max_reply : MOLT_HTTP_REPLY_MAX,
+        .stop = h->stop,
+        .abort_fn = req->abort_fn,
+        .abort_arg = req->abort_arg,
+    };
+    if (x->stop && *x->stop)
         return molt_err_set(err, MOLT_E_CANCELLED, "%s %s: cancelled", req->method,
                             url_path(url));
-    /* reset keeps live connections and the TLS session cache. */
-    curl_easy_reset(h->curl);
+    if (!h->configured && (rc = configure_handle(h, err)) < 0) {
+        /* Next time from a clean slate: some options may have been set already. */
+        curl_easy_reset(h->curl);
+        return molt_err_prefix(err, "%s %s", req->method, url_path(url));
+    }
     h->errbuf[0] = '\0';
-    rc = set_request(h, req, url, &hdrs, &x, err);
+    rc = set_request(h, req, url, &hdrs, err);
     if (rc == 0) {
-        cc = curl_easy_perform(h->curl);
+        cc = perform(h);
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rep->status);
         curl_easy_getinfo(h->curl, CURLINFO_TOTAL_TIME, &rep->seconds);
         curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &rep->connects);
-        rc = classify(h, req, url_path(url), cc, &x, err);
+        rc = classify(h, req, url_path(url), cc, x, err);
     }
-    /* Detach pointers to this stack frame and the wiped headers from the handle. */
+    /* Detach the wiped headers and the credentials from the handle, which
+     * outlives this request. */
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h->curl, CURLOPT_PASSWORD, "");
+    if (req->basic_user) {
+        curl_easy_setopt(h->curl, CURLOPT_USERNAME, NULL);
+        curl_easy_setopt(h->curl, CURLOPT_PASSWORD, NULL);
+    }
     free_headers(hdrs);
+    x->rep = NULL;
     return rc;
 }
 

@@ -12,9 +12,14 @@
  *  - server.proxy, or the usual environment variables (https_proxy, no_proxy);
  *  - connect and low-speed timeouts; no compressed replies (no decompression bombs).
  *
+ * The transport settings are applied once per handle (again after
+ * molt_http_set_config); a request sets only its URL, method, body, headers,
+ * timeouts and credentials, and detaches the credentials when it ends.
+ *
  * A client is not thread-safe: one thread uses it at a time. Requests can be
  * aborted from outside (SIGTERM during a long-poll) through a stop flag and an
- * abort callback, both checked at least once a second while a transfer runs.
+ * abort callback, both checked at least once a second while a transfer runs,
+ * and at once whenever the wake fd (molt_http_set_wake_fd) becomes readable.
  *
  * Results: 0 for a 2xx reply; otherwise the reply is still filled in (status,
  * body, Retry-After, the legacy error's code and message) and the code says what
@@ -36,6 +41,7 @@
 #define MOLT_HTTP_REPLY_MAX (1024 * 1024)     /* default cap on reply bodies */
 #define MOLT_HTTP_DEFAULT_TIMEOUT_MS 60000
 #define MOLT_HTTP_RETRY_AFTER_MAX_MS 3600000  /* a larger Retry-After is capped to this */
+#define MOLT_HTTP_BEARER_MAX 4096              /* longest bearer token sent */
 
 struct molt_http;
 
@@ -74,6 +80,11 @@ struct molt_http_reply {
 int molt_http_new(struct molt_http **out, const struct molt_config *conf,
                   const volatile sig_atomic_t *stop, struct molt_err *err);
 void molt_http_free(struct molt_http *h);
+/* fd (an eventfd or a pipe's read end, non-blocking; -1 = none) is watched
+ * during transfers: when it becomes readable the client empties it and checks
+ * the stop flag and the request's abort_fn at once, so whoever sets a flag and
+ * then writes to fd ends a held request without waiting for the next check. */
+void molt_http_set_wake_fd(struct molt_http *h, int fd);
 /* Replaces the configuration (SIGHUP); the connection is dropped only when TLS,
  * proxy or server settings changed. */
 int molt_http_set_config(struct molt_http *h, const struct molt_config *conf,

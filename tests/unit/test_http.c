@@ -1,6 +1,7 @@
 /* test_http.c: the HTTPS client's rules (URLs, schemes, TLS options) and its
  * behaviour against a tiny loopback HTTP server in a thread: reply cap,
- * Retry-After, legacy errors, no redirects, connection reuse, abort. */
+ * Retry-After, legacy errors, no redirects, connection reuse, abort, what a
+ * reused handle carries from one request or configuration to the next. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ struct server {
     volatile int quit;
     pthread_t thread;
     char last_auth[512];
+    char last_method[16];
     int requests;
 };
 
@@ -98,6 +101,7 @@ static char *read_request(struct server *s, int fd, char *buf, size_t n)
         snprintf(s->last_auth, sizeof(s->last_auth), "%.*s", (int)strcspn(auth + 17, "\r"),
                  auth + 17);
     s->requests++;
+    snprintf(s->last_method, sizeof(s->last_method), "%.*s", (int)strcspn(buf, " "), buf);
     *strchr(strchr(buf, ' ') + 1, ' ') = '\0';
     return strchr(buf, ' ') + 1;
 }
@@ -302,6 +306,22 @@ static void test_requests(void **state)
                                   .basic_pass = "key" };
     assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
     assert_string_equal(s.last_auth, "Basic aWQ6a2V5");
+    assert_string_equal(s.last_method, "POST");
+    molt_http_reply_free(&rep);
+    /* The handle is reused: a request without credentials sends none, a GET after a POST is a
+     * GET, another method is sent as such. */
+    req = (struct molt_http_req){ .method = "GET", .url = "/ok" };
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_string_equal(s.last_auth, "");
+    assert_string_equal(s.last_method, "GET");
+    molt_http_reply_free(&rep);
+    req.method = "DELETE";
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_string_equal(s.last_method, "DELETE");
+    molt_http_reply_free(&rep);
+    req.method = "GET";
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_string_equal(s.last_method, "GET");
     molt_http_reply_free(&rep);
 
     req = (struct molt_http_req){ .method = "GET", .url = "/big" };
@@ -425,6 +445,124 @@ static void test_abort(void **state)
     server_stop(&s);
 }
 
+/* A configuration change after requests takes effect: transport settings (a new
+ * server, a CA file) and the others (the low-speed limit) alike. */
+static void test_config_change(void **state)
+{
+    struct server s1, s2;
+    struct molt_config c;
+    struct molt_http *h;
+    struct molt_http_reply rep;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_http_req req = { .method = "GET", .url = "/ok", .bearer = "tok" };
+
+    server_start(&s1);
+    server_start(&s2);
+    loopback_conf(&c, s1.port);
+    assert_int_equal(molt_http_new(&h, &c, NULL, &err), 0);
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_int_equal(s1.requests, 1);
+    molt_http_reply_free(&rep);
+
+    /* Another server: a new connection to it, none of the old one's reused. */
+    loopback_conf(&c, s2.port);
+    assert_int_equal(molt_http_set_config(h, &c, &err), 0);
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_int_equal(s1.requests, 1);
+    assert_int_equal(s2.requests, 1);
+    assert_int_equal(rep.connects, 1);
+    molt_http_reply_free(&rep);
+
+    /* The options are applied again: a CA file that cannot be read stops the request. */
+    snprintf(c.server.ca_file, sizeof(c.server.ca_file), "/nonexistent/ca.pem");
+    assert_int_equal(molt_http_set_config(h, &c, &err), 0);
+    assert_int_not_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_non_null(strstr(err.msg, "server.ca_file"));
+    assert_int_equal(s2.requests, 1);
+    molt_http_reply_free(&rep);
+    c.server.ca_file[0] = '\0';
+    assert_int_equal(molt_http_set_config(h, &c, &err), 0);
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    molt_http_reply_free(&rep);
+
+    /* Same transport, shorter low-speed limit: a silent server is given up on for being too
+     * slow (without the change, the server's own 10 s would end it: "empty reply"). */
+    c.server.low_speed_timeout_ms = 1000;
+    assert_int_equal(molt_http_set_config(h, &c, &err), 0);
+    req.url = "/hang";
+    req.timeout_ms = 20000;
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), MOLT_E_NET);
+    assert_non_null(strstr(err.msg, "slow"));
+    molt_http_reply_free(&rep);
+
+    molt_http_free(h);
+    server_stop(&s1);
+    server_stop(&s2);
+}
+
+struct waker {
+    int fd;
+    volatile sig_atomic_t flag;
+};
+
+static void *wake_later(void *arg)
+{
+    struct waker *w = arg;
+
+    usleep(200 * 1000);
+    w->flag = 1;
+    assert_int_equal(write(w->fd, "x", 1), 1);
+    return NULL;
+}
+
+static int flag_set(void *arg)
+{
+    const struct waker *w = arg;
+
+    return w->flag != 0;
+}
+
+/* The wake fd ends a held request: the client checks the abort callback when the fd becomes
+ * readable, and empties the fd so that it cannot keep waking the client. */
+static void test_wake_fd(void **state)
+{
+    struct server s;
+    struct molt_config c;
+    struct molt_http *h;
+    struct molt_http_reply rep;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct waker w = { .flag = 0 };
+    struct molt_http_req req = { .method = "POST", .url = "/hang", .body = "{}", .body_len = 2,
+                                 .timeout_ms = 20000, .long_poll = 1, .abort_fn = flag_set,
+                                 .abort_arg = &w };
+    int p[2];
+    char b;
+    pthread_t t;
+
+    assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    w.fd = p[1];
+    server_start(&s);
+    loopback_conf(&c, s.port);
+    assert_int_equal(molt_http_new(&h, &c, NULL, &err), 0);
+    molt_http_set_wake_fd(h, p[0]);
+    /* A wake-up that does not abort (left over from before) is emptied, and the request
+     * completes. */
+    assert_int_equal(write(p[1], "x", 1), 1);
+    req.url = "/ok";
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    molt_http_reply_free(&rep);
+    req.url = "/hang";
+    assert_int_equal(pthread_create(&t, NULL, wake_later, &w), 0);
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), MOLT_E_CANCELLED);
+    pthread_join(t, NULL);
+    assert_int_equal(read(p[0], &b, 1), -1);    /* emptied by the client */
+    molt_http_reply_free(&rep);
+    molt_http_free(h);
+    server_stop(&s);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +573,8 @@ int main(void)
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_no_reply),
         cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_config_change),
+        cmocka_unit_test(test_wake_fd),
     };
     int rc;
 
