@@ -637,6 +637,7 @@ static void do_reload(struct molt_agent *a, struct loop *l, int64_t now)
     }
     pthread_mutex_unlock(&a->mu);
     setup_logging(&c);
+    a->host.read_mono_ms = 0;    /* the next heartbeat reads the host facts again */
     a->hb_backoff.max_ms = a->outbox_backoff.max_ms = c.agent.backoff_max_ms;
     if (!l->server_interval)
         l->interval_ms = c.agent.heartbeat_interval_ms;

@@ -104,7 +104,8 @@ int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_
     memset(out, 0, sizeof(*out));
     if (molt_agent_token(a, token, sizeof(token), err) < 0)
         return err ? err->code : MOLT_E_STATE;
-    molt_host_read(&a->host, NULL);
+    /* A failed refresh keeps the last facts: the heartbeat matters more. */
+    molt_host_refresh(&a->host, MOLT_HOST_REFRESH_MS, NULL);
     body = molt_heartbeat_body(&a->host, molt_agent_os_time(a), has_task ? &task : NULL);
     if (wait_ms > 0)
         snprintf(url, sizeof(url), "/api/v1/collector/heartbeat?waitMs=%lld", (long long)wait_ms);

@@ -100,6 +100,25 @@ int molt_host_read(struct molt_host *host, struct molt_err *err)
         snprintf(host->host_name, sizeof(host->host_name), "%s", u.nodename);
     read_time_zone(host->time_zone, sizeof(host->time_zone));
     host->uptime_ms = read_uptime_ms();
+    host->read_mono_ms = molt_host_monotonic_ms();
+    return 0;
+}
+
+int molt_host_refresh(struct molt_host *host, int64_t max_age_ms, struct molt_err *err)
+{
+    struct molt_host fresh;
+    int rc;
+
+    /* uname and gethostname are system calls and the time zone a file read: a
+     * heartbeat every 100 ms would pay them all for facts that change by the
+     * hour at most. The uptime comes from the vDSO clock, so it stays exact. */
+    if (host->read_mono_ms != 0 && molt_host_monotonic_ms() - host->read_mono_ms < max_age_ms) {
+        host->uptime_ms = read_uptime_ms();
+        return 0;
+    }
+    if ((rc = molt_host_read(&fresh, err)) < 0)
+        return rc;
+    *host = fresh;
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -842,6 +843,46 @@ static void test_host_machine_id(void **state)
     assert_true(molt_host_realtime_ms() > MOLT_TIME_MIN_MS);
 }
 
+static int64_t boottime_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Heartbeats report cached facts for up to max_age, a current uptime always, and the facts
+ * read again once they are older (or on demand). */
+static void test_host_refresh(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_host h, real;
+    int64_t before, after;
+
+    assert_int_equal(molt_host_read(&real, &err), 0);
+    assert_true(real.read_mono_ms > 0);
+    h = real;
+    snprintf(h.host_name, sizeof(h.host_name), "cached-name");
+    h.uptime_ms = 0;
+    before = boottime_ms();
+    assert_int_equal(molt_host_refresh(&h, MOLT_HOST_REFRESH_MS, &err), 0);
+    after = boottime_ms();
+    assert_string_equal(h.host_name, "cached-name");    /* not read again */
+    assert_true(h.uptime_ms >= before && h.uptime_ms <= after);
+    assert_int_equal(h.read_mono_ms, real.read_mono_ms);
+
+    h.read_mono_ms -= MOLT_HOST_REFRESH_MS;              /* a minute old */
+    assert_int_equal(molt_host_refresh(&h, MOLT_HOST_REFRESH_MS, &err), 0);
+    assert_string_equal(h.host_name, real.host_name);
+    assert_string_equal(h.os_version, real.os_version);
+    assert_true(h.read_mono_ms >= real.read_mono_ms);
+
+    snprintf(h.host_name, sizeof(h.host_name), "cached-name");
+    h.read_mono_ms = 0;                                  /* forced, as on reload */
+    assert_int_equal(molt_host_refresh(&h, MOLT_HOST_REFRESH_MS, &err), 0);
+    assert_string_equal(h.host_name, real.host_name);
+}
+
 /* ---- local API envelope --------------------------------------------------------- */
 
 static void test_api_envelope(void **state)
@@ -947,6 +988,7 @@ int main(void)
         cmocka_unit_test(test_task_policy),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_host_machine_id),
+        cmocka_unit_test(test_host_refresh),
         cmocka_unit_test(test_api_envelope),
         cmocka_unit_test(test_status_print),
     };
