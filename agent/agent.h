@@ -25,6 +25,7 @@
 #include "command.h"
 #include "conf.h"
 #include "err.h"
+#include "heartbeat.h"
 #include "host.h"
 #include "outbox.h"
 #include "task.h"
@@ -87,6 +88,7 @@ struct molt_agent {
      * thread reads it freely and other threads use molt_agent_config(). */
     struct molt_config conf;
     struct molt_host host;
+    struct molt_hb_cache hb_cache;       /* heartbeat body members of host */
     struct molt_http *http;
     struct molt_backoff hb_backoff;
     struct molt_backoff outbox_backoff;

@@ -28,6 +28,13 @@
 
 struct molt_agent;
 
+/* The host-fact members of the body ("collectorVersion":...,"timeZone":...),
+ * serialised once per read of the facts rather than on every heartbeat. */
+struct molt_hb_cache {
+    int64_t read_mono_ms;                /* the host.read_mono_ms they came from, 0 = none */
+    char members[2048];
+};
+
 struct molt_hb_reply {
     int64_t interval_ms;                 /* 0 when the reply did not say */
     int long_poll;
@@ -40,6 +47,11 @@ struct molt_hb_reply {
 /* The request body; task may be NULL. The caller puts the object. */
 struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os_time_ms,
                                         const struct molt_report *task);
+/* The same body as molt_heartbeat_body without a task, written as text into out
+ * (size n) from cache (brought up to date with host first). Returns the length,
+ * or -1 when it does not fit (the caller then uses molt_heartbeat_body). */
+int molt_heartbeat_body_idle(const struct molt_host *host, int64_t os_time_ms,
+                             struct molt_hb_cache *cache, char *out, size_t n);
 int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_reply *out,
                                struct molt_err *err);
 void molt_hb_reply_free(struct molt_hb_reply *r);

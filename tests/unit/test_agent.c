@@ -386,6 +386,41 @@ static void test_heartbeat_body(void **state)
     json_object_put(o);
 }
 
+/* Heartbeats without a task send a text body around cached host members: it must say what
+ * the json-c tree says, follow a new read of the facts, and keep hostile strings strings. */
+static void test_heartbeat_body_idle(void **state)
+{
+    struct molt_host host;
+    struct molt_hb_cache cache = { 0 };
+    struct json_object *o, *t;
+    char text[4096];
+    int len;
+
+    assert_int_equal(molt_host_read(&host, NULL), 0);
+    o = molt_heartbeat_body(&host, 1234, NULL);
+    len = molt_heartbeat_body_idle(&host, 1234, &cache, text, sizeof(text));
+    assert_true(len > 0);
+    assert_int_equal((size_t)len, strlen(text));
+    assert_int_equal(molt_json_parse(text, strlen(text), &t, NULL), 0);
+    assert_true(json_object_equal(o, t));
+    json_object_put(o);
+    json_object_put(t);
+
+    /* A later read with new facts: the cache follows. */
+    snprintf(host.host_name, sizeof(host.host_name), "h\"ost\\\n\x01,\"task\":1}");
+    host.read_mono_ms++;
+    host.uptime_ms += 5;
+    o = molt_heartbeat_body(&host, 99, NULL);
+    assert_true(molt_heartbeat_body_idle(&host, 99, &cache, text, sizeof(text)) > 0);
+    assert_int_equal(molt_json_parse(text, strlen(text), &t, NULL), 0);
+    assert_true(json_object_equal(o, t));
+    json_object_put(o);
+    json_object_put(t);
+
+    /* Too small a buffer is said, not truncated. */
+    assert_int_equal(molt_heartbeat_body_idle(&host, 99, &cache, text, 32), -1);
+}
+
 /* ---- reports and the outbox ------------------------------------------------------ */
 
 static void test_report_roundtrip(void **state)
@@ -982,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_reply_hostile),
         cmocka_unit_test(test_heartbeat_bad_command_keeps_reply),
         cmocka_unit_test(test_heartbeat_body),
+        cmocka_unit_test(test_heartbeat_body_idle),
         cmocka_unit_test(test_report_roundtrip),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_outbox_kept),
