@@ -31,15 +31,18 @@ lint:
 EXTRA_DIST += tests/lint.sh tests/cppcheck.supp .clang-tidy
 
 # make valgrind: every unit test under valgrind's memcheck; any error or
-# definite/indirect leak fails (logs in tests/unit/<test>.valgrind.log).
+# definite/indirect leak fails (logs in tests/unit/<test>.valgrind.log, the
+# end of each failing one repeated last, so a CI log's tail shows them).
 VALGRIND_UNIT_TESTS = $(UNIT_TESTS) $(PACKAGE_TESTS) $(AGENT_UNIT_TESTS) \
 	$(INSTALLER_UNIT_TESTS) $(HARDENING_UNIT_TESTS)
 VALGRIND_FLAGS = -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	--track-fds=no --trace-children=no
 valgrind: $(VALGRIND_UNIT_TESTS)
-	@fail=0; for t in $(VALGRIND_UNIT_TESTS); do \
+	@failed=; for t in $(VALGRIND_UNIT_TESTS); do \
 	  $(AM_TESTS_ENVIRONMENT) valgrind $(VALGRIND_FLAGS) ./$$t >$$t.valgrind.log 2>&1; rc=$$?; \
 	  if [ $$rc -eq 0 ]; then echo "valgrind: $$t: clean"; \
-	  else echo "valgrind: $$t: FAILED (exit $$rc, see $$t.valgrind.log)"; fail=1; fi; \
-	done; exit $$fail
+	  else echo "valgrind: $$t: FAILED (exit $$rc, see $$t.valgrind.log)"; failed="$$failed $$t"; fi; \
+	done; \
+	for t in $$failed; do echo "=== $$t.valgrind.log ends with:"; tail -n 40 $$t.valgrind.log; done; \
+	test -z "$$failed"
 .PHONY: valgrind

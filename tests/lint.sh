@@ -60,18 +60,21 @@ run_scan_build() {
     command -v scan-build >/dev/null || { echo "lint: scan-build not installed (clang-tools)"; return 1; }
     local dir rc
     dir=$(mktemp -d "${TMPDIR:-/tmp}/molt-scan-build-XXXXXX")
+    # It builds a copy of the distributed sources (make distdir): configure
+    # refuses a second build of a tree configured in place, as CI's is.
     # Same exclusions as .clang-tidy (deadcode.DeadStores: the rc convention).
     (
-        cd "$dir" &&
-            scan-build --use-cc=clang "$SRC/configure" -q >configure.log 2>&1 &&
+        make -s -C "$BUILD" distdir distdir="$dir/src" >"$dir/distdir.log" 2>&1 &&
+            cd "$dir" &&
+            scan-build --use-cc=clang "$dir/src/configure" -q >configure.log 2>&1 &&
             scan-build --use-cc=clang --status-bugs -o "$dir/report" \
                 -disable-checker deadcode.DeadStores -disable-checker valist.Uninitialized \
                 make -j "$JOBS" >make.log 2>&1
     )
     rc=$?
-    grep -E 'scan-build: ([0-9]+ bugs? found|No bugs found)' "$dir/make.log"
+    grep -sE 'scan-build: ([0-9]+ bugs? found|No bugs found)' "$dir/make.log"
     if [ "$rc" -ne 0 ]; then
-        echo "lint: scan-build failed or found bugs; reports kept in $dir/report, log $dir/make.log"
+        echo "lint: scan-build failed or found bugs; reports kept in $dir/report, logs in $dir"
         return 1
     fi
     rm -rf "$dir"
