@@ -195,7 +195,8 @@ void molt_outbox_kept_destroy(struct molt_outbox_kept *k)
 {
     for (unsigned i = 0; i < k->n; i++)
         molt_log_error("report.lost", "task=%s status=%d reason=\"never written to the outbox, "
-                       "not sent before the agent stopped\"", k->r[i].task_id, k->r[i].status);
+                       "not sent before the agent stopped\"", k->e[i].r.task_id,
+                       k->e[i].r.status);
     k->n = 0;
     pthread_mutex_destroy(&k->mu);
 }
@@ -203,7 +204,7 @@ void molt_outbox_kept_destroy(struct molt_outbox_kept *k)
 static int kept_index(const struct molt_outbox_kept *k, const char *task_id)
 {
     for (unsigned i = 0; i < k->n; i++) {
-        if (strcmp(k->r[i].task_id, task_id) == 0)
+        if (strcmp(k->e[i].r.task_id, task_id) == 0)
             return (int)i;
     }
     return -1;
@@ -211,7 +212,7 @@ static int kept_index(const struct molt_outbox_kept *k, const char *task_id)
 
 static void kept_remove_at(struct molt_outbox_kept *k, unsigned i)
 {
-    memmove(&k->r[i], &k->r[i + 1], (k->n - i - 1) * sizeof(k->r[0]));
+    memmove(&k->e[i], &k->e[i + 1], (k->n - i - 1) * sizeof(k->e[0]));
     k->n--;
 }
 
@@ -225,10 +226,12 @@ void molt_outbox_keep(struct molt_outbox_kept *k, const struct molt_report *r)
         kept_remove_at(k, (unsigned)i);
     } else if (k->n == MOLT_OUTBOX_KEPT_MAX) {
         molt_log_error("report.lost", "task=%s status=%d reason=\"more than %d reports kept "
-                       "in memory\"", k->r[0].task_id, k->r[0].status, MOLT_OUTBOX_KEPT_MAX);
+                       "in memory\"", k->e[0].r.task_id, k->e[0].r.status, MOLT_OUTBOX_KEPT_MAX);
         kept_remove_at(k, 0);
     }
-    k->r[k->n++] = *r;
+    k->e[k->n].r = *r;
+    k->e[k->n].gen = ++k->next_gen;
+    k->n++;
     pthread_mutex_unlock(&k->mu);
 }
 
@@ -252,27 +255,27 @@ int molt_outbox_kept_count(struct molt_outbox_kept *k)
     return n;
 }
 
-/* Copies the oldest kept report into r; 0 when none is kept. */
-static int kept_oldest(struct molt_outbox_kept *k, struct molt_report *r)
+/* Copies the oldest kept entry into e; 0 when none is kept. */
+static int kept_oldest(struct molt_outbox_kept *k, struct molt_outbox_kept_entry *e)
 {
     int any;
 
     pthread_mutex_lock(&k->mu);
     any = k->n > 0;
     if (any)
-        *r = k->r[0];
+        *e = k->e[0];
     pthread_mutex_unlock(&k->mu);
     return any;
 }
 
-/* Forgets r unless a newer report of its task was kept meanwhile. */
-static void kept_done(struct molt_outbox_kept *k, const struct molt_report *r)
+/* Forgets e unless a later report of its task was kept meanwhile. */
+static void kept_done(struct molt_outbox_kept *k, const struct molt_outbox_kept_entry *e)
 {
     int i;
 
     pthread_mutex_lock(&k->mu);
-    i = kept_index(k, r->task_id);
-    if (i >= 0 && memcmp(&k->r[i], r, sizeof(*r)) == 0)
+    i = kept_index(k, e->r.task_id);
+    if (i >= 0 && k->e[i].gen == e->gen)
         kept_remove_at(k, (unsigned)i);
     pthread_mutex_unlock(&k->mu);
 }
@@ -291,17 +294,17 @@ static int send_kept(const struct molt_report *r, molt_outbox_send_fn send, void
 int molt_outbox_flush_kept(struct molt_outbox_kept *k, const char *dir, molt_outbox_send_fn send,
                            void *arg, struct molt_err *err)
 {
-    struct molt_report r;
+    struct molt_outbox_kept_entry e;
     int filed = 0, rc;
 
-    while (kept_oldest(k, &r)) {
-        if (molt_outbox_put(dir, &r, NULL) == 0) {
-            molt_log_info("report.filed", "task=%s dir=%s", r.task_id, dir);
+    while (kept_oldest(k, &e)) {
+        if (molt_outbox_put(dir, &e.r, NULL) == 0) {
+            molt_log_info("report.filed", "task=%s dir=%s", e.r.task_id, dir);
             filed = 1;
-        } else if ((rc = send_kept(&r, send, arg, err)) < 0) {
-            return molt_err_prefix(err, "report %s (kept in memory)", r.task_id);
+        } else if ((rc = send_kept(&e.r, send, arg, err)) < 0) {
+            return molt_err_prefix(err, "report %s (kept in memory)", e.r.task_id);
         }
-        kept_done(k, &r);
+        kept_done(k, &e);
     }
     return filed ? molt_outbox_flush(dir, send, arg, err) : 0;
 }

@@ -25,8 +25,12 @@
 /* Final reports held in memory, oldest first; safe to use from any thread. */
 struct molt_outbox_kept {
     pthread_mutex_t mu;
-    struct molt_report r[MOLT_OUTBOX_KEPT_MAX];
+    struct molt_outbox_kept_entry {
+        struct molt_report r;
+        unsigned long gen;    /* tells a report from a later one of the same task */
+    } e[MOLT_OUTBOX_KEPT_MAX];
     unsigned n;
+    unsigned long next_gen;
 };
 
 /* Sends one report body; sets *status to the HTTP status (0 when no reply) and
