@@ -493,9 +493,13 @@ static void stage_free(struct stage *s)
     free(s->manifest_text);
 }
 
-static int stage_init(struct stage *s, const struct molt_statement *st,
+/* Sets s up and reads package as far as its manifest; stage_free(s) afterwards
+ * whatever this returns. */
+static int stage_open(struct stage *s, const char *package, const struct molt_statement *st,
                       const struct molt_pkg_limits *lim, struct molt_err *err)
 {
+    int rc;
+
     memset(s, 0, sizeof(*s));
     s->rootfd = -1;
     s->st = st;
@@ -504,7 +508,10 @@ static int stage_init(struct stage *s, const struct molt_statement *st,
     if (!s->src)
         return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
     s->src->fd = -1;
-    return 0;
+    rc = open_archive(s, package, err);
+    if (rc == 0)
+        rc = read_manifest(s, err);
+    return rc;
 }
 
 int molt_pkg_inspect(const char *package, const struct molt_statement *st,
@@ -516,12 +523,7 @@ int molt_pkg_inspect(const char *package, const struct molt_statement *st,
 
     if (!err)
         err = &local;
-    rc = stage_init(&s, st, lim, err);
-
-    if (rc == 0)
-        rc = open_archive(&s, package, err);
-    if (rc == 0)
-        rc = read_manifest(&s, err);
+    rc = stage_open(&s, package, st, lim, err);
     if (rc == 0)
         rc = unpack_all(&s, err);
     stage_free(&s);
@@ -629,11 +631,7 @@ int molt_pkg_stage_ex(const char *package, const struct molt_statement *st, cons
     rc = stage_paths(upgrade_dir, name, final, partial, err);
     if (rc < 0)
         return rc;
-    rc = stage_init(&s, st, lim, err);
-    if (rc == 0)
-        rc = open_archive(&s, package, err);
-    if (rc == 0)
-        rc = read_manifest(&s, err);
+    rc = stage_open(&s, package, st, lim, err);
     if (rc == 0)
         rc = stage_into(&s, upgrade_dir, partial, final, err);
     stage_free(&s);

@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "json.h"
 #include "log.h"
+#include "package_int.h"
 
 #define SIG_FORMAT "molt-sig-1"
 #define SIG_ALG "ed25519"
@@ -312,17 +313,6 @@ out:
     return rc;
 }
 
-static int is_lower_hex(const char *s, size_t n)
-{
-    if (strlen(s) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    }
-    return 1;
-}
-
 static int sig_fields(struct json_object *o, struct molt_pkg_sig *out, struct molt_err *err)
 {
     const char *format, *alg, *keyid, *b64;
@@ -338,7 +328,7 @@ static int sig_fields(struct json_object *o, struct molt_pkg_sig *out, struct mo
         return molt_err_set(err, MOLT_E_VERIFY, "unknown format '%.32s'", format);
     if (strcmp(alg, SIG_ALG) != 0)
         return molt_err_set(err, MOLT_E_VERIFY, "unsupported algorithm '%.32s'", alg);
-    if (!is_lower_hex(keyid, MOLT_PKG_KEYID_LEN))
+    if (!molt_pkg_is_hex(keyid, MOLT_PKG_KEYID_LEN))
         return molt_err_set(err, MOLT_E_VERIFY, "key id is not %d lowercase hex digits",
                             MOLT_PKG_KEYID_LEN);
     memcpy(out->keyid, keyid, MOLT_PKG_KEYID_SIZE);
