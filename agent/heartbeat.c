@@ -8,8 +8,8 @@
 #include "json.h"
 #include "version.h"
 
-struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os_time_ms,
-                                        const struct molt_report *task)
+/* The members that change only when the host facts are read again. */
+static struct json_object *host_facts(const struct molt_host *host)
 {
     struct json_object *o = json_object_new_object();
 
@@ -17,10 +17,18 @@ struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os
     json_object_object_add(o, "osName", json_object_new_string(host->os_name));
     json_object_object_add(o, "osVersion", json_object_new_string(host->os_version));
     json_object_object_add(o, "osArch", json_object_new_string(host->os_arch));
-    json_object_object_add(o, "osTime", json_object_new_int64(os_time_ms));
-    json_object_object_add(o, "uptimeMs", json_object_new_int64(host->uptime_ms));
     json_object_object_add(o, "hostName", json_object_new_string(host->host_name));
     json_object_object_add(o, "timeZone", json_object_new_string(host->time_zone));
+    return o;
+}
+
+struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os_time_ms,
+                                        const struct molt_report *task)
+{
+    struct json_object *o = host_facts(host);
+
+    json_object_object_add(o, "osTime", json_object_new_int64(os_time_ms));
+    json_object_object_add(o, "uptimeMs", json_object_new_int64(host->uptime_ms));
     json_object_object_add(o, "task", task ? molt_report_to_json(task) : NULL);
     return o;
 }
@@ -28,17 +36,11 @@ struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os
 /* json-c does the escaping of the host facts; only the braces are dropped. */
 static int host_members(const struct molt_host *host, char *out, size_t n)
 {
-    struct json_object *o = json_object_new_object();
+    struct json_object *o = host_facts(host);
     const char *text;
     size_t len;
     int rc = -1;
 
-    json_object_object_add(o, "collectorVersion", json_object_new_string(molt_version_self()));
-    json_object_object_add(o, "osName", json_object_new_string(host->os_name));
-    json_object_object_add(o, "osVersion", json_object_new_string(host->os_version));
-    json_object_object_add(o, "osArch", json_object_new_string(host->os_arch));
-    json_object_object_add(o, "hostName", json_object_new_string(host->host_name));
-    json_object_object_add(o, "timeZone", json_object_new_string(host->time_zone));
     text = molt_json_dump(o);
     len = text ? strlen(text) : 0;
     if (len >= 2 && text[0] == '{' && text[len - 1] == '}' && len - 2 < n) {
