@@ -30,6 +30,7 @@
 #include "version.h"
 
 #define LOCK_FILE "agent.lock"
+#define REFUSED_LOG_EVERY_MS 60000    /* a refused reply's warning, at most this often */
 #define WAKE_SPACING_MS 1000    /* early heartbeats (MOLT_WAKE_HEARTBEAT) at most this often */
 
 /* The one agent of this process, for the signal handlers: they only set flags
@@ -49,6 +50,7 @@ struct loop {
     char last_cmd[96];         /* the last command seen, to notice repeats */
     char last_cmd_error[128];
     int warned_no_credentials;
+    struct molt_log_limit refused;    /* capped or malformed heartbeat replies */
 };
 
 static void on_signal(int sig)
@@ -466,6 +468,7 @@ static int send_report(void *arg, const char *task_id, const char *body, size_t 
         .body = body,
         .body_len = len,
         .bearer = token,
+        .max_reply = MOLT_REPORT_REPLY_MAX,
         .abort_fn = molt_agent_poll_tick,
         .abort_arg = s->a,
     };
@@ -577,6 +580,24 @@ static void heartbeat_ok(struct molt_agent *a, struct loop *l, struct molt_hb_re
                    (long long)l->interval_ms, l->long_poll, (long long)(next - now));
 }
 
+/* A server answers as often as it is asked: a reply refused for its size or
+ * its contents is warned about once, then at most once a minute with a count. */
+static void heartbeat_failed_log(struct loop *l, int rc, const struct molt_err *err, int64_t now,
+                                 int64_t delay)
+{
+    unsigned long held = 0;
+    char note[48] = "";
+
+    if (rc == MOLT_E_LIMIT || rc == MOLT_E_PARSE) {
+        if (!molt_log_limit_pass(&l->refused, err->msg, now, REFUSED_LOG_EVERY_MS, &held))
+            return;
+        if (held)
+            snprintf(note, sizeof(note), " held_back=%lu", held);
+    }
+    molt_log_warn("heartbeat.failed", "error=\"%s\" retry_in_ms=%lld%s", err->msg,
+                  (long long)delay, note);
+}
+
 static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -596,8 +617,7 @@ static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
         token_rejected(a, l, now, "heartbeat");
     } else {
         delay = molt_backoff_next(&a->hb_backoff, retry_after_of(&rep));
-        molt_log_warn("heartbeat.failed", "error=\"%s\" retry_in_ms=%lld", err.msg,
-                      (long long)delay);
+        heartbeat_failed_log(l, rc, &err, now, delay);
         status_failure(a, err.msg, delay);
         l->next_hb = now + delay;
     }

@@ -10,6 +10,12 @@
 #include "sign.h"
 #include "version.h"
 
+_Static_assert(MOLT_BUILD_SIG_MAX == MOLT_PKG_SIG_MAX, "a command carries any .sig file");
+_Static_assert(MOLT_COMMAND_REPLY_MAX > MOLT_BASE64_LEN(MOLT_BUILD_BLOB_MAX) +
+                                            MOLT_BASE64_LEN(MOLT_BUILD_SIG_MAX) +
+                                            MOLT_BUILD_URL_MAX + 1024,
+               "the largest valid command fits a heartbeat reply");
+
 int molt_task_id_valid(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -28,17 +34,16 @@ const char *molt_command_type_name(enum molt_command_type t)
     return t == MOLT_CMD_UPGRADE ? "upgrade" : t == MOLT_CMD_CANCEL ? "cancel" : "unknown";
 }
 
-static int get_blob(struct json_object *o, const char *key, unsigned char **out, size_t *len,
-                    struct molt_err *err)
+static int get_blob(struct json_object *o, const char *key, size_t max, unsigned char **out,
+                    size_t *len, struct molt_err *err)
 {
     const char *s;
     int rc = molt_json_get_str(o, key, &s, err);
 
     if (rc < 0)
         return rc;
-    if (strlen(s) > (MOLT_BUILD_BLOB_MAX + 2) / 3 * 4)
-        return molt_err_set(err, MOLT_E_LIMIT, "field '%s': larger than %d bytes", key,
-                            MOLT_BUILD_BLOB_MAX);
+    if (strlen(s) > MOLT_BASE64_LEN(max))
+        return molt_err_set(err, MOLT_E_LIMIT, "field '%s': larger than %zu bytes", key, max);
     if (!*s || molt_pkg_base64_decode(s, strlen(s), out, len, err) < 0)
         return molt_err_set(err, MOLT_E_PARSE, "field '%s': not valid base64", key);
     return 0;
@@ -59,13 +64,9 @@ static int get_version(struct json_object *o, const char *key, char *out, struct
 
 static int get_time(struct json_object *o, const char *key, int64_t *out, struct molt_err *err)
 {
-    int rc = molt_json_get_int(o, key, out, err);
+    int rc = molt_json_int_field(o, key, 0, MOLT_TIME_MIN_MS, MOLT_TIME_MAX_MS, out, err);
 
-    if (rc < 0)
-        return rc;
-    if (*out < MOLT_TIME_MIN_MS || *out > MOLT_TIME_MAX_MS)
-        return molt_err_set(err, MOLT_E_PARSE, "field '%s': not a plausible time", key);
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 static int check_url(const char *url, struct molt_err *err)
@@ -111,15 +112,14 @@ static int parse_build(struct json_object *o, struct molt_build *b, struct molt_
 
     if ((rc = get_version(o, "version", b->version, err)) < 0 ||
         (rc = molt_json_get_str(o, "url", &url, err)) < 0 || (rc = check_url(url, err)) < 0 ||
-        (rc = molt_json_get_int(o, "size", &b->size, err)) < 0)
+        (rc = molt_json_int_field(o, "size", 0, 1, MOLT_BUILD_MAX_SIZE, &b->size, err)) < 0)
         return rc;
     memcpy(b->url, url, strlen(url) + 1);
-    if (b->size <= 0 || b->size > MOLT_BUILD_MAX_SIZE)
-        return molt_err_set(err, MOLT_E_PARSE, "field 'size': not in 1..%lld",
-                            (long long)MOLT_BUILD_MAX_SIZE);
     if ((rc = parse_sha256(o, b->sha256, err)) < 0 ||
-        (rc = get_blob(o, "statement", &b->statement, &b->statement_len, err)) < 0 ||
-        (rc = get_blob(o, "signature", &b->signature, &b->signature_len, err)) < 0)
+        (rc = get_blob(o, "statement", MOLT_BUILD_BLOB_MAX, &b->statement, &b->statement_len,
+                       err)) < 0 ||
+        (rc = get_blob(o, "signature", MOLT_BUILD_SIG_MAX, &b->signature, &b->signature_len,
+                       err)) < 0)
         return rc;
     return 0;
 }

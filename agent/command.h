@@ -5,7 +5,7 @@
  * 1..20 digits, valid versions (molt_version_valid), sane times, a build with
  * 0 < size <= MOLT_BUILD_MAX_SIZE, 64 hex digits of sha256, an https URL or a
  * server-relative path, and statement and signature that are valid base64 of at
- * most MOLT_BUILD_BLOB_MAX bytes each (kept decoded: the exact bytes that were
+ * most MOLT_BUILD_BLOB_MAX and MOLT_BUILD_SIG_MAX bytes (kept decoded: the exact bytes that were
  * signed). Anything else is an error naming the offending field; the caller logs
  * it and ignores the command. Whether a valid command is expired, a downgrade or
  * the running version is policy, decided in task.c. */
@@ -23,7 +23,14 @@
 #define MOLT_VERSION_MAX 64
 #define MOLT_BUILD_URL_MAX 2048
 #define MOLT_BUILD_MAX_SIZE (2LL * 1024 * 1024 * 1024)   /* 2 GiB */
-#define MOLT_BUILD_BLOB_MAX (64 * 1024)         /* statement, signature (decoded) */
+#define MOLT_BUILD_BLOB_MAX (64 * 1024)         /* statement (decoded): MOLT_PKG_STATEMENT_MAX */
+#define MOLT_BUILD_SIG_MAX 4096                 /* signature (decoded): MOLT_PKG_SIG_MAX */
+#define MOLT_BASE64_LEN(n) (((n) + 2) / 3 * 4)
+/* The largest command a heartbeat reply can legitimately carry: the statement
+ * and signature in base64 (87,384 + 5,464), the URL (2,048) and the fixed
+ * members (under 1 KiB), about 96 KiB; the cap leaves room for members a
+ * server adds. The builds endpoint returns the same build object. */
+#define MOLT_COMMAND_REPLY_MAX (128 * 1024)
 /* requestTime and expiresAt must fall between these (2020-01-01 .. 2200-01-01). */
 #define MOLT_TIME_MIN_MS 1577836800000LL
 #define MOLT_TIME_MAX_MS 7258118400000LL

@@ -105,20 +105,14 @@ int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_repl
         rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: not a JSON object");
         goto out;
     }
-    int64_t interval = INT64_MIN;
-    if ((rc = molt_json_opt_int(root, "heartbeatIntervalMs", &interval, err)) < 0 ||
+    if ((rc = molt_json_int_field(root, "heartbeatIntervalMs", 1, MOLT_HB_INTERVAL_MIN_MS,
+                                  MOLT_HB_INTERVAL_MAX_MS, &out->interval_ms, err)) < 0 ||
         (rc = molt_json_opt_bool(root, "longPoll", &out->long_poll, err)) < 0 ||
         (rc = molt_json_opt_int(root, "serverTime", &out->server_time, err)) < 0) {
         molt_err_prefix(err, "heartbeat reply");
         goto out;
     }
-    if (interval != INT64_MIN &&
-        (interval < MOLT_HB_INTERVAL_MIN_MS || interval > MOLT_HB_INTERVAL_MAX_MS)) {
-        rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: heartbeatIntervalMs %lld out of "
-                          "range", (long long)interval);
-        goto out;
-    }
-    out->interval_ms = interval == INT64_MIN ? 0 : interval;
+    rc = 0;
     parse_command(root, out);
 out:
     json_object_put(root);
@@ -171,6 +165,7 @@ int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_
         .bearer = token,
         .timeout_ms = wait_ms + MOLT_HB_GRACE_MS,
         .long_poll = wait_ms > 0,
+        .max_reply = MOLT_HB_REPLY_MAX,
         .abort_fn = wait_ms > 0 ? long_poll_abort : molt_agent_poll_tick,
         .abort_arg = a,
     };

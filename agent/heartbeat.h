@@ -25,6 +25,7 @@
 #define MOLT_HB_INTERVAL_MAX_MS (24LL * 3600 * 1000)
 #define MOLT_HB_JITTER_PCT 10
 #define MOLT_HB_GRACE_MS 15000           /* HTTP timeout = waitMs + this */
+#define MOLT_HB_REPLY_MAX MOLT_COMMAND_REPLY_MAX   /* docs/protocol.md section 0 */
 
 struct molt_agent;
 

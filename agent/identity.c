@@ -120,26 +120,21 @@ int molt_register_parse_reply(const char *body, size_t len, struct molt_identity
         return molt_err_set(err, MOLT_E_PARSE, "registration reply: empty body");
     rc = molt_json_parse(body, len, &o, err);
     if (rc == 0)
-        rc = molt_json_get_int(o, "collectorId", &id->collector_id, err);
-    if (rc == 0)
+        rc = molt_json_int_field(o, "collectorId", 0, 1, INT64_MAX, &id->collector_id, err);
+    if (rc >= 0)
         rc = molt_json_copy_str(o, "token", id->token, sizeof(id->token), err);
-    *interval_ms = INT64_MIN;
     if (rc == 0)
-        rc = molt_json_opt_int(o, "heartbeatIntervalMs", interval_ms, err);
+        rc = molt_json_int_field(o, "heartbeatIntervalMs", 1, MOLT_HB_INTERVAL_MIN_MS,
+                                 MOLT_HB_INTERVAL_MAX_MS, interval_ms, err);
     json_object_put(o);
-    if (rc == 0 && id->collector_id <= 0)
-        rc = molt_err_set(err, MOLT_E_PARSE, "collectorId: not positive");
-    if (rc == 0 && !token_valid(id->token))
+    if (rc >= 0 && !token_valid(id->token))
         rc = molt_err_set(err, MOLT_E_PARSE, "token: expected %d..%d printable characters",
                           MOLT_TOKEN_MIN, MOLT_TOKEN_MAX);
-    if (rc == 0 && *interval_ms != INT64_MIN &&
-        (*interval_ms < MOLT_HB_INTERVAL_MIN_MS || *interval_ms > MOLT_HB_INTERVAL_MAX_MS))
-        rc = molt_err_set(err, MOLT_E_PARSE, "heartbeatIntervalMs: out of range");
-    if (*interval_ms == INT64_MIN || rc < 0)
+    if (rc < 0) {
         *interval_ms = 0;
-    if (rc < 0)
-        molt_err_prefix(err, "registration reply");
-    return rc;
+        return molt_err_prefix(err, "registration reply");
+    }
+    return 0;
 }
 
 static struct json_object *register_body(struct molt_agent *a, const char *name)
@@ -188,6 +183,7 @@ int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
         .body_len = strlen(text),
         .basic_user = c->server.access_id,
         .basic_pass = c->server.access_key,
+        .max_reply = MOLT_REGISTER_REPLY_MAX,
         .abort_fn = molt_agent_poll_tick,
         .abort_arg = a,
     };

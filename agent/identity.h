@@ -17,6 +17,9 @@
 
 #define MOLT_IDENTITY_FILE "identity.json"
 #define MOLT_TOKEN_MIN 32
+/* collectorId, a token of at most MOLT_TOKEN_MAX bytes, the interval and the
+ * name (or a legacy error body): 8 KiB is four times that. */
+#define MOLT_REGISTER_REPLY_MAX (8 * 1024)
 
 int molt_identity_load(const char *path, struct molt_identity *id, struct molt_err *err);
 int molt_identity_save(const char *path, const struct molt_identity *id, struct molt_err *err);

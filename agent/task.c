@@ -70,13 +70,11 @@ struct json_object *molt_report_to_json(const struct molt_report *r)
 static int get_small_int(struct json_object *o, const char *key, int lo, int hi, int *out,
                          struct molt_err *err)
 {
-    int64_t v;
-    int rc = molt_json_get_int(o, key, &v, err);
+    int64_t v = 0;
+    int rc = molt_json_int_field(o, key, 0, lo, hi, &v, err);
 
     if (rc < 0)
         return rc;
-    if (v < lo || v > hi)
-        return molt_err_set(err, MOLT_E_PARSE, "field '%s': not in %d..%d", key, lo, hi);
     *out = (int)v;
     return 0;
 }

@@ -58,6 +58,9 @@ enum molt_stage {
     MOLT_STAGE_COMMITTED,
 };
 #define MOLT_STAGE_COUNT 9
+/* The reply to POST /reports: {"accepted","taskStatus"}, or a legacy error whose
+ * message may quote a task's failure message (at most its report's): 8 KiB. */
+#define MOLT_REPORT_REPLY_MAX (8 * 1024)
 
 struct molt_report {
     char task_id[MOLT_TASK_ID_MAX + 1];

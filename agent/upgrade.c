@@ -78,6 +78,7 @@ static void post_progress(struct molt_agent *a, struct molt_http *http, const st
     struct molt_http_req req = {
         .method = "POST", .url = "/api/v1/collector/reports", .body = text,
         .body_len = strlen(text), .bearer = token, .timeout_ms = 5000,
+        .max_reply = MOLT_REPORT_REPLY_MAX,
     };
 
     if (molt_agent_token(a, token, sizeof(token), &err) == 0 &&

@@ -145,7 +145,8 @@ static int fetch_build(struct molt_agent *a, const char *version, struct molt_co
     snprintf(path, sizeof(path), "/api/v1/collector/builds/%s?os=%s&arch=%s", version,
              host.os_id, host.os_arch);
     struct molt_http_req req = { .method = "GET", .url = path, .bearer = token,
-                                 .timeout_ms = BUILD_FETCH_TIMEOUT_MS };
+                                 .timeout_ms = BUILD_FETCH_TIMEOUT_MS,
+                                 .max_reply = MOLT_COMMAND_REPLY_MAX };
     rc = molt_http_new(&http, &conf, NULL, err);
     if (rc == 0)
         rc = molt_http_request(http, &req, &rep, err);

@@ -15,6 +15,10 @@
 #include "config.h"
 #include "json.h"
 
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
+
 /* The longest curl_multi_poll wait: abort_fn runs at least this often. */
 #define POLL_MAX_MS 1000
 
@@ -24,6 +28,7 @@ struct xfer {
     size_t cap;
     size_t max;
     int too_big;
+    long long declared;       /* Content-Length of a reply refused on its headers, else -1 */
     const volatile sig_atomic_t *stop;
     molt_http_abort_fn abort_fn;
     void *abort_arg;
@@ -334,10 +339,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
         x->too_big = 1;
         return 0;
     }
+    /* Doubling, but never past the cap: the buffer is bounded by the endpoint's cap. */
     if (rep->len + n + 1 > x->cap) {
         size_t cap = x->cap ? x->cap : 4096;
         while (cap < rep->len + n + 1)
             cap *= 2;
+        if (cap > x->max + 1)
+            cap = x->max + 1;
         char *p = realloc(rep->body, cap);
         if (!p)
             return 0;
@@ -382,6 +390,20 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         x->rep->retry_after_ms = -1;    /* a new response (after 100, or a proxy's) */
         return n;
     }
+    /* A reply announced larger than the cap is refused before its body comes. */
+    if (n > 15 && n < sizeof(line) && strncasecmp(data, "Content-Length:", 15) == 0) {
+        char *end;
+        memcpy(line, data + 15, n - 15);
+        line[n - 15] = '\0';
+        errno = 0;
+        long long v = strtoll(line, &end, 10);
+        if (errno == 0 && v >= 0 && (unsigned long long)v > x->max) {
+            x->too_big = 1;
+            x->declared = v;
+            return 0;
+        }
+        return n;
+    }
     if (n < 12 || n >= sizeof(line) || strncasecmp(data, "Retry-After:", 12) != 0)
         return n;
     memcpy(line, data + 12, n - 12);
@@ -414,9 +436,13 @@ static int classify(struct molt_http *h, const struct molt_http_req *req, const 
 
     if (x->aborted || cc == CURLE_ABORTED_BY_CALLBACK)
         return molt_err_set(err, MOLT_E_CANCELLED, "%s %s: cancelled", req->method, path);
+    if (x->too_big && x->declared >= 0)
+        return molt_err_set(err, MOLT_E_LIMIT, "%s %s: reply of %lld bytes refused: larger than "
+                            "this endpoint's cap of %zu bytes", req->method, path, x->declared,
+                            x->max);
     if (x->too_big)
-        return molt_err_set(err, MOLT_E_LIMIT, "%s %s: reply larger than %s", req->method, path,
-                            x->max == MOLT_HTTP_REPLY_MAX ? "1 MiB" : "the limit");
+        return molt_err_set(err, MOLT_E_LIMIT, "%s %s: reply refused: larger than this "
+                            "endpoint's cap of %zu bytes", req->method, path, x->max);
     if (cc != CURLE_OK)
         return molt_err_set(err, MOLT_E_NET, "%s %s: %s", req->method, path,
                             h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
@@ -593,6 +619,7 @@ int molt_http_request(struct molt_http *h, const struct molt_http_req *req,
     *x = (struct xfer){
         .rep = rep,
         .max = req->max_reply ? req->max_reply : MOLT_HTTP_REPLY_MAX,
+        .declared = -1,
         .stop = h->stop,
         .abort_fn = req->abort_fn,
         .abort_arg = req->abort_arg,
@@ -628,9 +655,21 @@ int molt_http_request(struct molt_http *h, const struct molt_http_req *req,
 
 void molt_http_reply_free(struct molt_http_reply *rep)
 {
+    size_t len;
+
     if (!rep)
         return;
+    len = rep->len;
     free(rep->body);
     rep->body = NULL;
     rep->len = 0;
+#ifdef HAVE_MALLOC_TRIM
+    /* glibc keeps what a large reply (and the JSON tree parsed from it) freed,
+     * raising its mmap threshold as it goes: a hostile burst would leave the
+     * resident set that much larger for good. Hand it back. */
+    if (len >= MOLT_HTTP_TRIM_AT)
+        malloc_trim(0);
+#else
+    (void)len;
+#endif
 }

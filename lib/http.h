@@ -24,7 +24,9 @@
  * Results: 0 for a 2xx reply; otherwise the reply is still filled in (status,
  * body, Retry-After, the legacy error's code and message) and the code says what
  * happened: MOLT_E_NET (no reply: connection, TLS, timeout), MOLT_E_AUTH (401 or
- * 403), MOLT_E_HTTP (any other non-2xx), MOLT_E_LIMIT (reply larger than the cap),
+ * 403), MOLT_E_HTTP (any other non-2xx), MOLT_E_LIMIT (reply larger than the
+ * request's max_reply: refused on its Content-Length, or as soon as the body
+ * passes the cap; the body buffer never grows past it),
  * MOLT_E_CANCELLED (aborted by the stop flag or the abort callback). */
 #ifndef MOLT_HTTP_H
 #define MOLT_HTTP_H
@@ -39,6 +41,7 @@
 #include "err.h"
 
 #define MOLT_HTTP_REPLY_MAX (1024 * 1024)     /* default cap on reply bodies */
+#define MOLT_HTTP_TRIM_AT (32 * 1024)         /* freeing a reply this large trims the heap */
 #define MOLT_HTTP_DEFAULT_TIMEOUT_MS 60000
 #define MOLT_HTTP_RETRY_AFTER_MAX_MS 3600000  /* a larger Retry-After is capped to this */
 #define MOLT_HTTP_BEARER_MAX 4096              /* longest bearer token sent */
@@ -59,7 +62,7 @@ struct molt_http_req {
     const char *basic_pass;
     int64_t timeout_ms;       /* whole request; 0 = MOLT_HTTP_DEFAULT_TIMEOUT_MS */
     int long_poll;            /* the server may stay silent for the whole timeout */
-    size_t max_reply;         /* 0 = MOLT_HTTP_REPLY_MAX */
+    size_t max_reply;         /* the endpoint's cap (docs/protocol.md); 0 = MOLT_HTTP_REPLY_MAX */
     molt_http_abort_fn abort_fn;   /* per request, may be NULL */
     void *abort_arg;
 };

@@ -108,11 +108,9 @@ static int get_task(struct json_object *o, const char *key, char *out, struct mo
 
 static int get_time(struct json_object *o, const char *key, int64_t *out, struct molt_err *err)
 {
-    int rc = molt_json_get_int(o, key, out, err);
+    int rc = molt_json_int_field(o, key, 0, 0, INT64_MAX, out, err);
 
-    if (rc == 0 && *out < 0)
-        return molt_err_set(err, MOLT_E_PARSE, "field '%s': negative", key);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 static int parse_outcome(struct json_object *o, struct molt_journal_outcome *out,

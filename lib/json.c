@@ -3,19 +3,158 @@
 
 #include <string.h>
 
+/* What json-c's strict mode lets through (checked on json-c 0.16, in
+ * tests/unit/test_base.c): single-quoted strings, NaN and Infinity, "00" and
+ * "-01", raw control characters in strings, "\u0000" in keys (cut short there)
+ * and in strings, and integers outside int64 (saturated without a word). One
+ * linear pass over the raw text refuses those before json-c sees it. */
+struct scan {
+    const char *buf;
+    size_t len;
+    size_t i;
+    const char *key;          /* the last string followed by ':' */
+    size_t key_len;
+};
+
+/* The key for a message: printable ASCII only, at most 64 bytes. */
+static void key_name(const struct scan *s, char *out, size_t n)
+{
+    size_t j = 0;
+
+    for (size_t k = 0; k < s->key_len && j + 1 < n && j < 64; k++) {
+        unsigned char c = (unsigned char)s->key[k];
+        out[j++] = c >= 0x20 && c < 0x7f && !strchr("'\"\\", c) ? (char)c : '?';
+    }
+    out[j] = '\0';
+}
+
+static int scan_string(struct scan *s, struct molt_err *err)
+{
+    size_t start = ++s->i;
+
+    for (; s->i < s->len; s->i++) {
+        unsigned char c = (unsigned char)s->buf[s->i];
+
+        if (c < 0x20)
+            return molt_err_set(err, MOLT_E_PARSE,
+                                "JSON: control character 0x%02x in a string at offset %zu", c,
+                                s->i);
+        if (c == '\\') {
+            if (s->i + 5 < s->len && s->buf[s->i + 1] == 'u' &&
+                memcmp(s->buf + s->i + 2, "0000", 4) == 0)
+                return molt_err_set(err, MOLT_E_PARSE,
+                                    "JSON: NUL (\\u0000) in a string at offset %zu", s->i);
+            s->i++;
+            continue;
+        }
+        if (c == '"')
+            break;
+    }
+    if (s->i >= s->len)
+        return 0;    /* json-c names the truncation */
+    size_t end = s->i++;
+    size_t j = s->i;
+    while (j < s->len && strchr(" \t\r\n", s->buf[j]) && s->buf[j] != '\0')
+        j++;
+    if (j < s->len && s->buf[j] == ':') {
+        s->key = s->buf + start;
+        s->key_len = end - start;
+    }
+    return 0;
+}
+
+/* An integer literal of n digits (no sign) fits int64 when it is not longer,
+ * or as long and not larger, than the limit written out. */
+static int fits_int64(const char *digits, size_t n, int negative)
+{
+    const char *limit = negative ? "9223372036854775808" : "9223372036854775807";
+    size_t ln = strlen(limit);
+
+    return n < ln || (n == ln && memcmp(digits, limit, ln) <= 0);
+}
+
+static int scan_number(struct scan *s, struct molt_err *err)
+{
+    size_t at = s->i, d;
+    int negative = s->buf[s->i] == '-', integer = 1;
+    char key[72];
+
+    if (negative)
+        s->i++;
+    d = s->i;
+    while (s->i < s->len && s->buf[s->i] >= '0' && s->buf[s->i] <= '9')
+        s->i++;
+    if (s->i - d > 1 && s->buf[d] == '0')
+        return molt_err_set(err, MOLT_E_PARSE, "JSON: number with a leading zero at offset %zu",
+                            at);
+    while (s->i < s->len && strchr("0123456789.eE+-", s->buf[s->i]) && s->buf[s->i] != '\0') {
+        integer = 0;
+        s->i++;
+    }
+    if (integer && s->i > d && !fits_int64(s->buf + d, s->i - d, negative)) {
+        key_name(s, key, sizeof(key));
+        return molt_err_set(err, MOLT_E_PARSE, "JSON: field '%s': %.*s is outside int64", key,
+                            (int)(s->i - at > 40 ? 40 : s->i - at), s->buf + at);
+    }
+    return 0;
+}
+
+static int scan_word(struct scan *s, struct molt_err *err)
+{
+    static const char *const words[] = { "true", "false", "null" };
+    size_t at = s->i;
+
+    while (s->i < s->len && ((s->buf[s->i] >= 'a' && s->buf[s->i] <= 'z') ||
+                             (s->buf[s->i] >= 'A' && s->buf[s->i] <= 'Z')))
+        s->i++;
+    for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+        if (s->i - at == strlen(words[k]) && memcmp(s->buf + at, words[k], s->i - at) == 0)
+            return 0;
+    }
+    return molt_err_set(err, MOLT_E_PARSE, "JSON: unexpected '%.*s' at offset %zu",
+                        (int)(s->i - at > 16 ? 16 : s->i - at), s->buf + at, at);
+}
+
+static int scan_strict(const char *buf, size_t len, struct molt_err *err)
+{
+    struct scan s = { .buf = buf, .len = len };
+    int rc = 0;
+
+    while (rc == 0 && s.i < len) {
+        unsigned char c = (unsigned char)buf[s.i];
+
+        if (c == '"')
+            rc = scan_string(&s, err);
+        else if (c == '-' || (c >= '0' && c <= '9'))
+            rc = scan_number(&s, err);
+        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            rc = scan_word(&s, err);
+        else if (c != '\0' && strchr(" \t\r\n{}[],:", c))
+            s.i++;
+        else
+            rc = molt_err_set(err, MOLT_E_PARSE, "JSON: unexpected byte 0x%02x at offset %zu",
+                              c, s.i);
+    }
+    return rc;
+}
+
 int molt_json_parse(const char *buf, size_t len, struct json_object **out, struct molt_err *err)
 {
     struct json_tokener *tok;
     struct json_object *obj;
     enum json_tokener_error jerr;
     size_t used;
+    int rc;
 
     *out = NULL;
     if (len > (size_t)INT32_MAX)
         return molt_err_set(err, MOLT_E_LIMIT, "JSON document too large");
+    if ((rc = scan_strict(buf, len, err)) < 0)
+        return rc;
     tok = json_tokener_new_ex(MOLT_JSON_MAX_DEPTH);
     if (!tok)
         return molt_err_set(err, MOLT_E_NOMEM, "JSON: out of memory");
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     obj = json_tokener_parse_ex(tok, buf, (int)len);
     jerr = json_tokener_get_error(tok);
     used = json_tokener_get_parse_end(tok);
@@ -27,9 +166,9 @@ int molt_json_parse(const char *buf, size_t len, struct json_object **out, struc
         return molt_err_set(err, MOLT_E_PARSE, "JSON: %s at offset %zu",
                             json_tokener_error_desc(jerr), used);
     }
-    /* Only whitespace may follow the document. */
+    /* Only whitespace may follow the document (strchr would also match the NUL). */
     for (size_t i = used; i < len; i++) {
-        if (!strchr(" \t\r\n", buf[i])) {
+        if (buf[i] == '\0' || !strchr(" \t\r\n", buf[i])) {
             json_object_put(obj);
             return molt_err_set(err, MOLT_E_PARSE, "JSON: trailing data at offset %zu", i);
         }
@@ -91,14 +230,29 @@ int molt_json_get_str(struct json_object *o, const char *key, const char **out,
     return rc;
 }
 
-int molt_json_get_int(struct json_object *o, const char *key, int64_t *out, struct molt_err *err)
+int molt_json_int_field(struct json_object *o, const char *key, int optional, int64_t min,
+                        int64_t max, int64_t *out, struct molt_err *err)
 {
     struct json_object *v;
-    int rc = get_typed(o, key, json_type_int, 0, &v, err);
+    int64_t n;
+    int rc = get_typed(o, key, json_type_int, optional, &v, err);
 
-    if (rc == 0)
-        *out = json_object_get_int64(v);
-    return rc;
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    /* molt_json_parse refused the literals json-c would saturate: n is exact. */
+    n = json_object_get_int64(v);
+    if (n < min || n > max)
+        return molt_err_set(err, MOLT_E_PARSE, "field '%s': %lld is not in %lld..%lld", key,
+                            (long long)n, (long long)min, (long long)max);
+    *out = n;
+    return 1;
+}
+
+int molt_json_get_int(struct json_object *o, const char *key, int64_t *out, struct molt_err *err)
+{
+    int rc = molt_json_int_field(o, key, 0, INT64_MIN, INT64_MAX, out, err);
+
+    return rc < 0 ? rc : 0;
 }
 
 int molt_json_get_bool(struct json_object *o, const char *key, int *out, struct molt_err *err)
@@ -124,11 +278,8 @@ int molt_json_opt_str(struct json_object *o, const char *key, const char **out,
 
 int molt_json_opt_int(struct json_object *o, const char *key, int64_t *out, struct molt_err *err)
 {
-    struct json_object *v;
-    int rc = get_typed(o, key, json_type_int, 1, &v, err);
+    int rc = molt_json_int_field(o, key, 1, INT64_MIN, INT64_MAX, out, err);
 
-    if (rc == 0)
-        *out = json_object_get_int64(v);
     return rc < 0 ? rc : 0;
 }
 

@@ -13,7 +13,11 @@
 
 #define MOLT_JSON_MAX_DEPTH 16
 
-/* Parses exactly len bytes (no trailing garbage) with a nesting limit. */
+/* Parses exactly len bytes as one RFC 8259 document with a nesting limit:
+ * json-c's strict tokener, UTF-8 checked, plus what it lets through refused
+ * here: single quotes, NaN/Infinity, leading zeros, control characters and
+ * "\u0000" in strings or keys, integers outside int64 (named by their key),
+ * and any byte but whitespace after the document (a NUL included). */
 int molt_json_parse(const char *buf, size_t len, struct json_object **out, struct molt_err *err);
 /* Required getters: missing or mistyped fields are errors naming the key. */
 int molt_json_get_obj(struct json_object *o, const char *key, struct json_object **out,
@@ -22,6 +26,12 @@ int molt_json_get_str(struct json_object *o, const char *key, const char **out,
                       struct molt_err *err);
 int molt_json_get_int(struct json_object *o, const char *key, int64_t *out, struct molt_err *err);
 int molt_json_get_bool(struct json_object *o, const char *key, int *out, struct molt_err *err);
+/* The one reader of an integer field with a range: 1 when read into *out, 0
+ * when optional and absent or null (*out untouched: presence is the return,
+ * never a value), negative with "field 'key': N is not in min..max" when out
+ * of range. */
+int molt_json_int_field(struct json_object *o, const char *key, int optional, int64_t min,
+                        int64_t max, int64_t *out, struct molt_err *err);
 /* Optional getters: a missing key or null leaves *out untouched and returns 0;
  * a present key of the wrong type is still an error. */
 int molt_json_opt_str(struct json_object *o, const char *key, const char **out,

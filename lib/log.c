@@ -79,3 +79,22 @@ void molt_log(enum molt_log_level level, const char *event, const char *fmt, ...
     }
     fflush(stderr);
 }
+
+int molt_log_limit_pass(struct molt_log_limit *l, const char *reason, int64_t now_ms,
+                        int64_t every_ms, unsigned long *held)
+{
+    int same = strncmp(l->last, reason, sizeof(l->last) - 1) == 0;
+
+    *held = 0;
+    if (same && l->next_ms != 0 && now_ms < l->next_ms) {
+        l->held++;
+        return 0;
+    }
+    *held = l->held;
+    l->held = 0;
+    l->next_ms = now_ms + every_ms;
+    if (l->next_ms == 0)
+        l->next_ms = 1;
+    snprintf(l->last, sizeof(l->last), "%s", reason);
+    return 1;
+}

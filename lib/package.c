@@ -180,10 +180,8 @@ int molt_pkg_statement_parse(const void *buf, size_t len, struct molt_statement 
     }
     rc = statement_strings(o, out, err);
     if (rc == 0)
-        rc = molt_json_get_int(o, "size", &size, err);
-    if (rc == 0 && size < 0)
-        rc = molt_err_set(err, MOLT_E_PARSE, "field 'size': negative");
-    if (rc == 0)
+        rc = molt_json_int_field(o, "size", 0, 0, INT64_MAX, &size, err);
+    if (rc >= 0)
         rc = molt_json_get_int(o, "created", &out->created_ms, err);
     if (rc == 0)
         rc = statement_validate(out, err);

@@ -130,11 +130,9 @@ static int parse_entry(struct json_object *o, const struct molt_pkg_limits *lim,
     if (strcmp(type, "file") == 0) {
         f->type = MOLT_PKG_FILE;
         if ((rc = molt_json_get_str(o, "mode", &mode, err)) < 0 ||
-            (rc = molt_json_get_int(o, "size", &size, err)) < 0 ||
+            (rc = molt_json_int_field(o, "size", 0, 0, INT64_MAX, &size, err)) < 0 ||
             (rc = molt_json_get_str(o, "sha256", &sha, err)) < 0)
             return rc;
-        if (size < 0)
-            return molt_err_set(err, MOLT_E_PARSE, "field 'size': negative");
         if (!molt_pkg_is_hex(sha, 64))
             return molt_err_set(err, MOLT_E_PARSE, "field 'sha256': not 64 lowercase hex digits");
         f->size = (uint64_t)size;

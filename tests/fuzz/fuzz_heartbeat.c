@@ -26,7 +26,7 @@ static void check_command(const struct molt_command *c)
         fuzz_fail("accepted implausible times or digest");
     if (!c->build.statement || !c->build.signature || c->build.statement_len == 0 ||
         c->build.statement_len > MOLT_BUILD_BLOB_MAX ||
-        c->build.signature_len > MOLT_BUILD_BLOB_MAX)
+        c->build.signature_len > MOLT_BUILD_SIG_MAX)
         fuzz_fail("accepted a statement or signature out of bounds");
 }
 
