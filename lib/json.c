@@ -7,7 +7,7 @@
  * tests/unit/test_base.c): single-quoted strings, NaN and Infinity, "00" and
  * "-01", raw control characters in strings, "\u0000" in keys (cut short there)
  * and in strings, and integers outside int64 (saturated without a word). One
- * linear pass over the raw text refuses those before json-c sees it. */
+ * linear pass over the raw text of the document json-c accepted refuses those. */
 struct scan {
     const char *buf;
     size_t len;
@@ -149,8 +149,6 @@ int molt_json_parse(const char *buf, size_t len, struct json_object **out, struc
     *out = NULL;
     if (len > (size_t)INT32_MAX)
         return molt_err_set(err, MOLT_E_LIMIT, "JSON document too large");
-    if ((rc = scan_strict(buf, len, err)) < 0)
-        return rc;
     tok = json_tokener_new_ex(MOLT_JSON_MAX_DEPTH);
     if (!tok)
         return molt_err_set(err, MOLT_E_NOMEM, "JSON: out of memory");
@@ -172,6 +170,10 @@ int molt_json_parse(const char *buf, size_t len, struct json_object **out, struc
             json_object_put(obj);
             return molt_err_set(err, MOLT_E_PARSE, "JSON: trailing data at offset %zu", i);
         }
+    }
+    if ((rc = scan_strict(buf, used, err)) < 0) {
+        json_object_put(obj);
+        return rc;
     }
     *out = obj;
     return 0;

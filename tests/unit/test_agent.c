@@ -326,6 +326,76 @@ static void test_heartbeat_reply_hostile(void **state)
     }
 }
 
+#define TOKEN "abcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/* Replies refused by molt_json_parse's strict rules and the fields' ranges,
+ * each with its message; no value of a field stands for "absent". */
+static void test_replies_strict(void **state)
+{
+    static const struct {
+        const char *body, *msg;
+    } hb[] = {
+        { "{\"heartbeatIntervalMs\":-9223372036854775808}",
+          "heartbeat reply: field 'heartbeatIntervalMs': -9223372036854775808 is not in "
+          "100..86400000" },
+        { "{\"heartbeatIntervalMs\":300,}", "heartbeat reply: JSON: unexpected character at "
+                                            "offset 27" },
+        { "{'heartbeatIntervalMs':300}", "heartbeat reply: JSON: unexpected byte 0x27 at offset 1" },
+        { "{\"heartbeatIntervalMs\":0300}", "heartbeat reply: JSON: number expected at offset 27" },
+        { "{\"heartbeatIntervalMs\":00}", "heartbeat reply: JSON: number with a leading zero at "
+                                          "offset 23" },
+        { "{\"heartbeatIntervalMs\":300/**/}", "heartbeat reply: JSON: object value separator "
+                                               "',' expected at offset 26" },
+        { "{\"serverTime\":9223372036854775808}", "heartbeat reply: JSON: field 'serverTime': "
+                                                "9223372036854775808 is outside int64" },
+        { "{\"heartbeatIntervalMs\\u0000\":300}", "heartbeat reply: JSON: NUL (\\u0000) in a "
+                                                  "string at offset 21" },
+    };
+    struct molt_identity id;
+    struct molt_hb_reply r;
+    int64_t interval = 7;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(hb) / sizeof(hb[0]); i++) {
+        struct molt_err err = MOLT_ERR_INIT;
+        assert_int_equal(molt_heartbeat_parse_reply(hb[i].body, strlen(hb[i].body), &r, &err),
+                         MOLT_E_PARSE);
+        assert_string_equal(err.msg, hb[i].msg);
+    }
+    /* Absent is absent: no interval, and the reply is fine. */
+    struct molt_err err = MOLT_ERR_INIT;
+    assert_int_equal(molt_heartbeat_parse_reply("{\"longPoll\":true}", 17, &r, &err), 0);
+    assert_int_equal(r.interval_ms, 0);
+    assert_int_equal(r.long_poll, 1);
+
+    static const struct {
+        const char *body, *msg;
+    } reg[] = {
+        { "{\"collectorId\":18446744073709551616,\"token\":\"" TOKEN "\"}",
+          "registration reply: JSON: field 'collectorId': 18446744073709551616 is outside int64" },
+        { "{\"collectorId\":0,\"token\":\"" TOKEN "\"}",
+          "registration reply: field 'collectorId': 0 is not in 1..9223372036854775807" },
+        { "{\"collectorId\":1,\"token\":\"" TOKEN "\",\"heartbeatIntervalMs\":-9223372036854775808}",
+          "registration reply: field 'heartbeatIntervalMs': -9223372036854775808 is not in "
+          "100..86400000" },
+        { "{\"collectorId\":1,\"token\":\"" TOKEN "\"}\n\n{}",
+          "registration reply: JSON: unexpected character at offset 68" },
+    };
+    for (size_t i = 0; i < sizeof(reg) / sizeof(reg[0]); i++) {
+        err = (struct molt_err)MOLT_ERR_INIT;
+        interval = 7;
+        assert_int_equal(molt_register_parse_reply(reg[i].body, strlen(reg[i].body), &id,
+                                                   &interval, &err), MOLT_E_PARSE);
+        assert_string_equal(err.msg, reg[i].msg);
+        assert_int_equal(interval, 0);
+    }
+    static const char no_interval[] = "{\"collectorId\":9223372036854775807,\"token\":\"" TOKEN "\"}";
+    assert_int_equal(molt_register_parse_reply(no_interval, sizeof(no_interval) - 1, &id,
+                                               &interval, &err), 0);
+    assert_true(id.collector_id == INT64_MAX);
+    assert_int_equal(interval, 0);
+}
+
 static void test_heartbeat_bad_command_keeps_reply(void **state)
 {
     static const char *const cmds[] = {
@@ -796,8 +866,6 @@ static void test_task_policy(void **state)
 
 /* ---- identity ------------------------------------------------------------------------ */
 
-#define TOKEN "abcdefghijklmnopqrstuvwxyz0123456789-_"
-
 static void test_identity(void **state)
 {
     char dir[PATH_MAX], path[PATH_MAX];
@@ -1015,6 +1083,7 @@ int main(void)
         cmocka_unit_test(test_command_hostile),
         cmocka_unit_test(test_heartbeat_reply_valid),
         cmocka_unit_test(test_heartbeat_reply_hostile),
+        cmocka_unit_test(test_replies_strict),
         cmocka_unit_test(test_heartbeat_bad_command_keeps_reply),
         cmocka_unit_test(test_heartbeat_body),
         cmocka_unit_test(test_heartbeat_body_idle),

@@ -53,15 +53,21 @@ static void respond(int fd, int status, const char *extra, const char *body)
     send_all(fd, body, strlen(body));
 }
 
-static void respond_big(int fd)
+/* n bytes of body, announced by Content-Length or (chunked) only as they come. */
+static void respond_sized(int fd, size_t n, int chunked)
 {
-    size_t n = 2 * 1024 * 1024;
     char head[128], *body = malloc(n);
 
     memset(body, 'x', n);
-    snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+    if (chunked)
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "%zx\r\n", n);
+    else
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
     send_all(fd, head, strlen(head));
     send_all(fd, body, n);
+    if (chunked)
+        send_all(fd, "\r\n0\r\n\r\n", 7);
     free(body);
 }
 
@@ -115,7 +121,11 @@ static void serve_connection(struct server *s, int fd)
         if (strcmp(path, "/ok") == 0) {
             respond(fd, 200, "", "{\"ok\":true}");
         } else if (strcmp(path, "/big") == 0) {
-            respond_big(fd);
+            respond_sized(fd, 2 * 1024 * 1024, 0);
+        } else if (strncmp(path, "/sized/", 7) == 0) {
+            respond_sized(fd, (size_t)strtoul(path + 7, NULL, 10), 0);
+        } else if (strncmp(path, "/chunked/", 9) == 0) {
+            respond_sized(fd, (size_t)strtoul(path + 9, NULL, 10), 1);
         } else if (strcmp(path, "/429") == 0) {
             respond(fd, 429, "Retry-After: 7\r\n", "{\"status\":429,\"code\":\"rate.limited\"}");
         } else if (strcmp(path, "/401") == 0) {
@@ -326,8 +336,32 @@ static void test_requests(void **state)
 
     req = (struct molt_http_req){ .method = "GET", .url = "/big" };
     assert_int_equal(molt_http_request(h, &req, &rep, &err), MOLT_E_LIMIT);
-    assert_non_null(strstr(err.msg, "reply larger than 1 MiB"));
+    assert_string_equal(err.msg, "GET /big: reply of 2097152 bytes refused: larger than this "
+                                 "endpoint's cap of 1048576 bytes");
     molt_http_reply_free(&rep);
+    /* Each endpoint's own cap: at the cap is a reply, a byte over is refused on its
+     * Content-Length, or while it is received when no length is announced. */
+    req = (struct molt_http_req){ .method = "GET", .url = "/sized/1000", .max_reply = 1000 };
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_int_equal(rep.len, 1000);
+    molt_http_reply_free(&rep);
+    req.url = "/chunked/1000";
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), 0);
+    assert_int_equal(rep.len, 1000);
+    molt_http_reply_free(&rep);
+    req.url = "/sized/1001";
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), MOLT_E_LIMIT);
+    assert_string_equal(err.msg, "GET /sized/1001: reply of 1001 bytes refused: larger than "
+                                 "this endpoint's cap of 1000 bytes");
+    assert_true(rep.len == 0);
+    molt_http_reply_free(&rep);
+    req.url = "/chunked/100000";
+    assert_int_equal(molt_http_request(h, &req, &rep, &err), MOLT_E_LIMIT);
+    assert_string_equal(err.msg, "GET /chunked/100000: reply refused: larger than this "
+                                 "endpoint's cap of 1000 bytes");
+    assert_true(rep.len <= 1000);
+    molt_http_reply_free(&rep);
+    req = (struct molt_http_req){ .method = "GET", .url = "/ok" };
 
     req.url = "/429";
     assert_int_equal(molt_http_request(h, &req, &rep, &err), MOLT_E_HTTP);

@@ -265,7 +265,8 @@ static void test_statement_parse_bad(void **state)
                   MOLT_E_PARSE, "field 'arch'");
     tp_assert_err(parse_edited("\"minVersion\":\"20.1-0\"", "\"minVersion\":\"x y\"", &err), err,
                   MOLT_E_PARSE, "field 'minVersion'");
-    tp_assert_err(parse_edited("}\n", "} trailing", &err), err, MOLT_E_PARSE, "trailing");
+    tp_assert_err(parse_edited("}\n", "} trailing", &err), err, MOLT_E_PARSE,
+                  "unexpected character at offset");
     tp_assert_err(molt_pkg_statement_parse("[1,2]", 5, &st, &err), err, MOLT_E_PARSE,
                   "not a JSON object");
     tp_assert_err(molt_pkg_statement_parse(good_stmt, 40, &st, &err), err, MOLT_E_PARSE,
