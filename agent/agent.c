@@ -308,7 +308,12 @@ static int init_steps(struct molt_agent *a, const char *config_path, struct molt
              a->conf.agent.name[0] ? a->conf.agent.name : a->host.host_name);
     a->st.interval_ms = a->conf.agent.heartbeat_interval_ms;
     load_identity(a);
-    molt_backoff_init(&a->hb_backoff, MOLT_BACKOFF_BASE_MS, a->conf.agent.backoff_max_ms, 0);
+    /* A first retry never waits longer than a heartbeat would have. */
+    molt_backoff_init(&a->hb_backoff,
+                      a->conf.agent.heartbeat_interval_ms < MOLT_BACKOFF_BASE_MS
+                          ? a->conf.agent.heartbeat_interval_ms
+                          : MOLT_BACKOFF_BASE_MS,
+                      a->conf.agent.backoff_max_ms, 0);
     molt_backoff_init(&a->outbox_backoff, MOLT_BACKOFF_BASE_MS, a->conf.agent.backoff_max_ms, 0);
     /* The pipeline starts before the API serves, so it can add routes of its own. */
     if (molt_api_new(&a->api, err) < 0 || molt_agent_api_routes(a, err) < 0 ||

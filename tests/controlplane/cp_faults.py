@@ -27,10 +27,12 @@ _SPECS = {
     "delay": ("/api/v1/collector/heartbeat", None, {"ms": (int, REQUIRED)}),
     "token": ("/api/v1/collector/", 1, {}),
     "malformed": ("/api/v1/collector/heartbeat", 1, {"kind": (str, "garbage"),
-                                                    "body": (str, None), "status": (int, 200)}),
+                                                    "body": (str, None), "status": (int, 200),
+                                                    "bytes": (int, None), "overBytes": (int, None)}),
 }
 DOWNLOAD_TYPES = ("drop", "stall", "throttle", "corrupt")
-MALFORMED_KINDS = ("garbage", "truncated", "types", "absurd", "huge", "deep", "empty", "body")
+MALFORMED_KINDS = ("garbage", "truncated", "types", "absurd", "huge", "deep", "empty", "body",
+                   "padded")
 
 
 class FaultError(ValueError):
@@ -108,12 +110,28 @@ def normalize(spec):
             out["kind"] = "body"
         elif out["kind"] == "body":
             raise FaultError("kind body needs a body string")
+        if out["kind"] == "padded" and (out["bytes"] is None or out["bytes"] < 16):
+            raise FaultError("kind padded needs bytes (at least 16)")
+        if out["overBytes"] is not None and out["overBytes"] < 16:
+            raise FaultError("overBytes must be at least 16")
     return out
 
 
+def padded_body(size):
+    """A valid heartbeat reply of exactly size bytes that costs its parser the most: an array of
+    zeros (one JSON value per two bytes), then spaces."""
+    n = max(1, (size - 12) // 2)
+    body = b'{"pad":[' + b"0," * (n - 1) + b"0]}"
+    return body + b" " * (size - len(body))
+
+
 def malformed_body(fault):
-    """The bytes of a malformed reply."""
+    """The bytes of a malformed reply. A padded fault with overBytes alternates: its first,
+    third... replies are `bytes` long, the second, fourth... `overBytes`."""
     kind = fault["kind"]
+    if kind == "padded":
+        over = fault.get("overBytes")
+        return padded_body(over if over and fault.get("fired", 1) % 2 == 0 else fault["bytes"])
     if kind == "body":
         return fault["body"].encode("utf-8")
     if kind == "garbage":

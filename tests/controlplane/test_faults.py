@@ -137,6 +137,23 @@ class FaultTest(cptest.ServerTestCase):
         r = self.a.heartbeat()
         self.assertEqual((r.status, r.body), (202, b'{"command": 42}'))
 
+    def test_padded_replies(self):
+        # Valid JSON of exactly `bytes`, alternating with `overBytes` when that is given.
+        self.srv.fault(type="malformed", kind="padded", bytes=1000, overBytes=1001, count=4)
+        sizes = []
+        for _ in range(4):
+            r = self.a.heartbeat()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(json.loads(r.body)["pad"][0], 0)
+            sizes.append(len(r.body))
+        self.assertEqual(sizes, [1000, 1001, 1000, 1001])
+        self.assertEqual(self.a.heartbeat().json["command"], None, "next one is normal")
+        for spec in ({"type": "malformed", "kind": "padded"},
+                     {"type": "malformed", "kind": "padded", "bytes": 8},
+                     {"type": "malformed", "kind": "padded", "bytes": 100, "overBytes": 3}):
+            with self.subTest(spec=spec):
+                self.assertError(self.srv.api("POST", "/admin/faults", spec), 400)
+
     def test_delay(self):
         self.srv.fault(type="delay", ms=300, count=1)
         t0 = time.monotonic()

@@ -54,7 +54,7 @@ q = max(2, len(rows) // 4)
 first, last = rows[:q], rows[-q:]
 r0, r1 = statistics.median(r[1] for r in first), statistics.median(r[1] for r in last)
 f0, f1 = statistics.median(r[2] for r in first), statistics.median(r[2] for r in last)
-# A 1 MiB reply (the cap; the "huge" fault) can leave a step of about that
+# A reply at the cap (128 KiB; the "huge" fault is refused at it) can leave a step of about that
 # size in the heap: allowed once over, a steady growth is not.
 grew = r1 > r0 * 1.10 + 2048 or f1 > f0
 print("rss %d -> %d kB, fds %d -> %d, %d samples" % (r0, r1, f0, f1, len(rows)))
