@@ -668,6 +668,60 @@ def cmd_e2e(a):
                       "medianStepsMs": breakdown, "failures": failures}, indent=1))
 
 
+def settled_rss(pid, samples=5):
+    """The largest VmRSS (KiB) of a few samples 0.2 s apart, heartbeats going on."""
+    out = 0
+    for _ in range(samples):
+        st = proc_status(pid)
+        if st is None:
+            return None
+        out = max(out, st["VmRSS"])
+        time.sleep(0.2)
+    return out
+
+
+def cmd_hostile(a):
+    """RSS after a hostile burst of heartbeat replies (a.count at the cap, a.count a byte over,
+    alternating) against the idle RSS just before it."""
+    cp = CP()
+    deadline = time.monotonic() + a.timeout
+    while heartbeat_count(cp.stats()) < a.warmup:
+        if time.monotonic() > deadline:
+            raise SystemExit("no heartbeats from the agent within %d s" % a.timeout)
+        time.sleep(0.2)
+    idle = settled_rss(a.pid)
+    status, obj = cp.call("POST", "/admin/faults", {
+        "type": "malformed", "kind": "padded", "bytes": a.cap, "overBytes": a.cap + 1,
+        "count": 2 * a.count})
+    if status not in (200, 201):
+        raise SystemExit("arming the burst: HTTP %d %s" % (status, obj))
+    t0 = time.monotonic()
+    while cp.get("/admin/faults")["faults"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = len(cp.get("/admin/faults")["faults"])
+    wall = time.monotonic() - t0
+    peak = (proc_status(a.pid) or {}).get("VmHWM")
+    c0 = heartbeat_count(cp.stats())
+    while heartbeat_count(cp.stats()) < c0 + 10 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    after = settled_rss(a.pid)
+    missing = None
+    if left or idle is None or after is None:
+        missing = "burst not consumed (%d faults left) or the agent is gone" % left
+    value = round(after / 1024.0, 2) if after else None
+    goal = round((idle + 1024) / 1024.0, 2) if idle else None
+    details = {"idleKiB": idle, "afterKiB": after, "deltaKiB": after - idle if after and idle
+               else None, "vmHwmKiB": peak, "burstS": round(wall, 1), "repliesAtCap": a.count,
+               "repliesOverCap": a.count, "capBytes": a.cap,
+               "heartbeatsAfter": heartbeat_count(cp.stats()) - c0}
+    record(a.results, figure(
+        "hostile_rss", "RSS after a hostile burst (%d heartbeat replies at the cap, %d over)"
+        % (a.count, a.count), value, "MiB", goal, "<=", "<= idle + 1 MiB",
+        baseline={"label": "idle", "value": round(idle / 1024.0, 2) if idle else None,
+                  "unit": "MiB"}, details=details, missing=missing))
+    print(json.dumps(details))
+
+
 def cmd_record(a):
     fig = json.loads(a.json)
     record(a.results, fig)
@@ -824,6 +878,15 @@ def main():
     s.add_argument("--mib", type=int, required=True)
     s.add_argument("--results", required=True)
     s.set_defaults(fn=cmd_e2e)
+
+    s = sub.add_parser("hostile")
+    s.add_argument("--pid", type=int, required=True)
+    s.add_argument("--count", type=int, default=200)
+    s.add_argument("--cap", type=int, default=131072)
+    s.add_argument("--warmup", type=int, default=20)
+    s.add_argument("--timeout", type=int, default=300)
+    s.add_argument("--results", required=True)
+    s.set_defaults(fn=cmd_hostile)
 
     s = sub.add_parser("record")
     s.add_argument("--results", required=True)

@@ -51,11 +51,11 @@ TPID=
 trap '[ -n "$TPID" ] && kill -TERM "$TPID" 2>/dev/null && wait "$TPID"; exit 130' INT TERM
 
 figures=("$@")
-[ ${#figures[@]} -gt 0 ] || figures=(heartbeat download pickup e2e fleet)
+[ ${#figures[@]} -gt 0 ] || figures=(heartbeat download pickup e2e fleet hostile)
 failed=0
 for f in "${figures[@]}"; do
     script="$here/fig-$f.sh"
-    [ -f "$script" ] || { echo "bench: no figure '$f' (heartbeat download pickup e2e fleet)" >&2;
+    [ -f "$script" ] || { echo "bench: no figure '$f' (heartbeat download pickup e2e fleet hostile)" >&2;
                           exit 2; }
     before=$(wc -l <"$BENCH_RESULTS")
     echo "bench: $f ... (log: $LOGS/$f.log)" >&2

@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (molt_json_parse((const char *)data, size, &o, &err) < 0)
         return 0;
+    fuzz_assert_strict(data, size);
     if (molt_command_parse(o, &cmd, &err) == 0) {
         if (molt_command_copy(&a, &cmd, &err) == 0) {
             if (molt_command_copy(&b, &a, &err) == 0) {

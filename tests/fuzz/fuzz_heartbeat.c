@@ -38,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t interval = 0;
 
     if (molt_heartbeat_parse_reply((const char *)data, size, &r, &err) == 0) {
+        fuzz_assert_strict(data, size);
         if (r.interval_ms != 0 &&
             (r.interval_ms < MOLT_HB_INTERVAL_MIN_MS || r.interval_ms > MOLT_HB_INTERVAL_MAX_MS))
             fuzz_fail("accepted an interval out of range");
@@ -51,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memset(&id, 0, sizeof(id));
     if (molt_register_parse_reply((const char *)data, size, &id, &interval, &err) == 0) {
+        fuzz_assert_strict(data, size);
         if (id.collector_id <= 0 || strlen(id.token) < MOLT_TOKEN_MIN)
             fuzz_fail("accepted a registration without a usable identity");
         if (interval != 0 &&

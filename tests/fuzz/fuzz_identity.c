@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail("a refused identity left data behind");
         return 0;
     }
+    fuzz_assert_strict(data, size);
     if (id.collector_id <= 0 || strlen(id.token) < MOLT_TOKEN_MIN || strlen(id.machine_id) != 32)
         fuzz_fail("loaded an implausible identity");
     if (molt_identity_save(path, &id, &err) < 0)

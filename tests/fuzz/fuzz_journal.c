@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (molt_journal_parse((const char *)data, size, &j, &err) < 0)
         return 0;
+    fuzz_assert_strict(data, size);
     if (j.n_outcomes > MOLT_JOURNAL_OUTCOMES)
         fuzz_fail("more outcomes than the journal keeps");
     (void)molt_journal_in_progress(&j);

@@ -24,6 +24,7 @@ static int send_ok(void *arg, const char *task_id, const char *body, size_t len,
     if (molt_json_parse(body, len, &o, err) < 0 || molt_report_from_json(o, &r, err) < 0 ||
         strcmp(r.task_id, task_id) != 0)
         fuzz_fail("sent an entry that is not a valid report for its task");
+    fuzz_assert_strict((const uint8_t *)body, len);
     json_object_put(o);
     sent++;
     *status = 200;

@@ -36,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_write(MOLT_UPGRADE_STATE_FILE, data, size);
     if (molt_upgrade_state_load(dir, &t, &err) < 0)
         return 0;
+    fuzz_assert_strict(data, size);
     if (!molt_task_id_valid(t.task_id) || !molt_version_valid(t.build.version) || t.build.size <= 0)
         fuzz_fail("loaded a task the pipeline cannot resume");
     if (molt_upgrade_state_save(dir, &t, &err) < 0)

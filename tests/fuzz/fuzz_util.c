@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs.h"
 #include "log.h"
@@ -46,4 +47,33 @@ void fuzz_fail(const char *what)
 {
     fprintf(stderr, "fuzz harness: %s\n", what);
     abort();
+}
+
+void fuzz_assert_strict(const uint8_t *data, size_t size)
+{
+    int in_string = 0;
+
+    for (size_t i = 0; i < size; i++) {
+        uint8_t c = data[i];
+
+        if (c == 0)
+            fuzz_fail("accepted a document with a NUL byte");
+        if (!in_string) {
+            if (c == '\'')
+                fuzz_fail("accepted a single quote");
+            if (c < 0x20 && c != ' ' && c != '\t' && c != '\r' && c != '\n')
+                fuzz_fail("accepted a control byte between tokens");
+            in_string = c == '"';
+            continue;
+        }
+        if (c < 0x20)
+            fuzz_fail("accepted a control byte in a string");
+        if (c == '\\') {
+            if (i + 5 < size && data[i + 1] == 'u' && memcmp(data + i + 2, "0000", 4) == 0)
+                fuzz_fail("accepted an escaped NUL");
+            i++;
+        } else if (c == '"') {
+            in_string = 0;
+        }
+    }
 }

@@ -18,5 +18,10 @@ const char *fuzz_write(const char *name, const uint8_t *data, size_t size);
 /* Aborts with a message: a harness found an inconsistency the sanitizers
  * cannot see (a round trip that does not hold, a broken invariant). */
 void fuzz_fail(const char *what) __attribute__((noreturn));
+/* Called on an input a JSON reader accepted: aborts unless it is strict JSON
+ * as far as bytes tell (no NUL, no control byte but whitespace between tokens,
+ * none inside strings, no single quote outside them, no escaped NUL), so the
+ * harnesses check molt_json_parse's strict mode independently of it. */
+void fuzz_assert_strict(const uint8_t *data, size_t size);
 
 #endif
