@@ -43,7 +43,8 @@ int molt_json_opt_obj(struct json_object *o, const char *key, struct json_object
 /* Copies a string field into a fixed buffer, failing if it does not fit. */
 int molt_json_copy_str(struct json_object *o, const char *key, char *out, size_t n,
                        struct molt_err *err);
-/* Serialises without spaces or escaped slashes. */
+/* Serialises without spaces or escaped slashes; bytes of a string that are not
+ * UTF-8 are written as '?', so that molt_json_parse reads back what was written. */
 const char *molt_json_dump(struct json_object *o);
 
 #endif

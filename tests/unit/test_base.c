@@ -179,6 +179,26 @@ static void test_json_strict(void **state)
     json_object_put(o);
 }
 
+/* What molt writes it reads back, even from strings that are not UTF-8 (an
+ * archive entry's name in an error message, a path). */
+static void test_json_dump_reads_back(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct json_object *o = json_object_new_object(), *back;
+    const char *text, *s;
+
+    (void)state;
+    json_object_object_add(o, "m", json_object_new_string("a\xff\xc3(\xed\xa0\x80\xf4\x90\x80\x80"
+                                                          "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z"));
+    json_object_object_add(o, "n", json_object_new_int64(INT64_MIN));
+    text = molt_json_dump(o);
+    assert_int_equal(molt_json_parse(text, strlen(text), &back, &err), 0);
+    assert_int_equal(molt_json_get_str(back, "m", &s, &err), 0);
+    assert_string_equal(s, "a??(???????\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z");
+    json_object_put(back);
+    json_object_put(o);
+}
+
 static void test_json_int_field(void **state)
 {
     static const char doc[] = "{\"n\":300,\"neg\":-1,\"nul\":null,\"f\":1.5,\"s\":\"1\"}";
@@ -266,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_json_hostile),
         cmocka_unit_test(test_json_strict),
         cmocka_unit_test(test_json_int_field),
+        cmocka_unit_test(test_json_dump_reads_back),
         cmocka_unit_test(test_log_limit),
         cmocka_unit_test(test_host_facts),
     };
