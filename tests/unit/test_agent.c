@@ -340,7 +340,8 @@ static void test_replies_strict(void **state)
           "100..86400000" },
         { "{\"heartbeatIntervalMs\":300,}", "heartbeat reply: JSON: unexpected character at "
                                             "offset 27" },
-        { "{'heartbeatIntervalMs':300}", "heartbeat reply: JSON: unexpected byte 0x27 at offset 1" },
+        { "{'heartbeatIntervalMs':300}",
+          "heartbeat reply: JSON: unexpected byte 0x27 at offset 1" },
         { "{\"heartbeatIntervalMs\":0300}", "heartbeat reply: JSON: number expected at offset 27" },
         { "{\"heartbeatIntervalMs\":00}", "heartbeat reply: JSON: number with a leading zero at "
                                           "offset 23" },
@@ -375,7 +376,8 @@ static void test_replies_strict(void **state)
           "registration reply: JSON: field 'collectorId': 18446744073709551616 is outside int64" },
         { "{\"collectorId\":0,\"token\":\"" TOKEN "\"}",
           "registration reply: field 'collectorId': 0 is not in 1..9223372036854775807" },
-        { "{\"collectorId\":1,\"token\":\"" TOKEN "\",\"heartbeatIntervalMs\":-9223372036854775808}",
+        { "{\"collectorId\":1,\"token\":\"" TOKEN "\","
+          "\"heartbeatIntervalMs\":-9223372036854775808}",
           "registration reply: field 'heartbeatIntervalMs': -9223372036854775808 is not in "
           "100..86400000" },
         { "{\"collectorId\":1,\"token\":\"" TOKEN "\"}\n\n{}",
@@ -389,7 +391,8 @@ static void test_replies_strict(void **state)
         assert_string_equal(err.msg, reg[i].msg);
         assert_int_equal(interval, 0);
     }
-    static const char no_interval[] = "{\"collectorId\":9223372036854775807,\"token\":\"" TOKEN "\"}";
+    static const char no_interval[] =
+        "{\"collectorId\":9223372036854775807,\"token\":\"" TOKEN "\"}";
     assert_int_equal(molt_register_parse_reply(no_interval, sizeof(no_interval) - 1, &id,
                                                &interval, &err), 0);
     assert_true(id.collector_id == INT64_MAX);

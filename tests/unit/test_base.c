@@ -167,9 +167,9 @@ static void test_json_strict(void **state)
     PARSE_ERR("{\"k\\\"x\":99999999999999999999}",
               "JSON: field 'k??x': 99999999999999999999 is outside int64");
     /* What is valid stays valid: escapes, the int64 limits, whitespace, numbers. */
-    static const char ok[] = " {\"s\":\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u00e9\",\"max\":9223372036854775807,"
-                             "\"min\":-9223372036854775808,\"z\":0,\"d\":-0.5e-3,\"b\":[true,false,"
-                             "null]}\r\n\t ";
+    static const char ok[] = " {\"s\":\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u00e9\","
+                             "\"max\":9223372036854775807,\"min\":-9223372036854775808,"
+                             "\"z\":0,\"d\":-0.5e-3,\"b\":[true,false,null]}\r\n\t ";
     assert_int_equal(molt_json_parse(ok, sizeof(ok) - 1, &o, &err), 0);
     int64_t v = 0;
     assert_int_equal(molt_json_get_int(o, "max", &v, &err), 0);
