@@ -307,3 +307,29 @@ int molt_fs_free_bytes(const char *path, uint64_t *out, struct molt_err *err)
     *out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
     return 0;
 }
+
+int molt_fs_probe_rename(const char *from_dir, const char *to_dir, struct molt_err *err)
+{
+    char from[PATH_MAX];
+    char to[PATH_MAX];
+    int rc;
+
+    if (snprintf(from, sizeof(from), "%s/.molt-probe.XXXXXX", from_dir) >= (int)sizeof(from))
+        return molt_err_set(err, MOLT_E_LIMIT, "path too long: %s", from_dir);
+    if (!mkdtemp(from))
+        return molt_err_errno(err, "create a probe directory in %s", from_dir);
+    rc = molt_fs_join(to, sizeof(to), to_dir, strrchr(from, '/') + 1, err);
+    if (rc < 0)
+        goto fail;
+    if (rename(from, to) < 0) {
+        rc = molt_err_errno(err, "rename %s to %s (from %s into %s)", from, to, from_dir, to_dir);
+        goto fail;
+    }
+    if (rmdir(to) < 0)
+        return molt_err_errno(err, "remove probe directory %s", to);
+    return 0;
+
+fail:
+    rmdir(from);
+    return rc;
+}

@@ -31,5 +31,11 @@ int molt_fs_free_bytes(const char *path, uint64_t *out, struct molt_err *err);
 /* Joins dir and name into out (size n); fails rather than truncating. */
 int molt_fs_join(char *out, size_t n, const char *dir, const char *name, struct molt_err *err);
 int molt_fs_exists(const char *path);
+/* Proves that a directory made in from_dir can be rename(2)d into to_dir, as a
+ * staged build is moved into versions/: makes a temporary directory in from_dir,
+ * renames it into to_dir and removes it. Comparing st_dev is not enough: bind
+ * mounts of one file system (systemd's ReadWritePaths=) also refuse with EXDEV.
+ * The message names both paths and the errno (EXDEV, EROFS, EACCES, ...). */
+int molt_fs_probe_rename(const char *from_dir, const char *to_dir, struct molt_err *err);
 
 #endif
