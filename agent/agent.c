@@ -283,7 +283,8 @@ static int init_steps(struct molt_agent *a, const char *config_path, struct molt
 {
     int rc;
 
-    if ((rc = molt_conf_load(&a->conf, config_path, err)) < 0)
+    if ((rc = molt_conf_load(&a->conf, config_path, err)) < 0 ||
+        (rc = molt_conf_check_writable(&a->conf, err)) < 0)
         return MOLT_EXIT_FATAL;
     setup_logging(&a->conf);
     if (!a->conf.server.url[0])

@@ -305,6 +305,20 @@ static uint64_t version_dir_size(const struct molt_config *conf)
     return total + file_size(bin);
 }
 
+/* Before any bandwidth is spent: the build staged in the task directory must be
+ * renameable into <root>/versions, on the mounts this process really has. */
+static int check_rename_into_root(const struct upgrade *u, const struct molt_config *conf,
+                                  struct molt_err *err)
+{
+    char versions[PATH_MAX];
+    int rc = molt_fs_join(versions, sizeof(versions), conf->install.root, "versions", err);
+
+    if (rc == 0 && molt_fs_probe_rename(u->task.task_dir, versions, err) < 0)
+        rc = molt_err_prefix(err, "agent.upgrade_dir %s: a staged build cannot be renamed into %s (" MOLT_CONF_UPGRADE_DIR_HINT ")",
+                             conf->agent.upgrade_dir, versions);
+    return rc;
+}
+
 static int preflight(struct upgrade *u, const struct molt_config *conf, struct molt_statement *st,
                      struct molt_err *err)
 {
@@ -319,6 +333,8 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
         return rc;
     if (molt_fs_mkdir_p(u->task.task_dir, 0700, err) < 0)
         return err->code;
+    if ((rc = check_rename_into_root(u, conf, err)) < 0)
+        return rc;
     snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
     if (stat(pkg, &s) == 0)
         have = (uint64_t)s.st_size;

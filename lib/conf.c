@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "log.h"
@@ -74,7 +75,10 @@ void molt_conf_defaults(struct molt_config *conf)
     conf->server.low_speed_timeout_ms = 30000;
     snprintf(conf->agent.state_dir, sizeof(conf->agent.state_dir), "/var/lib/molt");
     snprintf(conf->agent.run_dir, sizeof(conf->agent.run_dir), "/run/molt");
-    snprintf(conf->agent.upgrade_dir, sizeof(conf->agent.upgrade_dir), "/var/lib/molt/upgrade");
+    /* <install root>/upgrade, derived again by molt_conf_load from the root it
+     * reads: a staged build must be renamed into <root>/versions, and under the
+     * packaged unit's ReadWritePaths= each listed path is its own mount. */
+    snprintf(conf->agent.upgrade_dir, sizeof(conf->agent.upgrade_dir), "/opt/molt/upgrade");
     snprintf(conf->agent.keys_dir, sizeof(conf->agent.keys_dir), "/etc/molt/keys");
     snprintf(conf->agent.machine_id_file, sizeof(conf->agent.machine_id_file), "/etc/machine-id");
     conf->agent.heartbeat_interval_ms = 15000;
@@ -399,12 +403,24 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
     return 0;
 }
 
+/* An unset (or empty) agent.upgrade_dir follows install.root. */
+static int derive_upgrade_dir(struct molt_config *conf, struct molt_err *err)
+{
+    if (conf->agent.upgrade_dir[0])
+        return 0;
+    if (molt_fs_join(conf->agent.upgrade_dir, sizeof(conf->agent.upgrade_dir), conf->install.root,
+                     "upgrade", err) < 0)
+        return molt_err_prefix(err, "agent.upgrade_dir from install.root");
+    return 0;
+}
+
 int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err)
 {
     int explicit = path != NULL;
     int rc;
 
     molt_conf_defaults(conf);
+    conf->agent.upgrade_dir[0] = '\0';
     if (!path) {
         path = getenv("MOLT_CONFIG");
         explicit = path != NULL && *path;
@@ -419,8 +435,55 @@ int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *
     if (rc == 0)
         rc = load_env(conf, err);
     if (rc == 0)
+        rc = derive_upgrade_dir(conf, err);
+    if (rc == 0)
         rc = molt_conf_validate(conf, err);
     if (rc < 0)
         molt_err_prefix(err, "configuration");
     return rc;
+}
+
+/* EROFS on path or, when it does not exist yet, on the directory it would be
+ * made in: what ProtectSystem=strict does to a path not in ReadWritePaths=. */
+static int check_not_read_only(const char *key, const char *path, struct molt_err *err)
+{
+    char dir[PATH_MAX];
+    char *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return molt_err_set(err, MOLT_E_LIMIT, "%s: path too long", key);
+    while (access(dir, W_OK) < 0 && errno == ENOENT && (slash = strrchr(dir, '/')) != NULL) {
+        if (slash == dir) {
+            dir[1] = '\0';
+            break;
+        }
+        *slash = '\0';
+    }
+    if (access(dir, W_OK) == 0 || errno != EROFS)
+        return 0;
+    return molt_err_set(err, MOLT_E_CONFIG,
+                        "%s %s is on a read-only file system (%s): if the service sandbox "
+                        "makes it so, add a drop-in (systemctl edit molt-agent) with "
+                        "[Service] ReadWritePaths=%s",
+                        key, path, dir, path);
+}
+
+int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *err)
+{
+    const struct {
+        const char *key;
+        const char *path;
+    } paths[] = {
+        { "install.root", conf->install.root },
+        { "agent.state_dir", conf->agent.state_dir },
+        { "agent.run_dir", conf->agent.run_dir },
+        { "agent.upgrade_dir", conf->agent.upgrade_dir },
+    };
+    int rc;
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        if ((rc = check_not_read_only(paths[i].key, paths[i].path, err)) < 0)
+            return molt_err_prefix(err, "configuration");
+    }
+    return 0;
 }

@@ -322,7 +322,7 @@ int molt_fs_probe_rename(const char *from_dir, const char *to_dir, struct molt_e
     if (rc < 0)
         goto fail;
     if (rename(from, to) < 0) {
-        rc = molt_err_errno(err, "rename %s to %s (from %s into %s)", from, to, from_dir, to_dir);
+        rc = molt_err_errno(err, "probe rename from %s into %s", from_dir, to_dir);
         goto fail;
     }
     if (rmdir(to) < 0)
