@@ -66,7 +66,9 @@ int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *er
 void molt_conf_defaults(struct molt_config *conf);
 /* Loads path (NULL: MOLT_CONFIG or the default path), its drop-ins and the
  * environment on top of the defaults, then validates. An unset
- * agent.upgrade_dir becomes <install.root>/upgrade. A missing file is an
+ * agent.upgrade_dir becomes <install.root>/upgrade; a server.url ending in
+ * "/" or "/api/v1" is cut back to its base (logged config.url_normalised), one
+ * with a query or fragment refused. A missing file is an
  * error only when it was named explicitly. */
 int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err);
 /* Applies one key=value as if read from where (e.g. "file.conf:3"). */

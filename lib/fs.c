@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,17 @@ int molt_fs_symlink_atomic(const char *target, const char *linkpath, struct molt
     return molt_fs_fsync_dir(dir, err);
 }
 
+const char *molt_fs_user_name(uid_t uid, char *buf, size_t size)
+{
+    const struct passwd *pw = getpwuid(uid);
+
+    if (pw && pw->pw_name)
+        snprintf(buf, size, "%s", pw->pw_name);
+    else
+        snprintf(buf, size, "uid %lu", (unsigned long)uid);
+    return buf;
+}
+
 int molt_fs_read_file(const char *path, size_t max, char **out, size_t *len,
                       struct molt_err *err)
 {
@@ -175,6 +187,11 @@ int molt_fs_read_file(const char *path, size_t max, char **out, size_t *len,
     if (fd < 0) {
         if (errno == ENOENT)
             return molt_err_set(err, MOLT_E_NOTFOUND, "%s: no such file", path);
+        if (errno == EACCES) {
+            char user[64];
+            return molt_err_set(err, MOLT_E_IO, "%s cannot read %s (permission denied)",
+                                molt_fs_user_name(geteuid(), user, sizeof(user)), path);
+        }
         return molt_err_errno(err, "open %s", path);
     }
     if (fstat(fd, &st) < 0) {

@@ -18,6 +18,9 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 int molt_fs_symlink_atomic(const char *target, const char *linkpath, struct molt_err *err);
 int molt_fs_fsync_dir(const char *dir, struct molt_err *err);
 int molt_fs_fsync_path(const char *path, struct molt_err *err);
+/* The user's name, or "uid N", in buf: for messages such as "molt cannot
+ * read /etc/molt/molt.conf". */
+const char *molt_fs_user_name(uid_t uid, char *buf, size_t size);
 /* Reads a whole file, NUL-terminated, refusing files larger than max bytes.
  * *out is malloc'd. A missing file gives MOLT_E_NOTFOUND. */
 int molt_fs_read_file(const char *path, size_t max, char **out, size_t *len,

@@ -175,6 +175,38 @@ static void test_upgrade_dir_follows_root(void **state)
     tu_rmtree(dir);
 }
 
+/* The agent appends /api/v1/...: what an operator copies from the API
+ * documents is cut back to the base, a query refused. */
+static void test_url_normalised(void **state)
+{
+    static const char *const cut[] = { "https://cp.example.com/", "https://cp.example.com/api/v1",
+                                       "https://cp.example.com/api/v1/",
+                                       "https://cp.example.com//API/V1//" };
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], path[PATH_MAX], text[256];
+
+    clear_env();
+    tu_mkdtemp(dir);
+    for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+        snprintf(text, sizeof(text), "[server]\nurl = %s\n", cut[i]);
+        tu_write(path, dir, "u.conf", text);
+        assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+        assert_string_equal(conf.server.url, "https://cp.example.com");
+    }
+    tu_write(path, dir, "p.conf", "[server]\nurl = https://cp.example.com/molt/api/v1\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_string_equal(conf.server.url, "https://cp.example.com/molt");
+    tu_write(path, dir, "q.conf", "[server]\nurl = https://cp.example.com/?a=1\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "server.url"));
+    assert_non_null(strstr(err.msg, "query"));
+    tu_write(path, dir, "h.conf", "[server]\nurl = https:///api/v1\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "no host"));
+    tu_rmtree(dir);
+}
+
 static void test_missing_file(void **state)
 {
     struct molt_config conf;
@@ -213,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_secret_not_in_error),
         cmocka_unit_test(test_dropins_and_env),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_url_normalised),
         cmocka_unit_test(test_upgrade_dir_follows_root),
         cmocka_unit_test(test_durations_and_loopback),
     };
