@@ -22,12 +22,14 @@
 
 #include "conf.h"
 #include "fs.h"
+#include "journal.h"
 #include "sign.h"
 
 #define MOLT_CHECK_MAX_ENTRIES 100000 /* a state dir walk stops there */
 
 struct check {
     int start;     /* --start: problems that only stop upgrades are warnings */
+    int switching; /* --start during a switch: every problem is a warning */
     int errors;
     int warnings;
     uid_t uid;     /* the service user */
@@ -43,7 +45,7 @@ static void report(struct check *c, enum severity sev, const char *fmt, ...)
     const char *word = "ok";
     va_list ap;
 
-    if (sev == CHECK_FAIL || (sev == CHECK_UPGRADE && !c->start)) {
+    if (sev != CHECK_OK && !c->switching && (sev == CHECK_FAIL || !c->start)) {
         word = "error";
         c->errors++;
     } else if (sev == CHECK_UPGRADE) {
@@ -203,6 +205,22 @@ static void check_owner(struct check *c, const char *key, const char *dir)
         report(c, CHECK_OK, "%s = %s: owned by %s", key, dir, c->user);
 }
 
+/* A start during a switch or trial must reach molt-installer launch, which
+ * counts it and rolls back a version that cannot start: this check must not
+ * stop it first (it may be the new version's own check that is wrong). */
+static int switch_in_flight(const struct molt_config *conf)
+{
+    struct molt_journal j;
+    struct molt_err err = MOLT_ERR_INIT;
+    char path[PATH_MAX];
+
+    if (molt_journal_path(path, sizeof(path), conf->agent.state_dir, &err) < 0 ||
+        molt_journal_load(path, &j, &err) < 0)
+        return 0;
+    return j.state == MOLT_JOURNAL_SWITCHING || j.state == MOLT_JOURNAL_TRIAL ||
+           j.state == MOLT_JOURNAL_ROLLING_BACK;
+}
+
 /* Root checks on behalf of the service user; anyone else for themselves. */
 static int pick_user(struct check *c, const char *user)
 {
@@ -242,6 +260,11 @@ int molt_checkconf_main(const char *config_path, const char *user, int start)
         report(&c, CHECK_FAIL, "%s", err.msg);
         printf("molt-agent: %s is not usable\n", shown);
         return 1;
+    }
+    if (start && switch_in_flight(&conf)) {
+        c.switching = 1;
+        printf("note: a version switch is in progress: problems are warnings, molt-installer "
+               "launch decides\n");
     }
     if (conf.server.url[0])
         report(&c, CHECK_OK, "server.url = %s", conf.server.url);
