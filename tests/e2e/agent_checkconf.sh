@@ -3,7 +3,7 @@
 # cutting a server.url ending in /api/v1/ back to its base as check-config says.
 . "$(dirname "$0")/agent_lib.sh"
 
-tap_plan 22
+tap_plan 24
 cp_start "$W" || { echo "Bail out! control plane"; exit 1; }
 PACK="$MOLT_TOP_BUILDDIR/packaging/molt-pack"
 "$PACK" keygen --out "$W/keys" >/dev/null || { echo "Bail out! keygen"; exit 1; }
@@ -48,6 +48,9 @@ like "$out" "config.url_normalised" "with a warning"
 agent_start good
 wait_for 20 registered good
 ok $? "the agent with that url registers (the same rule), no 404 loop"
+gid=$(cp_collector_id good)
+is "$(collector_field "$gid" category)" null "an unset category is null in the management API, not \"\""
+is "$(collector_field "$gid" description)" null "an unset description too"
 agent_stop "$AGENT_PID"
 sed -i "s|^url = .*|url = $CP_URL/?x=1|" "$W/good/molt.conf"
 check good
