@@ -14,7 +14,7 @@ set -u
 
 command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 ||
     pkg_skip_all "dpkg-deb and dpkg-shlibdeps (dpkg-dev) are not installed: not a Debian system"
-pkg_start deb 26
+pkg_start deb 27
 
 # ---- building ---------------------------------------------------------------------------
 
@@ -47,8 +47,10 @@ if command -v lintian >/dev/null 2>&1; then
     lint=$(lintian --fail-on error "$D1" 2>&1)
     ok $? "lintian reports no errors"
     printf '%s\n' "$lint" | grep -E '^[EW]:' | sed 's/^/# lintian: /'
+    is "$(printf '%s\n' "$lint" | grep -cE '^[EW]: ')" 0 "and no warnings (molt.conf's 0640 is overridden, with the reason)"
 else
     ok 0 "lintian reports no errors # SKIP lintian is not installed"
+    ok 0 "lintian reports no warnings # SKIP lintian is not installed"
 fi
 
 # ---- a scratch root with its own dpkg database ---------------------------------------------
