@@ -97,6 +97,7 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     struct molt_report r;
 
     molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    r.local = u->task.local;
     r.bytes_done = done;
     r.bytes_total = total;
     if (molt_task_update(u->agent, &r, &err) < 0 && molt_task_begin(u->agent, &r, &err) < 0)
@@ -123,6 +124,7 @@ static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int
     struct molt_report r;
 
     molt_report_init(&r, t->task_id, t->build.version, status, stage);
+    r.local = t->local;
     snprintf(r.message, sizeof(r.message), "%s", message);
     if (a->upgrade) {
         struct upgrade *u = a->upgrade;
@@ -676,6 +678,7 @@ static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
     t.local = local;
     snprintf(t.local_package, sizeof(t.local_package), "%s", local_package ? local_package : "");
     molt_report_init(&r, t.task_id, t.build.version, MOLT_TASK_PROGRESSING, MOLT_STAGE_ACCEPTED);
+    r.local = t.local;
     if (molt_task_begin(a, &r, err) < 0) {
         molt_upgrade_state_free(&t);
         return err->code;
@@ -941,6 +944,7 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     }
     stage = stage_index_of(u->task.stage);
     molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    r.local = u->task.local;
     if (molt_task_begin(a, &r, err) < 0)
         return err->code;
     molt_log_info("upgrade.resume", "task=%s build=%s stage=%s", u->task.task_id,

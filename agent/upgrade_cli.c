@@ -141,30 +141,58 @@ static int call(const char *sock, const char *method, const char *path, const ch
     return 0;
 }
 
-static void print_task(struct json_object *data)
+/* The management API's words for the task status codes. */
+static const char *status_word(int64_t status)
+{
+    switch (status) {
+    case 0: return "not started";
+    case 1: return "pending";
+    case 2: return "succeeded";
+    case 3: return "failed";
+    case 6: return "progressing";
+    default: return "unknown";
+    }
+}
+
+/* "task ID: 6 progressing, stage 3/9 downloading[: message]"; key gets the
+ * status and stage only, what --wait prints again when it changes. */
+static void task_line(struct json_object *data, char *line, size_t n, char *key, size_t kn)
 {
     struct json_object *extra = NULL;
-    const char *id = "", *state = "", *stage = "", *message = "";
-    int64_t idx = 0, max = 0;
+    const char *id = "", *stage = "", *message = "";
+    int64_t idx = 0, max = 0, status = -1;
 
     molt_json_opt_str(data, "id", &id, NULL);
-    molt_json_opt_str(data, "state", &state, NULL);
     molt_json_opt_int(data, "stage", &idx, NULL);
     molt_json_opt_int(data, "max_stage", &max, NULL);
     molt_json_opt_obj(data, "additional_data", &extra, NULL);
     molt_json_opt_str(extra, "stage_name", &stage, NULL);
     molt_json_opt_str(extra, "message", &message, NULL);
-    printf("task %s: %s, stage %lld/%lld %s%s%s\n", id, state, (long long)idx, (long long)max,
-           stage, *message ? ": " : "", message);
+    molt_json_opt_int(extra, "status", &status, NULL);
+    snprintf(line, n, "task %s: %lld %s, stage %lld/%lld %s%s%s", id, (long long)status,
+             status_word(status), (long long)idx, (long long)max, stage, *message ? ": " : "",
+             message);
+    snprintf(key, kn, "%lld %s", (long long)status, stage);
+}
+
+/* key (may be NULL) gets what task_line's does. */
+static void print_task(struct json_object *data, char *key, size_t kn)
+{
+    char line[1024], k[64];
+
+    task_line(data, line, sizeof(line), key ? key : k, key ? kn : sizeof(k));
+    printf("%s\n", line);
     fflush(stdout);
 }
 
-/* Follows the task until SUCCEED or FAILED; the agent restarts in between. */
-static int follow(const char *sock, const char *id)
+/* Follows the task until SUCCEED or FAILED; the agent restarts in between.
+ * shown: the status and stage already printed. */
+static int follow(const char *sock, const char *id, const char *shown)
 {
-    char path[96], msg[256], last[512] = "";
+    char path[96], msg[256], last[64];
     time_t end = time(NULL) + WAIT_LIMIT_S;
 
+    snprintf(last, sizeof(last), "%s", shown);
     snprintf(path, sizeof(path), "/api/v1/agent/tasks/%s", id);
     while (time(NULL) < end) {
         struct json_object *env = NULL, *data = NULL;
@@ -172,15 +200,12 @@ static int follow(const char *sock, const char *id)
         int rc = call(sock, "GET", path, NULL, &env, &data, msg, sizeof(msg));
 
         if (rc == 0 && data) {
-            char now[512];
-            struct json_object *extra = NULL;
-            const char *stage = "";
+            char line[1024], now[64];
             molt_json_opt_str(data, "state", &state, NULL);
-            molt_json_opt_obj(data, "additional_data", &extra, NULL);
-            molt_json_opt_str(extra, "stage_name", &stage, NULL);
-            snprintf(now, sizeof(now), "%s %s", state, stage);
+            task_line(data, line, sizeof(line), now, sizeof(now));
             if (strcmp(now, last) != 0) {
-                print_task(data);
+                printf("%s\n", line);
+                fflush(stdout);
                 snprintf(last, sizeof(last), "%s", now);
             }
             if (strcmp(state, "SUCCEED") == 0 || strcmp(state, "FAILED") == 0) {
@@ -203,7 +228,7 @@ int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **ar
     struct molt_config conf;
     struct json_object *body = NULL, *env = NULL, *data = NULL;
     struct opts o = { 0 };
-    char sock[PATH_MAX], msg[512], id[32] = "";
+    char sock[PATH_MAX], msg[512], id[32] = "", shown[64] = "";
     const char *tid = NULL;
     int rc = parse(argc, argv, &o);
 
@@ -229,9 +254,9 @@ int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **ar
     if (json)
         printf("%s\n", molt_json_dump(data));
     else
-        print_task(data);
+        print_task(data, shown, sizeof(shown));
     molt_json_opt_str(data, "id", &tid, NULL);
     snprintf(id, sizeof(id), "%s", tid ? tid : "");
     json_object_put(env);
-    return o.wait && id[0] ? follow(sock, id) : 0;
+    return o.wait && id[0] ? follow(sock, id, shown) : 0;
 }
