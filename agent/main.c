@@ -25,6 +25,10 @@ static const char usage[] =
     "                      will need (keys, upgrade_dir, ownership); exit 0 or 1\n"
     "  upgrade             ask the running agent to upgrade: to a build of the control\n"
     "                      plane (--to), or offline from a package file (--package)\n"
+    "  cancel [TASK]       cancel the running agent's current (or named) task\n"
+    "  rollback [TASK]     after a task, go back to the version that ran before it\n"
+    "\n"
+    "'molt-agent COMMAND --help' shows a command's own options.\n"
     "\n"
     "Options:\n"
     "  --config FILE       configuration file (default /etc/molt/molt.conf; MOLT_CONFIG)\n"
@@ -63,6 +67,46 @@ static const char check_usage[] =
     "  -h, --help    show this help and exit\n"
     "\n"
     "Exit status: 0 usable, 1 not, 2 usage. See molt-agent(8).\n";
+
+static const char run_usage[] =
+    "Usage: molt-agent [--config FILE] run\n"
+    "Runs the agent in the foreground: registers, heartbeats, carries out upgrade tasks\n"
+    "and serves the local API on <agent.run_dir>/agent.sock. The service starts it\n"
+    "through molt-installer launch. SIGTERM stops it, SIGHUP re-reads the configuration.\n"
+    "\n"
+    "Exit status: 0 stopped, 1 configuration or setup error, 2 usage, 3 another agent\n"
+    "holds the state directory, 75 restart requested. See molt-agent(8), molt.conf(5).\n";
+
+static const char status_usage[] =
+    "Usage: molt-agent [--config FILE] status [--json]\n"
+    "Asks the running agent over its socket for its identity, heartbeats and task.\n"
+    "\n"
+    "  --json        print the local API's JSON reply\n"
+    "\n"
+    "Exit status: 0, or 1 when the agent cannot be reached. See molt-agent(8).\n";
+
+static const char imageprep_usage[] =
+    "Usage: molt-agent [--config FILE] image-prep [--dry-run]\n"
+    "Clears identity, outbox, task state and downloads so that a VM image can be\n"
+    "captured and each clone registers as a new collector (the service must be stopped).\n"
+    "\n"
+    "  --dry-run     list what would be cleared, change nothing\n"
+    "\n"
+    "Exit status: 0 done, 1 error, 3 refused (in use). See molt-agent(8).\n";
+
+/* A command's own --help (NULL: none known). */
+static const char *command_usage(const char *command)
+{
+    if (!command)
+        return usage;
+    if (strcmp(command, "run") == 0)
+        return run_usage;
+    if (strcmp(command, "status") == 0)
+        return status_usage;
+    if (strcmp(command, "image-prep") == 0)
+        return imageprep_usage;
+    return NULL;
+}
 
 /* check-config's own options: the rest of the command line. */
 static int check_config(const char *config, int argc, char **argv)
@@ -142,7 +186,9 @@ int main(int argc, char **argv)
         } else if (strcmp(arg, "--dry-run") == 0) {
             dry_run = 1;
         } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            fputs(usage, stdout);
+            if (!command_usage(command))
+                return usage_error("unknown command", command);
+            fputs(command_usage(command), stdout);
             return 0;
         } else if (arg[0] == '-') {
             return usage_error("unknown option", arg);
@@ -154,6 +200,15 @@ int main(int argc, char **argv)
                 return json || dry_run ? usage_error("--json and --dry-run are not options of "
                                                      "check-config", NULL)
                                        : check_config(config, argc - i - 1, argv + i + 1);
+            if (strcmp(command, "cancel") == 0 || strcmp(command, "rollback") == 0) {
+                int rc;
+                molt_http_global_init(NULL);
+                rc = molt_operator_cli_main(config, json,
+                                            strcmp(command, "cancel") == 0 ? "CANCEL" : "ROLLBACK",
+                                            argc - i - 1, argv + i + 1);
+                molt_http_global_cleanup();
+                return rc;
+            }
             if (strcmp(command, "upgrade") == 0) {
                 int rc;
                 molt_http_global_init(NULL);

@@ -3,7 +3,7 @@
 # packages are refused with their reason (acceptance 10 of the self-upgrade issue).
 . "$(dirname "$0")/upgrade_lib.sh"
 
-tap_plan 23
+tap_plan 26
 env_start local
 publish "$V1" "$V2"
 agent_start
@@ -42,8 +42,8 @@ cp_fault '{"type": "throttle", "bytesPerSecond": 65536}' >/dev/null
 wait_until 10 test -S "$RUN/agent.sock"
 id=$(local_api POST /api/v1/agent/upgrade "{\"version\": \"$V2\"}" | field data.id)
 wait_until 30 sh -c "ls '$UPG'/task-$id/package >/dev/null 2>&1"
-out=$(local_api POST "/api/v1/agent/tasks/$id" '{"operator": "CANCEL"}')
-is "$(printf '%s' "$out" | field successful)" true "operator CANCEL accepted"
+out=$("$AGENT" cancel 2>&1)
+like "$out" "^task $id: cancel asked" "molt-agent cancel (the current task, by the local API's CANCEL) accepted"
 wait_until 30 done_state
 is "$st" FAILED "the cancelled task ends FAILED"
 like "$(local_api GET "/api/v1/agent/tasks/$id" | field data.additional_data.message)" "cancelled" \
@@ -76,6 +76,12 @@ printf 'X' | dd of="$WORK/bad.tar.gz" bs=1 seek=2000 conv=notrunc 2>/dev/null
 out=$("$AGENT" upgrade --package "$WORK/bad.tar.gz" --wait 2>&1)
 like "$out" "3 failed, stage [0-9]/9 verifying: verifying: sha256 mismatch" "tampered package fails verification: $(echo "$out" | tail -n 1)"
 is "$(current_link)" "$V2" "nothing switched"
+out=$("$AGENT" cancel 12345 2>&1)
+ok $((! $?)) "molt-agent cancel of an unknown task fails: $out"
+"$AGENT" rollback >/dev/null 2>&1
+ok $? "molt-agent rollback (after the last task) accepted"
+wait_until 30 version_is "$V1"
+ok $? "rolled back by molt-agent rollback: the collector runs $V1 again"
 n=$(grep -cE "report.refused|task.unknown" "$WORK/agent.log")
 is "$n" 0 "no report of a host-started task reached the control plane (no task.unknown)"
 [ "$TAP_FAILED" -eq 0 ] || show_log 80
