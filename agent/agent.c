@@ -356,6 +356,7 @@ static void status_failure(struct molt_agent *a, const char *msg, int64_t delay_
 {
     pthread_mutex_lock(&a->mu);
     a->st.failures++;
+    a->st.heartbeats_failed++;
     molt_http_sanitize(a->st.last_error, sizeof(a->st.last_error), msg);
     a->st.next_heartbeat_ms = molt_host_realtime_ms() + delay_ms;
     pthread_mutex_unlock(&a->mu);

@@ -136,6 +136,8 @@ int molt_task_update(struct molt_agent *a, const struct molt_report *r, struct m
         rc = molt_err_set(err, MOLT_E_STATE, "task %s does not hold the task slot", r->task_id);
     } else {
         stage_changed = a->task.stage_index != r->stage_index;
+        if (r->bytes_done > a->task.bytes_done)
+            a->st.bytes_downloaded += r->bytes_done - a->task.bytes_done;
         a->task = *r;
     }
     pthread_mutex_unlock(&a->mu);

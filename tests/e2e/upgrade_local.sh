@@ -3,7 +3,7 @@
 # packages are refused with their reason (acceptance 10 of the self-upgrade issue).
 . "$(dirname "$0")/upgrade_lib.sh"
 
-tap_plan 26
+tap_plan 29
 env_start local
 publish "$V1" "$V2"
 agent_start
@@ -42,6 +42,11 @@ cp_fault '{"type": "throttle", "bytesPerSecond": 65536}' >/dev/null
 wait_until 10 test -S "$RUN/agent.sock"
 id=$(local_api POST /api/v1/agent/upgrade "{\"version\": \"$V2\"}" | field data.id)
 wait_until 30 sh -c "ls '$UPG'/task-$id/package >/dev/null 2>&1"
+m=$(curl -sS --max-time 10 --unix-socket "$RUN/agent.sock" http://localhost/metrics)
+like "$m" "molt_task_stage\{task=\"$id\",build=\"$V2\",stage=\"downloading\"\} 3" \
+    "/metrics shows the task's stage during the download"
+wait_until 10 sh -c "curl -sS --unix-socket '$RUN/agent.sock' http://localhost/metrics | grep -q '^molt_download_bytes_total [1-9]'"
+ok $? "and the bytes downloaded"
 out=$("$AGENT" cancel 2>&1)
 like "$out" "^task $id: cancel asked" "molt-agent cancel (the current task, by the local API's CANCEL) accepted"
 wait_until 30 done_state
@@ -82,6 +87,9 @@ ok $((! $?)) "molt-agent cancel of an unknown task fails: $out"
 ok $? "molt-agent rollback (after the last task) accepted"
 wait_until 30 version_is "$V1"
 ok $? "rolled back by molt-agent rollback: the collector runs $V1 again"
+wait_until 10 test -S "$RUN/agent.sock"
+m=$(curl -sS --max-time 10 --unix-socket "$RUN/agent.sock" http://localhost/metrics)
+like "$m" "molt_rollbacks [2-9]" "/metrics counts the rollbacks: $(printf '%s\n' "$m" | grep '^molt_rollbacks')"
 n=$(grep -cE "report.refused|task.unknown" "$WORK/agent.log")
 is "$n" 0 "no report of a host-started task reached the control plane (no task.unknown)"
 [ "$TAP_FAILED" -eq 0 ] || show_log 80
