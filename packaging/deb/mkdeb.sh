@@ -43,7 +43,7 @@ size=$(du -sk --apparent-size "$T" | cut -f1)
 mkdir -p "$T/DEBIAN"
 sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$size/" -e "s/@DEPENDS@/$deps/" \
     "$S/packaging/deb/control.in" >"$T/DEBIAN/control"
-for s in postinst prerm postrm; do
+for s in preinst postinst prerm postrm; do
     install -m 0755 "$S/packaging/deb/$s" "$T/DEBIAN/$s"
 done
 (cd "$T" && find etc -type f | sed 's|^|/|' | sort) >"$T/DEBIAN/conffiles"
