@@ -250,12 +250,13 @@ int molt_checkconf_main(const char *config_path, const char *user, int start)
     struct check c = { .start = start };
     struct molt_config conf;
     struct molt_err err = MOLT_ERR_INIT;
+    const char *env = getenv("MOLT_CONFIG");
     const char *shown = config_path ? config_path : MOLT_CONF_DEFAULT_PATH;
 
     if (pick_user(&c, user) < 0)
         return 1;
-    if (!config_path && getenv("MOLT_CONFIG") && *getenv("MOLT_CONFIG"))
-        shown = getenv("MOLT_CONFIG");
+    if (!config_path && env && *env)
+        shown = env;
     if (molt_conf_load(&conf, config_path, &err) < 0) {
         report(&c, CHECK_FAIL, "%s", err.msg);
         printf("molt-agent: %s is not usable\n", shown);
