@@ -161,7 +161,9 @@ static void check_rename(struct check *c, const struct molt_config *conf)
 }
 
 /* Everything under dir belongs to the service user: the first stranger is
- * named with the command that repairs it. */
+ * named with the command that repairs it. A stranger breaks upgrades (the
+ * installer's lock); what the agent itself cannot open stops it on its own,
+ * so --start does not stop a heartbeating host for it. */
 static void check_owner(struct check *c, const char *key, const char *dir)
 {
     char root[PATH_MAX];
@@ -199,7 +201,7 @@ static void check_owner(struct check *c, const char *key, const char *dir)
     }
     fts_close(fts);
     if (strangers)
-        report(c, CHECK_FAIL, "%s: %s is owned by %s, not %s (%d path%s so; repair: chown -R %s: %s)",
+        report(c, CHECK_UPGRADE, "%s: %s is owned by %s, not %s (%d path%s so; repair: chown -R %s: %s)",
                key, first, owner, c->user, strangers, strangers == 1 ? "" : "s", c->user, dir);
     else
         report(c, CHECK_OK, "%s = %s: owned by %s", key, dir, c->user);

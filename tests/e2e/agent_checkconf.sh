@@ -3,7 +3,7 @@
 # cutting a server.url ending in /api/v1/ back to its base as check-config says.
 . "$(dirname "$0")/agent_lib.sh"
 
-tap_plan 24
+tap_plan 25
 cp_start "$W" || { echo "Bail out! control plane"; exit 1; }
 PACK="$MOLT_TOP_BUILDDIR/packaging/molt-pack"
 "$PACK" keygen --out "$W/keys" >/dev/null || { echo "Bail out! keygen"; exit 1; }
@@ -100,6 +100,9 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
     check owned --user nobody
     like "$out" "error: agent.state_dir: $W/owned/state/installer.lock is owned by root, not nobody .*chown -R nobody: $W/owned/state" \
         "a root-owned file in the state dir is named with the repair"
+    check owned --user nobody --start
+    like "$out" "warning: agent.state_dir: .*installer.lock is owned by root" \
+        "with --start it is a warning: it stops upgrades, not the heartbeats"
     chmod 0600 "$W/owned/molt.conf"
     chmod 0755 "$W" "$W/owned"
     out=$(setpriv --reuid nobody --regid nogroup --clear-groups "$AGENT_BIN" \
@@ -107,6 +110,7 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
     like "$out" "nobody cannot read $W/owned/molt.conf \(permission denied\)" \
         "an unreadable configuration names the user"
 else
+    ok 0 "# SKIP ownership checks need root and a nobody user"
     ok 0 "# SKIP ownership checks need root and a nobody user"
     ok 0 "# SKIP ownership checks need root and a nobody user"
 fi
