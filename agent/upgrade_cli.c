@@ -183,6 +183,17 @@ static int call(const char *sock, const char *method, const char *path, const ch
     return 0;
 }
 
+/* A call that failed (rc != 0): says why, frees env; 1 when it did. */
+static int refused(const char *command, int rc, const char *msg, struct json_object *env)
+{
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "molt-agent %s: %s%s\n", command, rc < 0 ? "cannot reach the agent: " : "",
+            msg);
+    json_object_put(env);
+    return 1;
+}
+
 /* The management API's words for the task status codes. */
 static const char *status_word(int64_t status)
 {
@@ -287,12 +298,8 @@ int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **ar
     rc = call(sock, "POST", "/api/v1/agent/upgrade", molt_json_dump(body), &env, &data, msg,
               sizeof(msg));
     json_object_put(body);
-    if (rc != 0) {
-        fprintf(stderr, "molt-agent upgrade: %s%s\n", rc < 0 ? "cannot reach the agent: " : "",
-                msg);
-        json_object_put(env);
+    if (refused("upgrade", rc, msg, env))
         return 1;
-    }
     if (json)
         printf("%s\n", molt_json_dump(data));
     else
@@ -358,12 +365,8 @@ int molt_operator_cli_main(const char *config_path, int json, const char *op, in
         rc = call(sock, "POST", path, molt_json_dump(body), &env, &data, msg, sizeof(msg));
         json_object_put(body);
     }
-    if (rc != 0) {
-        fprintf(stderr, "molt-agent %s: %s%s\n", name, rc < 0 ? "cannot reach the agent: " : "",
-                msg);
-        json_object_put(env);
+    if (refused(name, rc, msg, env))
         return 1;
-    }
     if (json)
         printf("%s\n", molt_json_dump(data));
     else
