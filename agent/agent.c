@@ -285,7 +285,8 @@ static int init_steps(struct molt_agent *a, const char *config_path, struct molt
 {
     int rc;
 
-    if ((rc = molt_conf_load(&a->conf, config_path, err)) < 0)
+    if ((rc = molt_conf_load(&a->conf, config_path, err)) < 0 ||
+        (rc = molt_conf_check_writable(&a->conf, err)) < 0)
         return MOLT_EXIT_FATAL;
     setup_logging(&a->conf);
     if (!a->conf.server.url[0])
@@ -362,6 +363,7 @@ static void status_failure(struct molt_agent *a, const char *msg, int64_t delay_
 {
     pthread_mutex_lock(&a->mu);
     a->st.failures++;
+    a->st.heartbeats_failed++;
     molt_http_sanitize(a->st.last_error, sizeof(a->st.last_error), msg);
     a->st.next_heartbeat_ms = molt_host_realtime_ms() + delay_ms;
     pthread_mutex_unlock(&a->mu);

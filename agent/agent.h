@@ -63,6 +63,8 @@ struct molt_agent_status {
     int long_poll;
     int64_t heartbeats;          /* acknowledged since start */
     int64_t failures;            /* consecutive failed attempts */
+    int64_t heartbeats_failed;   /* failed attempts since start */
+    int64_t bytes_downloaded;    /* build bytes received since start, all tasks */
     char last_error[256];        /* the last failure, "" after a success */
     int has_task;
     struct molt_report task;

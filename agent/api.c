@@ -223,6 +223,16 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const struct molt
     enum MHD_Result ret;
     const char *text;
 
+    if (res->text) {
+        resp = MHD_create_response_from_buffer(strlen(res->text), res->text,
+                                               MHD_RESPMEM_MUST_COPY);
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, "Content-Type", res->text_type);
+        ret = MHD_queue_response(c, 200, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
     new_trace_id(trace);
     env = molt_api_envelope(res, duration, trace);
     text = molt_json_dump(env);
@@ -317,6 +327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                        res.status ? res.status : 200, (long)rc->uid);
     ret = send_response(c, &res, rc);
     json_object_put(res.data);
+    free(res.text);
     return ret;
 }
 

@@ -44,6 +44,8 @@ struct molt_api_request {
 struct molt_api_response {
     int status;             /* HTTP status; 200 unless set */
     struct json_object *data;      /* owned by the response */
+    char *text;             /* malloc'd, owned: sent as is, as text/plain, not in an envelope */
+    const char *text_type;  /* its Content-Type */
     char error_code[64];
     char error_message[512];
 };

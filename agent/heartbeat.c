@@ -135,7 +135,8 @@ int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_
     char token[MOLT_TOKEN_MAX + 1], url[64], idle[sizeof(a->hb_cache.members) + 128];
     struct molt_report task;
     struct json_object *body = NULL;
-    int has_task = molt_task_current(a, &task);
+    /* A host-started task is the host's business: the server does not know it. */
+    int has_task = molt_task_current(a, &task) && !task.local;
     const char *text = idle;
     int rc, len = -1;
 

@@ -146,8 +146,11 @@ static struct json_object *register_body(struct molt_agent *a, const char *name)
     json_object_object_add(o, "hostName", json_object_new_string(a->host.host_name));
     json_object_object_add(o, "machineId", json_object_new_string(a->machine_id));
     json_object_object_add(o, "ephemeral", json_object_new_boolean(c->agent.ephemeral));
-    json_object_object_add(o, "category", json_object_new_string(c->agent.category));
-    json_object_object_add(o, "description", json_object_new_string(c->agent.description));
+    /* Unset is absent, not "": the management API shows it as null. */
+    if (c->agent.category[0])
+        json_object_object_add(o, "category", json_object_new_string(c->agent.category));
+    if (c->agent.description[0])
+        json_object_object_add(o, "description", json_object_new_string(c->agent.description));
     json_object_object_add(o, "fields", json_object_new_object());
     json_object_object_add(o, "collectorVersion", json_object_new_string(molt_version_self()));
     json_object_object_add(o, "osName", json_object_new_string(a->host.os_name));

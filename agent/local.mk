@@ -21,5 +21,6 @@ MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) $(MHD_LIBS) -lpthread
 
 sbin_PROGRAMS += agent/molt-agent
 agent_molt_agent_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) $(MHD_CFLAGS)
-agent_molt_agent_SOURCES = agent/main.c agent/imageprep.c agent/imageprep.h
+agent_molt_agent_SOURCES = agent/main.c agent/imageprep.c agent/imageprep.h \
+	agent/checkconf.c agent/checkconf.h
 agent_molt_agent_LDADD = $(MOLT_AGENT_LIBS)

@@ -207,6 +207,17 @@ void molt_status_print(FILE *out, struct json_object *data, int tty)
     if (long_poll)
         strncat(v, " (long-poll)", sizeof(v) - strlen(v) - 1);
     line(out, "interval", v);
+    snprintf(v, sizeof(v), "%lld acknowledged, %lld failed since start",
+             (long long)int_of(data, "heartbeats"), (long long)int_of(data, "heartbeatsFailed"));
+    line(out, "heartbeats", v);
+    snprintf(v, sizeof(v), "%lld final report%s waiting", (long long)int_of(data, "outboxDepth"),
+             int_of(data, "outboxDepth") == 1 ? "" : "s");
+    line(out, "outbox", v);
+    format_bytes(v, sizeof(v), int_of(data, "bytesDownloaded"));
+    strncat(v, " since start", sizeof(v) - strlen(v) - 1);
+    line(out, "downloaded", v);
+    snprintf(v, sizeof(v), "%lld among recent upgrades", (long long)int_of(data, "rollbacks"));
+    line(out, "rollbacks", v);
     if (int_of(data, "failures") > 0) {
         snprintf(v, sizeof(v), "%lld failures, last: %s", (long long)int_of(data, "failures"),
                  str_of(data, "lastError"));

@@ -134,6 +134,8 @@ int molt_task_update(struct molt_agent *a, const struct molt_report *r, struct m
         rc = molt_err_set(err, MOLT_E_STATE, "task %s does not hold the task slot", r->task_id);
     } else {
         stage_changed = a->task.stage_index != r->stage_index;
+        if (r->bytes_done > a->task.bytes_done)
+            a->st.bytes_downloaded += r->bytes_done - a->task.bytes_done;
         a->task = *r;
     }
     pthread_mutex_unlock(&a->mu);
@@ -181,7 +183,7 @@ int molt_task_finish(struct molt_agent *a, const struct molt_report *final, stru
 
     if (final->status != MOLT_TASK_SUCCEEDED && final->status != MOLT_TASK_FAILED)
         return molt_err_set(err, MOLT_E_INVAL, "final report with status %d", final->status);
-    rc = molt_outbox_put(a->outbox_dir, final, err);
+    rc = final->local ? 0 : molt_outbox_put(a->outbox_dir, final, err);
     if (rc < 0) {
         /* Still the final word on the task: hold it in memory and send it. */
         molt_log_error("report.unsaved", "task=%s error=\"%s\" kept=memory", final->task_id,
@@ -196,10 +198,11 @@ int molt_task_finish(struct molt_agent *a, const struct molt_report *final, stru
         a->recent_next = (a->recent_next + 1) % MOLT_RECENT_TASKS;
     }
     pthread_mutex_unlock(&a->mu);
-    molt_log_info("task.final", "task=%s status=%d stage=%s build=%s message=\"%s\"",
+    molt_log_info("task.final", "task=%s status=%d stage=%s build=%s message=\"%s\"%s",
                   final->task_id, final->status, final->stage, final->build_version,
-                  final->message);
-    molt_agent_wake(a, MOLT_WAKE_OUTBOX);
+                  final->message, final->local ? " local=1 reported=no" : "");
+    if (!final->local)
+        molt_agent_wake(a, MOLT_WAKE_OUTBOX);
     return 0;
 }
 

@@ -73,6 +73,8 @@ struct molt_report {
     char version[MOLT_VERSION_MAX + 1];    /* running now */
     char build_version[MOLT_VERSION_MAX + 1];
     char message[512];
+    int local;                             /* host-started (local API): never sent to the
+                                            * control plane, which does not know the task */
 };
 
 /* "accepted", ..., "committed"; NULL out of range. */
@@ -96,7 +98,8 @@ int molt_task_update(struct molt_agent *a, const struct molt_report *r, struct m
 /* Copies the current report; returns 1 when there is one, 0 when idle. */
 int molt_task_current(struct molt_agent *a, struct molt_report *out);
 /* Writes a final report (status 2 or 3) to the outbox (or keeps it in memory,
- * logged, when the outbox cannot be written), releases the slot if the task
+ * logged, when the outbox cannot be written; a local task's is only logged),
+ * releases the slot if the task
  * held it, remembers the id as finished, and wakes the main loop. Fails only
  * for a status that is not final. */
 int molt_task_finish(struct molt_agent *a, const struct molt_report *final,

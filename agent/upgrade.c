@@ -98,6 +98,7 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     struct molt_report r;
 
     molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    r.local = u->task.local;
     r.bytes_done = done;
     r.bytes_total = total;
     if (molt_task_update(u->agent, &r, &err) < 0 && molt_task_begin(u->agent, &r, &err) < 0)
@@ -124,6 +125,7 @@ static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int
     struct molt_report r;
 
     molt_report_init(&r, t->task_id, t->build.version, status, stage);
+    r.local = t->local;
     snprintf(r.message, sizeof(r.message), "%s", message);
     if (a->upgrade) {
         struct upgrade *u = a->upgrade;
@@ -306,6 +308,20 @@ static uint64_t version_dir_size(const struct molt_config *conf)
     return total + file_size(bin);
 }
 
+/* Before any bandwidth is spent: the build staged in the task directory must be
+ * renameable into <root>/versions, on the mounts this process really has. */
+static int check_rename_into_root(const struct upgrade *u, const struct molt_config *conf,
+                                  struct molt_err *err)
+{
+    char versions[PATH_MAX];
+    int rc = molt_fs_join(versions, sizeof(versions), conf->install.root, "versions", err);
+
+    if (rc == 0 && molt_fs_probe_rename(u->task.task_dir, versions, err) < 0)
+        rc = molt_err_prefix(err, "agent.upgrade_dir %s: a staged build cannot be renamed into %s (" MOLT_CONF_UPGRADE_DIR_HINT ")",
+                             conf->agent.upgrade_dir, versions);
+    return rc;
+}
+
 static int preflight(struct upgrade *u, const struct molt_config *conf, struct molt_statement *st,
                      struct molt_err *err)
 {
@@ -320,6 +336,8 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
         return rc;
     if (molt_fs_mkdir_p(u->task.task_dir, 0700, err) < 0)
         return err->code;
+    if ((rc = check_rename_into_root(u, conf, err)) < 0)
+        return rc;
     snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
     if (stat(pkg, &s) == 0)
         have = (uint64_t)s.st_size;
@@ -661,6 +679,7 @@ static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
     t.local = local;
     snprintf(t.local_package, sizeof(t.local_package), "%s", local_package ? local_package : "");
     molt_report_init(&r, t.task_id, t.build.version, MOLT_TASK_PROGRESSING, MOLT_STAGE_ACCEPTED);
+    r.local = t.local;
     if (molt_task_begin(a, &r, err) < 0) {
         molt_upgrade_state_free(&t);
         return err->code;
@@ -926,6 +945,7 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     }
     stage = stage_index_of(u->task.stage);
     molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    r.local = u->task.local;
     if (molt_task_begin(a, &r, err) < 0)
         return err->code;
     molt_log_info("upgrade.resume", "task=%s build=%s stage=%s", u->task.task_id,

@@ -9,7 +9,7 @@
  * Requests are verified before they are accepted (the signature over the
  * statement, os, arch and version), so a bad package is refused at once with
  * its reason. Tasks started here have ids of their own and are unknown to the
- * control plane, which answers their reports with task.unknown. */
+ * control plane: their reports stay on the host (molt_report.local). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

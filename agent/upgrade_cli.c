@@ -24,9 +24,47 @@ struct opts {
     int wait;
 };
 
+static const char upgrade_usage[] =
+    "Usage: molt-agent [--config FILE] upgrade --to VERSION [--release R] [OPTIONS]\n"
+    "       molt-agent [--config FILE] upgrade --package FILE [--statement F] [--signature F]\n"
+    "                  [OPTIONS]\n"
+    "Asks the running agent to upgrade (or downgrade): to a build of the control plane\n"
+    "(--to), or offline from a package file on this host (--package), verified against\n"
+    "agent.keys_dir as any build. Such a task is the host's: it is not reported to the\n"
+    "control plane.\n"
+    "\n"
+    "  --to VERSION        the version to install from the control plane\n"
+    "  --release R         the release its statement must carry\n"
+    "  --package FILE      an offline build package\n"
+    "  --statement FILE    its release statement (default FILE.statement.json)\n"
+    "  --signature FILE    its signature (default FILE.sig)\n"
+    "  --upgrade-dir DIR   download and stage there (default: agent.upgrade_dir)\n"
+    "  --wait              follow the task until it ends, printing its status (the\n"
+    "                      management API's codes: 6 progressing, 2 succeeded, 3 failed)\n"
+    "                      and stage once per change; exit 0 only on success\n"
+    "  --json              print the local API's reply\n"
+    "  -h, --help          show this help and exit\n"
+    "\n"
+    "Exit status: 0 accepted (--wait: succeeded), 1 refused or failed, 2 usage.\n"
+    "See molt-agent(8).\n";
+
+static const char operator_usage[] =
+    "Usage: molt-agent [--config FILE] cancel [TASK] [--json]\n"
+    "       molt-agent [--config FILE] rollback [TASK] [--json]\n"
+    "cancel: stops the task TASK (default: the current one) of the running agent; it ends\n"
+    "3 failed, \"cancelled\", and nothing is switched. rollback: after the task TASK\n"
+    "(default: the last one) ended, goes back to the version that ran before it (the\n"
+    "agent restarts into it). Both are the local API's POST /api/v1/agent/tasks/TASK\n"
+    "{\"operator\": \"CANCEL\" | \"ROLLBACK\"}.\n"
+    "\n"
+    "  --json        print the local API's reply\n"
+    "  -h, --help    show this help and exit\n"
+    "\n"
+    "Exit status: 0 done, 1 refused (the reason is printed), 2 usage. See molt-agent(8).\n";
+
 static int usage(const char *what, const char *arg)
 {
-    fprintf(stderr, "molt-agent upgrade: %s%s%s\nTry 'molt-agent --help'.\n", what,
+    fprintf(stderr, "molt-agent upgrade: %s%s%s\nTry 'molt-agent upgrade --help'.\n", what,
             arg ? " " : "", arg ? arg : "");
     return 2;
 }
@@ -43,6 +81,10 @@ static int parse(int argc, char **argv, struct opts *o)
         if (strcmp(argv[i], "--wait") == 0) {
             o->wait = 1;
             continue;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(upgrade_usage, stdout);
+            return -1;
         }
         for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
             if (strcmp(argv[i], names[k]) == 0)
@@ -141,30 +183,69 @@ static int call(const char *sock, const char *method, const char *path, const ch
     return 0;
 }
 
-static void print_task(struct json_object *data)
+/* A call that failed (rc != 0): says why, frees env; 1 when it did. */
+static int refused(const char *command, int rc, const char *msg, struct json_object *env)
+{
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "molt-agent %s: %s%s\n", command, rc < 0 ? "cannot reach the agent: " : "",
+            msg);
+    json_object_put(env);
+    return 1;
+}
+
+/* The management API's words for the task status codes. */
+static const char *status_word(int64_t status)
+{
+    switch (status) {
+    case 0: return "not started";
+    case 1: return "pending";
+    case 2: return "succeeded";
+    case 3: return "failed";
+    case 6: return "progressing";
+    default: return "unknown";
+    }
+}
+
+/* "task ID: 6 progressing, stage 3/9 downloading[: message]"; key gets the
+ * status and stage only, what --wait prints again when it changes. */
+static void task_line(struct json_object *data, char *line, size_t n, char *key, size_t kn)
 {
     struct json_object *extra = NULL;
-    const char *id = "", *state = "", *stage = "", *message = "";
-    int64_t idx = 0, max = 0;
+    const char *id = "", *stage = "", *message = "";
+    int64_t idx = 0, max = 0, status = -1;
 
     molt_json_opt_str(data, "id", &id, NULL);
-    molt_json_opt_str(data, "state", &state, NULL);
     molt_json_opt_int(data, "stage", &idx, NULL);
     molt_json_opt_int(data, "max_stage", &max, NULL);
     molt_json_opt_obj(data, "additional_data", &extra, NULL);
     molt_json_opt_str(extra, "stage_name", &stage, NULL);
     molt_json_opt_str(extra, "message", &message, NULL);
-    printf("task %s: %s, stage %lld/%lld %s%s%s\n", id, state, (long long)idx, (long long)max,
-           stage, *message ? ": " : "", message);
+    molt_json_opt_int(extra, "status", &status, NULL);
+    snprintf(line, n, "task %s: %lld %s, stage %lld/%lld %s%s%s", id, (long long)status,
+             status_word(status), (long long)idx, (long long)max, stage, *message ? ": " : "",
+             message);
+    snprintf(key, kn, "%lld %s", (long long)status, stage);
+}
+
+/* key (may be NULL) gets what task_line's does. */
+static void print_task(struct json_object *data, char *key, size_t kn)
+{
+    char line[1024], k[64];
+
+    task_line(data, line, sizeof(line), key ? key : k, key ? kn : sizeof(k));
+    printf("%s\n", line);
     fflush(stdout);
 }
 
-/* Follows the task until SUCCEED or FAILED; the agent restarts in between. */
-static int follow(const char *sock, const char *id)
+/* Follows the task until SUCCEED or FAILED; the agent restarts in between.
+ * shown: the status and stage already printed. */
+static int follow(const char *sock, const char *id, const char *shown)
 {
-    char path[96], msg[256], last[512] = "";
+    char path[96], msg[256], last[64];
     time_t end = time(NULL) + WAIT_LIMIT_S;
 
+    snprintf(last, sizeof(last), "%s", shown);
     snprintf(path, sizeof(path), "/api/v1/agent/tasks/%s", id);
     while (time(NULL) < end) {
         struct json_object *env = NULL, *data = NULL;
@@ -172,15 +253,12 @@ static int follow(const char *sock, const char *id)
         int rc = call(sock, "GET", path, NULL, &env, &data, msg, sizeof(msg));
 
         if (rc == 0 && data) {
-            char now[512];
-            struct json_object *extra = NULL;
-            const char *stage = "";
+            char line[1024], now[64];
             molt_json_opt_str(data, "state", &state, NULL);
-            molt_json_opt_obj(data, "additional_data", &extra, NULL);
-            molt_json_opt_str(extra, "stage_name", &stage, NULL);
-            snprintf(now, sizeof(now), "%s %s", state, stage);
+            task_line(data, line, sizeof(line), now, sizeof(now));
             if (strcmp(now, last) != 0) {
-                print_task(data);
+                printf("%s\n", line);
+                fflush(stdout);
                 snprintf(last, sizeof(last), "%s", now);
             }
             if (strcmp(state, "SUCCEED") == 0 || strcmp(state, "FAILED") == 0) {
@@ -203,12 +281,12 @@ int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **ar
     struct molt_config conf;
     struct json_object *body = NULL, *env = NULL, *data = NULL;
     struct opts o = { 0 };
-    char sock[PATH_MAX], msg[512], id[32] = "";
+    char sock[PATH_MAX], msg[512], id[32] = "", shown[64] = "";
     const char *tid = NULL;
     int rc = parse(argc, argv, &o);
 
     if (rc)
-        return rc;
+        return rc < 0 ? 0 : rc;
     if (molt_conf_load(&conf, config_path, &err) < 0) {
         fprintf(stderr, "molt-agent upgrade: %s\n", err.msg);
         return 1;
@@ -220,18 +298,81 @@ int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **ar
     rc = call(sock, "POST", "/api/v1/agent/upgrade", molt_json_dump(body), &env, &data, msg,
               sizeof(msg));
     json_object_put(body);
-    if (rc != 0) {
-        fprintf(stderr, "molt-agent upgrade: %s%s\n", rc < 0 ? "cannot reach the agent: " : "",
-                msg);
-        json_object_put(env);
+    if (refused("upgrade", rc, msg, env))
         return 1;
-    }
     if (json)
         printf("%s\n", molt_json_dump(data));
     else
-        print_task(data);
+        print_task(data, shown, sizeof(shown));
     molt_json_opt_str(data, "id", &tid, NULL);
     snprintf(id, sizeof(id), "%s", tid ? tid : "");
     json_object_put(env);
-    return o.wait && id[0] ? follow(sock, id) : 0;
+    return o.wait && id[0] ? follow(sock, id, shown) : 0;
+}
+
+/* The id of the agent's current (or last) task, in id. */
+static int current_task(const char *sock, char *id, size_t n, char *msg, size_t mn)
+{
+    struct json_object *env = NULL, *data = NULL;
+    const char *tid = NULL;
+    int rc = call(sock, "GET", "/api/v1/agent/upgrade", NULL, &env, &data, msg, mn);
+
+    if (rc == 0 && (molt_json_opt_str(data, "id", &tid, NULL) < 0 || !tid)) {
+        snprintf(msg, mn, "the agent's reply names no task");
+        rc = 1;
+    }
+    if (rc == 0)
+        snprintf(id, n, "%s", tid);
+    json_object_put(env);
+    return rc;
+}
+
+int molt_operator_cli_main(const char *config_path, int json, const char *op, int argc,
+                           char **argv)
+{
+    const char *name = strcmp(op, "CANCEL") == 0 ? "cancel" : "rollback";
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_config conf;
+    struct json_object *env = NULL, *data = NULL, *body;
+    char sock[PATH_MAX], msg[512], id[MOLT_CLI_TASK_ID_MAX] = "", path[128];
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(operator_usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (argv[i][0] != '-' && !id[0] && strlen(argv[i]) < sizeof(id) &&
+                   strspn(argv[i], "0123456789") == strlen(argv[i])) {
+            snprintf(id, sizeof(id), "%s", argv[i]);
+        } else {
+            fprintf(stderr, "molt-agent %s: unexpected argument '%s'\n"
+                            "Try 'molt-agent %s --help'.\n", name, argv[i], name);
+            return 2;
+        }
+    }
+    if (molt_conf_load(&conf, config_path, &err) < 0) {
+        fprintf(stderr, "molt-agent %s: %s\n", name, err.msg);
+        return 1;
+    }
+    snprintf(sock, sizeof(sock), "%s/agent.sock", conf.agent.run_dir);
+    rc = id[0] ? 0 : current_task(sock, id, sizeof(id), msg, sizeof(msg));
+    if (rc == 0) {
+        body = json_object_new_object();
+        json_object_object_add(body, "operator", json_object_new_string(op));
+        snprintf(path, sizeof(path), "/api/v1/agent/tasks/%s", id);
+        rc = call(sock, "POST", path, molt_json_dump(body), &env, &data, msg, sizeof(msg));
+        json_object_put(body);
+    }
+    if (refused(name, rc, msg, env))
+        return 1;
+    if (json)
+        printf("%s\n", molt_json_dump(data));
+    else
+        printf("task %s: %s asked%s\n", id, name,
+               strcmp(op, "ROLLBACK") == 0 ? ": the agent restarts into the version before it"
+                                           : ": it ends 3 failed, cancelled");
+    json_object_put(env);
+    return 0;
 }

@@ -17,6 +17,7 @@ usage() {
     cat <<'EOF'
 Usage: install.sh --package PKG --url URL --access-id ID --access-key KEY [OPTIONS]
        install.sh --package PKG --keep-config [OPTIONS]
+       install.sh --uninstall [--purge] [--prefix DIR]
 Verifies and installs a signed molt build package (PKG, with PKG.statement.json and
 PKG.sig beside it), writes /etc/molt/molt.conf and sets up the molt-agent service.
 
@@ -39,7 +40,14 @@ PKG.sig beside it), writes /etc/molt/molt.conf and sets up the molt-agent servic
   --no-service          do not install, enable or start a service
   --health-wait S       seconds to wait for a switched-to version's first
                         acknowledged heartbeat before committing it (default 60)
+  --uninstall           stop and remove the service, the PATH links and the install
+                        root (every version); --purge also the state dir and /etc/molt
   -h, --help            show this help
+
+molt-agent and molt-installer are linked into /usr/sbin (DIR/usr/sbin with --prefix), as the
+packages do. To move to the .deb later, install it over this: it keeps /etc/molt/molt.conf (as
+the drop-in molt.conf.d/00-install-sh.conf), the state and the running version. See
+molt-installer(8).
 
 Exit status: 0 installed (or left alone by the coexistence rule, which it says), 1 failed,
 2 usage error.
@@ -52,7 +60,7 @@ usage_die() { printf '%s: %s\nTry %s --help.\n' "$PROG" "$*" "$PROG" >&2; exit 2
 
 PKG='' URL='' ACCESS_ID='' ACCESS_KEY=${MOLT_ACCESS_KEY:-} ACCESS_KEY_FILE='' NAME='' EPHEMERAL=0
 CA_FILE='' KEYS='' PREFIX='' SVC_USER='' USER_SET=0 INSTALLER='' KEEP_CONFIG=0 NO_SERVICE=0
-HEALTH_WAIT=60
+HEALTH_WAIT=60 UNINSTALL=0 PURGE=0
 
 while [ $# -gt 0 ]; do
     opt=$1
@@ -61,6 +69,8 @@ while [ $# -gt 0 ]; do
     --ephemeral) EPHEMERAL=1; shift; continue ;;
     --keep-config) KEEP_CONFIG=1; shift; continue ;;
     --no-service) NO_SERVICE=1; shift; continue ;;
+    --uninstall) UNINSTALL=1; shift; continue ;;
+    --purge) PURGE=1; shift; continue ;;
     --package | --url | --access-id | --access-key | --access-key-file | --name | --ca-file | \
         --keys | --prefix | --user | --installer | --health-wait) ;;
     *) usage_die "unknown argument '$opt'" ;;
@@ -86,14 +96,17 @@ done
 
 # ---- checks of the command line -----------------------------------------
 
-[ -n "$PKG" ] || usage_die "--package is required"
-[ -f "$PKG" ] || die "$PKG: no such file"
+[ "$PURGE" = 0 ] || [ "$UNINSTALL" = 1 ] || usage_die "--purge goes with --uninstall"
+if [ "$UNINSTALL" = 0 ]; then
+    [ -n "$PKG" ] || usage_die "--package is required"
+    [ -f "$PKG" ] || die "$PKG: no such file"
+fi
 case "$HEALTH_WAIT" in '' | *[!0-9]*) usage_die "--health-wait: a number of seconds" ;; esac
 if [ -n "$ACCESS_KEY_FILE" ]; then
     [ -r "$ACCESS_KEY_FILE" ] || die "$ACCESS_KEY_FILE: cannot read"
     ACCESS_KEY=$(head -n 1 "$ACCESS_KEY_FILE")
 fi
-if [ "$KEEP_CONFIG" = 0 ]; then
+if [ "$KEEP_CONFIG" = 0 ] && [ "$UNINSTALL" = 0 ]; then
     [ -n "$URL" ] && [ -n "$ACCESS_ID" ] && [ -n "$ACCESS_KEY" ] ||
         usage_die "--url, --access-id and --access-key are required (or --keep-config)"
     case "$URL" in https://*) ;; *) usage_die "--url: '$URL' is not an https:// URL" ;; esac
@@ -123,6 +136,52 @@ fi
 [ "$SVC_USER" != root ] || SVC_USER=''
 if [ -n "$SVC_USER" ] && [ "$(id -u)" -ne 0 ]; then
     die "--user $SVC_USER needs root (run as root, or install for yourself with --prefix)"
+fi
+
+# ---- uninstall ------------------------------------------------------------------
+
+# A link of ours: a symlink into the install root.
+remove_link() {
+    case "$(readlink "$1" 2>/dev/null)" in /opt/molt/* | "$ROOT"/*) rm -f "$1" ;; esac
+}
+
+uninstall() {
+    if [ -z "$PREFIX" ] && command -v dpkg-query >/dev/null 2>&1 &&
+        dpkg-query -W -f '${Status}' molt 2>/dev/null | grep -q 'ok installed'; then
+        die "the molt package is installed: remove it with apt-get remove molt (purge: apt-get purge molt)"
+    fi
+    if [ -z "$PREFIX" ]; then
+        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+            systemctl disable --now molt-agent >/dev/null 2>&1 || true
+            rm -f /etc/systemd/system/molt-agent.service
+            systemctl daemon-reload || true
+        elif [ -x /etc/init.d/molt-agent ]; then
+            /etc/init.d/molt-agent stop || true
+        fi
+        if [ -f /etc/init.d/molt-agent ]; then
+            if command -v update-rc.d >/dev/null 2>&1; then
+                update-rc.d -f molt-agent remove >/dev/null 2>&1 || true
+            elif command -v chkconfig >/dev/null 2>&1; then
+                chkconfig --del molt-agent || true
+            fi
+            rm -f /etc/init.d/molt-agent
+        fi
+    else
+        rm -f "$PREFIX/etc/systemd/system/molt-agent.service" "$PREFIX/etc/init.d/molt-agent"
+    fi
+    remove_link "$PREFIX/usr/sbin/molt-agent"
+    remove_link "$PREFIX/usr/sbin/molt-installer"
+    rm -rf "$ROOT"
+    if [ "$PURGE" = 1 ]; then
+        rm -rf "$STATE" "$ETC"
+        say "removed $ROOT, $STATE and $ETC"
+    else
+        say "removed $ROOT (every version); kept $STATE and $ETC (--purge removes them)"
+    fi
+}
+if [ "$UNINSTALL" = 1 ]; then
+    uninstall
+    exit 0
 fi
 
 # The installer that verifies the package must not come from the package.
@@ -196,7 +255,23 @@ make_dirs() {
     mkdir -p "$ROOT" "$STATE" "$UPG" "$TRUSTED" "$ETC/molt.conf.d"
     chmod 0755 "$ROOT" "$ETC" "$TRUSTED" "$ETC/molt.conf.d"
     chmod 0750 "$STATE" "$UPG"
-    own "$ROOT" "$STATE" "$UPG"
+    own "$ROOT" "$UPG"
+    # All of the state dir: a root-run molt-installer command leaves root's
+    # files there (installer.lock), which the service user must open later.
+    if [ -n "$SVC_USER" ]; then
+        own -R "$STATE"
+    elif [ "$(id -u)" -eq 0 ]; then
+        chown -R 0:0 "$STATE"
+    fi
+}
+
+# On PATH as the packages do (a package's own links are left alone).
+link_path() {
+    mkdir -p "$PREFIX/usr/sbin"
+    [ -e "$PREFIX/usr/sbin/molt-agent" ] || [ -L "$PREFIX/usr/sbin/molt-agent" ] ||
+        ln -s "$ROOT/current/bin/molt-agent" "$PREFIX/usr/sbin/molt-agent"
+    [ -e "$PREFIX/usr/sbin/molt-installer" ] || [ -L "$PREFIX/usr/sbin/molt-installer" ] ||
+        ln -s "$ROOT/bin/molt-installer" "$PREFIX/usr/sbin/molt-installer"
 }
 
 install_keys() {
@@ -476,5 +551,6 @@ write_config
 config_mode
 stage_inputs
 install_or_switch
+link_path
 setup_service
 say "done: $(link_version "$ROOT" current) is current under $ROOT"

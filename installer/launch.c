@@ -665,8 +665,10 @@ out:
 
 int inst_launch(struct inst *in, int supervise, struct molt_err *err)
 {
-    int rc = supervise ? launch_supervise(in, err) : launch_exec(in, err);
+    int rc = molt_conf_check_writable(&in->conf, err);
 
+    if (rc == 0)
+        rc = supervise ? launch_supervise(in, err) : launch_exec(in, err);
     if (rc < 0)
         molt_err_prefix(err, "launch");
     return rc;

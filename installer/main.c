@@ -44,7 +44,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 done; 1 failed (the message says why); 2 usage error; 3 refused in the\n"
     "current state (another task on trial, trial over, nothing to roll back to, ...).\n"
-    "launch execs the agent, whose status it then is. See docs/upgrades.md.\n";
+    "launch execs the agent, whose status it then is. 'molt-installer COMMAND --help' shows a\n"
+    "command's own options. See molt-installer(8).\n";
 
 enum {
     OPT_CONFIG = 256,
@@ -78,19 +79,45 @@ struct command {
     const char *name;
     int operand; /* 1: takes one operand */
     unsigned allowed;
+    const char *usage; /* its --help, after "Usage: molt-installer " */
 };
 
 #define BIT(opt) (1u << ((opt)-OPT_CONFIG))
 #define COMMON (BIT(OPT_CONFIG) | BIT(OPT_ROOT) | BIT(OPT_STATE_DIR))
 
+#define COMMON_HELP                                                                                \
+    "  --config FILE      configuration file (default /etc/molt/molt.conf; MOLT_CONFIG)\n"         \
+    "  --root DIR         install root (default: [install] root, /opt/molt)\n"                     \
+    "  --state-dir DIR    state directory (default: [agent] state_dir)\n"                          \
+    "See molt-installer(8).\n"
+
 static const struct command commands[] = {
-    {"install", 1, COMMON | BIT(OPT_KEYS) | BIT(OPT_STATEMENT) | BIT(OPT_SIGNATURE)},
-    {"apply", 1, COMMON | BIT(OPT_TASK) | BIT(OPT_BUILD_VERSION)},
-    {"launch", 0, COMMON | BIT(OPT_SUPERVISE)},
-    {"commit", 0, COMMON | BIT(OPT_TASK)},
-    {"rollback", 0, COMMON | BIT(OPT_REASON)},
-    {"status", 0, COMMON | BIT(OPT_JSON)},
-    {"gc", 0, COMMON | BIT(OPT_KEEP)},
+    {"install", 1, COMMON | BIT(OPT_KEYS) | BIT(OPT_STATEMENT) | BIT(OPT_SIGNATURE),
+     "install [--keys DIR] [--statement FILE] [--signature FILE] PACKAGE\n"
+     "First install of a signed build package onto an empty root, verified with the keys\n"
+     "(default: [agent] keys_dir); the statement and signature default to\n"
+     "PACKAGE.statement.json and PACKAGE.sig.\n" COMMON_HELP},
+    {"apply", 1, COMMON | BIT(OPT_TASK) | BIT(OPT_BUILD_VERSION),
+     "apply --task ID [--build-version V] STAGED_DIR\n"
+     "Switches to a verified, staged build and starts its trial; the calling agent then\n"
+     "exits 75.\n" COMMON_HELP},
+    {"launch", 0, COMMON | BIT(OPT_SUPERVISE),
+     "launch [--supervise]\n"
+     "Settles the upgrade journal and starts the current version's agent: what the\n"
+     "service manager runs. --supervise stays its parent and restarts it.\n" COMMON_HELP},
+    {"commit", 0, COMMON | BIT(OPT_TASK),
+     "commit [--task ID]\n"
+     "Ends the trial and keeps the new version (the new agent calls it).\n" COMMON_HELP},
+    {"rollback", 0, COMMON | BIT(OPT_REASON),
+     "rollback [--reason TEXT]\n"
+     "Switches back to the previous version; the reason goes into the journal.\n" COMMON_HELP},
+    {"status", 0, COMMON | BIT(OPT_JSON),
+     "status [--json]\n"
+     "Shows the versions, the journal and recent outcomes, changing nothing.\n" COMMON_HELP},
+    {"gc", 0, COMMON | BIT(OPT_KEEP),
+     "gc [--keep NAME]...\n"
+     "Removes versions other than current and previous, and the upgrade directory's\n"
+     "contents (but each --keep NAME).\n" COMMON_HELP},
 };
 
 static const struct option options[] = {
@@ -187,15 +214,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     const struct command *cmd;
     unsigned extra;
-    int opt;
+    int opt, help = 0;
 
     memset(a, 0, sizeof(*a));
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         if (opt == 'h') {
-            fputs(usage, stdout);
-            return INST_EXIT_OK;
+            help = 1;
+            continue;
         }
         if (opt == '?')
             return usage_error("unknown option", argv[optind - 1]);
@@ -203,10 +230,18 @@ static int parse_args(int argc, char **argv, struct args *a)
             return usage_error("this option needs a value:", argv[optind - 1]);
         store_option(a, opt, optarg);
     }
+    if (help && (optind >= argc || !find_command(argv[optind]))) {
+        fputs(usage, stdout);
+        return INST_EXIT_OK;
+    }
     if (optind >= argc)
         return usage_error("missing command", NULL);
     if (!(cmd = find_command(argv[optind])))
         return usage_error("unknown command", argv[optind]);
+    if (help) {
+        printf("Usage: molt-installer %s", cmd->usage);
+        return INST_EXIT_OK;
+    }
     a->command = cmd->name;
     optind++;
     extra = a->seen & ~cmd->allowed;

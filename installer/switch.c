@@ -150,19 +150,22 @@ static int check_staged_tree(const char *dir, struct molt_err *err)
     return molt_pkg_tree_check(dir, err);
 }
 
-static int same_file_system(const char *a, const char *b, struct molt_err *err)
+/* A real rename from the staged build's directory into versions/, since
+ * bind mounts of one file system share st_dev yet refuse rename(2). */
+static int can_rename_into(const char *staged, const char *versions, struct molt_err *err)
 {
-    struct stat sa, sb;
+    char parent[PATH_MAX];
+    const char *slash = strrchr(staged, '/');
 
-    if (stat(a, &sa) < 0)
-        return molt_err_errno(err, "stat %s", a);
-    if (stat(b, &sb) < 0)
-        return molt_err_errno(err, "stat %s", b);
-    if (sa.st_dev != sb.st_dev)
-        return molt_err_set(err, MOLT_E_INVAL,
-                            "%s is not on the file system of %s: the build "
-                            "must be staged where it can be renamed into place",
-                            a, b);
+    if (!slash)
+        snprintf(parent, sizeof(parent), ".");
+    else if (slash == staged)
+        snprintf(parent, sizeof(parent), "/");
+    else
+        snprintf(parent, sizeof(parent), "%.*s", (int)(slash - staged), staged);
+    if (molt_fs_probe_rename(parent, versions, err) < 0)
+        return molt_err_prefix(err, "%s cannot be renamed into %s (" MOLT_CONF_UPGRADE_DIR_HINT ")",
+                               staged, versions);
     return 0;
 }
 
@@ -270,7 +273,7 @@ static int apply_plan(struct inst *in, const struct inst_apply_args *a, struct a
         if ((rc = inst_discard_tree(dest, err)) < 0)
             return rc;
     }
-    return same_file_system(p->staged, versions, err);
+    return can_rename_into(p->staged, versions, err);
 }
 
 /* The durable steps, in order; any failure after the journal says switching is

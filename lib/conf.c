@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "log.h"
@@ -74,7 +75,10 @@ void molt_conf_defaults(struct molt_config *conf)
     conf->server.low_speed_timeout_ms = 30000;
     snprintf(conf->agent.state_dir, sizeof(conf->agent.state_dir), "/var/lib/molt");
     snprintf(conf->agent.run_dir, sizeof(conf->agent.run_dir), "/run/molt");
-    snprintf(conf->agent.upgrade_dir, sizeof(conf->agent.upgrade_dir), "/var/lib/molt/upgrade");
+    /* <install root>/upgrade, derived again by molt_conf_load from the root it
+     * reads: a staged build must be renamed into <root>/versions, and under the
+     * packaged unit's ReadWritePaths= each listed path is its own mount. */
+    snprintf(conf->agent.upgrade_dir, sizeof(conf->agent.upgrade_dir), "/opt/molt/upgrade");
     snprintf(conf->agent.keys_dir, sizeof(conf->agent.keys_dir), "/etc/molt/keys");
     snprintf(conf->agent.machine_id_file, sizeof(conf->agent.machine_id_file), "/etc/machine-id");
     conf->agent.heartbeat_interval_ms = 15000;
@@ -323,16 +327,80 @@ static int load_dropins(struct molt_config *conf, const char *path, struct molt_
     return rc;
 }
 
+extern char **environ;
+
+static void env_name(char *name, size_t size, const struct conf_key *k)
+{
+    snprintf(name, size, "MOLT_%s_%s", k->section, k->key);
+    for (size_t j = 0; name[j]; j++)
+        name[j] = (char)toupper((unsigned char)name[j]);
+}
+
+/* Levenshtein distance of two short names (longer ones count as far). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[97];
+
+    if (la > 96 || lb > 96)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* A MOLT_* variable that sets nothing but is a few letters from one that
+ * would: the operator meant that one (MOLT_SERVER_ULR). */
+static void warn_mistyped_env(void)
+{
+    static const char *const others[] = { "MOLT_CONFIG", "MOLT_FAULT", "MOLT_FAULT_ONCE_DIR",
+                                          "MOLT_AGENT_STATE_DIR" };
+
+    for (char **e = environ; e && *e; e++) {
+        char have[97], name[96], best[96] = "";
+        size_t n = strcspn(*e, "="), best_d = SIZE_MAX;
+
+        if (strncmp(*e, "MOLT_", 5) != 0 || n >= sizeof(have))
+            continue;
+        memcpy(have, *e, n);
+        have[n] = '\0';
+        for (size_t i = 0; i < N_KEYS + 4; i++) {
+            if (i < N_KEYS)
+                env_name(name, sizeof(name), &conf_keys[i]);
+            else
+                snprintf(name, sizeof(name), "%s", others[i - N_KEYS]);
+            size_t d = distance(have, name);
+            if (d < best_d) {
+                best_d = d;
+                snprintf(best, sizeof(best), "%s", name);
+            }
+        }
+        if (best_d > 0 && best_d <= 3)
+            molt_log_warn("config.env_unknown", "name=%s closest=%s (the variable is ignored)",
+                          have, best);
+    }
+}
+
 static int load_env(struct molt_config *conf, struct molt_err *err)
 {
+    warn_mistyped_env();
     for (size_t i = 0; i < N_KEYS; i++) {
         char name[96], where[112];
         const char *value;
-        size_t j = 0;
-
-        snprintf(name, sizeof(name), "MOLT_%s_%s", conf_keys[i].section, conf_keys[i].key);
-        for (j = 0; name[j]; j++)
-            name[j] = (char)toupper((unsigned char)name[j]);
+        env_name(name, sizeof(name), &conf_keys[i]);
         value = getenv(name);
         if (!value)
             continue;
@@ -399,12 +467,55 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
     return 0;
 }
 
+/* The agent appends /api/v1/... to server.url: a URL copied from a browser or
+ * the API documents (".../", ".../api/v1") is cut back to the base, with a
+ * warning, instead of a 404 loop; a query or fragment has no meaning there. */
+static int normalise_url(struct molt_config *conf, struct molt_err *err)
+{
+    char *url = conf->server.url;
+    size_t n = strlen(url), was = n;
+    const char *host = strstr(url, "://");
+
+    if (strpbrk(url, "?# \t"))
+        return molt_err_set(err, MOLT_E_CONFIG,
+                            "server.url: '%.128s' has a query, fragment or blank: give the base "
+                            "URL only, such as https://molt.example.com:8443",
+                            url);
+    for (;;) {
+        while (n > 0 && url[n - 1] == '/')
+            n--;
+        if (n >= 7 && strncasecmp(url + n - 7, "/api/v1", 7) == 0)
+            n -= 7;
+        else
+            break;
+    }
+    if (host && url + n <= host + 3)
+        return molt_err_set(err, MOLT_E_CONFIG, "server.url: '%.128s' has no host", url);
+    if (n != was) {
+        molt_log_warn("config.url_normalised", "from=\"%.128s\" to=\"%.*s\"", url, (int)n, url);
+        url[n] = '\0';
+    }
+    return 0;
+}
+
+/* An unset (or empty) agent.upgrade_dir follows install.root. */
+static int derive_upgrade_dir(struct molt_config *conf, struct molt_err *err)
+{
+    if (conf->agent.upgrade_dir[0])
+        return 0;
+    if (molt_fs_join(conf->agent.upgrade_dir, sizeof(conf->agent.upgrade_dir), conf->install.root,
+                     "upgrade", err) < 0)
+        return molt_err_prefix(err, "agent.upgrade_dir from install.root");
+    return 0;
+}
+
 int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err)
 {
     int explicit = path != NULL;
     int rc;
 
     molt_conf_defaults(conf);
+    conf->agent.upgrade_dir[0] = '\0';
     if (!path) {
         path = getenv("MOLT_CONFIG");
         explicit = path != NULL && *path;
@@ -419,8 +530,57 @@ int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *
     if (rc == 0)
         rc = load_env(conf, err);
     if (rc == 0)
+        rc = normalise_url(conf, err);
+    if (rc == 0)
+        rc = derive_upgrade_dir(conf, err);
+    if (rc == 0)
         rc = molt_conf_validate(conf, err);
     if (rc < 0)
         molt_err_prefix(err, "configuration");
     return rc;
+}
+
+/* EROFS on path or, when it does not exist yet, on the directory it would be
+ * made in: what ProtectSystem=strict does to a path not in ReadWritePaths=. */
+static int check_not_read_only(const char *key, const char *path, struct molt_err *err)
+{
+    char dir[PATH_MAX];
+    char *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return molt_err_set(err, MOLT_E_LIMIT, "%s: path too long", key);
+    while (access(dir, W_OK) < 0 && errno == ENOENT && (slash = strrchr(dir, '/')) != NULL) {
+        if (slash == dir) {
+            dir[1] = '\0';
+            break;
+        }
+        *slash = '\0';
+    }
+    if (access(dir, W_OK) == 0 || errno != EROFS)
+        return 0;
+    return molt_err_set(err, MOLT_E_CONFIG,
+                        "%s %s is on a read-only file system (%s): if the service sandbox "
+                        "makes it so, add a drop-in (systemctl edit molt-agent) with "
+                        "[Service] ReadWritePaths=%s",
+                        key, path, dir, path);
+}
+
+int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *err)
+{
+    const struct {
+        const char *key;
+        const char *path;
+    } paths[] = {
+        { "install.root", conf->install.root },
+        { "agent.state_dir", conf->agent.state_dir },
+        { "agent.run_dir", conf->agent.run_dir },
+        { "agent.upgrade_dir", conf->agent.upgrade_dir },
+    };
+    int rc;
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        if ((rc = check_not_read_only(paths[i].key, paths[i].path, err)) < 0)
+            return molt_err_prefix(err, "configuration");
+    }
+    return 0;
 }

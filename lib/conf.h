@@ -50,10 +50,25 @@ struct molt_config {
     } install;
 };
 
+/* What an operator does when a staged build cannot be renamed into
+ * <root>/versions (molt_fs_probe_rename failed): said by the agent's preflight
+ * and by the installer's apply alike. */
+#define MOLT_CONF_UPGRADE_DIR_HINT                                                                 \
+    "leave agent.upgrade_dir unset (<install.root>/upgrade) or put it inside install.root: "    \
+    "each systemd ReadWritePaths= entry is its own mount, even on one disk"
+
+/* Refuses a configuration naming a directory the agent, the installer or the
+ * trial watchdog write (install.root, state_dir, run_dir, upgrade_dir) that is
+ * on a read-only mount here, naming the path and the ReadWritePaths= drop-in. */
+int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *err);
+
 /* Fills conf with the built-in defaults. */
 void molt_conf_defaults(struct molt_config *conf);
 /* Loads path (NULL: MOLT_CONFIG or the default path), its drop-ins and the
- * environment on top of the defaults, then validates. A missing file is an
+ * environment on top of the defaults, then validates. An unset
+ * agent.upgrade_dir becomes <install.root>/upgrade; a server.url ending in
+ * "/" or "/api/v1" is cut back to its base (logged config.url_normalised), one
+ * with a query or fragment refused. A missing file is an
  * error only when it was named explicitly. */
 int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err);
 /* Applies one key=value as if read from where (e.g. "file.conf:3"). */

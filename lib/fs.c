@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,17 @@ int molt_fs_symlink_atomic(const char *target, const char *linkpath, struct molt
     return molt_fs_fsync_dir(dir, err);
 }
 
+const char *molt_fs_user_name(uid_t uid, char *buf, size_t size)
+{
+    const struct passwd *pw = getpwuid(uid);
+
+    if (pw && pw->pw_name)
+        snprintf(buf, size, "%s", pw->pw_name);
+    else
+        snprintf(buf, size, "uid %lu", (unsigned long)uid);
+    return buf;
+}
+
 int molt_fs_read_file(const char *path, size_t max, char **out, size_t *len,
                       struct molt_err *err)
 {
@@ -175,6 +187,11 @@ int molt_fs_read_file(const char *path, size_t max, char **out, size_t *len,
     if (fd < 0) {
         if (errno == ENOENT)
             return molt_err_set(err, MOLT_E_NOTFOUND, "%s: no such file", path);
+        if (errno == EACCES) {
+            char user[64];
+            return molt_err_set(err, MOLT_E_IO, "%s cannot read %s (permission denied)",
+                                molt_fs_user_name(geteuid(), user, sizeof(user)), path);
+        }
         return molt_err_errno(err, "open %s", path);
     }
     if (fstat(fd, &st) < 0) {
@@ -306,4 +323,30 @@ int molt_fs_free_bytes(const char *path, uint64_t *out, struct molt_err *err)
         return molt_err_errno(err, "statvfs %s", path);
     *out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
     return 0;
+}
+
+int molt_fs_probe_rename(const char *from_dir, const char *to_dir, struct molt_err *err)
+{
+    char from[PATH_MAX];
+    char to[PATH_MAX];
+    int rc;
+
+    if (snprintf(from, sizeof(from), "%s/.molt-probe.XXXXXX", from_dir) >= (int)sizeof(from))
+        return molt_err_set(err, MOLT_E_LIMIT, "path too long: %s", from_dir);
+    if (!mkdtemp(from))
+        return molt_err_errno(err, "create a probe directory in %s", from_dir);
+    rc = molt_fs_join(to, sizeof(to), to_dir, strrchr(from, '/') + 1, err);
+    if (rc < 0)
+        goto fail;
+    if (rename(from, to) < 0) {
+        rc = molt_err_errno(err, "probe rename from %s into %s", from_dir, to_dir);
+        goto fail;
+    }
+    if (rmdir(to) < 0)
+        return molt_err_errno(err, "remove probe directory %s", to);
+    return 0;
+
+fail:
+    rmdir(from);
+    return rc;
 }

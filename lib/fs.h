@@ -18,6 +18,9 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 int molt_fs_symlink_atomic(const char *target, const char *linkpath, struct molt_err *err);
 int molt_fs_fsync_dir(const char *dir, struct molt_err *err);
 int molt_fs_fsync_path(const char *path, struct molt_err *err);
+/* The user's name, or "uid N", in buf: for messages such as "molt cannot
+ * read /etc/molt/molt.conf". */
+const char *molt_fs_user_name(uid_t uid, char *buf, size_t size);
 /* Reads a whole file, NUL-terminated, refusing files larger than max bytes.
  * *out is malloc'd. A missing file gives MOLT_E_NOTFOUND. */
 int molt_fs_read_file(const char *path, size_t max, char **out, size_t *len,
@@ -31,5 +34,11 @@ int molt_fs_free_bytes(const char *path, uint64_t *out, struct molt_err *err);
 /* Joins dir and name into out (size n); fails rather than truncating. */
 int molt_fs_join(char *out, size_t n, const char *dir, const char *name, struct molt_err *err);
 int molt_fs_exists(const char *path);
+/* Proves that a directory made in from_dir can be rename(2)d into to_dir, as a
+ * staged build is moved into versions/: makes a temporary directory in from_dir,
+ * renames it into to_dir and removes it. Comparing st_dev is not enough: bind
+ * mounts of one file system (systemd's ReadWritePaths=) also refuse with EXDEV.
+ * The message names both paths and the errno (EXDEV, EROFS, EACCES, ...). */
+int molt_fs_probe_rename(const char *from_dir, const char *to_dir, struct molt_err *err);
 
 #endif

@@ -41,6 +41,7 @@ struct molt_http {
     CURLM *multi;
     CURL *curl;
     struct molt_config conf;
+    char tls_hint[MOLT_CONF_STR];   /* tls_setting's message */
     const volatile sig_atomic_t *stop;
     int wake_fd;              /* -1, or an fd whose readability means "check stop/abort" */
     int configured;           /* curl carries the transport options of conf */
@@ -429,6 +430,28 @@ static void parse_error_body(struct molt_http_reply *rep)
     json_object_put(o);
 }
 
+/* For a TLS failure, the setting that decides it, next to libcurl's text. */
+static const char *tls_setting(struct molt_http *h, CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+        break;
+    default:
+        return "";
+    }
+    if (h->conf.server.ca_file[0])
+        snprintf(h->tls_hint, sizeof(h->tls_hint), " (server.ca_file = %.900s)",
+                 h->conf.server.ca_file);
+    else
+        snprintf(h->tls_hint, sizeof(h->tls_hint),
+                 " (server.ca_file is unset: the system's CAs verify the server)");
+    return h->tls_hint;
+}
+
 static int classify(struct molt_http *h, const struct molt_http_req *req, const char *path,
                     CURLcode cc, const struct xfer *x, struct molt_err *err)
 {
@@ -444,8 +467,9 @@ static int classify(struct molt_http *h, const struct molt_http_req *req, const 
         return molt_err_set(err, MOLT_E_LIMIT, "%s %s: reply refused: larger than this "
                             "endpoint's cap of %zu bytes", req->method, path, x->max);
     if (cc != CURLE_OK)
-        return molt_err_set(err, MOLT_E_NET, "%s %s: %s", req->method, path,
-                            h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+        return molt_err_set(err, MOLT_E_NET, "%s %s: %s%s", req->method, path,
+                            h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc),
+                            tls_setting(h, cc));
     if (rep->status >= 200 && rep->status < 300)
         return 0;
     parse_error_body(rep);

@@ -16,7 +16,7 @@
 
 static const char usage[] =
     "Usage: molt-pack COMMAND [OPTIONS] [ARGS]\n"
-    "Builds, signs and verifies molt build packages (see docs/package-format.md).\n"
+    "Builds, signs and verifies molt build packages (see molt-pack(1)).\n"
     "\n"
     "Commands:\n"
     "  keygen --out DIR       create a signing key pair: DIR/<keyid>.key (private, 0600)\n"
@@ -51,7 +51,8 @@ static const char usage[] =
     "      --no-contents      verify: skip unpacking checks of the archive (in memory)\n"
     "  -q, --quiet            print nothing on success\n"
     "  -h, --help             show this help and exit\n"
-    "  -V, --version          show the version and exit (as the first argument)\n";
+    "  -V, --version          show the version and exit (as the first argument)\n"
+    "'molt-pack COMMAND --help' shows a command's own usage.\n";
 
 enum {
     OPT_VERSION = 256,
@@ -70,6 +71,7 @@ struct args {
     const char *out, *version, *arch, *os, *min_version, *release, *compress, *key, *keys, *running;
     long long created;
     int no_contents, quiet;
+    const char *help; /* the command's --help */
     char **rest;
     int nrest;
 };
@@ -86,7 +88,7 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
-static int parse_args(int argc, char **argv, struct args *a)
+static int parse_args(int argc, char **argv, const char *help, struct args *a)
 {
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},
@@ -108,6 +110,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     int c;
 
     memset(a, 0, sizeof(*a));
+    a->help = help;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:k:qh", opts, NULL)) != -1) {
@@ -156,7 +159,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->quiet = 1;
             break;
         case 'h':
-            fputs(usage, stdout);
+            fputs(a->help ? a->help : usage, stdout);
             exit(0);
         default:
             return usage_error("unknown option or missing value: ", argv[optind - 1]);
@@ -319,9 +322,34 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(struct args *);
+        const char *help;
     } cmds[] = {
-        {"keygen", cmd_keygen}, {"build", cmd_build}, {"sign", cmd_sign},
-        {"verify", cmd_verify}, {"keyid", cmd_keyid}, {"arch", cmd_arch},
+        {"keygen", cmd_keygen,
+         "Usage: molt-pack keygen --out DIR\n"
+         "Creates a signing key pair: DIR/<keyid>.key (private, 0600: keep it off the hosts\n"
+         "and out of version control) and DIR/<keyid>.pub (for the agents' keys_dir).\n"
+         "See molt-pack(1).\n"},
+        {"build", cmd_build,
+         "Usage: molt-pack build --version V --arch A [--os OS] [--min-version M]\n"
+         "                      [--release R] [--compress gzip|zstd] [--created MS] DIR -o OUT\n"
+         "Packages the version tree DIR (bin/molt-agent, ...) into OUT, a directory or a file\n"
+         "named molt-V-OS-A.tar.gz|.tar.zst, and writes the unsigned OUT.statement.json.\n"
+         "See molt-pack(1).\n"},
+        {"sign", cmd_sign,
+         "Usage: molt-pack sign --key KEY PACKAGE\n"
+         "Signs PACKAGE.statement.json into PACKAGE.sig, after checking that the statement\n"
+         "describes PACKAGE. See molt-pack(1).\n"},
+        {"verify", cmd_verify,
+         "Usage: molt-pack verify --keys DIR [--version V] [--running R] [--os OS] [--arch A]\n"
+         "                       [--no-contents] [-q] PACKAGE [STATEMENT SIGNATURE]\n"
+         "Verifies PACKAGE as an agent would; STATEMENT and SIGNATURE default to\n"
+         "PACKAGE.statement.json and PACKAGE.sig. See molt-pack(1).\n"},
+        {"keyid", cmd_keyid,
+         "Usage: molt-pack keyid FILE\n"
+         "Prints the key id of a .pub or .key file. See molt-pack(1).\n"},
+        {"arch", cmd_arch,
+         "Usage: molt-pack arch\n"
+         "Prints this host's package arch (amd64, aarch64, ...). See molt-pack(1).\n"},
     };
     struct args a;
     int rc;
@@ -334,7 +362,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
             continue;
-        rc = parse_args(argc - 1, argv + 1, &a);
+        rc = parse_args(argc - 1, argv + 1, cmds[i].help, &a);
         return rc ? rc : cmds[i].fn(&a);
     }
     return usage_error("unknown command: ", argv[1]);

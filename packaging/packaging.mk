@@ -12,7 +12,7 @@ dist_man_MANS = packaging/man/molt-agent.8 packaging/man/molt-installer.8 \
 MOLT_PKG_FILES = packaging/pkgtree.sh packaging/pkgargs.sh packaging/molt.conf \
 	packaging/systemd/molt-agent.service packaging/sysv/molt-agent.init \
 	packaging/deb/mkdeb.sh packaging/deb/control.in packaging/deb/copyright \
-	packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \
+	packaging/deb/preinst packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm \
 	packaging/rpm/mkrpm.sh packaging/rpm/molt.spec.in installer/install.sh
 EXTRA_DIST += $(MOLT_PKG_FILES)
 

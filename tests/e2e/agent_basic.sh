@@ -4,7 +4,7 @@
 # keeps the identity.
 . "$(dirname "$0")/agent_lib.sh"
 
-tap_plan 34
+tap_plan 42
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
 agent_up basic "category = e2e" "description = basic test"
 ok $? "the agent registers and the server lists it by name"
@@ -81,6 +81,22 @@ out=$("$AGENT_BIN" --config "$W/basic/molt.conf" status)
 ok $? "molt-agent status exits 0"
 like "$out" "collector id +$cid" "status shows the collector id"
 like "$out" "last heartbeat +[0-9-]+ [0-9:]+ \([0-9]+s ago\)" "status shows the last heartbeat"
+like "$out" "heartbeats +[1-9][0-9]* acknowledged, 0 failed since start" "status counts the heartbeats"
+like "$out" "outbox +0 final reports waiting" "status shows the outbox depth"
+
+# /metrics: the same facts in the Prometheus text format, through the socket.
+m=$(curl -sS --max-time 10 --unix-socket "$sock" -D "$W/metrics.headers" http://localhost/metrics)
+like "$(cat "$W/metrics.headers")" "Content-Type: text/plain; version=0.0.4" "GET /metrics is Prometheus text"
+mval() { printf '%s\n' "$m" | sed -n "s/^$1 //p"; }
+is "$(mval "molt_agent_info{version=\"$MOLT_BUILD_VERSION\"}")" 1 "the running version is a label"
+[ "$(mval molt_heartbeats_sent_total)" -ge 3 ] && [ "$(mval molt_heartbeats_failed_total)" = 0 ]
+ok $? "heartbeats sent ($(mval molt_heartbeats_sent_total)) and failed ($(mval molt_heartbeats_failed_total))"
+"$CP_PY" -c 'import sys; sys.exit(not 0 <= float(sys.argv[1]) < 5)' "$(mval molt_heartbeat_last_ack_age_seconds)"
+ok $? "seconds since the last acknowledged heartbeat: $(mval molt_heartbeat_last_ack_age_seconds)"
+is "$(mval molt_outbox_depth)/$(mval molt_task_active)/$(mval molt_download_bytes_total)" "0/0/0" \
+    "outbox depth, no task, nothing downloaded"
+is "$(printf '%s\n' "$m" | grep -c '^# TYPE molt_')" "$(printf '%s\n' "$m" | grep -c '^molt_')" \
+    "each sample has its TYPE line"
 out=$("$AGENT_BIN" --config "$W/basic/molt.conf" status --json)
 is "$(printf '%s' "$out" | json_get data.collectorId)" "$cid" "status --json prints the API's JSON"
 

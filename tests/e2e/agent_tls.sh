@@ -4,7 +4,7 @@
 # test mode, and a proxy is used from the configuration or from https_proxy.
 . "$(dirname "$0")/agent_lib.sh"
 
-tap_plan 15
+tap_plan 16
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
 
 # A CA of our own that signed nothing the server uses.
@@ -17,6 +17,8 @@ agent_start tls
 pid=$AGENT_PID
 wait_for 20 log_has tls 'register.failed error=.*(certificate|SSL)'
 ok $? "a server certificate from an unknown CA is refused"
+log_has tls "register.failed error=.*\(server.ca_file = $W/other-ca.pem\)"
+ok $? "the message names the setting next to libcurl's text"
 kill -0 "$pid"
 ok $? "the agent keeps running and retrying"
 registered tls

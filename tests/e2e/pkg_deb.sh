@@ -14,7 +14,7 @@ set -u
 
 command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 ||
     pkg_skip_all "dpkg-deb and dpkg-shlibdeps (dpkg-dev) are not installed: not a Debian system"
-pkg_start deb 26
+pkg_start deb 31
 
 # ---- building ---------------------------------------------------------------------------
 
@@ -47,8 +47,10 @@ if command -v lintian >/dev/null 2>&1; then
     lint=$(lintian --fail-on error "$D1" 2>&1)
     ok $? "lintian reports no errors"
     printf '%s\n' "$lint" | grep -E '^[EW]:' | sed 's/^/# lintian: /'
+    is "$(printf '%s\n' "$lint" | grep -cE '^[EW]: ')" 0 "and no warnings (molt.conf's 0640 is overridden, with the reason)"
 else
     ok 0 "lintian reports no errors # SKIP lintian is not installed"
+    ok 0 "lintian reports no warnings # SKIP lintian is not installed"
 fi
 
 # ---- a scratch root with its own dpkg database ---------------------------------------------
@@ -104,8 +106,12 @@ dpkg_do -i "$D2"
 ok "$( { [ "$RC" -eq 0 ] && [ "$(readlink "$R/opt/molt/current")" = "versions/$V2" ]; }; echo $?)" \
     "the $V2 .deb: $V2 is already current"
 
+# What a root-run molt-installer command leaves: a root-owned lock in the state dir.
+rm -f "$R/var/lib/molt/installer.lock"
+: >"$R/var/lib/molt/installer.lock"
+chown 0:0 "$R/var/lib/molt/installer.lock"
 dpkg_do -i "$D3"
-is "$RC" 0 "the newer $V3 .deb installs"
+is "$RC" 0 "the newer $V3 .deb installs (over a root-owned installer.lock)"
 [ "$RC" -eq 0 ] || show
 ok "$( { [ "$(readlink "$R/opt/molt/current")" = "versions/$V3" ] &&
     [ "$(readlink "$R/opt/molt/previous")" = "versions/$V2" ]; }; echo $?)" \
@@ -125,4 +131,21 @@ ok "$( { [ "$RC" -eq 0 ] && [ ! -e "$R/var/lib/molt" ] && [ ! -e "$R/etc/molt" ]
     "purge: state and configuration gone"
 status=$(dpkg --root="$R" -l molt 2>/dev/null | grep '^.. *molt ' || true)
 is "$status" "" "the scratch database no longer knows molt"
+
+# ---- install.sh first, then the .deb -----------------------------------------------------
+
+mkdir -p "$WORK/keys" && cp "$(dirname "$KEY")"/*.pub "$WORK/keys/" 2>/dev/null ||
+    openssl pkey -in "$KEY" -pubout -out "$WORK/keys/k.pub" 2>/dev/null
+OUT=$("$MOLT_TOP_SRCDIR/installer/install.sh" --package "$(pkg_of "$V1")" --url https://cp.example.com \
+    --access-id a1 --access-key k1 --keys "$WORK/keys" --prefix "$R" --user molt \
+    --installer "$B1/installer/molt-installer" 2>&1)
+is "$?" 0 "install.sh installs $V1 into the root"
+[ -f "$R/etc/init.d/molt-agent" ] && [ -f "$R/etc/molt/molt.conf" ]
+ok $? "with its configuration and service files"
+dpkg_do -i "$D1" </dev/null
+is "$RC" 0 "the .deb over install.sh installs without a terminal (no conffile prompt)"
+[ "$RC" -eq 0 ] || show
+like "$(cat "$R/etc/molt/molt.conf.d/00-install-sh.conf" 2>&1)" "url = https://cp.example.com" \
+    "install.sh's configuration is kept as a drop-in"
+dpkg_do -P molt
 tap_done

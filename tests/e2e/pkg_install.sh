@@ -12,7 +12,7 @@
 . "$(dirname "$0")/pkg_lib.sh"
 set -u
 
-pkg_start install 32
+pkg_start install 36
 cp_start "$WORK" --heartbeat-interval 1s --rate-limit 0 >/dev/null || { echo "Bail out! control plane"; exit 1; }
 stop_all() {
     [ -x "${P:-/nonexistent}/etc/init.d/molt-agent" ] && init_do stop
@@ -58,6 +58,8 @@ run_install --package "$P1" --url "$CP_URL" --access-id "$CP_ACCESS_ID" \
     --name "$NAME" --ephemeral
 is "$RC" 0 "install.sh installs $V1 into the prefix"
 [ "$RC" -eq 0 ] || show
+is "$("$P/usr/sbin/molt-agent" --version 2>&1)/$("$P/usr/sbin/molt-installer" --version 2>&1)" \
+    "molt-agent $V1/molt-installer $V1" "molt-agent and molt-installer are linked into usr/sbin, as the packages do"
 is "$(readlink "$P/opt/molt/current")" "versions/$V1" "current names $V1"
 is "$(stat -c %a "$P/etc/molt/molt.conf")" 600 "the configuration (with the access key) is 0600"
 ok "$( { grep -qx "access_key = $CP_ACCESS_KEY" "$P/etc/molt/molt.conf" &&
@@ -193,4 +195,23 @@ ok "$( { [ -n "$ID3" ] && [ "$ID3" != "$ID2" ] && [ "$ID3" != "$NAME1_ID" ]; }; 
 is "$(cp_api GET "/collectors/$ID3" 2>/dev/null | cp_json collector.name)" "$NAME-env" \
     "its name came from MOLT_AGENT_NAME in the environment"
 init_do stop
+
+# A root-run installer command's root-owned file in the state dir is repaired by a re-run.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    chown nobody "$P/var/lib/molt/installer.lock" 2>/dev/null || touch "$P/var/lib/molt/installer.lock"
+    chown nobody "$P/var/lib/molt/installer.lock"
+    run_install --package "$P1" --keep-config --no-service
+    is "$(stat -c %U "$P/var/lib/molt/installer.lock")" "$(id -un)" \
+        "a re-run gives the state dir's contents back to the service user"
+else
+    ok 0 "# SKIP ownership repair needs root"
+fi
+run_install --uninstall
+[ "$RC" -eq 0 ] || show
+ok "$( { [ "$RC" -eq 0 ] && [ ! -e "$P/opt/molt" ] && [ ! -L "$P/usr/sbin/molt-agent" ] &&
+    [ ! -e "$P/etc/init.d/molt-agent" ] && [ -f "$P/etc/molt/molt.conf" ] &&
+    [ -d "$P/var/lib/molt" ]; }; echo $?)" "install.sh --uninstall: versions, links and service gone; state and configuration kept"
+run_install --uninstall --purge
+ok "$( { [ "$RC" -eq 0 ] && [ ! -e "$P/etc/molt" ] && [ ! -e "$P/var/lib/molt" ]; }; echo $?)" \
+    "--uninstall --purge: state and configuration gone too"
 tap_done

@@ -10,7 +10,7 @@ set -u
 
 command -v systemd-analyze >/dev/null 2>&1 ||
     { echo "1..0 # SKIP systemd-analyze not installed (the systemd package)"; exit 0; }
-tap_plan 14
+tap_plan 18
 
 SRC=$MOLT_TOP_SRCDIR
 UNIT_SRC=$SRC/packaging/systemd/molt-agent.service
@@ -48,6 +48,8 @@ is "$(prop Type)/$(prop NotifyAccess)" "notify/main" \
     "Type=notify, NotifyAccess=main: exec-mode launch makes the agent the main process"
 like "$(prop ExecStart)" '^/opt/molt/bin/molt-installer launch$' \
     "ExecStart is the stable installer's launch (exec mode)"
+like "$(prop ExecStartPre)" "molt-agent check-config --start; \\[ \"\\\$\\\$\\?\" -ne 1 \\]'\$" \
+    "ExecStartPre runs check-config --start and fails only on its exit 1"
 ok "$( { [ -n "$(prop WatchdogSec)" ] && [ "$(prop User)" = molt ]; } ; echo $?)" \
     "WatchdogSec set, runs as user molt"
 ok "$( { [ "$(prop Restart)" = always ] && [ "$(prop KillMode)" = control-group ] &&
@@ -81,4 +83,18 @@ out=$(sh "$WORK/init" status 2>&1)
 is "$?" 3 "init status: 3 when not running (LSB)"
 sh "$WORK/init" frobnicate >/dev/null 2>&1
 is "$?" 2 "init: an unknown action is a usage error"
+
+# start with a bad configuration: refused with check-config's message, nothing started.
+mkdir -p "$WORK/opt/molt/current/bin"
+cp "$MOLT_TOP_BUILDDIR/agent/molt-agent" "$WORK/opt/molt/current/bin/"
+printf '[server]\nurl = ftp://cp.example.com\n' >"$WORK/bad.conf"
+sed -i -e "s|^MOLT_ROOT=.*|MOLT_ROOT=$WORK/opt/molt|" -e "s|^MOLT_CONFIG=.*|MOLT_CONFIG=$WORK/bad.conf|" \
+    -e "s|^LOGFILE=.*|LOGFILE=$WORK/log|" -e "s|^RUN_DIR=.*|RUN_DIR=$WORK/run|" \
+    -e "s|^MOLT_USER=.*|MOLT_USER=$(id -un)|" "$WORK/init"
+out=$(sh "$WORK/init" start 2>&1)
+is "$?" 1 "init start with a bad configuration fails"
+like "$out" "error: .*server.url: 'ftp://cp.example.com' is not an https:// URL" \
+    "with check-config's message"
+[ ! -e "$WORK/none.pid" ] && [ ! -e "$WORK/log" ]
+ok $? "and starts nothing"
 tap_done

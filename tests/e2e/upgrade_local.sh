@@ -3,7 +3,7 @@
 # packages are refused with their reason (acceptance 10 of the self-upgrade issue).
 . "$(dirname "$0")/upgrade_lib.sh"
 
-tap_plan 19
+tap_plan 29
 env_start local
 publish "$V1" "$V2"
 agent_start
@@ -42,8 +42,13 @@ cp_fault '{"type": "throttle", "bytesPerSecond": 65536}' >/dev/null
 wait_until 10 test -S "$RUN/agent.sock"
 id=$(local_api POST /api/v1/agent/upgrade "{\"version\": \"$V2\"}" | field data.id)
 wait_until 30 sh -c "ls '$UPG'/task-$id/package >/dev/null 2>&1"
-out=$(local_api POST "/api/v1/agent/tasks/$id" '{"operator": "CANCEL"}')
-is "$(printf '%s' "$out" | field successful)" true "operator CANCEL accepted"
+m=$(curl -sS --max-time 10 --unix-socket "$RUN/agent.sock" http://localhost/metrics)
+like "$m" "molt_task_stage\{task=\"$id\",build=\"$V2\",stage=\"downloading\"\} 3" \
+    "/metrics shows the task's stage during the download"
+wait_until 10 sh -c "curl -sS --unix-socket '$RUN/agent.sock' http://localhost/metrics | grep -q '^molt_download_bytes_total [1-9]'"
+ok $? "and the bytes downloaded"
+out=$("$AGENT" cancel 2>&1)
+like "$out" "^task $id: cancel asked" "molt-agent cancel (the current task, by the local API's CANCEL) accepted"
 wait_until 30 done_state
 is "$st" FAILED "the cancelled task ends FAILED"
 like "$(local_api GET "/api/v1/agent/tasks/$id" | field data.additional_data.message)" "cancelled" \
@@ -53,6 +58,12 @@ cp_faults_reset
 # offline: a package file on the host, through the same verification and switch
 out=$("$AGENT" upgrade --package "$(pkg_of "$V2")" --wait 2>&1)
 ok $? "molt-agent upgrade --package ... --wait succeeds"
+like "$(printf '%s\n' "$out" | head -n 1)" "^task [0-9]+: 6 progressing, stage 1/9 accepted\$" \
+    "--wait prints the management API's status code and word, and the stage"
+like "$(printf '%s\n' "$out" | tail -n 1)" "^task [0-9]+: 2 succeeded, stage 9/9 committed: committed $V2\$" \
+    "and ends with 2 succeeded"
+is "$(printf '%s\n' "$out" | sed 's/^task [0-9]*: //; s/:.*//' | sort | uniq -d)" "" \
+    "each status and stage once: $(printf '%s\n' "$out" | sed 's/^task [0-9]*: //' | tr '\n' ';')"
 wait_until 20 version_is "$V2"
 ok $? "the collector runs $V2 after the offline upgrade"
 
@@ -68,7 +79,18 @@ like "$out" "built for aarch64, host is amd64" "wrong arch refused: $out"
 cp "$(pkg_of "$V1").sig" "$WORK/bad.tar.gz.sig"
 printf 'X' | dd of="$WORK/bad.tar.gz" bs=1 seek=2000 conv=notrunc 2>/dev/null
 out=$("$AGENT" upgrade --package "$WORK/bad.tar.gz" --wait 2>&1)
-like "$out" "FAILED.*verifying: sha256 mismatch" "tampered package fails verification: $(echo "$out" | tail -n 1)"
+like "$out" "3 failed, stage [0-9]/9 verifying: verifying: sha256 mismatch" "tampered package fails verification: $(echo "$out" | tail -n 1)"
 is "$(current_link)" "$V2" "nothing switched"
+out=$("$AGENT" cancel 12345 2>&1)
+ok $((! $?)) "molt-agent cancel of an unknown task fails: $out"
+"$AGENT" rollback >/dev/null 2>&1
+ok $? "molt-agent rollback (after the last task) accepted"
+wait_until 30 version_is "$V1"
+ok $? "rolled back by molt-agent rollback: the collector runs $V1 again"
+wait_until 10 test -S "$RUN/agent.sock"
+m=$(curl -sS --max-time 10 --unix-socket "$RUN/agent.sock" http://localhost/metrics)
+like "$m" "molt_rollbacks [2-9]" "/metrics counts the rollbacks: $(printf '%s\n' "$m" | grep '^molt_rollbacks')"
+n=$(grep -cE "report.refused|task.unknown" "$WORK/agent.log")
+is "$n" 0 "no report of a host-started task reached the control plane (no task.unknown)"
 [ "$TAP_FAILED" -eq 0 ] || show_log 80
 tap_done

@@ -14,6 +14,7 @@ static void clear_env(void)
     unsetenv("MOLT_SERVER_URL");
     unsetenv("MOLT_AGENT_HEARTBEAT_INTERVAL");
     unsetenv("MOLT_SERVER_ACCESS_KEY");
+    unsetenv("MOLT_INSTALL_ROOT");
 }
 
 static int load_text(const char *text, struct molt_config *conf, struct molt_err *err,
@@ -147,6 +148,65 @@ static void test_dropins_and_env(void **state)
     tu_rmtree(dir);
 }
 
+static void test_upgrade_dir_follows_root(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], path[PATH_MAX];
+
+    clear_env();
+    tu_mkdtemp(dir);
+    /* README's minimal configuration: the server only */
+    tu_write(path, dir, "min.conf", "[server]\nurl = https://cp.example.com\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_string_equal(conf.agent.upgrade_dir, "/opt/molt/upgrade");
+    tu_write(path, dir, "root.conf", "[install]\nroot = /srv/molt\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_string_equal(conf.agent.upgrade_dir, "/srv/molt/upgrade");
+    setenv("MOLT_INSTALL_ROOT", "/data/molt", 1);
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_string_equal(conf.agent.upgrade_dir, "/data/molt/upgrade");
+    clear_env();
+    tu_write(path, dir, "both.conf", "[agent]\nupgrade_dir = /srv/up\n[install]\nroot = /srv/molt\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_string_equal(conf.agent.upgrade_dir, "/srv/up");
+    molt_conf_defaults(&conf);
+    assert_string_equal(conf.agent.upgrade_dir, "/opt/molt/upgrade");
+    tu_rmtree(dir);
+}
+
+/* The agent appends /api/v1/...: what an operator copies from the API
+ * documents is cut back to the base, a query refused. */
+static void test_url_normalised(void **state)
+{
+    static const char *const cut[] = { "https://cp.example.com/", "https://cp.example.com/api/v1",
+                                       "https://cp.example.com/api/v1/",
+                                       "https://cp.example.com//API/V1//" };
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], path[PATH_MAX], text[256];
+
+    clear_env();
+    tu_mkdtemp(dir);
+    for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+        snprintf(text, sizeof(text), "[server]\nurl = %s\n", cut[i]);
+        tu_write(path, dir, "u.conf", text);
+        assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+        assert_string_equal(conf.server.url, "https://cp.example.com");
+    }
+    tu_write(path, dir, "p.conf", "[server]\nurl = https://cp.example.com/molt/api/v1\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), 0);
+    assert_string_equal(conf.server.url, "https://cp.example.com/molt");
+    tu_write(path, dir, "q.conf", "[server]\nurl = https://cp.example.com/?a=1\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "server.url"));
+    assert_non_null(strstr(err.msg, "query"));
+    tu_write(path, dir, "h.conf", "[server]\nurl = https:///api/v1\n");
+    assert_int_equal(molt_conf_load(&conf, path, &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "no host"));
+    tu_rmtree(dir);
+}
+
 static void test_missing_file(void **state)
 {
     struct molt_config conf;
@@ -185,6 +245,8 @@ int main(void)
         cmocka_unit_test(test_secret_not_in_error),
         cmocka_unit_test(test_dropins_and_env),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_url_normalised),
+        cmocka_unit_test(test_upgrade_dir_follows_root),
         cmocka_unit_test(test_durations_and_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

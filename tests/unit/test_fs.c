@@ -1,4 +1,4 @@
-/* test_fs.c: atomic replacement, symlink switch, tree removal, bounded reads, fault injection. */
+/* test_fs.c: atomic replacement, symlink switch, tree removal, bounded reads, fault injection, rename probe. */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -155,6 +155,51 @@ static void test_mkdir_and_remove_tree(void **state)
     tu_rmtree(outside);
 }
 
+static void test_probe_rename(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char root[PATH_MAX], from[PATH_MAX], to[PATH_MAX], shm[PATH_MAX];
+    struct stat a, b;
+
+    tu_mkdtemp(root);
+    snprintf(from, sizeof(from), "%s/upgrade", root);
+    snprintf(to, sizeof(to), "%s/versions", root);
+    assert_int_equal(mkdir(from, 0755), 0);
+    assert_int_equal(mkdir(to, 0755), 0);
+    assert_int_equal(molt_fs_probe_rename(from, to, &err), 0);
+    /* the probe leaves nothing behind on either side */
+    assert_int_equal(count_entries(from), 0);
+    assert_int_equal(count_entries(to), 0);
+
+    /* a missing target: the error names both paths, the source is cleaned up */
+    snprintf(to, sizeof(to), "%s/missing", root);
+    assert_int_equal(molt_fs_probe_rename(from, to, &err), MOLT_E_IO);
+    assert_non_null(strstr(err.msg, from));
+    assert_non_null(strstr(err.msg, to));
+    assert_non_null(strstr(err.msg, "No such file or directory"));
+    assert_int_equal(count_entries(from), 0);
+
+    /* an unwritable source */
+    snprintf(to, sizeof(to), "%s/missing/deeper", root);
+    assert_int_equal(molt_fs_probe_rename(to, from, &err), MOLT_E_IO);
+    assert_non_null(strstr(err.msg, to));
+
+    /* across file systems (tmpfs /dev/shm when it is one): EXDEV, named */
+    snprintf(shm, sizeof(shm), "/dev/shm/molt-test-fs.XXXXXX");
+    if (mkdtemp(shm) != NULL) {
+        if (stat(shm, &a) == 0 && stat(from, &b) == 0 && a.st_dev != b.st_dev) {
+            assert_int_equal(molt_fs_probe_rename(shm, from, &err), MOLT_E_IO);
+            assert_non_null(strstr(err.msg, "Invalid cross-device link"));
+            assert_non_null(strstr(err.msg, shm));
+            assert_non_null(strstr(err.msg, from));
+            assert_int_equal(count_entries(shm), 0);
+            assert_int_equal(count_entries(from), 0);
+        }
+        tu_rmtree(shm);
+    }
+    tu_rmtree(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_symlink_atomic),
         cmocka_unit_test(test_read_limits),
         cmocka_unit_test(test_mkdir_and_remove_tree),
+        cmocka_unit_test(test_probe_rename),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
