@@ -17,6 +17,23 @@ RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl py
  cppcheck clang-tools-extra clang-analyzer valgrind compiler-rt
  libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel"
 
+# ./autogen.sh --arm64-deps [configure args] (or MOLT_ARM64_DEPS=1) also installs
+# the aarch64 cross toolchain, the libraries' :arm64 -dev packages (Debian
+# multiarch; they co-install with the amd64 ones) and qemu-user-static, for
+# ./configure --host=aarch64-linux-gnu and make check-arm64. Debian/Ubuntu only.
+ARM64_DEB_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static pkgconf:arm64
+ libcurl4-openssl-dev:arm64 libjson-c-dev:arm64 libarchive-dev:arm64 libssl-dev:arm64
+ libcmocka-dev:arm64 libmicrohttpd-dev:arm64 libsystemd-dev:arm64"
+if [ "${1:-}" = --arm64-deps ]; then
+    MOLT_ARM64_DEPS=1
+    shift
+fi
+if [ "${MOLT_ARM64_DEPS:-}" = 1 ]; then
+    command -v dpkg >/dev/null 2>&1 ||
+        { echo "autogen.sh: --arm64-deps needs Debian/Ubuntu (dpkg multiarch)" >&2; exit 1; }
+    DEB_PKGS="$DEB_PKGS $ARM64_DEB_PKGS"
+fi
+
 missing_deb() {
     for p in $DEB_PKGS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || printf '%s ' "$p"
@@ -40,6 +57,9 @@ install_deps() {
         fi
         echo "autogen.sh: installing $need"
         export DEBIAN_FRONTEND=noninteractive
+        if [ "${MOLT_ARM64_DEPS:-}" = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+            dpkg --add-architecture arm64
+        fi
         apt-get update -qq </dev/null
         # shellcheck disable=SC2086
         apt-get install -y -qq --no-install-recommends $need </dev/null

@@ -80,6 +80,8 @@ if [ -z "$KEY" ]; then
     [ ${#keys[@]} -eq 1 ] || die "$KEYS: expected exactly one *.key, found ${#keys[@]}; name one with --key"
     KEY=${keys[0]}
 fi
+"$MOLT_PACK" arch >/dev/null 2>&1 ||
+    die "$MOLT_PACK does not run on this host (a cross build?): name one that does with --molt-pack"
 ARCH=${ARCH:-$("$MOLT_PACK" arch)}
 
 # A build that reports another version would make upgrades look as if they failed.

@@ -29,3 +29,6 @@ pkg_args() {
     done
     [ -n "$B" ] && [ -n "$S" ] && [ -n "$OUTDIR" ] || { usage >&2; exit 2; }
 }
+
+# pkg_host: the --host build dir B was configured for (aarch64-linux-gnu), empty when native.
+pkg_host() { sed -n 's/^host_alias = //p' "$B/Makefile" 2>/dev/null | head -n 1; }

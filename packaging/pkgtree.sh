@@ -41,6 +41,16 @@ done
 [ -f "$KEY" ] || die "$KEY: no such signing key"
 [ ! -e "$OUT" ] || die "$OUT exists"
 PACK=$B/packaging/molt-pack
+# A cross build (configure --host) packs its own programs, but its molt-pack runs here only
+# under emulation: MOLT_PACK names one that runs (a native build's) to sign and verify with.
+HOST=$(sed -n 's/^host_alias = //p' "$B/Makefile" 2>/dev/null | head -n 1)
+RUNPACK=${MOLT_PACK:-$PACK}
+release_arch=()
+case "${HOST%%-*}" in
+'') ;;
+x86_64) release_arch=(--arch amd64) ;;
+*) release_arch=(--arch "${HOST%%-*}") ;;
+esac
 VERSION=$(sed -n 's/^#define MOLT_VERSION "\(.*\)"$/\1/p' "$B/config.h")
 [ -n "$VERSION" ] || die "$B/config.h: no MOLT_VERSION (is $B configured?)"
 for f in "$PACK" "$B/agent/molt-agent" "$B/installer/molt-installer"; do
@@ -54,25 +64,27 @@ mkdir -p "$OUT"/usr/lib/molt/build "$OUT"/etc/molt/keys "$OUT"/etc/molt/molt.con
 
 # The build the post-install step installs, signed as any upgrade is.
 "$S/packaging/mkrelease.sh" --build-dir "$B" --version "$VERSION" --key "$KEY" \
-    --out "$OUT/usr/lib/molt/build" >/dev/null
+    --molt-pack "$RUNPACK" "${release_arch[@]}" --out "$OUT/usr/lib/molt/build" >/dev/null
 chmod 0644 "$OUT"/usr/lib/molt/build/*
 
 # Trust the signing key's public half (and any extra keys).
-keyid=$("$PACK" keyid "$KEY")
+keyid=$("$RUNPACK" keyid "$KEY")
 openssl pkey -in "$KEY" -pubout -out "$OUT/etc/molt/keys/$keyid.pub"
 if [ -n "$TRUSTED" ]; then
     cp "$TRUSTED"/*.pub "$OUT/etc/molt/keys/"
 fi
 chmod 0644 "$OUT"/etc/molt/keys/*.pub
-"$PACK" verify --quiet --keys "$OUT/etc/molt/keys" "$OUT"/usr/lib/molt/build/molt-*.tar.gz ||
+"$RUNPACK" verify --quiet --keys "$OUT/etc/molt/keys" "${release_arch[@]}" \
+    "$OUT"/usr/lib/molt/build/molt-*.tar.gz ||
     die "the embedded build does not verify with the keys shipped beside it"
 
 # The bootstrap installer verifies the embedded build before anything from it runs.
 install -m 0755 "$B/installer/molt-installer" "$OUT/usr/lib/molt/molt-installer"
 install -m 0755 "$S/installer/install.sh" "$OUT/usr/lib/molt/install.sh"
 install -m 0755 "$PACK" "$OUT/usr/bin/molt-pack"
-if command -v strip >/dev/null 2>&1; then
-    strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+STRIP=${HOST:+$HOST-}strip
+if command -v "$STRIP" >/dev/null 2>&1; then
+    "$STRIP" --strip-unneeded --remove-section=.comment --remove-section=.note \
         "$OUT/usr/lib/molt/molt-installer" "$OUT/usr/bin/molt-pack"
 fi
 # The commands operators type; they follow the versioned layout.

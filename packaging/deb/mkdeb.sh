@@ -15,7 +15,14 @@ trap 'rm -rf "$WORK"' EXIT
 T=$WORK/molt
 VERSION=$("$S/packaging/pkgtree.sh" --build-dir "$B" --srcdir "$S" --key "$KEY" --out "$T" \
     --unit-dir /lib/systemd/system ${TRUSTED:+--trusted "$TRUSTED"})
-ARCH=$(dpkg --print-architecture)
+HOST=$(pkg_host)
+if [ -n "$HOST" ]; then    # a cross build: the Debian arch of its --host (arm64 for aarch64)
+    ARCH=$(dpkg-architecture -t "$HOST" -qDEB_HOST_ARCH 2>/dev/null) ||
+        die "dpkg-architecture does not know the host $HOST"
+    export DEB_HOST_ARCH=$ARCH    # for dpkg-shlibdeps: that arch's libraries
+else
+    ARCH=$(dpkg --print-architecture)
+fi
 
 # Debian's documentation files.
 DOC=$T/usr/share/doc/molt

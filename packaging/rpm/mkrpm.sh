@@ -20,12 +20,17 @@ case "$VERSION" in
 *) RPM_VERSION=$VERSION RPM_RELEASE=1 ;;
 esac
 RPM_RELEASE=$(printf '%s' "$RPM_RELEASE" | tr -- '-' '_')
-case "$("$B/packaging/molt-pack" arch)" in
-amd64) RPM_ARCH=x86_64 ;;
-x86) RPM_ARCH=i686 ;;
-arm) RPM_ARCH=armv7hl ;;
-*) RPM_ARCH=$("$B/packaging/molt-pack" arch) ;;
-esac
+HOST=$(pkg_host)
+if [ -n "$HOST" ]; then
+    RPM_ARCH=${HOST%%-*}    # a cross build: the cpu of its --host (aarch64)
+else
+    case "$("$B/packaging/molt-pack" arch)" in
+    amd64) RPM_ARCH=x86_64 ;;
+    x86) RPM_ARCH=i686 ;;
+    arm) RPM_ARCH=armv7hl ;;
+    *) RPM_ARCH=$("$B/packaging/molt-pack" arch) ;;
+    esac
+fi
 
 # The agent is packed inside the embedded build, where rpmbuild does not look.
 rpmdeps=/usr/lib/rpm/rpmdeps

@@ -10,6 +10,8 @@
 # out-of-tree (VPATH) build of the sources. When the sources are configured in
 # place (./autogen.sh && make check in a clone), a VPATH build is impossible,
 # so the sources are copied into OUTDIR once and built there.
+# MOLT_BUILD_HOST (e.g. aarch64-linux-gnu) cross-builds for that host instead:
+# configure --host=MOLT_BUILD_HOST, objects of a copied native build cleaned first.
 set -euo pipefail
 
 die() { echo "build-version.sh: $*" >&2; exit 1; }
@@ -29,6 +31,16 @@ LOG="$OUTDIR/build-version.log"
 exec 9>"$OUTDIR/.build-version.lock"
 flock 9
 
+# Arguments a cross build does not take from the native one: its compiler,
+# host and the instrumentation that needs the native runtimes.
+cross_drops() {
+    [ -n "${MOLT_BUILD_HOST:-}" ] || return 1
+    case "$1" in
+    --host=*|--build=*|host_alias=*|build_alias=*|CC=*|PKG_CONFIG*|--enable-sanitizers|--enable-coverage|--enable-fuzzing) return 0 ;;
+    esac
+    return 1
+}
+
 # The configure arguments of the build running the tests, minus its version.
 config_args=()
 if [ -n "${MOLT_TOP_BUILDDIR:-}" ] && [ -x "$MOLT_TOP_BUILDDIR/config.status" ] &&
@@ -36,10 +48,11 @@ if [ -n "${MOLT_TOP_BUILDDIR:-}" ] && [ -x "$MOLT_TOP_BUILDDIR/config.status" ] 
     eval "set -- $("$MOLT_TOP_BUILDDIR/config.status" --config)"
     for a in "$@"; do
         case "$a" in --with-build-version=*|--cache-file=*|--srcdir=*|-q|--quiet|--silent) ;;
-        *) config_args+=("$a") ;;
+        *) cross_drops "$a" || config_args+=("$a") ;;
         esac
     done
 fi
+[ -z "${MOLT_BUILD_HOST:-}" ] || config_args+=("--host=$MOLT_BUILD_HOST")
 
 # Sub-makes must not join the jobserver of a make check that runs this script.
 clean_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
@@ -54,6 +67,8 @@ if ! grep -qs "^#define MOLT_VERSION \"$VERSION\"\$" "$OUTDIR/config.h"; then
     fi
     (cd "$OUTDIR" && "$configure" -q "${config_args[@]}" --with-build-version="$VERSION") \
         >"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "configure failed in $OUTDIR (log: $LOG)"; }
+    # A copy carries the native build's objects, which make would take as up to date.
+    [ -z "${MOLT_BUILD_HOST:-}" ] || clean_make -C "$OUTDIR" clean >>"$LOG" 2>&1
 fi
 clean_make -C "$OUTDIR" -j2 agent/molt-agent installer/molt-installer packaging/molt-pack \
     >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "make failed in $OUTDIR (log: $LOG)"; }

@@ -12,7 +12,13 @@ EXTRA_DIST += tests/e2e/agent_conf.sh
 
 # The releases and extra version builds the upgrade tests make, cached between runs.
 e2e-fixture-clean:
-	-rm -rf tests/e2e/fixture tests/e2e/fixture.lock
+	-rm -rf tests/e2e/fixture tests/e2e/fixture.lock tests/e2e/fixture-aarch64 tests/e2e/fixture-aarch64.lock
 clean-local: e2e-fixture-clean
 .PHONY: e2e-fixture-clean
 include demo/demo.mk
+
+# make check-arm64: the aarch64 cross build under qemu (tests/e2e/arm64.sh; not in make check).
+check-arm64: all
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/e2e/arm64.sh
+.PHONY: check-arm64
+EXTRA_DIST += tests/e2e/arm64.sh

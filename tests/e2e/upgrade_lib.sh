@@ -11,12 +11,16 @@
 #   VX 20.2-900   agent replaced by a script that exits 3 at once
 #   VH 20.2-901   agent replaced by a script that never heartbeats
 #   VA 20.2-902   built for aarch64 (offline refusal tests)
+# MOLT_E2E_ARCH=aarch64 (make check-arm64, run under emulation): V1, V2 and VX
+# are cross builds for that arch, kept in their own fixture, and V2 is also
+# released for this host's arch (releases-native) as a mixed fleet has it.
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/cp.sh"
 . "$(dirname "$0")/agent_conf.sh"
 
 V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901 VA=20.2-902
-FIX="$MOLT_TOP_BUILDDIR/tests/e2e/fixture"
+E2E_ARCH=${MOLT_E2E_ARCH:-}
+FIX="$MOLT_TOP_BUILDDIR/tests/e2e/fixture${E2E_ARCH:+-$E2E_ARCH}"
 PY=${PYTHON3:-python3}
 ulimit -c 0
 unset MOLT_FAULT MOLT_CONFIG
@@ -24,12 +28,13 @@ for v in $(env | sed -n 's/^\(MOLT_\(SERVER\|AGENT\|INSTALL\)_[A-Z_]*\)=.*/\1/p'
 
 fix__build() { # VERSION -> build dir
     local v=$1 dir
-    if [ "$v" = "$MOLT_BUILD_VERSION" ]; then
+    if [ "$v" = "$MOLT_BUILD_VERSION" ] && [ -z "$E2E_ARCH" ]; then
         echo "$MOLT_TOP_BUILDDIR"
         return
     fi
     dir="$FIX/build-$v"
-    "$MOLT_TOP_SRCDIR/tests/e2e/build-version.sh" "$v" "$dir" >"$FIX/build-$v.log" 2>&1 ||
+    MOLT_BUILD_HOST=${E2E_ARCH:+$E2E_ARCH-linux-gnu} \
+        "$MOLT_TOP_SRCDIR/tests/e2e/build-version.sh" "$v" "$dir" >"$FIX/build-$v.log" 2>&1 ||
         { cat "$FIX/build-$v.log" >&2; return 1; }
     echo "$dir"
 }
@@ -68,14 +73,21 @@ fixture_prepare() {
         chmod 755 "$FIX/scripts/"*
         fix__release "$V1" "$V1"
         fix__release "$V2" "$V2"
-        fix__release "$V3" "$V3" --min-version 20.2-0
         fix__release "$VX" "$V1" --agent "$FIX/scripts/exit3"
+        if [ -n "$E2E_ARCH" ]; then
+            rm -rf "$FIX/releases-native"
+            "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$MOLT_TOP_BUILDDIR" \
+                --version "$V2" --keys "$FIX/keys" --out "$FIX/releases-native" >/dev/null 2>&1
+            exit 0    # the other builds are not needed there
+        fi
+        fix__release "$V3" "$V3" --min-version 20.2-0
         fix__release "$VH" "$V1" --agent "$FIX/scripts/hang"
         fix__release "$VA" "$V1" --arch aarch64
     ) 8>"$FIX.lock"
 }
 
-pkg_of() { ls "$FIX/releases/molt-$1-"*.tar.* | grep -v '\.sig$\|\.statement\.json$' | head -n 1; }
+# pkg_of VERSION [DIR]: the package of a release in FIX/DIR (default releases).
+pkg_of() { ls "$FIX/${2:-releases}/molt-$1-"*.tar.* | grep -v '\.sig$\|\.statement\.json$' | head -n 1; }
 
 # local_api METHOD PATH [JSON]: the agent's local API; prints the envelope.
 local_api() {
@@ -87,14 +99,16 @@ local_api() {
     fi
 }
 
-# publish VERSION...: make releases available on the control plane.
+# publish VERSION[:DIR]...: make releases (of FIX/DIR) available on the control plane.
 publish() {
     (
         # Under the fixture's lock: a parallel test may be re-making a release.
         flock 8
-        local v p
+        local v p dir
         for v in "$@"; do
-            p=$(pkg_of "$v")
+            dir=releases
+            case $v in *:*) dir=${v#*:} v=${v%%:*} ;; esac
+            p=$(pkg_of "$v" "$dir")
             cp "$p" "$p.statement.json" "$p.sig" "$CP_BUILDS/"
         done
     ) 8>"$FIX.lock"
@@ -121,9 +135,11 @@ env_start() {
         --trial-timeout "${TRIAL_TIMEOUT:-10s}" --log-level debug ||
         { echo "Bail out! agent configuration"; exit 1; }
     export MOLT_CONFIG=$WORK/molt.conf
+    FIX_INSTALLER=$MOLT_TOP_BUILDDIR/installer/molt-installer    # of the arch under test
+    [ -z "$E2E_ARCH" ] || FIX_INSTALLER=$FIX/build-$V1/installer/molt-installer
     (
         flock 8
-        "$MOLT_TOP_BUILDDIR/installer/molt-installer" install "$(pkg_of "$V1")" --root "$ROOT" \
+        "$FIX_INSTALLER" install "$(pkg_of "$V1")" --root "$ROOT" \
             --keys "$FIX/trusted" >"$WORK/install.log" 2>&1
     ) 8>"$FIX.lock" || { cat "$WORK/install.log"; echo "Bail out! install"; exit 1; }
 }
