@@ -58,8 +58,9 @@ struct molt_config {
     "each systemd ReadWritePaths= entry is its own mount, even on one disk"
 
 /* Refuses a configuration naming a directory the agent, the installer or the
- * trial watchdog write (install.root, state_dir, run_dir, upgrade_dir) that is
- * on a read-only mount here, naming the path and the ReadWritePaths= drop-in. */
+ * trial watchdog write (install.root, state_dir, run_dir, upgrade_dir) that
+ * this process cannot write (EROFS, EACCES), naming the path and the
+ * ReadWritePaths= drop-in. */
 int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *err);
 
 /* Fills conf with the built-in defaults. */

@@ -16,3 +16,11 @@ e2e-fixture-clean:
 clean-local: e2e-fixture-clean
 .PHONY: e2e-fixture-clean
 include demo/demo.mk
+
+# The system tier (make check-system, issue 15): the .deb in a booted Debian 12 container
+# (systemd-nspawn) under the real unit and journal. Needs root; not part of make check.
+SYSTEM_TESTS = tests/e2e/system_systemd.sh
+EXTRA_DIST += $(SYSTEM_TESTS) tests/e2e/system_lib.sh tests/e2e/system_rootfs.sh
+check-system: all
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(SYSTEM_TESTS)'
+.PHONY: check-system
