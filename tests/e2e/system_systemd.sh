@@ -14,7 +14,7 @@
 set -u
 
 sys_skip_unless_able
-pkg_start system 41
+pkg_start system 42
 NAME=molt-sys-$$
 
 journal_has() { journal -u molt-agent --since "$1" | grep -Eq "$2"; } # SINCE REGEX
