@@ -488,3 +488,16 @@ int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *er
     }
     return 0;
 }
+
+int molt_conf_explain_upgrade_dir(const struct molt_config *conf, struct molt_err *err)
+{
+    char why[MOLT_ERR_MSG_MAX];
+
+    memcpy(why, err->msg, sizeof(why));
+    why[sizeof(why) - 1] = '\0';
+    return molt_err_set(err, err->code < 0 ? err->code : MOLT_E_IO,
+                        "agent.upgrade_dir %s: %s: a staged build must be renamed into %s/versions: "
+                        "leave agent.upgrade_dir unset (%s/upgrade) or put it inside install.root "
+                        "(each systemd ReadWritePaths= entry is its own mount, even on one disk)",
+                        conf->agent.upgrade_dir, why, conf->install.root, conf->install.root);
+}

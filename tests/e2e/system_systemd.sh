@@ -14,7 +14,7 @@
 set -u
 
 sys_skip_unless_able
-pkg_start system 42
+pkg_start system 45
 NAME=molt-sys-$$
 
 journal_has() { journal -u molt-agent --since "$1" | grep -Eq "$2"; } # SINCE REGEX
@@ -125,6 +125,25 @@ ok $? "a build that never heartbeats ends 3"
 like "$CP_TASK_MESSAGE" "rolled back: $VH did not commit" "with the reason ($CP_TASK_MESSAGE)"
 ct_wait 30 main_runs "$V2"
 ok $? "$V2 is the main process again"
+
+# ---- upgrade_dir on another mount: refused before the download ---------------------------------
+# /var/lib/molt is writable, but a ReadWritePaths= mount of its own: rename(2)
+# into /opt/molt/versions gives EXDEV although it is the same disk.
+
+printf '[agent]\nupgrade_dir = /var/lib/molt/upgrade\n' >"$CT_ROOT/etc/molt/molt.conf.d/80-upgrade-dir.conf"
+ct systemctl restart molt-agent
+tid=$(cp_create_task "$CID" "$VX")
+cp_wait_task_status "$tid" 3 60
+like "$CP_TASK_MESSAGE" \
+    "agent.upgrade_dir /var/lib/molt/upgrade: probe rename from /var/lib/molt/upgrade/task-[0-9]+ into /opt/molt/versions: Invalid cross-device link: a staged build must be renamed into /opt/molt/versions: leave agent.upgrade_dir unset" \
+    "upgrade_dir on another mount: the task ends 3 naming agent.upgrade_dir, the paths and EXDEV"
+unlike_stage=$(task_stages "$tid")
+ok "$(case " $unlike_stage " in *" downloading "*) echo 1 ;; *) echo 0 ;; esac)" \
+    "refused at preflight, before downloading ($unlike_stage)"
+rm "$CT_ROOT/etc/molt/molt.conf.d/80-upgrade-dir.conf"
+ct systemctl restart molt-agent
+ct_wait 30 main_runs "$V2"
+ok $? "back on the default upgrade_dir, $V2 runs"
 
 # ---- a path the unit cannot write ----------------------------------------------------------
 
