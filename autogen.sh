@@ -7,14 +7,17 @@ cd "$(dirname "$0")"
 # Besides the libraries: the tools the tests drive (curl, openssl, python3, pgrep, flock),
 # the packaging checks (rpmbuild, lintian, systemd-analyze, man) and the hardening checks
 # CI runs: make lint (cppcheck, clang-tidy, scan-build), make valgrind, and make fuzz
-# (clang's libFuzzer runtime, only recommended by clang, so named here).
+# (clang's libFuzzer runtime, only recommended by clang, so named here); make check-system
+# (systemd-nspawn and debootstrap: a booted Debian 12 container).
 DEB_PKGS="build-essential autoconf automake libtool pkg-config make gcc clang openssl python3 zstd
  curl procps util-linux rpm lintian systemd man-db
  cppcheck clang-tidy clang-tools valgrind libclang-rt-dev
+ systemd-container debootstrap
  libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev"
 RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl python3 zstd
  curl procps-ng util-linux rpm-build systemd shadow-utils
  cppcheck clang-tools-extra clang-analyzer valgrind compiler-rt
+ systemd-container debootstrap
  libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel"
 
 # ./autogen.sh --arm64-deps [configure args] (or MOLT_ARM64_DEPS=1) also installs

@@ -317,8 +317,7 @@ static int check_rename_into_root(const struct upgrade *u, const struct molt_con
     int rc = molt_fs_join(versions, sizeof(versions), conf->install.root, "versions", err);
 
     if (rc == 0 && molt_fs_probe_rename(u->task.task_dir, versions, err) < 0)
-        rc = molt_err_prefix(err, "agent.upgrade_dir %s: a staged build cannot be renamed into %s (" MOLT_CONF_UPGRADE_DIR_HINT ")",
-                             conf->agent.upgrade_dir, versions);
+        rc = molt_conf_explain_upgrade_dir(conf, err);
     return rc;
 }
 

@@ -152,7 +152,8 @@ static int check_staged_tree(const char *dir, struct molt_err *err)
 
 /* A real rename from the staged build's directory into versions/, since
  * bind mounts of one file system share st_dev yet refuse rename(2). */
-static int can_rename_into(const char *staged, const char *versions, struct molt_err *err)
+static int can_rename_into(const struct inst *in, const char *staged, const char *versions,
+                           struct molt_err *err)
 {
     char parent[PATH_MAX];
     const char *slash = strrchr(staged, '/');
@@ -164,8 +165,7 @@ static int can_rename_into(const char *staged, const char *versions, struct molt
     else
         snprintf(parent, sizeof(parent), "%.*s", (int)(slash - staged), staged);
     if (molt_fs_probe_rename(parent, versions, err) < 0)
-        return molt_err_prefix(err, "%s cannot be renamed into %s (" MOLT_CONF_UPGRADE_DIR_HINT ")",
-                               staged, versions);
+        return molt_conf_explain_upgrade_dir(&in->conf, err);
     return 0;
 }
 
@@ -273,7 +273,7 @@ static int apply_plan(struct inst *in, const struct inst_apply_args *a, struct a
         if ((rc = inst_discard_tree(dest, err)) < 0)
             return rc;
     }
-    return can_rename_into(p->staged, versions, err);
+    return can_rename_into(in, p->staged, versions, err);
 }
 
 /* The durable steps, in order; any failure after the journal says switching is

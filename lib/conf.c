@@ -540,9 +540,10 @@ int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *
     return rc;
 }
 
-/* EROFS on path or, when it does not exist yet, on the directory it would be
- * made in: what ProtectSystem=strict does to a path not in ReadWritePaths=. */
-static int check_not_read_only(const char *key, const char *path, struct molt_err *err)
+/* path, or when it does not exist yet the directory it would be made in, must
+ * be writable: ProtectSystem=strict makes whatever is not in ReadWritePaths=
+ * read-only (EROFS, or EACCES first where the user could not write anyway). */
+static int check_writable(const char *key, const char *path, struct molt_err *err)
 {
     char dir[PATH_MAX];
     char *slash;
@@ -556,13 +557,13 @@ static int check_not_read_only(const char *key, const char *path, struct molt_er
         }
         *slash = '\0';
     }
-    if (access(dir, W_OK) == 0 || errno != EROFS)
+    if (access(dir, W_OK) == 0 || (errno != EROFS && errno != EACCES))
         return 0;
-    return molt_err_set(err, MOLT_E_CONFIG,
-                        "%s %s is on a read-only file system (%s): if the service sandbox "
-                        "makes it so, add a drop-in (systemctl edit molt-agent) with "
-                        "[Service] ReadWritePaths=%s",
-                        key, path, dir, path);
+    return molt_err_errno(err,
+                          "%s %s is not writable by this service: add a drop-in (systemctl edit "
+                          "molt-agent) with [Service] ReadWritePaths=%s, and let the service "
+                          "user own it; %s",
+                          key, path, path, dir);
 }
 
 int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *err)
@@ -579,8 +580,21 @@ int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *er
     int rc;
 
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        if ((rc = check_not_read_only(paths[i].key, paths[i].path, err)) < 0)
+        if ((rc = check_writable(paths[i].key, paths[i].path, err)) < 0)
             return molt_err_prefix(err, "configuration");
     }
     return 0;
+}
+
+int molt_conf_explain_upgrade_dir(const struct molt_config *conf, struct molt_err *err)
+{
+    char why[MOLT_ERR_MSG_MAX];
+
+    memcpy(why, err->msg, sizeof(why));
+    why[sizeof(why) - 1] = '\0';
+    return molt_err_set(err, err->code < 0 ? err->code : MOLT_E_IO,
+                        "agent.upgrade_dir %s: %s: a staged build must be renamed into %s/versions: "
+                        "leave agent.upgrade_dir unset (%s/upgrade) or put it inside install.root "
+                        "(each systemd ReadWritePaths= entry is its own mount, even on one disk)",
+                        conf->agent.upgrade_dir, why, conf->install.root, conf->install.root);
 }

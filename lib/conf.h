@@ -50,16 +50,16 @@ struct molt_config {
     } install;
 };
 
-/* What an operator does when a staged build cannot be renamed into
- * <root>/versions (molt_fs_probe_rename failed): said by the agent's preflight
- * and by the installer's apply alike. */
-#define MOLT_CONF_UPGRADE_DIR_HINT                                                                 \
-    "leave agent.upgrade_dir unset (<install.root>/upgrade) or put it inside install.root: "    \
-    "each systemd ReadWritePaths= entry is its own mount, even on one disk"
+/* Rewrites err, the failure of molt_fs_probe_rename into <root>/versions, so
+ * that it names agent.upgrade_dir first and ends with what to do (a report
+ * message may be cut at its end, so the probe's paths and errno come before
+ * the advice). Shared by the agent's preflight and the installer's apply. */
+int molt_conf_explain_upgrade_dir(const struct molt_config *conf, struct molt_err *err);
 
 /* Refuses a configuration naming a directory the agent, the installer or the
- * trial watchdog write (install.root, state_dir, run_dir, upgrade_dir) that is
- * on a read-only mount here, naming the path and the ReadWritePaths= drop-in. */
+ * trial watchdog write (install.root, state_dir, run_dir, upgrade_dir) that
+ * this process cannot write (EROFS, EACCES), naming the path and the
+ * ReadWritePaths= drop-in. */
 int molt_conf_check_writable(const struct molt_config *conf, struct molt_err *err);
 
 /* Fills conf with the built-in defaults. */

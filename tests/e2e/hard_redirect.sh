@@ -27,7 +27,8 @@ STUB_PID=$!
 wait_until 10 test -s "$W/stub.url" || { echo "Bail out! stub did not start"; exit 1; }
 URL=$(head -n 1 "$W/stub.url")
 
-mkdir -p "$W/state" "$W/run" "$W/upgrade"
+# An install root to stage into (preflight proves a rename into root/versions).
+mkdir -p "$W/state" "$W/run" "$W/upgrade" "$W/root/versions"
 od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$W/machine-id"
 cat >"$W/molt.conf" <<CONF
 [server]

@@ -22,3 +22,11 @@ check-arm64: all
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/e2e/arm64.sh
 .PHONY: check-arm64
 EXTRA_DIST += tests/e2e/arm64.sh
+
+# The system tier (make check-system, issue 15): the .deb in a booted Debian 12 container
+# (systemd-nspawn) under the real unit and journal. Needs root; not part of make check.
+SYSTEM_TESTS = tests/e2e/system_systemd.sh
+EXTRA_DIST += $(SYSTEM_TESTS) tests/e2e/system_lib.sh tests/e2e/system_rootfs.sh
+check-system: all
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(SYSTEM_TESTS)'
+.PHONY: check-system

@@ -22,12 +22,7 @@ pkg_needs_key deb
 
 B1=$(pkg_build_dir "$V1") && B2=$(pkg_build_dir "$V2") && B3=$(pkg_build_dir "$V3") ||
     { echo "Bail out! builds"; exit 1; }
-deb_of() { # BUILD_DIR: make deb there (under build-version.sh's lock if it has one), print the .deb
-    local lock=/dev/null
-    [ ! -e "$1/.build-version.lock" ] || lock=$1/.build-version.lock
-    flock "$lock" env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$1" -s deb MOLT_SIGNING_KEY="$KEY" MOLT_PKG_OUT_DIR="$WORK/debs" 2>"$WORK/make.err" |
-        tail -n 1
-}
+deb_of() { pkg_deb_of "$1" "$WORK/debs"; }
 D1=$(deb_of "$B1")
 ok "$( [ -f "$D1" ]; echo $?)" "make deb builds $(basename "$D1")"
 [ -f "$D1" ] || sed 's/^/#   /' "$WORK/make.err"

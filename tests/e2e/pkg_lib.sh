@@ -32,6 +32,15 @@ pkg_build_dir() { fix__build "$1"; }
 # make in a build dir, outside the jobserver of the make check running us.
 pkg_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
 
+# pkg_deb_of BUILD_DIR OUT_DIR: make deb there (under build-version.sh's lock if it has
+# one) signed with $KEY, print the .deb; make's errors are in $WORK/make.err.
+pkg_deb_of() {
+    local lock=/dev/null
+    [ ! -e "$1/.build-version.lock" ] || lock=$1/.build-version.lock
+    flock "$lock" env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$1" -s deb MOLT_SIGNING_KEY="$KEY" MOLT_PKG_OUT_DIR="$2" 2>"$WORK/make.err" |
+        tail -n 1
+}
+
 # pkg_start NAME PLAN: the TAP plan, a work dir ($WORK, see pkg_work) and the fixture's
 # releases, keys and builds; KEY is the private key they are signed with.
 # shellcheck disable=SC2034 # WORK and KEY are for the tests

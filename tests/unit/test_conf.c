@@ -172,6 +172,12 @@ static void test_upgrade_dir_follows_root(void **state)
     assert_string_equal(conf.agent.upgrade_dir, "/srv/up");
     molt_conf_defaults(&conf);
     assert_string_equal(conf.agent.upgrade_dir, "/opt/molt/upgrade");
+    /* a refused probe: the key and the probe's errno come before the advice */
+    molt_err_set(&err, MOLT_E_IO, "probe rename from A into B: Invalid cross-device link");
+    assert_int_equal(molt_conf_explain_upgrade_dir(&conf, &err), MOLT_E_IO);
+    assert_non_null(strstr(err.msg, "agent.upgrade_dir /opt/molt/upgrade: probe rename from A into "
+                                    "B: Invalid cross-device link: a staged build must be renamed "
+                                    "into /opt/molt/versions: leave agent.upgrade_dir unset"));
     tu_rmtree(dir);
 }
 
