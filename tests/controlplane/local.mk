@@ -17,7 +17,8 @@ CP_SOURCES = \
 	tests/controlplane/cptest.py \
 	tests/controlplane/taprunner.py \
 	tests/controlplane/README.md \
-	tests/controlplane/serve.sh
+	tests/controlplane/serve.sh \
+	tests/controlplane/mkcert.sh
 CP_SH_TESTS = tests/e2e/cp_curl.sh tests/e2e/cp_helpers.sh tests/e2e/cp_serve.sh
 TESTS += $(CP_PY_TESTS) $(CP_SH_TESTS)
 EXTRA_DIST += $(CP_PY_TESTS) $(CP_SH_TESTS) $(CP_SOURCES) tests/e2e/cp.sh

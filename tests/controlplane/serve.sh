@@ -55,21 +55,9 @@ if [ -z "$CERT" ]; then
     CERT=$DIR/server.pem KEY=$DIR/server.key
     if [ ! -s "$CERT" ]; then
         case "$NAME" in *[!0-9.]*) san="DNS:$NAME" ;; *) san="IP:$NAME" ;; esac
-        (
-            cd "$DIR"
-            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-                -keyout ca.key -out ca.pem -days 365 -subj "/CN=molt reference CA" \
-                -addext "basicConstraints=critical,CA:TRUE" \
-                -addext "keyUsage=critical,keyCertSign,cRLSign"
-            openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-                -keyout server.key -out server.csr -subj "/CN=$NAME"
-            printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-                "extendedKeyUsage=serverAuth" "subjectAltName=$san" >server.ext
-            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-                -out server.pem -days 365 -extfile server.ext
-            rm -f server.csr server.ext
-            chmod 644 ca.pem server.pem
-        ) >"$DIR/openssl.log" 2>&1 || { echo "serve.sh: openssl failed: see $DIR/openssl.log" >&2; exit 1; }
+        sh "$(dirname "$0")/mkcert.sh" "$DIR" "molt reference CA" "$NAME" "$san" 365 \
+            >"$DIR/openssl.log" 2>&1 ||
+            { echo "serve.sh: openssl failed: see $DIR/openssl.log" >&2; exit 1; }
     fi
     CA="$DIR/ca.pem"
 else

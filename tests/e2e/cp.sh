@@ -28,23 +28,11 @@ cp__say() { printf 'cp.sh: %s\n' "$*" >&2; }
 cp__make_tls() {
     local d=$1
     [ -s "$d/server.pem" ] && [ -s "$d/ca.pem" ] && return 0
-    (
-        set -e
-        umask 077
-        cd "$d"
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-            -keyout ca.key -out ca.pem -days 2 -subj "/CN=molt e2e throwaway CA" \
-            -addext "basicConstraints=critical,CA:TRUE" \
-            -addext "keyUsage=critical,keyCertSign,cRLSign"
-        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-            -keyout server.key -out server.csr -subj "/CN=127.0.0.1"
-        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-            "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >server.ext
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-            -out server.pem -days 2 -extfile server.ext
-        rm -f server.csr
-        chmod 644 ca.pem server.pem
-    ) >"$d/openssl.log" 2>&1 || { cp__say "openssl failed:"; cat "$d/openssl.log" >&2; return 1; }
+    sh "$(dirname "$CP_SERVER")/mkcert.sh" "$d" "molt e2e throwaway CA" 127.0.0.1 \
+        "IP:127.0.0.1,DNS:localhost" 2 >"$d/openssl.log" 2>&1 && return 0
+    cp__say "openssl failed:"
+    cat "$d/openssl.log" >&2
+    return 1
 }
 
 cp__random_hex() { # N bytes as hex
