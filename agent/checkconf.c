@@ -152,8 +152,8 @@ static void check_rename(struct check *c, const struct molt_config *conf)
         *slash = '\0';
     if (molt_fs_join(versions, sizeof(versions), conf->install.root, "versions", &err) < 0 ||
         molt_fs_probe_rename(from, versions, &err) < 0) {
-        report(c, CHECK_UPGRADE, "agent.upgrade_dir = %s: %s (" MOLT_CONF_UPGRADE_DIR_HINT ")",
-               conf->agent.upgrade_dir, err.msg);
+        molt_conf_explain_upgrade_dir(conf, &err);
+        report(c, CHECK_UPGRADE, "%s", err.msg);
         return;
     }
     report(c, CHECK_OK, "agent.upgrade_dir = %s: a staged build can be renamed into %s",

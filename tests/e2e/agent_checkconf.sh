@@ -83,7 +83,7 @@ shm=$(mktemp -d /dev/shm/molt-check.XXXXXX)
 if [ "$(stat -c %d "$shm")" != "$(stat -c %d "$W")" ]; then
     conf xdev "upgrade_dir = $shm"
     check xdev
-    like "$out" "error: agent.upgrade_dir = $shm: probe rename .*: Invalid cross-device link" \
+    like "$out" "error: agent.upgrade_dir $shm: probe rename .*: Invalid cross-device link.*inside install.root" \
         "an upgrade_dir on another file system is named, with the errno"
 else
     ok 0 "# SKIP /dev/shm is on the work dir's file system"
