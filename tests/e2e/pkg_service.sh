@@ -10,7 +10,7 @@ set -u
 
 command -v systemd-analyze >/dev/null 2>&1 ||
     { echo "1..0 # SKIP systemd-analyze not installed (the systemd package)"; exit 0; }
-tap_plan 18
+tap_plan 19
 
 SRC=$MOLT_TOP_SRCDIR
 UNIT_SRC=$SRC/packaging/systemd/molt-agent.service
@@ -50,6 +50,9 @@ like "$(prop ExecStart)" '^/opt/molt/bin/molt-installer launch$' \
     "ExecStart is the stable installer's launch (exec mode)"
 like "$(prop ExecStartPre)" "molt-agent check-config --start; \\[ \"\\\$\\\$\\?\" -ne 1 \\]'\$" \
     "ExecStartPre runs check-config --start and fails only on its exit 1"
+in_flight="^/bin/sh -c '/opt/molt/bin/molt-installer status .*switching\\|trial\\|rolling-back"
+like "$(prop ExecStartPre)" "$in_flight.* && exit 0; timeout 30 " \
+    "but not while the committed installer sees a switch or trial in flight, and for 30 s at most"
 ok "$( { [ -n "$(prop WatchdogSec)" ] && [ "$(prop User)" = molt ]; } ; echo $?)" \
     "WatchdogSec set, runs as user molt"
 ok "$( { [ "$(prop Restart)" = always ] && [ "$(prop KillMode)" = control-group ] &&
