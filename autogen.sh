@@ -11,11 +11,13 @@ cd "$(dirname "$0")"
 DEB_PKGS="build-essential autoconf automake libtool pkg-config make gcc clang openssl python3 zstd
  curl procps util-linux rpm lintian systemd man-db
  cppcheck clang-tidy clang-tools valgrind libclang-rt-dev
- libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev"
+ libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
+ libfuse3-dev fuse3"
 RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl python3 zstd
  curl procps-ng util-linux rpm-build systemd shadow-utils
  cppcheck clang-tools-extra clang-analyzer valgrind compiler-rt
- libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel"
+ libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel
+ fuse3-devel fuse3"
 
 missing_deb() {
     for p in $DEB_PKGS; do
