@@ -4,7 +4,7 @@
 # version appended after the ELF image, so copies of different versions differ)
 # and bin/molt-agent is a small script that behaves as the test needs. The
 # launcher runs under `launch --supervise`, as on a host without systemd.
-. "$(dirname "$0")/tap.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 INSTALLER="$MOLT_TOP_BUILDDIR/installer/molt-installer"
 PY=${PYTHON3:-python3}

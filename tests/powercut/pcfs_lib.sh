@@ -69,3 +69,16 @@ for p in sys.argv[1:]:
     os.fsync(fd)
     os.close(fd)' "$@"
 }
+
+# pcfs_sync_tree DIR: fsync every file and directory under DIR (as sync(1)
+# would on a disk; sync(2) does not reach FUSE).
+pcfs_sync_tree() {
+    "${PYTHON3:-python3}" -c 'import os, sys
+for top, dirs, files in os.walk(sys.argv[1]):
+    for n in files + [""]:
+        p = os.path.join(top, n) if n else top
+        if os.path.islink(p): continue
+        fd = os.open(p, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)' "$1"
+}
