@@ -42,7 +42,7 @@ auto:rollback.after_flip:rolled-back:1.0
 auto:rollback.after_previous:rolled-back:1.0
 auto:rollback.after_journal_done:rolled-back:1.0
 "
-SAMPLE="apply:fs.write.before_dir_sync apply:apply.after_move apply:apply.after_flip
+SAMPLE="apply:fs.write.before_dir_sync apply:apply.after_move apply:apply.after_journal_trial
 commit:commit.after_journal manual:rollback.after_flip auto:rollback.after_previous"
 VARIANTS="once twice"
 [ -n "${MOLT_POWERCUT_FULL:-}" ] || VARIANTS=once
