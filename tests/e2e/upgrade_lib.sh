@@ -11,9 +11,9 @@
 #   VX 20.2-900   agent replaced by a script that exits 3 at once
 #   VH 20.2-901   agent replaced by a script that never heartbeats
 #   VA 20.2-902   built for aarch64 (offline refusal tests)
-. "$(dirname "$0")/tap.sh"
-. "$(dirname "$0")/cp.sh"
-. "$(dirname "$0")/agent_conf.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cp.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/agent_conf.sh"
 
 V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901 VA=20.2-902
 FIX="$MOLT_TOP_BUILDDIR/tests/e2e/fixture"

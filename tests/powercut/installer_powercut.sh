@@ -57,19 +57,6 @@ n_var=$(echo "$VARIANTS" | wc -w)
 tap_plan $((n_cases * n_var * 5))
 tap_diag "matrix: $n_cases fault points x $n_var cut variants ($VARIANTS)"
 
-# kill_case: every process of this case (they carry MOLT_PC_CASE in their environment).
-kill_case() {
-    local p
-    [ -n "${MOLT_PC_CASE:-}" ] || return 0
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" != $$ ] || continue
-        { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "MOLT_PC_CASE=$MOLT_PC_CASE" &&
-            kill -KILL "${p#/proc/}" 2>/dev/null
-    done
-    SUP_PID=
-    return 0
-}
-
 # power_cut: all processes die, unsynced state is lost; the host boots again.
 power_cut() {
     kill_case

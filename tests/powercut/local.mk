@@ -11,7 +11,8 @@ tests_powercut_molt_powercutfs_LDADD = $(FUSE3_LIBS)
 else
 EXTRA_DIST += tests/powercut/pcfs_fuse.c tests/powercut/pcfs_state.c
 endif
-POWERCUT_TESTS = tests/powercut/pcfs_model.sh tests/powercut/installer_powercut.sh
+POWERCUT_TESTS = tests/powercut/pcfs_model.sh tests/powercut/installer_powercut.sh \
+	tests/powercut/upgrade_powercut.sh
 TESTS += $(POWERCUT_TESTS)
 EXTRA_DIST += $(POWERCUT_TESTS)
 

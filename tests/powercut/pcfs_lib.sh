@@ -82,3 +82,16 @@ for top, dirs, files in os.walk(sys.argv[1]):
         os.fsync(fd)
         os.close(fd)' "$1"
 }
+
+# kill_case: every process of this case (they carry MOLT_PC_CASE in their environment).
+kill_case() {
+    local p
+    [ -n "${MOLT_PC_CASE:-}" ] || return 0
+    for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" != $$ ] || continue
+        { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "MOLT_PC_CASE=$MOLT_PC_CASE" &&
+            kill -KILL "${p#/proc/}" 2>/dev/null
+    done
+    SUP_PID=
+    return 0
+}
