@@ -19,7 +19,7 @@ n=0
 for p in $POINTS; do n=$((n + 1)); done
 tap_plan $((n * 5))
 env_start powercut
-trap 'kill_case; pcfs_cut; env_cleanup' EXIT
+trap '[ -z "$AGENT_PID" ] || kill -KILL "$AGENT_PID"; kill_case; pcfs_cut; env_cleanup' EXIT
 publish "$V1" "$V2"
 
 # The installed host moves onto the power-cut file system, durable as it is.
@@ -35,6 +35,9 @@ export MOLT_PC_CASE
 
 # power_cut: the service and everything it started die; unsynced state is lost.
 power_cut() {
+    # The service loop first (a fork of this shell, without MOLT_PC_CASE in
+    # its /proc environ), then everything it started.
+    [ -z "$AGENT_PID" ] || kill -KILL "$AGENT_PID" 2>/dev/null
     kill_case
     wait "$AGENT_PID" 2>/dev/null
     AGENT_PID=
