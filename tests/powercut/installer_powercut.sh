@@ -121,34 +121,6 @@ check_settled() { # NAME STATE VERSION
     ok $? "$name: the journal parses and agrees with the links ($(jfield state))"
 }
 
-apply_v2() {
-    inst apply "$UPG/stage-2.0" --task 12 --build-version 2.0 >>"$T/apply.out" 2>&1
-}
-
-# crash SCENARIO POINT: brings the install to the point and kills there (as
-# installer_crash.sh). Prints the killed process's exit status.
-crash() {
-    local scenario=$1 point=$2
-    case $scenario in
-    apply)
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" apply "$UPG/stage-2.0" --task 12 \
-            --build-version 2.0 >>"$T/apply.out" 2>&1 ;;
-    launch|deadline|auto)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch --supervise >>"$T/crash.log" 2>&1 ;;
-    exec)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch >>"$T/crash.log" 2>&1 ;;
-    commit)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" commit --task 12 >>"$T/crash.log" 2>&1 ;;
-    manual)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" rollback --reason crash >>"$T/crash.log" 2>&1 ;;
-    esac
-    echo $?
-}
-
 outcome_ok() { # WANT_STATE RESULT
     case $1:$2 in
     committed:"committed|2.0|"*|rolled-back:"rolled-back|2.0|"*) return 0 ;;
