@@ -13,12 +13,14 @@ DEB_PKGS="build-essential autoconf automake libtool pkg-config make gcc clang op
  curl procps util-linux rpm lintian systemd man-db
  cppcheck clang-tidy clang-tools valgrind libclang-rt-dev
  systemd-container debootstrap
- libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev"
+ libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
+ libfuse3-dev fuse3"
 RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl python3 zstd
  curl procps-ng util-linux rpm-build systemd shadow-utils
  cppcheck clang-tools-extra clang-analyzer valgrind compiler-rt
  systemd-container debootstrap
- libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel"
+ libcurl-devel json-c-devel libarchive-devel openssl-devel libcmocka-devel libmicrohttpd-devel systemd-devel
+ fuse3-devel fuse3"
 
 # ./autogen.sh --arm64-deps [configure args] (or MOLT_ARM64_DEPS=1) also installs
 # the aarch64 cross toolchain, the libraries' :arm64 -dev packages (Debian

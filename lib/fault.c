@@ -55,8 +55,16 @@ int molt_fault_inject(const char *name)
 
 void molt_fault_point(const char *name)
 {
+    const char *action = getenv("MOLT_FAULT_ACTION");
+
     if (!armed(name))
         return;
+    /* "stop" freezes the process at the point, for a power-cut test to cut
+     * power there before anything else happens in it. */
+    if (action && strcmp(action, "stop") == 0) {
+        molt_log_warn("fault", "point=%s action=stop", name);
+        raise(SIGSTOP);
+    }
     molt_log_warn("fault", "point=%s action=kill", name);
     kill(getpid(), SIGKILL);
     _exit(137);

@@ -129,10 +129,13 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         goto fail;
     }
     fd = -1;
+    molt_fault_point("fs.write.before_rename");
     if (rename(tmp, path) < 0) {
         rc = molt_err_errno(err, "rename %s to %s", tmp, path);
         goto fail;
     }
+    /* Renamed but not yet durable: a power cut here must find the old file. */
+    molt_fault_point("fs.write.before_dir_sync");
     return molt_fs_fsync_dir(dir, err);
 
 fail:

@@ -36,49 +36,6 @@ revert:rollback.after_journal_done:rolled-back:1.0
 n_cases=$(echo "$CASES" | grep -c .)
 tap_plan $((n_cases * 6))
 
-apply_v2() {
-    inst apply "$UPG/stage-2.0" --task 12 --build-version 2.0 >>"$T/apply.out" 2>&1
-}
-
-# crash SCENARIO POINT: brings the install to the point and kills there.
-# Prints the killed process's exit status.
-crash() {
-    local scenario=$1 point=$2
-    case $scenario in
-    apply)
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" apply "$UPG/stage-2.0" --task 12 --build-version 2.0 \
-            >>"$T/apply.out" 2>&1 ;;
-    launch)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch --supervise >>"$T/crash.log" 2>&1 ;;
-    exec)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch >>"$T/crash.log" 2>&1 ;;
-    deadline)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch --supervise >>"$T/crash.log" 2>&1 ;;
-    watchdog)
-        # exec mode: the agent is killed by the watchdog, which then dies at the point
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch >>"$T/crash.log" 2>&1
-        wait_for 10 grep -q "point=$point" "$T/crash.log" ;;
-    commit)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" commit --task 12 >>"$T/crash.log" 2>&1 ;;
-    manual)
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" rollback --reason crash >>"$T/crash.log" 2>&1 ;;
-    auto)
-        # the supervisor rolls back a build that exits at once, and dies midway
-        apply_v2
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch --supervise >>"$T/crash.log" 2>&1 ;;
-    revert)
-        apply_v2 && inst commit --task 12 >>"$T/crash.log" 2>&1
-        MOLT_FAULT=$point "$ROOT/bin/molt-installer" rollback --reason crash >>"$T/crash.log" 2>&1 ;;
-    esac
-    echo $?
-}
-
 settled() { # STATE VERSION
     state_is "$1" && [ "$(link_of current)" = "$2" ] && [ "$(last_start)" = "$2" ]
 }

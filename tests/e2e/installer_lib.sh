@@ -4,7 +4,7 @@
 # version appended after the ELF image, so copies of different versions differ)
 # and bin/molt-agent is a small script that behaves as the test needs. The
 # launcher runs under `launch --supervise`, as on a host without systemd.
-. "$(dirname "$0")/tap.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 INSTALLER="$MOLT_TOP_BUILDDIR/installer/molt-installer"
 PY=${PYTHON3:-python3}
@@ -177,4 +177,48 @@ consistent() {
         echo "stable installer is $(stable_build)'s, current is $cur"; return 1
     fi
     return 0
+}
+
+# Shared by the crash matrix and the power-cut matrix (tests/powercut).
+apply_v2() {
+    inst apply "$UPG/stage-2.0" --task 12 --build-version 2.0 >>"$T/apply.out" 2>&1
+}
+
+# crash SCENARIO POINT: brings the install to the point and kills there.
+# Prints the killed process's exit status.
+crash() {
+    local scenario=$1 point=$2
+    case $scenario in
+    apply)
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" apply "$UPG/stage-2.0" --task 12 --build-version 2.0 \
+            >>"$T/apply.out" 2>&1 ;;
+    launch)
+        apply_v2
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch --supervise >>"$T/crash.log" 2>&1 ;;
+    exec)
+        apply_v2
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch >>"$T/crash.log" 2>&1 ;;
+    deadline)
+        apply_v2
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch --supervise >>"$T/crash.log" 2>&1 ;;
+    watchdog)
+        # exec mode: the agent is killed by the watchdog, which then dies at the point
+        apply_v2
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch >>"$T/crash.log" 2>&1
+        wait_for 10 grep -q "point=$point" "$T/crash.log" ;;
+    commit)
+        apply_v2
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" commit --task 12 >>"$T/crash.log" 2>&1 ;;
+    manual)
+        apply_v2
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" rollback --reason crash >>"$T/crash.log" 2>&1 ;;
+    auto)
+        # the supervisor rolls back a build that exits at once, and dies midway
+        apply_v2
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" launch --supervise >>"$T/crash.log" 2>&1 ;;
+    revert)
+        apply_v2 && inst commit --task 12 >>"$T/crash.log" 2>&1
+        MOLT_FAULT=$point "$ROOT/bin/molt-installer" rollback --reason crash >>"$T/crash.log" 2>&1 ;;
+    esac
+    echo $?
 }

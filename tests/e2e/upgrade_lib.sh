@@ -14,9 +14,9 @@
 # MOLT_E2E_ARCH=aarch64 (make check-arm64, run under emulation): V1, V2 and VX
 # are cross builds for that arch, kept in their own fixture, and V2 is also
 # released for this host's arch (releases-native) as a mixed fleet has it.
-. "$(dirname "$0")/tap.sh"
-. "$(dirname "$0")/cp.sh"
-. "$(dirname "$0")/agent_conf.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cp.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/agent_conf.sh"
 
 V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901 VA=20.2-902
 E2E_ARCH=${MOLT_E2E_ARCH:-}

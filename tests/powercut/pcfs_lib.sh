@@ -1,0 +1,97 @@
+# pcfs_lib.sh: mount, power-cut and remount molt-powercutfs for the tests in
+# tests/powercut/. pcfs_need skips the whole test (TAP "1..0 # SKIP") with the
+# reason when FUSE cannot be used here.
+PCFS_BIN="$MOLT_TOP_BUILDDIR/tests/powercut/molt-powercutfs"
+PCFS_PID=
+
+pcfs_need() {
+    local why=
+    if [ "$(id -u)" != 0 ]; then why="needs root (FUSE mounts with allow_other)"
+    elif [ ! -c /dev/fuse ]; then why="no /dev/fuse"
+    elif [ ! -x "$PCFS_BIN" ]; then why="molt-powercutfs not built (libfuse3 missing at configure)"
+    elif ! command -v fusermount3 >/dev/null 2>&1; then why="no fusermount3 (package fuse3)"
+    fi
+    if [ -z "$why" ]; then
+        local probe
+        probe=$(mktemp -d "${TMPDIR:-/tmp}/molt-pcfs-probe-XXXXXX")
+        mkdir "$probe/d" "$probe/m"
+        if pcfs_mount_at "$probe/d" "$probe/live" "$probe/m"; then
+            pcfs_cut
+        else
+            why="cannot mount a FUSE file system here"
+        fi
+        rm -rf "$probe"
+    fi
+    if [ -n "$why" ]; then
+        echo "1..0 # SKIP $why"
+        exit 0
+    fi
+}
+
+# pcfs_mount_at DURABLE LIVE MOUNTPOINT: boots (live = a copy of durable) and mounts.
+pcfs_mount_at() {
+    PCFS_D=$1 PCFS_L=$2 PCFS_M=$3
+    "$PCFS_BIN" "$PCFS_D" "$PCFS_L" "$PCFS_M" -f -o allow_other,default_permissions \
+        2>>"${PCFS_LOG:-/dev/null}" &
+    PCFS_PID=$!
+    local n=50
+    while [ $n -gt 0 ]; do
+        mountpoint -q "$PCFS_M" && return 0
+        kill -0 "$PCFS_PID" 2>/dev/null || break
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+# pcfs_cut: the power goes: the file system dies at once (what it had not made
+# durable is gone) and the mount goes away.
+pcfs_cut() {
+    [ -n "$PCFS_PID" ] || return 0
+    kill -KILL "$PCFS_PID" 2>/dev/null
+    wait "$PCFS_PID" 2>/dev/null
+    PCFS_PID=
+    umount -l "$PCFS_M" 2>/dev/null || fusermount3 -u -z "$PCFS_M" 2>/dev/null
+    return 0
+}
+
+# pcfs_reboot: cut, then mount again from the durable state.
+pcfs_reboot() {
+    pcfs_cut
+    pcfs_mount_at "$PCFS_D" "$PCFS_L" "$PCFS_M"
+}
+
+# pcfs_fsync PATH...: fsync(2) each file or directory, as an application would.
+pcfs_fsync() {
+    "${PYTHON3:-python3}" -c 'import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)' "$@"
+}
+
+# pcfs_sync_tree DIR: fsync every file and directory under DIR (as sync(1)
+# would on a disk; sync(2) does not reach FUSE).
+pcfs_sync_tree() {
+    "${PYTHON3:-python3}" -c 'import os, sys
+for top, dirs, files in os.walk(sys.argv[1]):
+    for n in files + [""]:
+        p = os.path.join(top, n) if n else top
+        if os.path.islink(p): continue
+        fd = os.open(p, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)' "$1"
+}
+
+# kill_case: every process of this case (they carry MOLT_PC_CASE in their environment).
+kill_case() {
+    local p
+    [ -n "${MOLT_PC_CASE:-}" ] || return 0
+    for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" != $$ ] || continue
+        { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "MOLT_PC_CASE=$MOLT_PC_CASE" &&
+            kill -KILL "${p#/proc/}" 2>/dev/null
+    done
+    SUP_PID=
+    return 0
+}
