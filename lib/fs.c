@@ -250,8 +250,18 @@ int molt_fs_mkdir_p(const char *path, mode_t mode, struct molt_err *err)
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
-            if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            if (mkdir(buf, mode) == 0) {
+                /* A new directory's name is durable only once its parent is synced (a power
+                 * cut would otherwise take it, and all synced inside it, away). */
+                char parent[PATH_MAX];
+                int rc;
+
+                dir_of(buf, parent, sizeof(parent));
+                if ((rc = molt_fs_fsync_dir(parent, err)) < 0)
+                    return rc;
+            } else if (errno != EEXIST) {
                 return molt_err_errno(err, "mkdir %s", buf);
+            }
             *p = saved;
             if (saved == '\0')
                 break;
