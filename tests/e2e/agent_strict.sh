@@ -46,8 +46,13 @@ ok $? "and it is still the same process"
 sleep 1
 after=$(rss_settled "$pid")
 tap_diag "RSS idle ${before} kB, after the burst ${after} kB"
-ok "$([ "$after" -le $((before + 1024)) ] && echo 0 || echo 1)" \
-    "RSS after the burst is within 1 MiB of idle (${before} -> ${after} kB)"
+if grep -q '^SAN_CFLAGS = .*-fsanitize=address' "$MOLT_TOP_BUILDDIR/Makefile" 2>/dev/null; then
+    # ASan keeps freed memory in quarantine: the resident set says nothing there.
+    echo "ok $((TAP_N += 1)) # SKIP RSS is not the agent's own under AddressSanitizer"
+else
+    ok "$([ "$after" -le $((before + 1024)) ] && echo 0 || echo 1)" \
+        "RSS after the burst is within 1 MiB of idle (${before} -> ${after} kB)"
+fi
 is "$(collector_field "$cid" id)" "$cid" "the collector is unchanged (nothing applied)"
 agent_stop "$pid"
 tap_done
