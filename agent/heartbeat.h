@@ -19,7 +19,7 @@
 #include "err.h"
 #include "host.h"
 #include "http.h"
-#include "task.h"
+#include "report.h"
 
 #define MOLT_HB_INTERVAL_MIN_MS 100
 #define MOLT_HB_INTERVAL_MAX_MS (24LL * 3600 * 1000)

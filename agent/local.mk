@@ -12,6 +12,7 @@ agent_libmoltagent_a_SOURCES = \
 	agent/identity.c agent/identity.h \
 	agent/outbox.c agent/outbox.h \
 	agent/status.c agent/status.h \
+	agent/report.c agent/report.h \
 	agent/task.c agent/task.h \
 	agent/upgrade.h agent/upgrade.c \
 	agent/upgrade_state.c agent/upgrade_state.h \
