@@ -391,9 +391,23 @@ static int64_t retry_after_of(const struct molt_http_reply *rep)
     return rep->status == 429 || rep->status == 503 ? rep->retry_after_ms : -1;
 }
 
+/* A new identity becomes the current one. */
+static void adopt_identity(struct molt_agent *a, const struct molt_identity *id)
+{
+    pthread_mutex_lock(&a->mu);
+    a->id = *id;
+    a->have_identity = 1;
+    a->st.registered = 1;
+    a->st.collector_id = id->collector_id;
+    snprintf(a->st.name, sizeof(a->st.name), "%s", id->name);
+    snprintf(a->st.server_url, sizeof(a->st.server_url), "%s", id->server_url);
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void do_register(struct molt_agent *a, struct loop *l, int64_t now)
 {
     struct molt_err err = MOLT_ERR_INIT;
+    struct molt_identity id;
     struct molt_http_reply rep;
     int64_t interval = 0, delay;
     int rc;
@@ -408,10 +422,22 @@ static void do_register(struct molt_agent *a, struct loop *l, int64_t now)
         l->next_hb = now + delay;
         return;
     }
-    rc = molt_identity_register(a, &rep, &interval, &err);
+    molt_host_read(&a->host, NULL);
+    struct molt_register_req q = {
+        .conf = &a->conf,
+        .host = &a->host,
+        .machine_id = a->machine_id,
+        .state_dir = a->state_dir,
+        .os_time_ms = molt_agent_os_time(a),
+        .abort_fn = molt_agent_poll_tick,
+        .abort_arg = a,
+    };
+    rc = molt_identity_register(a->http, &q, &id, &rep, &interval, &err);
     if (rep.body)
         explicit_bzero(rep.body, rep.len);    /* it held the token */
     if (rc == 0) {
+        adopt_identity(a, &id);
+        explicit_bzero(&id, sizeof(id));
         if (interval > 0) {
             l->interval_ms = interval;
             l->server_interval = 1;
@@ -605,6 +631,47 @@ static void heartbeat_failed_log(struct loop *l, int rc, const struct molt_err *
                   (long long)delay, note);
 }
 
+/* Aborts a held long-poll when the main loop has something better to do (a
+ * wakeup, a reload); the stop flag is the HTTP client's own. */
+static int long_poll_abort(void *arg)
+{
+    struct molt_agent *a = arg;
+
+    molt_agent_poll_tick(a);
+    return atomic_load(&a->wake) != 0 || a->reload;
+}
+
+/* One heartbeat with the agent's token; wait_ms > 0 asks for a long-poll. The
+ * transfer aborts (MOLT_E_CANCELLED) on stop and, during a long-poll, on a wakeup. */
+static int send_heartbeat(struct molt_agent *a, int64_t wait_ms, struct molt_http_reply *rep,
+                          struct molt_hb_reply *out, struct molt_err *err)
+{
+    char token[MOLT_TOKEN_MAX + 1];
+    struct molt_report task;
+    /* A host-started task is the host's business: the server does not know it. */
+    int has_task = molt_task_current(a, &task) && !task.local;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (molt_agent_token(a, token, sizeof(token), err) < 0)
+        return err ? err->code : MOLT_E_STATE;
+    /* A failed refresh keeps the last facts: the heartbeat matters more. */
+    molt_host_refresh(&a->host, MOLT_HOST_REFRESH_MS, NULL);
+    struct molt_hb_req q = {
+        .token = token,
+        .host = &a->host,
+        .cache = &a->hb_cache,
+        .os_time_ms = molt_agent_os_time(a),
+        .task = has_task ? &task : NULL,
+        .wait_ms = wait_ms,
+        .abort_fn = wait_ms > 0 ? long_poll_abort : molt_agent_poll_tick,
+        .abort_arg = a,
+    };
+    rc = molt_heartbeat_send(a->http, &q, rep, out, err);
+    explicit_bzero(token, sizeof(token));
+    return rc;
+}
+
 static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -614,7 +681,7 @@ static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
     int rc;
 
     l->last_send = molt_host_monotonic_ms();
-    rc = molt_heartbeat_send(a, l->long_poll ? l->interval_ms : 0, &rep, &hr, &err);
+    rc = send_heartbeat(a, l->long_poll ? l->interval_ms : 0, &rep, &hr, &err);
     now = molt_host_monotonic_ms();
     if (rc == 0) {
         heartbeat_ok(a, l, &hr, now);

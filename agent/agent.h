@@ -27,6 +27,7 @@
 #include "err.h"
 #include "heartbeat.h"
 #include "host.h"
+#include "identity.h"
 #include "outbox.h"
 #include "task.h"
 
@@ -39,17 +40,7 @@ enum molt_exit {
                               * (molt-installer launch / systemd) starts us again */
 };
 
-#define MOLT_TOKEN_MAX 1024
 #define MOLT_RECENT_TASKS 16
-
-/* What identity.json holds. token is a secret: never logged. */
-struct molt_identity {
-    int64_t collector_id;
-    char token[MOLT_TOKEN_MAX + 1];
-    char machine_id[33];
-    char name[256];
-    char server_url[MOLT_CONF_STR];
-};
 
 /* What the local API and `molt-agent status` show (mu). */
 struct molt_agent_status {
