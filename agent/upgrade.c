@@ -101,7 +101,7 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     r.local = u->task.local;
     r.bytes_done = done;
     r.bytes_total = total;
-    if (molt_task_update(u->agent, &r, &err) < 0 && molt_task_begin(u->agent, &r, &err) < 0)
+    if (molt_task_update(&u->agent->tasks, &r, &err) < 0 && molt_task_begin(&u->agent->tasks, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
     if (http && !u->task.local)   /* the server does not know local tasks */
         post_progress(u->agent, http, &r);
@@ -134,7 +134,7 @@ static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int
         u->has_last_final = 1;
         pthread_mutex_unlock(&u->final_mu);
     }
-    if (molt_task_finish(a, &r, &err) < 0)
+    if (molt_task_finish(&a->tasks, &r, &err) < 0)
         molt_log_error("upgrade.final", "task=%s error=\"%s\"", t->task_id, err.msg);
 }
 
@@ -653,7 +653,7 @@ static int worker_busy(struct upgrade *u)
 
     if (!u->thread_started)
         return 0;
-    if (molt_task_current(u->agent, &cur) && strcmp(cur.task_id, u->task.task_id) == 0 &&
+    if (molt_task_current(&u->agent->tasks, &cur) && strcmp(cur.task_id, u->task.task_id) == 0 &&
         strcmp(cur.build_version, u->task.build.version) == 0 &&
         cur.stage_index < MOLT_STAGE_COMMITTED)
         return 1;
@@ -679,7 +679,7 @@ static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
     snprintf(t.local_package, sizeof(t.local_package), "%s", local_package ? local_package : "");
     molt_report_init(&r, t.task_id, t.build.version, MOLT_TASK_PROGRESSING, MOLT_STAGE_ACCEPTED);
     r.local = t.local;
-    if (molt_task_begin(a, &r, err) < 0) {
+    if (molt_task_begin(&a->tasks, &r, err) < 0) {
         molt_upgrade_state_free(&t);
         return err->code;
     }
@@ -697,7 +697,7 @@ static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
     return 0;
 }
 
-void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd)
+static void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd)
 {
     struct upgrade *u = upgrade_of(a);
     struct molt_err err = MOLT_ERR_INIT;
@@ -738,7 +738,7 @@ int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_rep
     int found = 0;
 
     *active = 0;
-    if (molt_task_current(a, out) && (!task_id || strcmp(out->task_id, task_id) == 0)) {
+    if (molt_task_current(&a->tasks, out) && (!task_id || strcmp(out->task_id, task_id) == 0)) {
         *active = 1;
         return 1;
     }
@@ -767,7 +767,7 @@ int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_
     struct molt_report cur;
     char msg[400];
 
-    if (molt_task_current(a, &cur))
+    if (molt_task_current(&a->tasks, &cur))
         return molt_err_set(err, MOLT_E_BUSY, "task %s is in progress (stage %s); cancel it "
                             "instead", cur.task_id, cur.stage);
     molt_agent_config(a, &conf);
@@ -793,7 +793,7 @@ int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct m
     int rc = 0;
 
     pthread_mutex_lock(&u->mu);
-    if (!molt_task_current(a, &cur) || strcmp(cur.task_id, task_id) != 0) {
+    if (!molt_task_current(&a->tasks, &cur) || strcmp(cur.task_id, task_id) != 0) {
         rc = molt_err_set(err, MOLT_E_NOTFOUND, "task %s is not in progress", task_id);
     } else if (cur.stage_index >= MOLT_STAGE_SWITCHING) {
         /* Past the switch the health check decides; a cancel cannot undo it. */
@@ -813,7 +813,7 @@ int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct m
     return rc;
 }
 
-void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd)
+static void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd)
 {
     struct molt_err err = MOLT_ERR_INIT;
 
@@ -918,7 +918,7 @@ static int stage_index_of(const char *name)
     return MOLT_STAGE_ACCEPTED;
 }
 
-int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
+static int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
 {
     struct upgrade *u = calloc(1, sizeof(*u));
     struct molt_report r;
@@ -930,8 +930,6 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     pthread_mutex_init(&u->mu, NULL);
     pthread_mutex_init(&u->final_mu, NULL);
     a->upgrade = u;
-    if (molt_upgrade_api_routes(a, err) < 0)
-        return err->code;
     rc = molt_upgrade_state_load(a->state_dir, &u->task, err);
     if (rc == MOLT_E_NOTFOUND)
         return 0;
@@ -945,7 +943,7 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     stage = stage_index_of(u->task.stage);
     molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
     r.local = u->task.local;
-    if (molt_task_begin(a, &r, err) < 0)
+    if (molt_task_begin(&a->tasks, &r, err) < 0)
         return err->code;
     molt_log_info("upgrade.resume", "task=%s build=%s stage=%s", u->task.task_id,
                   u->task.build.version, u->task.stage);
@@ -956,7 +954,7 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     return spawn(a, err);
 }
 
-void molt_upgrade_shutdown(struct molt_agent *a)
+static void molt_upgrade_shutdown(struct molt_agent *a)
 {
     struct upgrade *u = upgrade_of(a);
 
@@ -977,3 +975,10 @@ void molt_upgrade_shutdown(struct molt_agent *a)
     free(u);
     a->upgrade = NULL;
 }
+
+const struct molt_pipeline molt_upgrade_pipeline = {
+    .init = molt_upgrade_init,
+    .start = molt_upgrade_start,
+    .cancel = molt_upgrade_cancel,
+    .shutdown = molt_upgrade_shutdown,
+};
