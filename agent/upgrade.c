@@ -30,6 +30,7 @@
 #include "json.h"
 #include "log.h"
 #include "package.h"
+#include "resume.h"
 #include "upgrade_state.h"
 #include "version.h"
 
@@ -858,71 +859,53 @@ static void on_first_ack(struct molt_agent *a, void *arg)
     collect_garbage(a);
 }
 
-/* After a restart: what did the switch come to? */
+/* After a restart, the switch behind us: what did it come to? */
 static int resume_after_switch(struct molt_agent *a, struct upgrade *u, struct molt_err *err)
 {
     const char *self = molt_version_self();
-    const struct molt_journal_outcome *o;
     struct molt_journal j;
-    char path[PATH_MAX], msg[600];
-    const char *trial;
+    struct molt_resume d;
+    char path[PATH_MAX];
 
     if (molt_journal_path(path, sizeof(path), a->state_dir, err) < 0)
         return err->code;
     if (molt_journal_load(path, &j, err) < 0)
         molt_log_warn("upgrade.journal", "error=\"%s\"", err->msg);
-    trial = molt_journal_trial_task(&j, self);
-    if (trial && strcmp(trial, u->task.task_id) == 0) {
+    molt_resume_decide(&u->task, &j, self, &d);
+    switch (d.action) {
+    case MOLT_RESUME_TRIAL:
         /* We are the new version, on trial: prove it with a heartbeat. */
         report_stage_main(u, MOLT_STAGE_HEALTH_CHECK);
         molt_agent_on_first_ack(a, on_first_ack, NULL);
         molt_log_info("upgrade.trial", "task=%s version=%s", u->task.task_id, self);
         return 0;
-    }
-    o = molt_journal_find_outcome(&j, u->task.task_id);
-    if (o && o->result == MOLT_JOURNAL_RESULT_COMMITTED && strcmp(o->to_version, self) == 0) {
+    case MOLT_RESUME_COMMITTED:
         /* Committed, but we died before reporting it. */
         report_stage_main(u, MOLT_STAGE_HEALTH_CHECK);
         molt_agent_on_first_ack(a, on_first_ack, NULL);
         return 0;
-    }
-    if (o && o->result == MOLT_JOURNAL_RESULT_ROLLED_BACK) {
-        char outcome[MOLT_JOURNAL_REASON_MAX + 64];
-        molt_journal_outcome_message(o, outcome, sizeof(outcome));
-        snprintf(msg, sizeof(msg), "health-check: %s", outcome);
+    case MOLT_RESUME_ROLLED_BACK:
         cleanup_task(a, &u->task);
-        finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_HEALTH_CHECK, msg);
+        finish(a, &u->task, MOLT_TASK_FAILED, d.final_stage, d.message);
         collect_garbage(a);
         return 0;
-    }
-    if (strcmp(u->task.from_version, self) == 0 && !molt_journal_in_progress(&j)) {
-        /* The switch never happened (we died before apply finished its first
-         * step): carry on from the download, which resumes. */
+    case MOLT_RESUME_SWITCH_NOT_DONE:
+        /* Carry on from the download, which resumes. */
         molt_log_info("upgrade.resume", "task=%s stage=%s", u->task.task_id, u->task.stage);
         return spawn(a, err);
+    default:    /* MOLT_RESUME_SWITCH_FAILED */
+        cleanup_task(a, &u->task);
+        finish(a, &u->task, MOLT_TASK_FAILED, d.final_stage, d.message);
+        return 0;
     }
-    snprintf(msg, sizeof(msg), "switching: running %s after switching from %s to %s; journal "
-             "state %s", self, u->task.from_version, u->task.build.version,
-             molt_journal_state_name(j.state));
-    cleanup_task(a, &u->task);
-    finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_SWITCHING, msg);
-    return 0;
-}
-
-static int stage_index_of(const char *name)
-{
-    for (int i = 1; i <= MOLT_STAGE_COUNT; i++) {
-        if (strcmp(molt_stage_name(i), name) == 0)
-            return i;
-    }
-    return MOLT_STAGE_ACCEPTED;
 }
 
 static int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
 {
     struct upgrade *u = calloc(1, sizeof(*u));
+    struct molt_resume d;
     struct molt_report r;
-    int stage, rc;
+    int rc;
 
     if (!u)
         return molt_err_set(err, MOLT_E_NOMEM, "upgrade: out of memory");
@@ -940,16 +923,16 @@ static int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
         molt_err_clear(err);
         return 0;
     }
-    stage = stage_index_of(u->task.stage);
-    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    molt_resume_decide(&u->task, NULL, molt_version_self(), &d);
+    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, d.stage);
     r.local = u->task.local;
     if (molt_task_begin(&a->tasks, &r, err) < 0)
         return err->code;
     molt_log_info("upgrade.resume", "task=%s build=%s stage=%s", u->task.task_id,
                   u->task.build.version, u->task.stage);
-    if (stage == MOLT_STAGE_COMMITTED && strcmp(u->task.build.version, molt_version_self()) == 0)
+    if (d.action == MOLT_RESUME_WAIT_HOP)
         return 0;   /* between hops: wait for the next command */
-    if (stage >= MOLT_STAGE_SWITCHING)
+    if (d.action == MOLT_RESUME_READ_JOURNAL)
         return resume_after_switch(a, u, err);
     return spawn(a, err);
 }

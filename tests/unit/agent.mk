@@ -2,7 +2,7 @@
 # One unit-test program per agent module (tests/unit/test_<module>.c).
 AGENT_MODULE_TESTS = tests/unit/test_api tests/unit/test_backoff tests/unit/test_command \
 	tests/unit/test_heartbeat tests/unit/test_identity tests/unit/test_outbox \
-	tests/unit/test_report tests/unit/test_status tests/unit/test_task \
+	tests/unit/test_report tests/unit/test_resume tests/unit/test_status tests/unit/test_task \
 	tests/unit/test_upgrade_state
 AGENT_UNIT_TESTS = $(AGENT_MODULE_TESTS) tests/unit/test_http
 check_PROGRAMS += $(AGENT_UNIT_TESTS)
@@ -29,6 +29,8 @@ tests_unit_test_outbox_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_outbox_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_report_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_report_LDADD = $(AGENT_UNIT_LDADD)
+tests_unit_test_resume_CFLAGS = $(AGENT_UNIT_CFLAGS)
+tests_unit_test_resume_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_status_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_status_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_task_CFLAGS = $(AGENT_UNIT_CFLAGS)
