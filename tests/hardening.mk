@@ -19,12 +19,13 @@ soak: all
 	$(SHELL) $(top_srcdir)/tests/e2e/hard_soak.sh
 .PHONY: soak
 
-# make lint: cppcheck, clang-tidy (.clang-tidy) and scan-build, no findings
-# allowed (tests/lint.sh; exclusions justified where configured).
+# make lint: no circle of includes or calls within agent/ or lib/
+# (tests/depcycles.py), cppcheck, clang-tidy (.clang-tidy) and scan-build, no
+# findings allowed (tests/lint.sh; exclusions justified where configured).
 lint:
 	$(SHELL) $(top_srcdir)/tests/lint.sh --builddir $(abs_top_builddir)
 .PHONY: lint
-EXTRA_DIST += tests/lint.sh tests/cppcheck.supp .clang-tidy
+EXTRA_DIST += tests/lint.sh tests/depcycles.py tests/cppcheck.supp .clang-tidy
 
 # make valgrind: every unit test under valgrind's memcheck; any error or
 # definite/indirect leak fails (logs in tests/unit/<test>.valgrind.log, the
