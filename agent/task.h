@@ -1,4 +1,5 @@
-/* task.h: THE SEAM between the agent core and the upgrade pipeline.
+/* task.h: the task slot, the seam from the upgrade pipeline to the agent
+ * core (pipeline.h is the seam the other way).
  *
  * The core keeps one "current task" report (report.h) that every
  * heartbeat carries as its "task" field, and an outbox for final reports. The
