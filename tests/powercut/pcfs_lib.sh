@@ -95,3 +95,32 @@ kill_case() {
     SUP_PID=
     return 0
 }
+
+# pcfs_manifest_valid DIR: the version directory holds every entry of its
+# manifest.json with the recorded type, mode, size and sha256. Prints the
+# first difference.
+pcfs_manifest_valid() {
+    "${PYTHON3:-python3}" -c 'import hashlib, json, os, stat, sys
+d = sys.argv[1]
+try:
+    m = json.load(open(os.path.join(d, "manifest.json")))
+except (OSError, ValueError) as e:
+    sys.exit("%s: manifest.json: %s" % (d, e))
+for f in m.get("files", []):
+    p = os.path.join(d, f["path"])
+    try:
+        st = os.lstat(p)
+    except OSError:
+        sys.exit("%s: %s missing" % (d, f["path"]))
+    t = f["type"]
+    if t == "symlink":
+        ok = stat.S_ISLNK(st.st_mode) and os.readlink(p) == f["target"]
+    elif t == "dir":
+        ok = stat.S_ISDIR(st.st_mode) and "%04o" % (st.st_mode & 0o7777) == f["mode"]
+    else:
+        ok = (stat.S_ISREG(st.st_mode) and st.st_size == f["size"]
+              and "%04o" % (st.st_mode & 0o7777) == f["mode"]
+              and hashlib.sha256(open(p, "rb").read()).hexdigest() == f["sha256"])
+    if not ok:
+        sys.exit("%s: %s differs from the manifest" % (d, f["path"]))' "$1" 2>&1
+}
