@@ -124,3 +124,33 @@ for f in m.get("files", []):
     if not ok:
         sys.exit("%s: %s differs from the manifest" % (d, f["path"]))' "$1" 2>&1
 }
+
+# pcfs_journal_agrees JOURNAL ROOT: the journal parses, is at rest and its
+# versions are the links': committed: current is toVersion and previous
+# fromVersion; rolled-back: current is fromVersion and previous is
+# previousVersion or absent (dropped when incomplete); idle: current, if any,
+# is an installed version. Prints the disagreement.
+pcfs_journal_agrees() {
+    "${PYTHON3:-python3}" -c 'import json, os, sys
+jp, root = sys.argv[1], sys.argv[2]
+def link(n):
+    p = os.path.join(root, n)
+    return os.readlink(p).split("/")[-1] if os.path.islink(p) else ""
+try:
+    j = json.load(open(jp))
+except (OSError, ValueError) as e:
+    sys.exit("journal: %s" % e)
+st, cur, prev = j.get("state"), link("current"), link("previous")
+want = {"committed": (j.get("toVersion"), (j.get("fromVersion"),)),
+        "rolled-back": (j.get("fromVersion"), (j.get("previousVersion") or "", ""))}
+if st == "idle":
+    ok = not cur or os.path.isdir(os.path.join(root, "versions", cur))
+elif st in want:
+    ok = cur == want[st][0] and prev in want[st][1]
+else:
+    sys.exit("journal state %s is not at rest" % st)
+if not ok:
+    sys.exit("journal %s from %s to %s (previous %s) but current -> %s, previous -> %s" % (
+        st, j.get("fromVersion"), j.get("toVersion"), j.get("previousVersion") or "-",
+        cur or "-", prev or "-"))' "$1" "$2" 2>&1
+}
