@@ -9,8 +9,9 @@
 # be consistent: current complete and manifest-valid, the journal agreeing with
 # the links. outbox.after_send cuts after the final report was acknowledged and
 # before the outbox let go of it: the agent sends it again after the reboot
-# (at-least-once), and the server must take the repeat as the same result. A
-# last case cuts in the middle of the download.
+# (at-least-once), and the server must take the repeat as the same result. Two
+# last cases cut in the middle of the download: in its first attempt (nothing
+# synced yet: it starts over) and in a later one (it resumes).
 # make check runs a sample (MOLT_POWERCUT_FULL unset); make check-powercut all.
 . "$MOLT_TOP_SRCDIR/tests/e2e/upgrade_lib.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
@@ -23,7 +24,9 @@ launch.after_count_start upgrade.before_commit commit.after_journal upgrade.afte
 outbox.after_send"
 n=0
 for p in $POINTS; do n=$((n + 1)); done
-tap_plan $((n * 7 + 7))
+n_dl=7
+[ -z "${MOLT_POWERCUT_FULL:-}" ] || n_dl=15 # the second download case, in the full run only
+tap_plan $((n * 7 + n_dl))
 env_start powercut
 trap '[ -z "$AGENT_PID" ] || kill -KILL "$AGENT_PID"; kill_case; pcfs_cut; env_cleanup' EXIT
 publish "$V1" "$V2"
@@ -168,4 +171,31 @@ agent_start
 after_cut download "$tid" upgrade.download
 line=$(grep "upgrade.download task=$tid " "$WORK/agent.log" | tail -n 1)
 tap_diag "after the cut: $line"
+
+# A cut in a later attempt: the first is dropped after 200000 bytes (an
+# attempt's end syncs the partial file and saves the ETag, which syncs the
+# task directory), the second, throttled, is cut midway. After the reboot the
+# agent must resume from what the first attempt synced (Range + If-Range).
+if [ -n "${MOLT_POWERCUT_FULL:-}" ]; then
+    wait_until 30 version_is "$cur"
+    [ "$cur" = "$V1" ] && want=$V2 || want=$V1
+    size=$(stat -c %s "$(pkg_of "$want")")
+    cp_fault '{"type": "drop", "afterBytes": 200000}' >/dev/null
+    cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
+    tid=$(cp_create_task "$CID" "$want")
+    second() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 260000 ]; }
+    wait_until 60 second
+    had=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
+    power_cut
+    left=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
+    cp_faults_reset
+    [ "$had" -gt 260000 ] && [ "$had" -lt "$size" ] && [ "$left" = 200000 ]
+    ok $? "download, second attempt: cut with $had bytes, $left (the first attempt's) survived"
+    agent_start
+    after_cut download-resume "$tid" upgrade.download
+    line=$(grep "upgrade.download task=$tid " "$WORK/agent.log" | tail -n 1)
+    got=$(printf '%s' "$line" | sed -n 's/.* bytes=\([0-9]*\) .*/\1/p')
+    [ -n "$got" ] && [ "$((got + 200000))" = "$size" ]
+    ok $? "download, second attempt: the agent resumed after the reboot: fetched $got of $size bytes"
+fi
 tap_done
