@@ -541,12 +541,10 @@ static int cmd_verify(const struct cargs *a)
         return usage_error("verify: needs --keys DIR CHANNEL [SIGNATURE]", NULL);
     rc = path_with(sigpath, sizeof(sigpath), a->nrest == 2 ? a->rest[1] : a->rest[0],
                    a->nrest == 2 ? "" : ".sig", &err);
-    /* Read one byte past each cap, so that an oversized file is refused by the
-     * channel's own rules, with their message. */
     if (rc == 0)
-        rc = molt_fs_read_file(a->rest[0], MOLT_CHANNEL_MAX + 1, &doc, &doc_len, &err);
+        rc = molt_fs_read_file(a->rest[0], MOLT_CHANNEL_MAX, &doc, &doc_len, &err);
     if (rc == 0 && molt_fs_exists(sigpath))
-        rc = molt_fs_read_file(sigpath, MOLT_SIGSET_MAX + 1, &sig, &sig_len, &err);
+        rc = molt_fs_read_file(sigpath, MOLT_SIGSET_MAX, &sig, &sig_len, &err);
     if (rc == 0)
         rc = molt_channel_load(a->keys_dir, a->threshold, a->name, doc, doc_len, sig, sig_len,
                                &ch, &err);
