@@ -234,7 +234,6 @@ int molt_channel_load(const char *keys_dir, int threshold, const char *expected_
     struct molt_channel ch;
     int rc;
 
-    memset(out, 0, sizeof(*out));
     if (!doc || doc_len == 0)
         return molt_err_set(err, MOLT_E_PARSE, "channel: missing");
     /* The cap comes before the signatures: no unbounded hashing of a hostile document. */

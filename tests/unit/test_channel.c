@@ -280,10 +280,16 @@ static void test_load_signatures(void **state)
 
     assert_int_equal(load(env, 1, "stable", good_doc, sig, &ch, &err), 0);
     assert_int_equal(ch.serial, 7);
-    molt_channel_free(&ch);
+    /* A refused channel leaves the one in force as it was. */
     tp_assert_err(load(env, 1, NULL, good_doc, NULL, &ch, &err), err, MOLT_E_VERIFY,
                   "channel: signature: missing");
-    assert_null(ch.builds);
+    tp_assert_err(load(env, 1, NULL, tampered, sig, &ch, &err), err, MOLT_E_VERIFY,
+                  "signature: invalid");
+    assert_int_equal(ch.serial, 7);
+    assert_int_equal(ch.nbuilds, 3);
+    assert_string_equal(ch.builds[2].version, "20.2-5");
+    molt_channel_free(&ch);
+    memset(&ch, 0, sizeof(ch));
     tp_assert_err(load(env, 1, NULL, good_doc, other, &ch, &err), err, MOLT_E_VERIFY,
                   "channel: signature: 0 of 1 required signatures by distinct trusted keys "
                   "(line 1, key");
@@ -292,7 +298,6 @@ static void test_load_signatures(void **state)
                   "signature: invalid");
     tp_assert_err(load(env, 1, "beta", good_doc, sig, &ch, &err), err, MOLT_E_VERIFY,
                   "channel: is 'stable', this host follows 'beta'");
-    assert_null(ch.builds);
     sig[40] = '\0';
     tp_assert_err(load(env, 1, NULL, good_doc, sig, &ch, &err), err, MOLT_E_VERIFY,
                   "channel: signature: truncated");
