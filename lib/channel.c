@@ -17,11 +17,11 @@
 
 #define ROLLOUT_DOMAIN "molt-rollout"
 
-static const char *const top_fields[] = { "builds", "expires", "floor",  "format",
-                                          "issued", "name",    "serial", NULL };
-static const char *const build_fields[] = { "arch",    "os", "rollout", "statementSha256",
-                                            "version", NULL };
-static const char *const rollout_fields[] = { "notBefore", "percent", NULL };
+static const char *const top_fields[] = {"builds", "expires", "floor",  "format",
+                                         "issued", "name",    "serial", NULL};
+static const char *const build_fields[] = {"arch",    "os", "rollout", "statementSha256",
+                                           "version", NULL};
+static const char *const rollout_fields[] = {"notBefore", "percent", NULL};
 
 /* ---- parse ------------------------------------------------------------------ */
 
@@ -60,8 +60,7 @@ static int parse_rollout(struct json_object *b, struct molt_channel_build *out,
     return 0;
 }
 
-static int parse_build(struct json_object *b, struct molt_channel_build *out,
-                       struct molt_err *err)
+static int parse_build(struct json_object *b, struct molt_channel_build *out, struct molt_err *err)
 {
     if (!json_object_is_type(b, json_type_object))
         return molt_err_set(err, MOLT_E_PARSE, "not an object");
@@ -120,7 +119,7 @@ static int parse_fields(struct json_object *o, struct molt_channel *ch, struct m
 }
 
 int molt_channel_sha256(const void *buf, size_t len, char hex[MOLT_PKG_SHA256_HEX],
-                      struct molt_err *err)
+                        struct molt_err *err)
 {
     struct molt_pkg_hasher h;
     uint64_t size = 0;
@@ -134,19 +133,17 @@ int molt_channel_sha256(const void *buf, size_t len, char hex[MOLT_PKG_SHA256_HE
     return rc;
 }
 
-int molt_channel_parse(const void *buf, size_t len, struct molt_channel *out,
-                       struct molt_err *err)
+int molt_channel_parse(const void *buf, size_t len, struct molt_channel *out, struct molt_err *err)
 {
     struct json_object *o = NULL;
-    struct molt_channel ch = { 0 };
+    struct molt_channel ch = {0};
     int rc;
 
     memset(out, 0, sizeof(*out));
     if (!buf || len == 0)
         return molt_err_set(err, MOLT_E_PARSE, "empty document");
     if (len > MOLT_CHANNEL_MAX)
-        return molt_err_set(err, MOLT_E_LIMIT, "%zu bytes, larger than %d", len,
-                            MOLT_CHANNEL_MAX);
+        return molt_err_set(err, MOLT_E_LIMIT, "%zu bytes, larger than %d", len, MOLT_CHANNEL_MAX);
     rc = molt_json_parse(buf, len, &o, err);
     if (rc == 0)
         rc = parse_fields(o, &ch, err);
@@ -246,8 +243,8 @@ int molt_channel_load(const char *keys_dir, int threshold, const char *expected_
     if (rc < 0)
         return molt_err_prefix(err, "channel");
     if (expected_name && strcmp(ch.name, expected_name) != 0) {
-        rc = molt_err_set(err, MOLT_E_VERIFY, "channel: is '%s', this host follows '%s'",
-                          ch.name, expected_name);
+        rc = molt_err_set(err, MOLT_E_VERIFY, "channel: is '%s', this host follows '%s'", ch.name,
+                          expected_name);
         molt_channel_free(&ch);
         return rc;
     }
@@ -346,7 +343,7 @@ unsigned molt_channel_bucket(const char *machine_id, const char *version)
         return MOLT_CHANNEL_BUCKETS - 1;
     memcpy(msg, ROLLOUT_DOMAIN, a);
     memcpy(msg + a, machine_id, b);
-    memcpy(msg + a + b, version, c);
+    memcpy(msg + a + b, version, c + 1); /* the NUL is not hashed */
     if (EVP_Digest(msg, a + b + c, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8) {
         free(msg);
         return MOLT_CHANNEL_BUCKETS - 1;
@@ -435,8 +432,8 @@ int molt_channel_admits(const struct molt_channel *ch, int64_t now_ms, const cha
                             ch->name, (long long)ch->serial, when);
     }
     if (ch->floor[0] && molt_version_cmp(version, ch->floor) < 0)
-        return molt_err_set(err, MOLT_E_VERIFY, "%s is below the floor %s of channel '%s'",
-                            version, ch->floor, ch->name);
+        return molt_err_set(err, MOLT_E_VERIFY, "%s is below the floor %s of channel '%s'", version,
+                            ch->floor, ch->name);
     b = molt_channel_find(ch, version, os, arch);
     if (!b)
         return not_listed(ch, version, os, arch, err);

@@ -47,8 +47,7 @@ struct molt_channel {
 /* Strict parse of a document's bytes (only after its signatures verified!):
  * at most MOLT_CHANNEL_MAX bytes, RFC 8259 JSON (lib/json.c), every field
  * present with its type, no unknown field, then molt_channel_check(). */
-int molt_channel_parse(const void *buf, size_t len, struct molt_channel *out,
-                       struct molt_err *err);
+int molt_channel_parse(const void *buf, size_t len, struct molt_channel *out, struct molt_err *err);
 
 /* The document's rules, shared by parse and format: format, name [a-z0-9_-],
  * serial >= 1, issued >= 1, expires > issued, floor "" or a version, builds

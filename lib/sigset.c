@@ -35,8 +35,8 @@ int molt_sigset_verify(const char *keys_dir, int threshold, const void *doc, siz
     if (keyids && keyids_size)
         keyids[0] = '\0';
     if (threshold < 1 || threshold > MOLT_SIGSET_MAX_THRESHOLD)
-        return molt_err_set(err, MOLT_E_INVAL, "signature: threshold %d is not in 1..%d",
-                            threshold, MOLT_SIGSET_MAX_THRESHOLD);
+        return molt_err_set(err, MOLT_E_INVAL, "signature: threshold %d is not in 1..%d", threshold,
+                            MOLT_SIGSET_MAX_THRESHOLD);
     if (!set || set_len == 0)
         return molt_err_set(err, MOLT_E_VERIFY, "signature: missing");
     if (set_len > MOLT_SIGSET_MAX)
@@ -59,7 +59,8 @@ int molt_sigset_verify(const char *keys_dir, int threshold, const void *doc, siz
                                 lerr.msg);
         }
         if (molt_pkg_sig_verify(keys_dir, doc, doc_len, p, len, id, &lerr) == 0) {
-            if (!counted_already(seen, nseen, id) && nseen < (int)(sizeof(seen) / sizeof(seen[0]))) {
+            if (!counted_already(seen, nseen, id) &&
+                nseen < (int)(sizeof(seen) / sizeof(seen[0]))) {
                 memcpy(seen[nseen++], id, MOLT_PKG_KEYID_SIZE);
                 if (keyids)
                     list_add(keyids, keyids_size, id);

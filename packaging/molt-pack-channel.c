@@ -103,8 +103,8 @@ static int number(const char *opt, const char *s, long long min, long long max, 
     long long v = strtoll(s, &end, 10);
 
     if (!*s || *end || v < min || v > max) {
-        fprintf(stderr, "molt-pack: channel: %s: '%s' is not a number in %lld..%lld\n", opt, s,
-                min, max);
+        fprintf(stderr, "molt-pack: channel: %s: '%s' is not a number in %lld..%lld\n", opt, s, min,
+                max);
         return 2;
     }
     *out = v;
@@ -144,22 +144,48 @@ static int parse_args(int argc, char **argv, struct cargs *a)
     opterr = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "k:qh", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_NAME: a->name = optarg; break;
-        case OPT_FLOOR: a->floor = optarg; break;
-        case OPT_VERSION: a->version = optarg; break;
-        case OPT_OS: a->os = optarg; break;
-        case OPT_ARCH: a->arch = optarg; break;
-        case OPT_KEYS: a->keys_dir = optarg; break;
-        case OPT_MACHINE_ID: a->machine_id = optarg; break;
-        case OPT_STATEMENT: a->statement = optarg; break;
-        case OPT_APPEND: a->append = 1; break;
-        case 'q': a->quiet = 1; break;
-        case OPT_SERIAL: rc = number("--serial", optarg, 1, INT64_MAX, &a->serial); break;
+        case OPT_NAME:
+            a->name = optarg;
+            break;
+        case OPT_FLOOR:
+            a->floor = optarg;
+            break;
+        case OPT_VERSION:
+            a->version = optarg;
+            break;
+        case OPT_OS:
+            a->os = optarg;
+            break;
+        case OPT_ARCH:
+            a->arch = optarg;
+            break;
+        case OPT_KEYS:
+            a->keys_dir = optarg;
+            break;
+        case OPT_MACHINE_ID:
+            a->machine_id = optarg;
+            break;
+        case OPT_STATEMENT:
+            a->statement = optarg;
+            break;
+        case OPT_APPEND:
+            a->append = 1;
+            break;
+        case 'q':
+            a->quiet = 1;
+            break;
+        case OPT_SERIAL:
+            rc = number("--serial", optarg, 1, INT64_MAX, &a->serial);
+            break;
         case OPT_EXPIRES_DAYS:
             rc = number("--expires-days", optarg, 1, 3650, &a->expires_days);
             break;
-        case OPT_NOW: rc = number("--now", optarg, 1, INT64_MAX / 2, &a->now); break;
-        case OPT_PERCENT: rc = number("--percent", optarg, 0, 100, &a->percent); break;
+        case OPT_NOW:
+            rc = number("--now", optarg, 1, INT64_MAX / 2, &a->now);
+            break;
+        case OPT_PERCENT:
+            rc = number("--percent", optarg, 0, 100, &a->percent);
+            break;
         case OPT_NOT_BEFORE:
             rc = number("--not-before", optarg, 0, INT64_MAX, &a->not_before);
             break;
@@ -240,7 +266,7 @@ static int edit_channel(const struct cargs *a, const char *cmd,
                         int (*edit)(const struct cargs *, struct molt_channel *, struct molt_err *))
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_channel ch;
+    struct molt_channel ch = {0};
     int64_t validity;
     int rc;
 
@@ -271,7 +297,7 @@ static int matches(const struct cargs *a, const struct molt_channel_build *b)
 
 static int edit_add(const struct cargs *a, struct molt_channel *ch, struct molt_err *err)
 {
-    struct molt_channel_build nb = { .percent = 100 }, *slot;
+    struct molt_channel_build nb = {.percent = 100}, *slot;
     struct molt_statement st;
     struct molt_channel_build *grown;
     const struct molt_channel_build *found;
@@ -366,7 +392,7 @@ static int edit_none(const struct cargs *a, struct molt_channel *ch, struct molt
 static int cmd_create(const struct cargs *a)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_channel ch = { .serial = a->serial > 0 ? a->serial : 1 };
+    struct molt_channel ch = {.serial = a->serial > 0 ? a->serial : 1};
     int rc;
 
     if (!a->name || a->nrest != 1)
@@ -436,8 +462,8 @@ static int keep_old_lines(const char *sigpath, struct sigline *lines, int *n, in
     return rc;
 }
 
-static int sign_lines(const struct cargs *a, const char *doc, size_t doc_len,
-                      struct sigline *lines, int *n, struct molt_err *err)
+static int sign_lines(const struct cargs *a, const char *doc, size_t doc_len, struct sigline *lines,
+                      int *n, struct molt_err *err)
 {
     for (int i = 0; i < a->nkeys; i++) {
         char *sig = NULL;
@@ -461,8 +487,8 @@ static int sign_lines(const struct cargs *a, const char *doc, size_t doc_len,
 static int cmd_sign(const struct cargs *a)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_channel ch;
-    struct sigline lines[2 * MAX_KEYS] = { { "", NULL } };
+    struct molt_channel ch = {0};
+    struct sigline lines[2 * MAX_KEYS] = {{"", NULL}};
     char sigpath[PATH_MAX], *doc = NULL, *out = NULL;
     size_t doc_len = 0, used = 0;
     int n = 0, rc;
@@ -507,8 +533,7 @@ static int cmd_sign(const struct cargs *a)
     return 0;
 }
 
-static int check_admits(const struct cargs *a, const struct molt_channel *ch,
-                        struct molt_err *err)
+static int check_admits(const struct cargs *a, const struct molt_channel *ch, struct molt_err *err)
 {
     char *stmt = NULL, hex[MOLT_PKG_SHA256_HEX];
     size_t len = 0;
@@ -532,7 +557,7 @@ static int check_admits(const struct cargs *a, const struct molt_channel *ch,
 static int cmd_verify(const struct cargs *a)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_channel ch;
+    struct molt_channel ch = {0};
     char sigpath[PATH_MAX], when[32], *doc = NULL, *sig = NULL;
     size_t doc_len = 0, sig_len = 0;
     int rc;
@@ -546,8 +571,8 @@ static int cmd_verify(const struct cargs *a)
     if (rc == 0 && molt_fs_exists(sigpath))
         rc = molt_fs_read_file(sigpath, MOLT_SIGSET_MAX, &sig, &sig_len, &err);
     if (rc == 0)
-        rc = molt_channel_load(a->keys_dir, a->threshold, a->name, doc, doc_len, sig, sig_len,
-                               &ch, &err);
+        rc = molt_channel_load(a->keys_dir, a->threshold, a->name, doc, doc_len, sig, sig_len, &ch,
+                               &err);
     free(doc);
     free(sig);
     if (rc < 0)
@@ -568,7 +593,7 @@ static int cmd_verify(const struct cargs *a)
 static int cmd_show(const struct cargs *a)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_channel ch;
+    struct molt_channel ch = {0};
     char issued[32], expires[32], nb[32];
 
     if (a->nrest != 1)
@@ -625,9 +650,9 @@ int molt_pack_channel(int argc, char **argv)
         const char *name;
         int (*fn)(const struct cargs *);
     } cmds[] = {
-        {"create", cmd_create}, {"add", cmd_add},     {"remove", cmd_remove},
+        {"create", cmd_create}, {"add", cmd_add},         {"remove", cmd_remove},
         {"floor", cmd_floor},   {"rollout", cmd_rollout}, {"renew", cmd_renew},
-        {"sign", cmd_sign},     {"verify", cmd_verify}, {"show", cmd_show},
+        {"sign", cmd_sign},     {"verify", cmd_verify},   {"show", cmd_show},
     };
     struct cargs a;
     int rc;

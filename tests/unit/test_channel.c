@@ -23,7 +23,8 @@ static const char good_doc[] =
     "{\"builds\":["
     "{\"arch\":\"amd64\",\"os\":\"linux\",\"rollout\":{\"notBefore\":0,\"percent\":100},"
     "\"statementSha256\":\"" SHA_A "\",\"version\":\"20.3-1\"},"
-    "{\"arch\":\"aarch64\",\"os\":\"linux\",\"rollout\":{\"notBefore\":1700003601000,\"percent\":10},"
+    "{\"arch\":\"aarch64\",\"os\":\"linux\",\"rollout\":{\"notBefore\":1700003601000,\"percent\":"
+    "10},"
     "\"statementSha256\":\"" SHA_B "\",\"version\":\"20.3-1\"},"
     "{\"arch\":\"amd64\",\"os\":\"linux\",\"rollout\":{\"notBefore\":0,\"percent\":0},"
     "\"statementSha256\":\"" SHA_B "\",\"version\":\"20.2-5\"}"
@@ -147,10 +148,12 @@ static void test_parse_fields(void **state)
     expect_edit_error("\"format\":\"molt-channel-1\"", "\"format\":\"molt-channel-2\"",
                       "field 'format': not molt-channel-1");
     expect_edit_error("\"name\":\"stable\"", "\"name\":\"Stable!\"", "field 'name'");
-    expect_edit_error("\"floor\":\"20.2-0\"", "\"floor\":\"x\"", "field 'floor': 'x' is not a version");
+    expect_edit_error("\"floor\":\"20.2-0\"", "\"floor\":\"x\"",
+                      "field 'floor': 'x' is not a version");
     expect_edit_error("\"serial\":7", "\"serial\":7,\"mirror\":\"x\"",
                       "channel: unknown field 'mirror'");
-    expect_edit_error("\"percent\":100", "\"percent\":101", "field 'percent': 101 is not in 0..100");
+    expect_edit_error("\"percent\":100", "\"percent\":101",
+                      "field 'percent': 101 is not in 0..100");
     expect_edit_error("\"notBefore\":0", "\"notBefore\":-1", "field 'notBefore'");
     expect_edit_error("\"percent\":100}", "\"percent\":100,\"x\":1}", "rollout: unknown field 'x'");
     expect_edit_error("\"version\":\"20.3-1\"", "\"version\":\"20.3-1\",\"url\":\"u\"",
@@ -166,7 +169,7 @@ static void test_parse_fields(void **state)
 
 static void test_parse_too_many_builds(void **state)
 {
-    struct molt_channel ch = { .serial = 1, .issued_ms = 1, .expires_ms = 2, .name = "s" };
+    struct molt_channel ch = {.serial = 1, .issued_ms = 1, .expires_ms = 2, .name = "s"};
     struct molt_err err = MOLT_ERR_INIT;
     char *text = NULL;
     size_t len = 0;
@@ -301,8 +304,8 @@ static void test_load_signatures(void **state)
     sig[40] = '\0';
     tp_assert_err(load(env, 1, NULL, good_doc, sig, &ch, &err), err, MOLT_E_VERIFY,
                   "channel: signature: truncated");
-    tp_assert_err(load(env, 1, NULL, good_doc, "not a signature\n", &ch, &err), err,
-                  MOLT_E_VERIFY, "channel: signature: malformed: line 1:");
+    tp_assert_err(load(env, 1, NULL, good_doc, "not a signature\n", &ch, &err), err, MOLT_E_VERIFY,
+                  "channel: signature: malformed: line 1:");
     free(sig);
     free(other);
     free(tampered);
@@ -418,11 +421,12 @@ static void test_admits(void **state)
     machine_id_for("20.3-1", 1000, 1, in);
     machine_id_for("20.3-1", 1000, 0, out);
 
-    assert_int_equal(molt_channel_admits(&ch, NOW, out, "20.3-1", "linux", "amd64", SHA_A, &err), 0);
-    assert_int_equal(molt_channel_admits(&ch, EXPIRES - 1, in, "20.3-1", "linux", "aarch64",
-                                         SHA_B, &err),
+    assert_int_equal(molt_channel_admits(&ch, NOW, out, "20.3-1", "linux", "amd64", SHA_A, &err),
                      0);
-    expect_refusal(&ch, NOW, in, "20.4-1", "amd64", SHA_A, "20.4-1 is not in channel 'stable' serial 7");
+    assert_int_equal(
+        molt_channel_admits(&ch, EXPIRES - 1, in, "20.3-1", "linux", "aarch64", SHA_B, &err), 0);
+    expect_refusal(&ch, NOW, in, "20.4-1", "amd64", SHA_A,
+                   "20.4-1 is not in channel 'stable' serial 7");
     expect_refusal(&ch, NOW, in, "20.3-1", "x86", SHA_A,
                    "channel 'stable' serial 7 lists 20.3-1 for linux/amd64 linux/aarch64 only, "
                    "not linux/x86");
@@ -435,7 +439,8 @@ static void test_admits(void **state)
                    "rollout of 20.3-1 in channel 'stable' starts at 2023-11-14T23:13:21Z");
     expect_refusal(&ch, EXPIRES - 1, out, "20.3-1", "aarch64", SHA_B,
                    "is outside the 10% rollout of 20.3-1 in channel 'stable' (buckets below 1000)");
-    expect_refusal(&ch, EXPIRES - 1, in, "20.2-5", "amd64", SHA_B, "outside the 0% rollout of 20.2-5");
+    expect_refusal(&ch, EXPIRES - 1, in, "20.2-5", "amd64", SHA_B,
+                   "outside the 0% rollout of 20.2-5");
     expect_refusal(&ch, EXPIRES, out, "20.3-1", "amd64", SHA_A,
                    "channel 'stable' serial 7 expired at 2023-11-15T22:13:20Z: no new upgrade");
     molt_channel_free(&ch);
@@ -472,7 +477,8 @@ static void test_bucket_stable_and_spread(void **state)
  * big endian, mod 10000: checked against OpenSSL's sha256 computed here. */
 static void test_bucket_definition(void **state)
 {
-    static const char msg[] = "molt-rollout\0abc\0" "20.3-1";
+    static const char msg[] = "molt-rollout\0abc\0"
+                              "20.3-1";
     char hex[MOLT_PKG_SHA256_HEX];
     struct molt_err err = MOLT_ERR_INIT;
     unsigned long long v = 0;
