@@ -12,7 +12,7 @@ trap 'rm -rf "$T"' EXIT
 run() { out=$("$@" 2>&1); rc=$?; }
 serial_of() { sed -n 's/.*"serial":\([0-9]*\).*/\1/p' "$1"; }
 
-tap_plan 47
+tap_plan 48
 
 NOW=1700000000000
 DAY=86400000
