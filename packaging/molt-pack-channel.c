@@ -25,7 +25,7 @@
 
 static const char usage[] =
     "Usage: molt-pack channel SUBCOMMAND [OPTIONS] CHANNEL [ARGS]\n"
-    "Edits, signs and verifies a release channel document (docs/security.md, section 6).\n"
+    "Edits, signs and verifies a release channel document. See molt-pack(1).\n"
     "Each edit writes serial + 1, issued = now, a new expiry, and removes CHANNEL.sig.\n"
     "\n"
     "Subcommands:\n"

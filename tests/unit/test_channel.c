@@ -306,6 +306,15 @@ static void test_load_signatures(void **state)
                   "channel: signature: truncated");
     tp_assert_err(load(env, 1, NULL, good_doc, "not a signature\n", &ch, &err), err, MOLT_E_VERIFY,
                   "channel: signature: malformed: line 1:");
+    {
+        char *big = malloc(MOLT_SIGSET_MAX + 2);
+        assert_non_null(big);
+        memset(big, ' ', MOLT_SIGSET_MAX + 1);
+        big[MOLT_SIGSET_MAX + 1] = '\0';
+        tp_assert_err(load(env, 1, NULL, good_doc, big, &ch, &err), err, MOLT_E_VERIFY,
+                      "channel: signature: malformed: larger than 4096 bytes");
+        free(big);
+    }
     free(sig);
     free(other);
     free(tampered);
