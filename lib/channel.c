@@ -408,6 +408,13 @@ static int rollout_admits(const struct molt_channel *ch, const struct molt_chann
         return molt_err_set(err, MOLT_E_VERIFY, "rollout of %s in channel '%s' starts at %s",
                             b->version, ch->name, when);
     }
+    /* Without a machine id a host has no stable bucket: only a full rollout admits it. */
+    if ((!machine_id || !machine_id[0]) && b->percent < 100)
+        return molt_err_set(err, MOLT_E_VERIFY,
+                            "no machine id: only a 100%% rollout admits this host, %s is at %d%%",
+                            b->version, b->percent);
+    if (!machine_id || !machine_id[0])
+        return 0;
     bucket = molt_channel_bucket(machine_id, b->version);
     if (bucket >= limit)
         return molt_err_set(err, MOLT_E_VERIFY,

@@ -77,7 +77,8 @@ unsigned molt_channel_bucket(const char *machine_id, const char *version);
 /* 0 when the channel admits applying this build on this host at now_ms; else
  * MOLT_E_VERIFY with the reason: expired, below the floor, not listed, not for
  * this os/arch, statement sha256 not the one listed, rollout not started, host
- * bucket outside the rollout. statement_sha256 is of the statement's bytes. */
+ * bucket outside the rollout. statement_sha256 is of the statement's bytes.
+ * machine_id NULL or "": only a 100% rollout admits the host. */
 int molt_channel_admits(const struct molt_channel *ch, int64_t now_ms, const char *machine_id,
                         const char *version, const char *os, const char *arch,
                         const char *statement_sha256, struct molt_err *err);

@@ -66,7 +66,7 @@ int molt_sigset_verify(const char *keys_dir, int threshold, const void *doc, siz
                     list_add(keyids, keyids_size, id);
             }
         } else if (!first_miss[0]) {
-            snprintf(first_miss, sizeof(first_miss), "line %d, key %s: %s", line, id, lerr.msg);
+            snprintf(first_miss, sizeof(first_miss), "line %d, key %s: %.200s", line, id, lerr.msg);
         }
         p = nl ? nl + 1 : end;
     }

@@ -448,6 +448,10 @@ static void test_admits(void **state)
                    "rollout of 20.3-1 in channel 'stable' starts at 2023-11-14T23:13:21Z");
     expect_refusal(&ch, EXPIRES - 1, out, "20.3-1", "aarch64", SHA_B,
                    "is outside the 10% rollout of 20.3-1 in channel 'stable' (buckets below 1000)");
+    expect_refusal(&ch, EXPIRES - 1, "", "20.3-1", "aarch64", SHA_B,
+                   "no machine id: only a 100% rollout admits this host, 20.3-1 is at 10%");
+    assert_int_equal(molt_channel_admits(&ch, NOW, NULL, "20.3-1", "linux", "amd64", SHA_A, &err),
+                     0);
     expect_refusal(&ch, EXPIRES - 1, in, "20.2-5", "amd64", SHA_B,
                    "outside the 0% rollout of 20.2-5");
     expect_refusal(&ch, EXPIRES, out, "20.3-1", "amd64", SHA_A,
