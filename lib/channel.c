@@ -1,6 +1,7 @@
 /* channel.c: the release channel document: strict parse after a threshold of
- * signatures, its rules, a reproducible writer, and the pure decisions an agent
- * makes with it (admit a build on this host now; refuse a replayed serial). */
+ * signatures, its rules, a reproducible writer, the pure decisions an agent
+ * makes with it (admit a build on this host now; refuse a replayed serial), and
+ * the channel in force as the state directory keeps it. */
 #include "channel.h"
 
 #include <stdio.h>
@@ -10,8 +11,10 @@
 
 #include <openssl/evp.h>
 
+#include "fs.h"
 #include "json.h"
 #include "package_int.h"
+#include "sign.h"
 #include "sigset.h"
 #include "version.h"
 
@@ -467,4 +470,129 @@ int molt_channel_replay_check(int64_t kept_serial, const char *kept_sha256,
                             "before (a serial is never reused)",
                             ch->name, (long long)ch->serial, (long long)kept_serial);
     return 0;
+}
+
+/* ---- the channel in force ------------------------------------------------------- */
+
+static int add_base64(struct json_object *o, const char *key, const void *data, size_t len,
+                      struct molt_err *err)
+{
+    char *b64 = NULL;
+    int rc = molt_pkg_base64_encode(data, len, &b64, err);
+
+    if (rc == 0)
+        json_object_object_add(o, key, json_object_new_string(b64));
+    free(b64);
+    return rc;
+}
+
+int molt_channel_kept_write(const char *path, const struct molt_channel *ch, const void *doc,
+                            size_t doc_len, const void *sig, size_t sig_len, int64_t accepted_ms,
+                            struct molt_err *err)
+{
+    char hex[MOLT_PKG_SHA256_HEX];
+    struct json_object *o;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = molt_channel_sha256(doc, doc_len, hex, err);
+
+    if (rc == 0 && strcmp(hex, ch->sha256) != 0)
+        rc = molt_err_set(err, MOLT_E_INVAL,
+                          "channel state: the document is not channel '%s' "
+                          "serial %lld",
+                          ch->name, (long long)ch->serial);
+    if (rc < 0)
+        return rc;
+    o = json_object_new_object();
+    json_object_object_add(o, "acceptedAt", json_object_new_int64(accepted_ms));
+    rc = add_base64(o, "document", doc, doc_len, err);
+    json_object_object_add(o, "format", json_object_new_string(MOLT_CHANNEL_STATE_FORMAT));
+    json_object_object_add(o, "name", json_object_new_string(ch->name));
+    json_object_object_add(o, "serial", json_object_new_int64(ch->serial));
+    json_object_object_add(o, "sha256", json_object_new_string(ch->sha256));
+    if (rc == 0)
+        rc = add_base64(o, "signature", sig, sig_len, err);
+    if (rc == 0)
+        rc = molt_pkg_text_line(molt_json_dump(o), &text, &len, err);
+    json_object_put(o);
+    if (rc == 0)
+        rc = molt_fs_write_atomic(path, text, len, 0600, err);
+    free(text);
+    return rc < 0 ? molt_err_prefix(err, "keep channel '%s' serial %lld in %s", ch->name,
+                                    (long long)ch->serial, path)
+                  : 0;
+}
+
+static int kept_base64(struct json_object *o, const char *key, size_t max, unsigned char **out,
+                       size_t *len, struct molt_err *err)
+{
+    const char *b64;
+    int rc = molt_json_get_str(o, key, &b64, err);
+
+    if (rc == 0)
+        rc = molt_pkg_base64_decode(b64, strlen(b64), out, len, err);
+    if (rc == 0 && (*len == 0 || *len > max))
+        rc = molt_err_set(err, MOLT_E_PARSE, "%zu bytes, expected 1..%zu", *len, max);
+    return rc < 0 ? molt_err_prefix(err, "field '%s'", key) : 0;
+}
+
+static int kept_fields(struct json_object *o, struct molt_channel_kept *k, struct molt_err *err)
+{
+    static const char *const fields[] = {"acceptedAt", "document", "format",    "name",
+                                         "serial",     "sha256",   "signature", NULL};
+    char hex[MOLT_PKG_SHA256_HEX];
+    const char *format;
+
+    if (!json_object_is_type(o, json_type_object))
+        return molt_err_set(err, MOLT_E_PARSE, "not a JSON object");
+    if (only_fields(o, fields, "channel state", err) < 0 ||
+        molt_json_get_str(o, "format", &format, err) < 0)
+        return MOLT_E_PARSE;
+    if (strcmp(format, MOLT_CHANNEL_STATE_FORMAT) != 0)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'format': not %s", MOLT_CHANNEL_STATE_FORMAT);
+    if (molt_json_copy_str(o, "name", k->name, sizeof(k->name), err) < 0 ||
+        molt_json_int_field(o, "serial", 0, 1, INT64_MAX, &k->serial, err) < 0 ||
+        molt_json_int_field(o, "acceptedAt", 0, 0, INT64_MAX, &k->accepted_ms, err) < 0 ||
+        molt_json_copy_str(o, "sha256", k->sha256, sizeof(k->sha256), err) < 0 ||
+        kept_base64(o, "document", MOLT_CHANNEL_MAX, &k->doc, &k->doc_len, err) < 0 ||
+        kept_base64(o, "signature", MOLT_SIGSET_MAX, &k->sig, &k->sig_len, err) < 0 ||
+        molt_channel_sha256(k->doc, k->doc_len, hex, err) < 0)
+        return MOLT_E_PARSE;
+    if (strcmp(hex, k->sha256) != 0)
+        return molt_err_set(err, MOLT_E_PARSE, "the document does not match its sha256");
+    return 0;
+}
+
+int molt_channel_kept_read(const char *path, struct molt_channel_kept *out, struct molt_err *err)
+{
+    struct molt_channel_kept k = {.serial = 0};
+    struct json_object *o = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = molt_fs_read_file(path, MOLT_CHANNEL_STATE_MAX, &text, &len, err);
+    if (rc == MOLT_E_NOTFOUND)
+        return rc;
+    if (rc == 0)
+        rc = molt_json_parse(text, len, &o, err);
+    if (rc == 0)
+        rc = kept_fields(o, &k, err);
+    json_object_put(o);
+    free(text);
+    if (rc < 0) {
+        molt_channel_kept_free(&k);
+        return molt_err_prefix(err, "channel state %s", path);
+    }
+    *out = k;
+    return 0;
+}
+
+void molt_channel_kept_free(struct molt_channel_kept *k)
+{
+    free(k->doc);
+    free(k->sig);
+    k->doc = k->sig = NULL;
+    k->doc_len = k->sig_len = 0;
 }

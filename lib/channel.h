@@ -90,6 +90,37 @@ int molt_channel_admits(const struct molt_channel *ch, int64_t now_ms, const cha
 int molt_channel_replay_check(int64_t kept_serial, const char *kept_sha256,
                               const struct molt_channel *ch, struct molt_err *err);
 
+/* ---- the channel in force, kept in the state directory -------------------- */
+
+/* <state_dir>/channel.json: the accepted document and signature set as they
+ * arrived, with the serial and sha256 that replay refusal compares against.
+ * One file, replaced atomically (molt_fs_write_atomic: temp, fsync, rename,
+ * directory fsync), so the kept serial never goes back, through a crash or a
+ * power cut. The document is verified again (molt_channel_load) after a read:
+ * a key revoked since makes it lapse, its serial still refuses replays. */
+#define MOLT_CHANNEL_STATE_FORMAT "molt-channel-state-1"
+#define MOLT_CHANNEL_STATE_MAX 131072 /* 64 KiB + 4 KiB in base64, and the rest */
+
+struct molt_channel_kept {
+    char name[65];
+    int64_t serial;
+    char sha256[MOLT_PKG_SHA256_HEX]; /* of doc */
+    int64_t accepted_ms;
+    unsigned char *doc; /* malloc'd, NUL-terminated (not counted in doc_len) */
+    size_t doc_len;
+    unsigned char *sig;
+    size_t sig_len;
+};
+
+/* Writes the channel ch (loaded from doc/sig) as the one in force. */
+int molt_channel_kept_write(const char *path, const struct molt_channel *ch, const void *doc,
+                            size_t doc_len, const void *sig, size_t sig_len, int64_t accepted_ms,
+                            struct molt_err *err);
+/* Reads it back, strictly: a missing file is MOLT_E_NOTFOUND (no channel yet);
+ * anything else wrong is "channel state: ..." (the caller sets the file aside). */
+int molt_channel_kept_read(const char *path, struct molt_channel_kept *out, struct molt_err *err);
+void molt_channel_kept_free(struct molt_channel_kept *k);
+
 /* The build the channel lists for version/os/arch, or NULL. */
 const struct molt_channel_build *molt_channel_find(const struct molt_channel *ch,
                                                    const char *version, const char *os,

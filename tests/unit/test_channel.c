@@ -525,6 +525,69 @@ static void test_replay(void **state)
     molt_channel_free(&ch);
 }
 
+/* ---- the channel in force -------------------------------------------------- */
+
+static void test_kept(void **state)
+{
+    struct tp_env *env = *state;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_channel ch, older;
+    struct molt_channel_kept k;
+    char path[PATH_MAX], *text, *older_doc = edited("\"serial\":7", "\"serial\":6");
+    size_t len;
+    char *sig = sign_doc(env->key, good_doc, &len);
+
+    snprintf(path, sizeof(path), "%s/channel.json", env->dir);
+    tp_assert_err(molt_channel_kept_read(path, &k, &err), err, MOLT_E_NOTFOUND, "channel.json");
+    assert_int_equal(load(env, 1, "stable", good_doc, sig, &ch, &err), 0);
+    assert_int_equal(
+        molt_channel_kept_write(path, &ch, good_doc, strlen(good_doc), sig, strlen(sig), NOW, &err),
+        0);
+    assert_int_equal(molt_channel_kept_read(path, &k, &err), 0);
+    assert_string_equal(k.name, "stable");
+    assert_int_equal(k.serial, 7);
+    assert_int_equal(k.accepted_ms, NOW);
+    assert_string_equal(k.sha256, ch.sha256);
+    assert_int_equal(k.doc_len, strlen(good_doc));
+    assert_memory_equal(k.doc, good_doc, k.doc_len);
+    assert_memory_equal(k.sig, sig, k.sig_len);
+    /* What was kept verifies again, and refuses the replay of an older serial. */
+    molt_channel_free(&ch);
+    assert_int_equal(
+        molt_channel_load(env->keys, 1, k.name, k.doc, k.doc_len, k.sig, k.sig_len, &ch, &err), 0);
+    parse_ok(older_doc, &older);
+    tp_assert_err(molt_channel_replay_check(k.serial, k.sha256, &older, &err), err, MOLT_E_VERIFY,
+                  "serial 6 is older than serial 7 accepted before");
+    molt_channel_kept_free(&k);
+    tp_assert_err(molt_channel_kept_write(path, &ch, older_doc, strlen(older_doc), sig, strlen(sig),
+                                          NOW, &err),
+                  err, MOLT_E_INVAL, "the document is not channel 'stable' serial 7");
+
+    /* A damaged state file is refused whole, naming what is wrong. */
+    text = tp_slurp(path, &len);
+    tp_spit(path, text, len / 2);
+    tp_assert_err(molt_channel_kept_read(path, &k, &err), err, MOLT_E_PARSE, "channel state");
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_null(k.doc);
+    {
+        char *other = strstr(text, "\"sha256\":\"") + strlen("\"sha256\":\"");
+        other[0] = other[0] == 'a' ? 'b' : 'a';
+        tp_spit(path, text, len);
+        tp_assert_err(molt_channel_kept_read(path, &k, &err), err, MOLT_E_PARSE,
+                      "the document does not match its sha256");
+    }
+    {
+        static const char bad[] = "{\"format\":\"molt-channel-state-1\",\"serial\":\"7\"}";
+        tp_spit(path, bad, strlen(bad));
+    }
+    tp_assert_err(molt_channel_kept_read(path, &k, &err), err, MOLT_E_PARSE, "field 'name'");
+    free(text);
+    free(sig);
+    free(older_doc);
+    molt_channel_free(&older);
+    molt_channel_free(&ch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_bucket_stable_and_spread),
         cmocka_unit_test(test_bucket_definition),
         cmocka_unit_test(test_replay),
+        cmocka_unit_test_setup_teardown(test_kept, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
