@@ -11,6 +11,7 @@
 #include "fs.h"
 #include "host.h"
 #include "log.h"
+#include "molt-pack-channel.h"
 #include "package.h"
 #include "sign.h"
 
@@ -34,6 +35,8 @@ static const char usage[] =
     "                         PACKAGE.statement.json and PACKAGE.sig\n"
     "  keyid FILE             print the key id of a .pub or .key file\n"
     "  arch                   print this host's package arch (amd64, aarch64, ...)\n"
+    "  channel SUBCOMMAND     create, edit, sign, verify or show a release channel\n"
+    "                         ('molt-pack channel --help')\n"
     "\n"
     "Options:\n"
     "  -o, --out PATH         keygen: key directory; build: output package file or directory\n"
@@ -359,6 +362,8 @@ int main(int argc, char **argv)
     molt_log_setup("molt-pack", MOLT_LOG_ERROR, 0);
     if (argc < 2)
         return usage_error("a command is needed", NULL);
+    if (strcmp(argv[1], "channel") == 0)
+        return molt_pack_channel(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
             continue;

@@ -29,7 +29,7 @@ BUILD=$(cd "$BUILD" && pwd)
 wanted() { [ ${#ONLY[@]} -eq 0 ] || [[ " ${ONLY[*]} " == *" $1 "* ]]; }
 
 cd "$SRC" || exit 2
-SOURCES=(lib/*.c agent/*.c installer/*.c packaging/molt-pack.c)
+SOURCES=(lib/*.c agent/*.c installer/*.c packaging/molt-pack*.c)
 DEPS="libcurl json-c libarchive libcrypto libmicrohttpd"
 CFLAGS_DEPS=$(pkg-config --cflags $DEPS 2>/dev/null)
 JOBS=$(nproc 2>/dev/null || echo 2)

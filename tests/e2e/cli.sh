@@ -2,7 +2,7 @@
 . "$(dirname "$0")/tap.sh"
 
 progs="agent/molt-agent installer/molt-installer packaging/molt-pack"
-tap_plan 29
+tap_plan 30
 for p in $progs; do
     bin="$MOLT_TOP_BUILDDIR/$p"
     name=$(basename "$p")
@@ -32,5 +32,5 @@ subhelp() { # PROG MANPAGE COMMAND...
 }
 subhelp agent/molt-agent "molt-agent(8)" run status image-prep check-config upgrade cancel rollback
 subhelp installer/molt-installer "molt-installer(8)" install apply launch commit rollback status gc
-subhelp packaging/molt-pack "molt-pack(1)" keygen build sign verify keyid arch
+subhelp packaging/molt-pack "molt-pack(1)" keygen build sign verify keyid arch channel
 tap_done

@@ -1,5 +1,7 @@
 # End-to-end tests: real processes, TAP output.
 E2E_TESTS = tests/e2e/cli.sh
+# molt-pack channel: the signed release channel's tool (issue 17).
+E2E_TESTS += tests/e2e/pack_channel.sh
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/tap.sh
 

@@ -22,5 +22,6 @@ tests_unit_test_json_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_json_LDADD = $(UNIT_LDADD)
 
 include tests/unit/package.mk
+include tests/unit/channel.mk
 include tests/unit/agent.mk
 include tests/unit/installer.mk
