@@ -44,6 +44,8 @@ cross_drops() {
     esac
     return 1
 }
+# Nor from the environment, where configure would take them before the --host ones.
+[ -z "${MOLT_BUILD_HOST:-}" ] || unset CC CPP PKG_CONFIG PKG_CONFIG_PATH PKG_CONFIG_LIBDIR
 
 # The configure arguments of the build running the tests, minus its version.
 config_args=()
