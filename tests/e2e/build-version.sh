@@ -78,9 +78,11 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
         configure="$OUTDIR/configure"
     fi
     # A configured tree (the copy's in-place build, or OUTDIR's earlier one, maybe for
-    # another host) is cleaned first: make would take its objects as up to date.
+    # another host) is cleaned first: make would take its objects as up to date. The
+    # copy's Makefiles name the sources' absolute paths (rm -rf SRC/pkg): OUTDIR's instead.
     if [ -f "$OUTDIR/Makefile" ]; then
-        clean_make -C "$OUTDIR" distclean >"$LOG" 2>&1 ||
+        clean_make -C "$OUTDIR" distclean abs_top_builddir="$OUTDIR" abs_builddir="$OUTDIR" \
+            abs_top_srcdir="$OUTDIR" abs_srcdir="$OUTDIR" >"$LOG" 2>&1 ||
             { tail -n 40 "$LOG" >&2; die "make distclean failed in $OUTDIR (log: $LOG)"; }
     fi
     (cd "$OUTDIR" && "$configure" -q "${config_args[@]}" --with-build-version="$VERSION") \
