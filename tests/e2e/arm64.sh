@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # arm64.sh (make check-arm64): the aarch64 cross build under qemu-user-static.
-# Its unit tests pass; the arm64 agent registers with the reference control
+# Its programs are aarch64 ELF files (checked before qemu runs them: a native
+# build stops the test, naming its machine); its unit tests pass; the arm64 agent registers with the reference control
 # plane (on this host) as osArch aarch64, upgrades itself to another arm64 build
 # through the management API, rolls back a broken one, and refuses an amd64
 # build with the reason; signatures made by the amd64 molt-pack verify with the
