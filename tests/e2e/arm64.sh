@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # arm64.sh (make check-arm64): the aarch64 cross build under qemu-user-static.
 # Its programs are aarch64 ELF files (checked before qemu runs them: a native
-# build stops the test, naming its machine); its unit tests pass; the arm64 agent registers with the reference control
-# plane (on this host) as osArch aarch64, upgrades itself to another arm64 build
-# through the management API, rolls back a broken one, and refuses an amd64
-# build with the reason; signatures made by the amd64 molt-pack verify with the
-# arm64 one and the other way round. The control plane and the e2e helpers are
-# the amd64 suite's (upgrade_lib.sh with MOLT_E2E_ARCH=aarch64).
+# build stops the test, naming its machine); its unit tests pass; the arm64
+# agent registers with the reference control plane (on this host) as osArch
+# aarch64, upgrades itself to another arm64 build through the management API,
+# rolls back a broken one, and refuses an amd64 build with the reason;
+# signatures made by the amd64 molt-pack verify with the arm64 one and the other
+# way round. The control plane and the e2e helpers are the amd64 suite's
+# (upgrade_lib.sh with MOLT_E2E_ARCH=aarch64).
 #
 # Emulation: binfmt_misc with qemu-aarch64 registered on the host when it is;
 # else a private binfmt_misc in a user namespace of our own (Linux >= 6.7),

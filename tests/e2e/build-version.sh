@@ -68,6 +68,7 @@ STAMP=$OUTDIR/.build-version.args
 want=$(printf '%q ' "${config_args[@]}" "--with-build-version=$VERSION")
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
     rm -f "$STAMP"
+    : >"$LOG"
     configure="$SRC/configure"
     if [ -f "$SRC/config.status" ] && [ "$(cd "$SRC" && pwd)" != "$OUTDIR" ]; then
         # Other OUTDIRs inside the sources carry the lock file and are left out, as are
@@ -82,7 +83,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
     # copy's Makefiles name the sources' absolute paths (rm -rf SRC/pkg): OUTDIR's instead.
     if [ -f "$OUTDIR/Makefile" ]; then
         clean_make -C "$OUTDIR" distclean abs_top_builddir="$OUTDIR" abs_builddir="$OUTDIR" \
-            abs_top_srcdir="$OUTDIR" abs_srcdir="$OUTDIR" >"$LOG" 2>&1 ||
+            abs_top_srcdir="$OUTDIR" abs_srcdir="$OUTDIR" >>"$LOG" 2>&1 ||
             { tail -n 40 "$LOG" >&2; die "make distclean failed in $OUTDIR (log: $LOG)"; }
     fi
     (cd "$OUTDIR" && "$configure" -q "${config_args[@]}" --with-build-version="$VERSION") \
