@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The collector protocol (docs/protocol.md) as a scripted fake agent sees it: registration,
 heartbeats and host facts, commands and their repetition, progress and final reports, incremental
-hops, cancellation, long-poll wake-ups, the builds endpoint, and many agents at once."""
+hops, cancellation, long-poll wake-ups, the builds endpoint, many agents at once, and a mixed
+fleet (each collector sent the build of its own osArch)."""
 
 import base64
 import os
@@ -479,6 +480,37 @@ class NoLongPollTest(cptest.ServerTestCase):
         self.assertEqual(r.status, 200)
         self.assertIs(r.json["longPoll"], False)
         self.assertEqual(r.json["heartbeatIntervalMs"], 2000)
+
+
+class MixedFleetTest(cptest.ServerTestCase):
+    """A version released once per arch, as a mixed fleet is released (README: one package,
+    statement and signature per arch, the same version): each collector is sent the build of its
+    own osArch, and a version with no build for a collector's arch is not offered to it."""
+    builds = (("20.1-2749", ""),)
+
+    def test_each_arch_gets_its_own_build(self):
+        made = {arch: cptest.make_build(self.srv.builds, "20.2-100", arch=arch)
+                for arch in ("amd64", "aarch64")}
+        arm_only = cptest.make_build(self.srv.builds, "20.3-1", arch="aarch64")
+        for arch in ("amd64", "aarch64"):
+            with self.subTest(osArch=arch):
+                a = self.srv.agent(arch=arch)
+                a.register()
+                self.srv.create_task(a.id, "20.2-100")
+                build = a.beat()["build"]
+                self.assertEqual((build["sha256"], build["size"]),
+                                 (made[arch]["sha256"], made[arch]["size"]))
+                self.assertTrue(build["url"].endswith("/" + made[arch]["package"]), build["url"])
+        amd, arm = self.srv.agent(), self.srv.agent(arch="aarch64")
+        amd.register()
+        arm.register()
+        r = self.srv.api("POST", "/collectors/upgrades",
+                         {"collectorId": amd.id, "toVersion": "20.3-1"})
+        self.assertError(r, 400, "collector.version.invalid")
+        r = self.srv.api("GET", "/collector/builds/20.3-1", auth="Bearer " + amd.token)
+        self.assertError(r, 404, "build.unknown")
+        self.srv.create_task(arm.id, "20.3-1")
+        self.assertEqual(arm.beat()["build"]["sha256"], arm_only["sha256"])
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # arm64.sh (make check-arm64): the aarch64 cross build under qemu-user-static.
-# Its unit tests pass; the arm64 agent registers with the reference control
-# plane (on this host) as osArch aarch64, upgrades itself to another arm64 build
-# through the management API, rolls back a broken one, and refuses an amd64
-# build with the reason; signatures made by the amd64 molt-pack verify with the
-# arm64 one and the other way round. The control plane and the e2e helpers are
-# the amd64 suite's (upgrade_lib.sh with MOLT_E2E_ARCH=aarch64).
+# Its programs are aarch64 ELF files (checked before qemu runs them: a native
+# build stops the test, naming its machine); its unit tests pass; the arm64
+# agent registers with the reference control plane (on this host) as osArch
+# aarch64, upgrades itself to another arm64 build through the management API,
+# rolls back a broken one, and refuses an amd64 build with the reason;
+# signatures made by the amd64 molt-pack verify with the arm64 one and the other
+# way round. The control plane and the e2e helpers are the amd64 suite's
+# (upgrade_lib.sh with MOLT_E2E_ARCH=aarch64).
 #
 # Emulation: binfmt_misc with qemu-aarch64 registered on the host when it is;
 # else a private binfmt_misc in a user namespace of our own (Linux >= 6.7),
@@ -13,7 +15,7 @@
 # directly (molt-pack) is tested and the rest reported as SKIP with the reason.
 # Without the cross toolchain or qemu the whole test is a SKIP.
 TRIPLET=aarch64-linux-gnu
-PLAN=29
+PLAN=30
 . "$(dirname "$0")/tap.sh"
 
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
@@ -55,8 +57,26 @@ fi
 MOLT_E2E_ARCH=aarch64
 . "$(dirname "$0")/upgrade_lib.sh"
 
-# is_arm64 FILE: an ELF file for aarch64 (e_machine 183 at offset 18, little-endian).
-is_arm64() { [ "$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')" = b700 ]; }
+# elf_machine FILE: the machine an ELF file is for (e_machine at offset 18, little-endian).
+elf_machine() {
+    local m
+    [ "$(od -An -c -j1 -N3 "$1" 2>/dev/null | tr -d ' \n')" = ELF ] || { echo "not an ELF file"; return; }
+    m=$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')
+    case "$m" in b700) echo aarch64 ;; 3e00) echo x86-64 ;; *) echo "e_machine 0x$m" ;; esac
+}
+is_arm64() { [ "$(elf_machine "$1")" = aarch64 ]; }
+
+# need_arm64 WHAT BUILD_DIR: one test that BUILD_DIR's programs are aarch64 ELF files, naming
+# the machine of each that is not; the rest would only fail under qemu ("Invalid ELF image"),
+# so a native build stops the test here.
+need_arm64() {
+    local p bad=
+    for p in agent/molt-agent installer/molt-installer packaging/molt-pack; do
+        is_arm64 "$2/$p" || bad="$bad $p: $(elf_machine "$2/$p");"
+    done
+    ok "$([ -z "$bad" ]; echo $?)" "$1: molt-agent, molt-installer and molt-pack are aarch64 ELF files${bad:+ (not:$bad)}"
+    [ -z "$bad" ] || { echo "Bail out! the cross build in $2 is not for aarch64:$bad see $2/build-version.log"; exit 1; }
+}
 
 HOST_PACK=$MOLT_TOP_BUILDDIR/packaging/molt-pack
 tap_plan "$PLAN"
@@ -67,8 +87,7 @@ mkdir -p "$FIX"
 (flock 8; fix__build "$V1" >/dev/null) 8>"$FIX.lock"
 ok $? "cross build for aarch64 (fixture build-$V1)"
 B1=$FIX/build-$V1
-is_arm64 "$B1/agent/molt-agent" && is_arm64 "$B1/installer/molt-installer" && is_arm64 "$B1/packaging/molt-pack"
-ok $? "molt-agent, molt-installer and molt-pack are aarch64 ELF files"
+need_arm64 "build-$V1" "$B1"
 ARM_PACK() { "$QEMU" "$B1/packaging/molt-pack" "$@"; }
 is "$(ARM_PACK arch)" aarch64 "the arm64 molt-pack says this host is aarch64 (qemu)"
 is "$("$QEMU" "$B1/agent/molt-agent" --version)" "molt-agent $V1" "the arm64 agent runs under qemu"
@@ -100,11 +119,15 @@ like "$out" "built for amd64, host is aarch64" "and refuses the amd64 package fo
 
 # Packages of the cross build, signed and verified by this host's molt-pack (no emulation needed).
 "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$B1" --version "$V1" --arch aarch64 \
-    --keys "$FIX/keys" --molt-pack "$HOST_PACK" --out "$X/rel" >/dev/null 2>"$X/rel.err"
-ok $? "mkrelease.sh --arch aarch64 signs a release of the cross build ($(ls "$X/rel" | grep -c .) files)"
-(cd "$B1" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make deb rpm MOLT_SIGNING_KEY="$(ls "$FIX"/keys/*.key)" \
+    --keys "$X/hostkeys" --molt-pack "$HOST_PACK" --out "$X/rel" >/dev/null 2>"$X/rel.err"
+rc=$?
+ok $rc "mkrelease.sh --arch aarch64 signs a release of the cross build ($(ls "$X/rel" 2>/dev/null | grep -c .) files)"
+[ "$rc" -eq 0 ] || sed 's/^/#   /' "$X/rel.err"
+(cd "$B1" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make deb rpm MOLT_SIGNING_KEY="$(ls "$X"/hostkeys/*.key)" \
     MOLT_PACK="$HOST_PACK" MOLT_PKG_OUT_DIR="$X/pkg" >"$X/pkg.log" 2>&1)
-ok $? "make deb rpm in the cross build"
+rc=$?
+ok $rc "make deb rpm in the cross build"
+[ "$rc" -eq 0 ] || tail -n 20 "$X/pkg.log" | sed 's/^/#   /'
 is "$(dpkg-deb -f "$X/pkg/molt_${V1}_arm64.deb" Architecture 2>&1)" arm64 "the .deb is Architecture: arm64"
 is "$(rpm -qp --qf '%{ARCH}' "$X/pkg/molt-${V1%-*}-${V1#*-}.aarch64.rpm" 2>/dev/null)" aarch64 "the .rpm is for aarch64"
 if command -v lintian >/dev/null; then
@@ -131,6 +154,7 @@ ok $? "the unit tests pass on aarch64 ($(grep -E '^# (PASS|FAIL)' "$B1/unit-chec
 TRIAL_TIMEOUT=${TRIAL_TIMEOUT:-30s}
 env_start arm64
 publish "$V1" "$V2" "$VX" "$V2:releases-native"
+need_arm64 "build-$V2" "$FIX/build-$V2"
 is_arm64 "$ROOT/versions/$V1/bin/molt-agent"
 ok $? "the arm64 installer installed the arm64 build $V1"
 agent_start

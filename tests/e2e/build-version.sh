@@ -3,15 +3,19 @@
 # VERSION in OUTDIR (configured with the current build's configure arguments
 # when known, plus --with-build-version=VERSION), and prints OUTDIR; the
 # programs are OUTDIR/agent/molt-agent, OUTDIR/installer/molt-installer and
-# OUTDIR/packaging/molt-pack. An OUTDIR already configured as VERSION is reused
+# OUTDIR/packaging/molt-pack. An OUTDIR already configured with the same
+# arguments (.build-version.args, written once configure succeeded) is reused
 # (make rebuilds what changed); callers sharing an OUTDIR wait for each other.
 # Sources: MOLT_TOP_SRCDIR (default: two levels above this script); the
-# current build: MOLT_TOP_BUILDDIR (optional). Normally OUTDIR is an
-# out-of-tree (VPATH) build of the sources. When the sources are configured in
-# place (./autogen.sh && make check in a clone), a VPATH build is impossible,
-# so the sources are copied into OUTDIR once and built there.
-# MOLT_BUILD_HOST (e.g. aarch64-linux-gnu) cross-builds for that host instead:
-# configure --host=MOLT_BUILD_HOST, objects of a copied native build cleaned first.
+# current build: MOLT_TOP_BUILDDIR (optional).
+# Normally OUTDIR is an out-of-tree (VPATH) build of the sources. When the
+# sources are configured in place (./autogen.sh && make check in a clone), a
+# VPATH build is impossible, so the sources are copied into OUTDIR and the
+# copy made a clean tree (make distclean: none of the in-place build's
+# config.h, config.status, Makefiles or objects is left) before it is
+# configured. MOLT_BUILD_HOST (e.g. aarch64-linux-gnu) cross-builds for that
+# host instead (configure --host=MOLT_BUILD_HOST); a configure that found no
+# MOLT_BUILD_HOST- compiler or pkg-config (and so would build for this host) fails.
 set -euo pipefail
 
 die() { echo "build-version.sh: $*" >&2; exit 1; }
@@ -40,6 +44,8 @@ cross_drops() {
     esac
     return 1
 }
+# Nor from the environment, where configure would take them before the --host ones.
+[ -z "${MOLT_BUILD_HOST:-}" ] || unset CC CPP PKG_CONFIG PKG_CONFIG_PATH PKG_CONFIG_LIBDIR
 
 # The configure arguments of the build running the tests, minus its version.
 config_args=()
@@ -57,18 +63,41 @@ fi
 # Sub-makes must not join the jobserver of a make check that runs this script.
 clean_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
 
-if ! grep -qs "^#define MOLT_VERSION \"$VERSION\"\$" "$OUTDIR/config.h"; then
+# What OUTDIR is configured with: reused only when it is all the same.
+STAMP=$OUTDIR/.build-version.args
+want=$(printf '%q ' "${config_args[@]}" "--with-build-version=$VERSION")
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+    rm -f "$STAMP"
+    : >"$LOG"
     configure="$SRC/configure"
     if [ -f "$SRC/config.status" ] && [ "$(cd "$SRC" && pwd)" != "$OUTDIR" ]; then
-        # Other OUTDIRs inside the sources carry the lock file and are left out.
-        tar -C "$SRC" --exclude=./.git --exclude-tag-all=.build-version.lock -cf - . |
+        # Other OUTDIRs inside the sources carry the lock file and are left out, as are
+        # the e2e fixtures (their releases); make distclean below drops the rest of the build.
+        tar -C "$SRC" --exclude=./.git --exclude-tag-all=.build-version.lock \
+            --exclude='./tests/e2e/fixture*' -cf - . |
             tar -C "$OUTDIR" -xf - || die "cannot copy $SRC into $OUTDIR"
         configure="$OUTDIR/configure"
     fi
+    # A configured tree (the copy's in-place build, or OUTDIR's earlier one, maybe for
+    # another host) is cleaned first: make would take its objects as up to date. The
+    # copy's Makefiles name the sources' absolute paths (rm -rf SRC/pkg): OUTDIR's instead.
+    if [ -f "$OUTDIR/Makefile" ]; then
+        clean_make -C "$OUTDIR" distclean abs_top_builddir="$OUTDIR" abs_builddir="$OUTDIR" \
+            abs_top_srcdir="$OUTDIR" abs_srcdir="$OUTDIR" >>"$LOG" 2>&1 ||
+            { tail -n 40 "$LOG" >&2; die "make distclean failed in $OUTDIR (log: $LOG)"; }
+    fi
     (cd "$OUTDIR" && "$configure" -q "${config_args[@]}" --with-build-version="$VERSION") \
-        >"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "configure failed in $OUTDIR (log: $LOG)"; }
-    # A copy carries the native build's objects, which make would take as up to date.
-    [ -z "${MOLT_BUILD_HOST:-}" ] || clean_make -C "$OUTDIR" clean >>"$LOG" 2>&1
+        >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "configure failed in $OUTDIR (log: $LOG)"; }
+    # Without MOLT_BUILD_HOST-gcc (or its pkg-config) configure quietly takes this host's.
+    if [ -n "${MOLT_BUILD_HOST:-}" ]; then
+        for tool in CC PKG_CONFIG; do
+            found=$(sed -n "s/^$tool = //p" "$OUTDIR/Makefile")
+            case "${found##*/}" in "$MOLT_BUILD_HOST"-*) ;;
+            *) die "configure --host=$MOLT_BUILD_HOST took $tool '$found', not a $MOLT_BUILD_HOST- one: the build would be for this host" ;;
+            esac
+        done
+    fi
+    printf '%s' "$want" >"$STAMP"
 fi
 clean_make -C "$OUTDIR" -j2 agent/molt-agent installer/molt-installer packaging/molt-pack \
     >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "make failed in $OUTDIR (log: $LOG)"; }

@@ -65,6 +65,9 @@ static void test_version_cmp(void **state)
     assert_false(molt_version_valid("../etc"));
     assert_false(molt_version_valid("20.1/x"));
     assert_false(molt_version_valid("v20"));
+    /* Bytes >= 0x80 (a negative char on amd64, positive on aarch64) are not version characters. */
+    assert_false(molt_version_valid("20.1-\xe9"));
+    assert_false(molt_version_valid("\xb2" "0.1"));
 }
 
 static void test_log_limit(void **state)

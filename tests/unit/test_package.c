@@ -207,6 +207,18 @@ static void test_base64(void **state)
     assert_true(molt_pkg_base64_decode("aG=sbG8=", 8, &out, &len, &err) < 0);
     assert_true(molt_pkg_base64_decode("aGVs\nG8=", 8, &out, &len, &err) < 0);
     assert_true(molt_pkg_base64_decode("====", 4, &out, &len, &err) < 0);
+    /* A byte >= 0x80 (a negative char on amd64, positive on aarch64) is refused, not looked up. */
+    assert_true(molt_pkg_base64_decode("aGVs\xe9G8=", 8, &out, &len, &err) < 0);
+}
+
+/* Control characters are masked and bytes >= 0x80 (UTF-8) kept, whatever the signedness of char. */
+static void test_printable(void **state)
+{
+    char buf[32];
+
+    (void)state;
+    assert_string_equal(molt_pkg_printable("a\x01\x7f\xc3\xa9\x1b[0m", buf, sizeof buf),
+                        "a??\xc3\xa9?[0m");
 }
 
 /* ---- statement ------------------------------------------------------------- */
@@ -574,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sig_untrusted_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sig_rotation, setup, teardown),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_printable),
         cmocka_unit_test(test_statement_parse_good),
         cmocka_unit_test(test_statement_parse_bad),
         cmocka_unit_test(test_statement_check),
