@@ -46,6 +46,8 @@ struct req_ctx {
     char *body;
     size_t len;
     int too_big;
+    void (*then)(void *arg);    /* the response's, run in on_completed */
+    void *then_arg;
 };
 
 int molt_api_new(struct molt_api **out, struct molt_err *err)
@@ -326,6 +328,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         molt_log_debug("api.request", "method=%s path=%s status=%d uid=%ld", method, url,
                        res.status ? res.status : 200, (long)rc->uid);
     ret = send_response(c, &res, rc);
+    rc->then = res.then;
+    rc->then_arg = res.then_arg;
     json_object_put(res.data);
     free(res.text);
     return ret;
@@ -337,6 +341,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req_ctx *rc = *con_cls;
 
     if (rc) {
+        if (rc->then)
+            rc->then(rc->then_arg);
         free(rc->body);
         free(rc);
         *con_cls = NULL;

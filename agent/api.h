@@ -48,6 +48,11 @@ struct molt_api_response {
     const char *text_type;  /* its Content-Type */
     char error_code[64];
     char error_message[512];
+    /* Called on the API thread once the reply is sent or the connection ends,
+     * for what would cut the reply off if done at once (the restart after a
+     * rollback); then_arg is its argument. */
+    void (*then)(void *arg);
+    void *then_arg;
 };
 
 typedef void (*molt_api_handler)(void *arg, const struct molt_api_request *req,

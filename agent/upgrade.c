@@ -45,8 +45,6 @@ struct upgrade {
     struct molt_report last_final;      /* the last task's final report (local API) */
     int has_last_final;
     struct molt_http *http;             /* the worker's own client (curl handles are per thread) */
-    pthread_t restart_thread;           /* restart_soon, joined on shutdown */
-    int restart_started;
     pthread_t thread;
     int thread_started;
     struct molt_upgrade_state task;     /* what upgrade.json holds */
@@ -752,15 +750,6 @@ int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_rep
     return found;
 }
 
-static void *restart_soon(void *arg)
-{
-    struct timespec ts = { 0, 300 * 1000 * 1000 };
-
-    nanosleep(&ts, NULL);
-    molt_agent_request_exit(arg, MOLT_EXIT_RESTART);
-    return NULL;
-}
-
 int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_err *err)
 {
     struct molt_config conf;
@@ -774,16 +763,6 @@ int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_
     molt_agent_config(a, &conf);
     if (run_installer(a, &conf, args, msg, sizeof(msg)) < 0)
         return molt_err_set(err, MOLT_E_STATE, "%s", msg);
-    /* current now names the previous version: restart into it, once the local
-     * API has sent its answer (stopping it cuts off replies in flight). */
-    struct upgrade *u = upgrade_of(a);
-    pthread_mutex_lock(&u->mu);
-    if (!u->restart_started &&
-        pthread_create(&u->restart_thread, NULL, restart_soon, a) == 0)
-        u->restart_started = 1;
-    else if (!u->restart_started)
-        molt_agent_request_exit(a, MOLT_EXIT_RESTART);
-    pthread_mutex_unlock(&u->mu);
     return 0;
 }
 
@@ -950,8 +929,6 @@ static void molt_upgrade_shutdown(struct molt_agent *a)
         }
         join_worker(u);
     }
-    if (u->restart_started)
-        pthread_join(u->restart_thread, NULL);
     molt_upgrade_state_free(&u->task);
     pthread_mutex_destroy(&u->mu);
     pthread_mutex_destroy(&u->final_mu);

@@ -24,7 +24,9 @@ int molt_upgrade_submit(struct molt_agent *a, const struct molt_command *cmd,
 int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_report *out,
                       int *active);
 int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct molt_err *err);
-/* Switches back to the previous version (molt-installer rollback) and restarts. */
+/* Switches back to the previous version (molt-installer rollback). current
+ * then names it: the caller restarts the agent into it
+ * (molt_agent_request_exit(a, MOLT_EXIT_RESTART)) once it has answered. */
 int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_err *err);
 /* Registers POST/GET /api/v1/agent/upgrade and /api/v1/agent/tasks/ID. */
 int molt_upgrade_api_routes(struct molt_agent *a, struct molt_err *err);

@@ -284,6 +284,12 @@ static void on_task_get(void *arg, const struct molt_api_request *req,
     res->data = task_json(&r, active, "RUN");
 }
 
+/* After a rollback current names the previous version: run it. */
+static void restart_agent(void *arg)
+{
+    molt_agent_request_exit(arg, MOLT_EXIT_RESTART);
+}
+
 static void on_task_post(void *arg, const struct molt_api_request *req,
                          struct molt_api_response *res)
 {
@@ -314,6 +320,11 @@ static void on_task_post(void *arg, const struct molt_api_request *req,
         fail(res, &err);
     else
         res->data = task_json(&r, active, op);
+    if (rc == 0 && strcmp(op, "ROLLBACK") == 0) {
+        /* Stopping the agent at once would cut this reply off. */
+        res->then = restart_agent;
+        res->then_arg = a;
+    }
     json_object_put(body);
 }
 
