@@ -213,7 +213,7 @@ int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
         snprintf(a->st.name, sizeof(a->st.name), "%s", id.name);
         snprintf(a->st.server_url, sizeof(a->st.server_url), "%s", id.server_url);
         pthread_mutex_unlock(&a->mu);
-        molt_log_info("registered", "collector=%lld name=%s machine_id=%s", 
+        molt_log_info("identity.registered", "collector=%lld name=%s machine_id=%s", 
                       (long long)id.collector_id, id.name, id.machine_id);
     }
     explicit_bzero(&id, sizeof(id));

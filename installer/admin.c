@@ -222,7 +222,7 @@ static int gc_versions(struct inst *in, const char *current, const char *previou
         /* Dot-names are leftovers of an interrupted discard: already aside. */
         rc = de->d_name[0] == '.' ? molt_fs_remove_tree(path, err) : inst_discard_tree(path, err);
         if (rc == 0) {
-            molt_log_info("gc_removed", "path=%s", path);
+            molt_log_info("installer.gc_removed", "path=%s", path);
             printf("removed %s\n", path);
         }
     }
@@ -277,7 +277,7 @@ static int gc_upgrade_dir(struct inst *in, const char *const *keep, size_t n_kee
             continue;
         if ((rc = molt_fs_join(path, sizeof(path), dir, de->d_name, err)) == 0 &&
             (rc = molt_fs_remove_tree(path, err)) == 0) {
-            molt_log_info("gc_removed", "path=%s", path);
+            molt_log_info("installer.gc_removed", "path=%s", path);
             printf("removed %s\n", path);
         }
     }

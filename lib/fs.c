@@ -110,7 +110,7 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         rc = molt_err_errno(err, "chmod %s", tmp);
         goto fail;
     }
-    if (molt_fault_inject("fs.write.enospc")) {
+    if (MOLT_FAULT_INJECT("fs.write.enospc")) {
         errno = ENOSPC;
         rc = molt_err_errno(err, "write %s", tmp);
         goto fail;
@@ -129,13 +129,13 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         goto fail;
     }
     fd = -1;
-    molt_fault_point("fs.write.before_rename");
+    MOLT_FAULT_POINT("fs.write.before_rename");
     if (rename(tmp, path) < 0) {
         rc = molt_err_errno(err, "rename %s to %s", tmp, path);
         goto fail;
     }
     /* Renamed but not yet durable: a power cut here must find the old file. */
-    molt_fault_point("fs.write.before_dir_sync");
+    MOLT_FAULT_POINT("fs.write.before_dir_sync");
     return molt_fs_fsync_dir(dir, err);
 
 fail:

@@ -22,7 +22,7 @@ kill -TERM "$pid"
 # Bounded well under the 20 s hold: the agent must not wait for the server's answer.
 agent_wait_exit "$pid" 10
 is "$AGENT_RC" 0 "SIGTERM ends the agent during the hold, with exit code 0"
-log_has lp 'info stopping exit_code=0'
+log_has lp 'info agent.stopping exit_code=0'
 ok $? "the log says it stopped"
 ! log_has lp 'heartbeat.failed'
 ok $? "the cancelled heartbeat is not logged as a failure"

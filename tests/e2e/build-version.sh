@@ -12,6 +12,7 @@
 # so the sources are copied into OUTDIR once and built there.
 # MOLT_BUILD_HOST (e.g. aarch64-linux-gnu) cross-builds for that host instead:
 # configure --host=MOLT_BUILD_HOST, objects of a copied native build cleaned first.
+# MOLT_BUILD_CONFIGURE_ARG: one more configure argument (e.g. --disable-fault-points).
 set -euo pipefail
 
 die() { echo "build-version.sh: $*" >&2; exit 1; }
@@ -53,6 +54,7 @@ if [ -n "${MOLT_TOP_BUILDDIR:-}" ] && [ -x "$MOLT_TOP_BUILDDIR/config.status" ] 
     done
 fi
 [ -z "${MOLT_BUILD_HOST:-}" ] || config_args+=("--host=$MOLT_BUILD_HOST")
+[ -z "${MOLT_BUILD_CONFIGURE_ARG:-}" ] || config_args+=("$MOLT_BUILD_CONFIGURE_ARG")
 
 # Sub-makes must not join the jobserver of a make check that runs this script.
 clean_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
