@@ -11,7 +11,7 @@ held() { [ "$(long_polls_waiting)" = 1 ]; }
 
 agent_up lp
 ok $? "the agent registers"
-wait_for 20 log_has lp 'heartbeat interval_ms=20000 long_poll=1'
+wait_for 20 log_has lp 'heartbeat.next interval_ms=20000 long_poll=1'
 ok $? "the server offers long-poll with a 20 s interval"
 # A reload sends the next heartbeat at once (not half an interval later); the server holds it.
 kill -HUP "$pid"
