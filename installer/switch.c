@@ -359,7 +359,7 @@ int inst_apply(struct inst *in, const struct inst_apply_args *a, struct molt_err
 {
     int rc;
 
-    if (!molt_journal_task_id_valid(a->task_id))
+    if (!molt_task_id_valid(a->task_id))
         return molt_err_set(err, MOLT_E_INVAL, "--task: '%.40s' is not a task id (digits)",
                             a->task_id);
     if ((rc = inst_lock(in, err)) < 0)
@@ -414,7 +414,7 @@ int inst_commit(struct inst *in, const char *task_id, struct molt_err *err)
 {
     int rc;
 
-    if (task_id && !molt_journal_task_id_valid(task_id))
+    if (task_id && !molt_task_id_valid(task_id))
         return molt_err_set(err, MOLT_E_INVAL, "--task: '%.40s' is not a task id (digits)",
                             task_id);
     if ((rc = inst_lock(in, err)) < 0)

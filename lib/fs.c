@@ -44,19 +44,12 @@ int molt_fs_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-int molt_fs_fsync_path(const char *path, struct molt_err *err)
+int molt_fs_path_within(const char *path, const char *dir)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t n = strlen(dir);
 
-    if (fd < 0)
-        return molt_err_errno(err, "open %s", path);
-    if (fsync(fd) < 0 && errno != EINVAL) {
-        int rc = molt_err_errno(err, "fsync %s", path);
-        close(fd);
-        return rc;
-    }
-    close(fd);
-    return 0;
+    return strncmp(path, dir, n) == 0 &&
+           (path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/'));
 }
 
 int molt_fs_fsync_dir(const char *dir, struct molt_err *err)

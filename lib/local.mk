@@ -9,7 +9,9 @@ lib_libmolt_a_SOURCES = \
 	lib/fs.c lib/fs.h \
 	lib/conf.c lib/conf.h \
 	lib/json.c lib/json.h \
+	lib/proto.c lib/proto.h \
 	lib/version.c lib/version.h \
+	lib/base64.c lib/base64.h \
 	lib/cli.c lib/cli.h \
 	lib/host.c lib/host.h \
 	lib/download.c lib/download.h

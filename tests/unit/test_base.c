@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base64.h"
 #include "err.h"
 #include "host.h"
 #include "json.h"
 #include "log.h"
+#include "proto.h"
 #include "version.h"
 
 static int inner(struct molt_err *err)
@@ -276,6 +278,85 @@ static void test_host_facts(void **state)
     tu_rmtree(dir);
 }
 
+static void test_base64(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    unsigned char *out;
+    size_t len;
+    char *enc;
+
+    assert_int_equal(molt_base64_decode("aGVsbG8=", 8, &out, &len, &err), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "hello", 5);
+    free(out);
+    assert_int_equal(molt_base64_decode("", 0, &out, &len, &err), 0);
+    assert_int_equal(len, 0);
+    free(out);
+    assert_int_equal(molt_base64_encode("hi!?", 4, &enc, &err), 0);
+    assert_string_equal(enc, "aGkhPw==");
+    free(enc);
+    assert_true(molt_base64_decode("aGVsbG8", 7, &out, &len, &err) < 0);
+    assert_true(molt_base64_decode("aG=sbG8=", 8, &out, &len, &err) < 0);
+    assert_true(molt_base64_decode("aGVs\nG8=", 8, &out, &len, &err) < 0);
+    assert_true(molt_base64_decode("====", 4, &out, &len, &err) < 0);
+}
+
+/* One reader of a bounded base64 JSON field: present, a string, non-empty,
+ * no longer than the base64 of max bytes, strict base64. */
+static void test_base64_field(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct json_object *o = json_tokener_parse(
+        "{\"ok\": \"aGVsbG8=\", \"long\": \"aGVsbG8h\", \"empty\": \"\", \"bad\": \"aGVs G8=\", "
+        "\"num\": 5}");
+    unsigned char *out;
+    size_t len;
+
+    assert_int_equal(molt_base64_field(o, "ok", 5, &out, &len, &err), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "hello", 5);
+    free(out);
+    assert_int_equal(molt_base64_field(o, "long", 5, &out, &len, &err), MOLT_E_LIMIT);
+    assert_string_equal(err.msg, "field 'long': larger than 5 bytes");
+    assert_int_equal(molt_base64_field(o, "empty", 5, &out, &len, &err), MOLT_E_PARSE);
+    assert_string_equal(err.msg, "field 'empty': not valid base64");
+    assert_int_equal(molt_base64_field(o, "bad", 5, &out, &len, &err), MOLT_E_PARSE);
+    assert_null(out);
+    assert_true(molt_base64_field(o, "num", 5, &out, &len, &err) < 0);
+    assert_true(molt_base64_field(o, "missing", 5, &out, &len, &err) < 0);
+    json_object_put(o);
+}
+
+/* proto.h: one rule per identifier, at its limits. */
+static void test_proto_rules(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct json_object *o = json_tokener_parse("{\"heartbeatIntervalMs\": 99}");
+    int64_t ms = 7;
+    char v[MOLT_VERSION_MAX + 2];
+
+    assert_int_equal(molt_task_id_valid("12345678901234567890"), 1);
+    assert_int_equal(molt_task_id_valid("123456789012345678901"), 0);
+    assert_int_equal(molt_task_id_valid(""), 0);
+    assert_int_equal(molt_task_id_valid("12a"), 0);
+    memset(v, '1', MOLT_VERSION_MAX);
+    v[MOLT_VERSION_MAX] = '\0';
+    assert_int_equal(molt_version_valid(v), 1);
+    v[MOLT_VERSION_MAX] = '1';
+    v[MOLT_VERSION_MAX + 1] = '\0';
+    assert_int_equal(molt_version_valid(v), 0);
+    assert_int_equal(molt_hb_interval_valid(MOLT_HB_INTERVAL_MIN_MS), 1);
+    assert_int_equal(molt_hb_interval_valid(MOLT_HB_INTERVAL_MAX_MS), 1);
+    assert_int_equal(molt_hb_interval_valid(MOLT_HB_INTERVAL_MAX_MS + 1), 0);
+    assert_true(molt_hb_interval_field(o, &ms, &err) < 0);
+    assert_int_equal(ms, 7);
+    json_object_put(o);
+    o = json_tokener_parse("{}");
+    assert_int_equal(molt_hb_interval_field(o, &ms, &err), 0);
+    assert_int_equal(ms, 7);
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +364,9 @@ int main(void)
         cmocka_unit_test(test_err_truncates),
         cmocka_unit_test(test_version_cmp),
         cmocka_unit_test(test_json_access),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_base64_field),
+        cmocka_unit_test(test_proto_rules),
         cmocka_unit_test(test_json_hostile),
         cmocka_unit_test(test_json_strict),
         cmocka_unit_test(test_json_int_field),
