@@ -307,8 +307,7 @@ void molt_pkg_hasher_free(struct molt_pkg_hasher *h)
     h->ctx = NULL;
 }
 
-int molt_pkg_hash_fd(int fd, const char *what, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
-                     struct molt_err *err)
+int molt_pkg_hash_fd(int fd, const char *what, char *hex, uint64_t *size, struct molt_err *err)
 {
     struct molt_pkg_hasher h;
     unsigned char buf[65536];
