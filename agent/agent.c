@@ -575,7 +575,8 @@ static int on_command(struct molt_agent *a, struct loop *l, struct molt_hb_reply
     if (!fresh)
         molt_log_debug("command.repeat", "key=%s", key);
     else if (hr->cmd.type == MOLT_CMD_UPGRADE)
-        molt_log_info("command.received", "type=upgrade task=%s to=%s build=%s size=%lld expires_at=%lld",
+        molt_log_info("command.received",
+                      "type=upgrade task=%s to=%s build=%s size=%lld expires_at=%lld",
                       hr->cmd.task_id, hr->cmd.to_version, hr->cmd.build.version,
                       (long long)hr->cmd.build.size, (long long)hr->cmd.expires_at);
     else

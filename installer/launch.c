@@ -139,8 +139,8 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
         return rc;
     if (molt_journal_trial_failed(&j, inst_now_ms(), in->conf.install.trial_max_starts, reason,
                                   sizeof(reason))) {
-        molt_log_warn("installer.trial_failed", "task=%s version=%s starts=%lld reason=\"%s\"", j.task_id,
-                      j.to_version, (long long)j.starts, reason);
+        molt_log_warn("installer.trial_failed", "task=%s version=%s starts=%lld reason=\"%s\"",
+                      j.task_id, j.to_version, (long long)j.starts, reason);
         if (tail && tail->count && strcmp(tail->version, j.to_version) == 0) {
             snprintf(header, sizeof(header), "trial of %s for task %s: rolled back: %s",
                      j.to_version, j.task_id, reason);
@@ -180,8 +180,8 @@ static int prepare_start(struct inst *in, struct start_plan *plan, struct tail *
     rc = prepare_locked(in, plan, tail, err);
     inst_unlock(in);
     if (rc == 0 && plan->trial)
-        molt_log_info("installer.trial_start", "task=%s version=%s start=%lld of %lld", plan->task_id,
-                      plan->version, (long long)plan->start_no,
+        molt_log_info("installer.trial_start", "task=%s version=%s start=%lld of %lld",
+                      plan->task_id, plan->version, (long long)plan->start_no,
                       (long long)in->conf.install.trial_max_starts);
     return rc;
 }
@@ -256,8 +256,9 @@ static void watchdog_expire(struct inst *in, const struct start_plan *plan, pid_
     prctl(PR_SET_PDEATHSIG, 0);
     if (!still_on_trial(in, plan))
         return;
-    molt_log_warn("installer.trial_deadline", "task=%s version=%s action=\"roll back, stop the agent\"",
-                  plan->task_id, plan->version);
+    molt_log_warn("installer.trial_deadline",
+                  "task=%s version=%s action=\"roll back, stop the agent\"", plan->task_id,
+                  plan->version);
     if (end_trial(in, plan, NULL, &err) < 0)
         molt_log_error("installer.rollback_failed", "task=%s error=\"%s\"", plan->task_id, err.msg);
     /* Rolled back first: the new agent can no longer commit. Now stop it so
@@ -492,8 +493,8 @@ static void watch_child(struct inst *in, struct start_plan *plan, struct child *
     if (c->exited)
         return;
     if (c->term_ms && now - c->term_ms >= KILL_GRACE_MS) {
-        molt_log_warn("installer.kill", "pid=%ld reason=\"no exit %d ms after SIGTERM\"", (long)c->pid,
-                      KILL_GRACE_MS);
+        molt_log_warn("installer.kill", "pid=%ld reason=\"no exit %d ms after SIGTERM\"",
+                      (long)c->pid, KILL_GRACE_MS);
         kill(c->pid, SIGKILL);
         c->term_ms = now; /* SIGKILL again only after another grace period */
     }
@@ -501,8 +502,9 @@ static void watch_child(struct inst *in, struct start_plan *plan, struct child *
         return;
     if (plan->trial && now >= plan->deadline_ms) {
         if (still_on_trial(in, plan)) {
-            molt_log_warn("installer.trial_deadline", "task=%s version=%s action=\"stop the agent\"",
-                          plan->task_id, plan->version);
+            molt_log_warn("installer.trial_deadline",
+                          "task=%s version=%s action=\"stop the agent\"", plan->task_id,
+                          plan->version);
             send_term(c, SIGTERM);
             MOLT_FAULT_POINT("launch.after_deadline_kill");
             return;
@@ -514,8 +516,8 @@ static void watch_child(struct inst *in, struct start_plan *plan, struct child *
         c->link_checked_ms = now;
         if (inst_read_link(in, "current", current, &err) == 0 &&
             strcmp(current, plan->version) != 0) {
-            molt_log_warn("installer.current_changed", "running=%s current=%s action=restart", plan->version,
-                          current[0] ? current : "-");
+            molt_log_warn("installer.current_changed", "running=%s current=%s action=restart",
+                          plan->version, current[0] ? current : "-");
             c->restart_now = 1;
             send_term(c, SIGTERM);
         }
@@ -562,8 +564,8 @@ static void after_exit(struct inst *in, const struct start_plan *plan, const str
     int64_t ran = inst_now_ms() - c->started_ms;
 
     describe_exit(c, how, sizeof(how));
-    molt_log_info("installer.agent_exit", "version=%s pid=%ld %s ran_ms=%lld", plan->version, (long)c->pid,
-                  how, (long long)ran);
+    molt_log_info("installer.agent_exit", "version=%s pid=%ld %s ran_ms=%lld", plan->version,
+                  (long)c->pid, how, (long long)ran);
     tail_note(tail, "--- molt-installer: %s pid %ld %s after %lld ms ---", plan->version,
               (long)c->pid, how, (long long)ran);
     if (plan->trial && still_on_trial(in, plan)) {

@@ -31,8 +31,8 @@ static int finish_rollback(struct inst *in, struct molt_journal *j, struct molt_
         return rc;
     MOLT_FAULT_POINT("rollback.after_flip");
     if (j->prev_version[0] && inst_check_version(in, j->prev_version, NULL) < 0) {
-        molt_log_warn("installer.rollback", "previous=%s action=\"dropped: not a complete version\"",
-                      j->prev_version);
+        molt_log_warn("installer.rollback",
+                      "previous=%s action=\"dropped: not a complete version\"", j->prev_version);
         j->prev_version[0] = '\0';
     }
     if ((rc = inst_write_link(in, "previous", j->prev_version, err)) < 0)
@@ -84,8 +84,8 @@ int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err)
             return 0;
         snprintf(reason, sizeof(reason), "current names %s, not %s, during the trial",
                  current[0] ? current : "nothing", j->to_version);
-        molt_log_warn("installer.recover", "task=%s state=trial action=rollback reason=\"%s\"", j->task_id,
-                      reason);
+        molt_log_warn("installer.recover", "task=%s state=trial action=rollback reason=\"%s\"",
+                      j->task_id, reason);
         return inst_rollback_trial(in, j, reason, err);
     case MOLT_JOURNAL_IDLE:
     case MOLT_JOURNAL_COMMITTED:
@@ -269,7 +269,8 @@ static int apply_plan(struct inst *in, const struct inst_apply_args *a, struct a
     if (molt_fs_exists(dest)) {
         /* Left by an earlier attempt that was rolled back: not current, not
          * previous, so nothing refers to it. */
-        molt_log_info("installer.apply_discard", "path=%s reason=\"replaced by the staged build\"", dest);
+        molt_log_info("installer.apply_discard", "path=%s reason=\"replaced by the staged build\"",
+                      dest);
         if ((rc = inst_discard_tree(dest, err)) < 0)
             return rc;
     }

@@ -46,7 +46,7 @@ static void test_write_atomic(void **state)
     tu_rmtree(dir);
 }
 
-#ifdef MOLT_FAULT_POINTS    /* MOLT_FAULT (lib/fault.h) does nothing without */
+#ifdef MOLT_FAULT_POINTS /* MOLT_FAULT (lib/fault.h) does nothing without */
 static void test_write_atomic_failure_keeps_old(void **state)
 {
     struct molt_err err = MOLT_ERR_INIT;
