@@ -687,7 +687,7 @@ static int send_heartbeat(struct molt_agent *a, int64_t wait_ms, struct molt_htt
 static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_http_reply rep;
+    struct molt_http_reply rep = {0};    /* read below also when no request was made */
     struct molt_hb_reply hr;
     int64_t now, delay;
     int rc;
