@@ -86,4 +86,12 @@ install_deps() {
 
 [ "${MOLT_SKIP_DEPS:-}" = 1 ] || install_deps
 autoreconf -fi
+# A tree set up here is a development tree: its make check runs the crash and
+# failure tests, which need the MOLT_FAULT fault points. configure leaves them
+# out by default, as release and package builds must; --disable-fault-points
+# here does the same.
+case " $* " in
+*" --enable-fault-points"* | *" --disable-fault-points "*) ;;
+*) set -- --enable-fault-points "$@" ;;
+esac
 exec ./configure "$@"

@@ -575,11 +575,12 @@ static int on_command(struct molt_agent *a, struct loop *l, struct molt_hb_reply
     if (!fresh)
         molt_log_debug("command.repeat", "key=%s", key);
     else if (hr->cmd.type == MOLT_CMD_UPGRADE)
-        molt_log_info("command", "type=upgrade task=%s to=%s build=%s size=%lld expires_at=%lld",
+        molt_log_info("command.received",
+                      "type=upgrade task=%s to=%s build=%s size=%lld expires_at=%lld",
                       hr->cmd.task_id, hr->cmd.to_version, hr->cmd.build.version,
                       (long long)hr->cmd.build.size, (long long)hr->cmd.expires_at);
     else
-        molt_log_info("command", "type=cancel task=%s", hr->cmd.task_id);
+        molt_log_info("command.received", "type=cancel task=%s", hr->cmd.task_id);
     snprintf(l->last_cmd, sizeof(l->last_cmd), "%s", key);
     molt_task_on_command(&a->tasks, &hr->cmd, molt_host_realtime_ms(),
                          a->conf.agent.allow_downgrade);
@@ -620,7 +621,7 @@ static void heartbeat_ok(struct molt_agent *a, struct loop *l, struct molt_hb_re
     status_success(a, l, next - now);
     if (recovered)
         molt_log_info("heartbeat.recovered", "after_failures=%lld", (long long)recovered);
-    molt_log_debug("heartbeat", "interval_ms=%lld long_poll=%d next_in_ms=%lld",
+    molt_log_debug("heartbeat.next", "interval_ms=%lld long_poll=%d next_in_ms=%lld",
                    (long long)l->interval_ms, l->long_poll, (long long)(next - now));
 }
 
@@ -686,7 +687,7 @@ static int send_heartbeat(struct molt_agent *a, int64_t wait_ms, struct molt_htt
 static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct molt_http_reply rep;
+    struct molt_http_reply rep = {0};    /* read below also when no request was made */
     struct molt_hb_reply hr;
     int64_t now, delay;
     int rc;
@@ -804,7 +805,7 @@ int molt_agent_run(struct molt_agent *a)
         a->watchdog_ms = (int)(usec / 2000);
 #endif
     notify("READY=1");
-    molt_log_info("started", "version=%s server=%s state_dir=%s pid=%ld", molt_version_self(),
+    molt_log_info("agent.start", "version=%s server=%s state_dir=%s pid=%ld", molt_version_self(),
                   a->conf.server.url, a->state_dir, (long)getpid());
     while (!a->stop) {
         int64_t now = molt_host_monotonic_ms();
@@ -833,6 +834,6 @@ int molt_agent_run(struct molt_agent *a)
         wait_until(a, deadline);
     }
     notify("STOPPING=1");
-    molt_log_info("stopping", "exit_code=%d", atomic_load(&a->exit_code));
+    molt_log_info("agent.stopping", "exit_code=%d", atomic_load(&a->exit_code));
     return atomic_load(&a->exit_code);
 }

@@ -96,11 +96,6 @@ void molt_api_error(struct molt_api_response *res, int status, const char *code,
     va_end(ap);
 }
 
-const char *molt_api_query(const struct molt_api_request *req, const char *key)
-{
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
 /* RFC 3339 in local time with milliseconds, as the obshell samples show. */
 static void format_timestamp(char *out, size_t n)
 {
@@ -281,7 +276,6 @@ static void dispatch(struct molt_api *api, struct MHD_Connection *c, const char 
         .body_len = rc->len,
         .peer_uid = rc->uid,
         .peer_pid = rc->pid,
-        .conn = c,
     };
     r->fn(r->arg, &req, res);
 }

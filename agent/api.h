@@ -38,7 +38,6 @@ struct molt_api_request {
     size_t body_len;
     uid_t peer_uid;
     pid_t peer_pid;
-    void *conn;             /* for molt_api_query */
 };
 
 struct molt_api_response {
@@ -71,8 +70,6 @@ void molt_api_free(struct molt_api *api);
 /* Sets an error response (data is dropped). */
 void molt_api_error(struct molt_api_response *res, int status, const char *code,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* A query-string argument, or NULL. */
-const char *molt_api_query(const struct molt_api_request *req, const char *key);
 /* Builds the envelope (exposed for tests). The caller puts the object. */
 struct json_object *molt_api_envelope(const struct molt_api_response *res, long duration_ms,
                                       const char *trace_id);

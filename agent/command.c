@@ -16,37 +16,9 @@ _Static_assert(MOLT_COMMAND_REPLY_MAX > MOLT_BASE64_LEN(MOLT_BUILD_BLOB_MAX) +
                                             MOLT_BUILD_URL_MAX + 1024,
                "the largest valid command fits a heartbeat reply");
 
-int molt_task_id_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n > MOLT_TASK_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-    }
-    return 1;
-}
-
 const char *molt_command_type_name(enum molt_command_type t)
 {
     return t == MOLT_CMD_UPGRADE ? "upgrade" : t == MOLT_CMD_CANCEL ? "cancel" : "unknown";
-}
-
-static int get_blob(struct json_object *o, const char *key, size_t max, unsigned char **out,
-                    size_t *len, struct molt_err *err)
-{
-    const char *s;
-    int rc = molt_json_get_str(o, key, &s, err);
-
-    if (rc < 0)
-        return rc;
-    if (strlen(s) > MOLT_BASE64_LEN(max))
-        return molt_err_set(err, MOLT_E_LIMIT, "field '%s': larger than %zu bytes", key, max);
-    if (!*s || molt_pkg_base64_decode(s, strlen(s), out, len, err) < 0)
-        return molt_err_set(err, MOLT_E_PARSE, "field '%s': not valid base64", key);
-    return 0;
 }
 
 static int get_version(struct json_object *o, const char *key, char *out, struct molt_err *err)
@@ -116,10 +88,10 @@ static int parse_build(struct json_object *o, struct molt_build *b, struct molt_
         return rc;
     memcpy(b->url, url, strlen(url) + 1);
     if ((rc = parse_sha256(o, b->sha256, err)) < 0 ||
-        (rc = get_blob(o, "statement", MOLT_BUILD_BLOB_MAX, &b->statement, &b->statement_len,
-                       err)) < 0 ||
-        (rc = get_blob(o, "signature", MOLT_BUILD_SIG_MAX, &b->signature, &b->signature_len,
-                       err)) < 0)
+        (rc = molt_base64_field(o, "statement", MOLT_BUILD_BLOB_MAX, &b->statement,
+                                &b->statement_len, err)) < 0 ||
+        (rc = molt_base64_field(o, "signature", MOLT_BUILD_SIG_MAX, &b->signature,
+                                &b->signature_len, err)) < 0)
         return rc;
     return 0;
 }

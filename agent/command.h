@@ -17,15 +17,14 @@
 
 #include <json-c/json.h>
 
+#include "base64.h"
 #include "err.h"
+#include "proto.h"
 
-#define MOLT_TASK_ID_MAX 20                     /* digits */
-#define MOLT_VERSION_MAX 64
 #define MOLT_BUILD_URL_MAX 2048
 #define MOLT_BUILD_MAX_SIZE (2LL * 1024 * 1024 * 1024)   /* 2 GiB */
 #define MOLT_BUILD_BLOB_MAX (64 * 1024)         /* statement (decoded): MOLT_PKG_STATEMENT_MAX */
 #define MOLT_BUILD_SIG_MAX 4096                 /* signature (decoded): MOLT_PKG_SIG_MAX */
-#define MOLT_BASE64_LEN(n) (((n) + 2) / 3 * 4)
 /* The largest command a heartbeat reply can legitimately carry: the statement
  * and signature in base64 (87,384 + 5,464), the URL (2,048) and the fixed
  * members (under 1 KiB), about 96 KiB; the cap leaves room for members a
@@ -67,7 +66,5 @@ int molt_command_copy(struct molt_command *dst, const struct molt_command *src,
 void molt_command_free(struct molt_command *cmd);
 /* "upgrade" / "cancel". */
 const char *molt_command_type_name(enum molt_command_type t);
-/* 1 when s is 1..MOLT_TASK_ID_MAX decimal digits. */
-int molt_task_id_valid(const char *s);
 
 #endif

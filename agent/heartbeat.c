@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "proto.h"
 #include "version.h"
 
 /* The members that change only when the host facts are read again. */
@@ -104,8 +105,7 @@ int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_repl
         rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: not a JSON object");
         goto out;
     }
-    if ((rc = molt_json_int_field(root, "heartbeatIntervalMs", 1, MOLT_HB_INTERVAL_MIN_MS,
-                                  MOLT_HB_INTERVAL_MAX_MS, &out->interval_ms, err)) < 0 ||
+    if ((rc = molt_hb_interval_field(root, &out->interval_ms, err)) < 0 ||
         (rc = molt_json_opt_bool(root, "longPoll", &out->long_poll, err)) < 0 ||
         (rc = molt_json_opt_int(root, "serverTime", &out->server_time, err)) < 0) {
         molt_err_prefix(err, "heartbeat reply");

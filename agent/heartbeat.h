@@ -2,7 +2,7 @@
  *
  * The body carries the host facts, osTime and the current task's report. The
  * reply is parsed strictly: it must be a JSON object; heartbeatIntervalMs, when
- * present, an integer in [MOLT_HB_INTERVAL_MIN_MS, MOLT_HB_INTERVAL_MAX_MS];
+ * present, an integer in proto.h's range (molt_hb_interval_field);
  * longPoll a boolean; serverTime an integer. Anything else makes the reply
  * malformed (the caller logs it and backs off; the heartbeat is not counted as
  * acknowledged). A command that fails validation (command.h) does not spoil the
@@ -21,8 +21,6 @@
 #include "http.h"
 #include "report.h"
 
-#define MOLT_HB_INTERVAL_MIN_MS 100
-#define MOLT_HB_INTERVAL_MAX_MS (24LL * 3600 * 1000)
 #define MOLT_HB_JITTER_PCT 10
 #define MOLT_HB_GRACE_MS 15000           /* HTTP timeout = waitMs + this */
 #define MOLT_HB_REPLY_MAX MOLT_COMMAND_REPLY_MAX   /* docs/protocol.md section 0 */

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "proto.h"
 #include "version.h"
 
 static int token_valid(const char *t)
@@ -124,8 +125,7 @@ int molt_register_parse_reply(const char *body, size_t len, struct molt_identity
     if (rc >= 0)
         rc = molt_json_copy_str(o, "token", id->token, sizeof(id->token), err);
     if (rc == 0)
-        rc = molt_json_int_field(o, "heartbeatIntervalMs", 1, MOLT_HB_INTERVAL_MIN_MS,
-                                 MOLT_HB_INTERVAL_MAX_MS, interval_ms, err);
+        rc = molt_hb_interval_field(o, interval_ms, err);
     json_object_put(o);
     if (rc >= 0 && !token_valid(id->token))
         rc = molt_err_set(err, MOLT_E_PARSE, "token: expected %d..%d printable characters",
@@ -206,7 +206,7 @@ int molt_identity_register(struct molt_http *http, const struct molt_register_re
         rc = molt_identity_save(path, &id, err);
     if (rc == 0) {
         *out = id;
-        molt_log_info("registered", "collector=%lld name=%s machine_id=%s", 
+        molt_log_info("identity.registered", "collector=%lld name=%s machine_id=%s", 
                       (long long)id.collector_id, id.name, id.machine_id);
     }
     explicit_bzero(&id, sizeof(id));

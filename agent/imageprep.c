@@ -191,14 +191,6 @@ static int remove_entries(struct prep *p, const char *dir, const char *prefix, c
     return rc;
 }
 
-/* 1 when a is b or lies inside it. */
-static int path_within(const char *a, const char *b)
-{
-    size_t n = strlen(b);
-
-    return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/' || (n == 1 && b[0] == '/'));
-}
-
 /* The upgrade dir is emptied, never removed; one that holds the install or
  * the state (a configuration mistake) is left alone rather than wiped. */
 static int clear_upgrade_dir(struct prep *p, struct molt_err *err)
@@ -211,7 +203,7 @@ static int clear_upgrade_dir(struct prep *p, struct molt_err *err)
         return molt_err_errno(err, "%s", p->state_dir);
     if (!realpath(p->conf.install.root, root))
         snprintf(root, sizeof(root), "%s", p->conf.install.root);
-    if (path_within(root, up) || path_within(state, up)) {
+    if (molt_fs_path_within(root, up) || molt_fs_path_within(state, up)) {
         printf("note: upgrade_dir %s holds the install root or the state dir: not cleared\n",
                up);
         return 0;

@@ -3,7 +3,6 @@
  * carry it. */
 #include "report.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,18 +33,6 @@ void molt_report_init(struct molt_report *r, const char *task_id, const char *bu
              molt_stage_name(stage_index) ? molt_stage_name(stage_index) : "accepted");
     snprintf(r->version, sizeof(r->version), "%s", molt_version_self());
     snprintf(r->build_version, sizeof(r->build_version), "%s", build_version);
-}
-
-void molt_report_fail(struct molt_report *r, const char *fmt, ...)
-{
-    char reason[sizeof(r->message)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    r->status = MOLT_TASK_FAILED;
-    snprintf(r->message, sizeof(r->message), "%s: %s", r->stage, reason);
 }
 
 struct json_object *molt_report_to_json(const struct molt_report *r)

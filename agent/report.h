@@ -54,9 +54,6 @@ const char *molt_stage_name(int stage_index);
 /* A report at stage_index with the running version filled in. */
 void molt_report_init(struct molt_report *r, const char *task_id, const char *build_version,
                       int status, int stage_index);
-/* message = "<stage>: <reason>" as the protocol asks for failures. */
-void molt_report_fail(struct molt_report *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 struct json_object *molt_report_to_json(const struct molt_report *r);
 /* Strict: every field present and typed, status one of 2/3/6, ids and versions valid. */
 int molt_report_from_json(struct json_object *o, struct molt_report *r, struct molt_err *err);

@@ -348,7 +348,7 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     if (unpacked < st->size)
         unpacked = st->size;
     need = (st->size - (have < st->size ? have : st->size)) + unpacked + unpacked + FREE_MARGIN;
-    if (molt_fault_inject("preflight.enospc"))
+    if (MOLT_FAULT_INJECT("preflight.enospc"))
         avail = 0;
     if (avail < need)
         return molt_err_set(err, MOLT_E_NOSPC, "not enough free space in %s: %llu MiB needed, "
@@ -549,16 +549,16 @@ static int run_stages(struct upgrade *u, struct molt_err *err)
         return MOLT_STAGE_PREFLIGHT;
     if (enter(u, MOLT_STAGE_DOWNLOADING, err) < 0 || download(u, &conf, &st, hex, &size, err) < 0)
         return MOLT_STAGE_DOWNLOADING;
-    molt_fault_point("upgrade.after_download");
+    MOLT_FAULT_POINT("upgrade.after_download");
     if (enter(u, MOLT_STAGE_VERIFYING, err) < 0 || molt_pkg_bytes_check(&st, size, hex, err) < 0)
         return MOLT_STAGE_VERIFYING;
     if (enter(u, MOLT_STAGE_STAGING, err) < 0 || stage_build(u, &st, staged, err) < 0)
         return MOLT_STAGE_STAGING;
-    molt_fault_point("upgrade.after_staging");
+    MOLT_FAULT_POINT("upgrade.after_staging");
     /* The last moment a cancel or the deadline can stop the task cleanly. */
     if (enter(u, MOLT_STAGE_SWITCHING, err) < 0 || switch_to(u, &conf, staged, err) < 0)
         return MOLT_STAGE_SWITCHING;
-    molt_fault_point("upgrade.after_switch");
+    MOLT_FAULT_POINT("upgrade.after_switch");
     snprintf(u->task.stage, sizeof(u->task.stage), "%s", molt_stage_name(MOLT_STAGE_RESTARTING));
     if (molt_upgrade_state_save(u->agent->state_dir, &u->task, err) < 0)
         molt_log_error("upgrade.state", "task=%s error=\"%s\"", u->task.task_id, err->msg);
@@ -811,14 +811,14 @@ static void on_first_ack(struct molt_agent *a, void *arg)
     int final;
 
     molt_agent_config(a, &conf);
-    molt_fault_point("upgrade.before_commit");
+    MOLT_FAULT_POINT("upgrade.before_commit");
     if (run_installer(a, &conf, args, msg, sizeof(msg)) < 0) {
         /* The launcher decides now: the trial is over or already undone. */
         molt_log_error("upgrade.commit", "task=%s error=\"%s\"", u->task.task_id, msg);
         molt_agent_request_exit(a, MOLT_EXIT_RESTART);
         return;
     }
-    molt_fault_point("upgrade.after_commit");
+    MOLT_FAULT_POINT("upgrade.after_commit");
     final = molt_version_cmp(u->task.to_version, molt_version_self()) == 0;
     molt_log_info("upgrade.committed", "task=%s version=%s final=%d", u->task.task_id,
                   molt_version_self(), final);

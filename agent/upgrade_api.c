@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "api.h"
+#include "base64.h"
 #include "command.h"
 #include "host.h"
 #include "http.h"
@@ -176,17 +177,6 @@ static int fetch_build(struct molt_agent *a, const char *version, struct molt_co
     return rc;
 }
 
-static int decode_field(struct json_object *o, const char *key, unsigned char **out, size_t *len,
-                        struct molt_err *err)
-{
-    const char *s = NULL;
-    int rc = molt_json_get_str(o, key, &s, err);
-
-    if (rc == 0 && molt_pkg_base64_decode(s, strlen(s), out, len, err) < 0)
-        rc = molt_err_set(err, MOLT_E_INVAL, "field '%s': not valid base64", key);
-    return rc;
-}
-
 /* Offline: the package is a file on this host; statement and signature come in the body. */
 static int offline_command(struct molt_agent *a, struct json_object *body,
                            struct molt_command *cmd, const char **package, struct molt_err *err)
@@ -200,11 +190,11 @@ static int offline_command(struct molt_agent *a, struct json_object *body,
     if (rc == 0 && (*package)[0] != '/')
         rc = molt_err_set(err, MOLT_E_INVAL, "package: '%s' is not an absolute path", *package);
     if (rc == 0)
-        rc = decode_field(body, "statement", &cmd->build.statement, &cmd->build.statement_len,
-                          err);
+        rc = molt_base64_field(body, "statement", MOLT_BUILD_BLOB_MAX, &cmd->build.statement,
+                               &cmd->build.statement_len, err);
     if (rc == 0)
-        rc = decode_field(body, "signature", &cmd->build.signature, &cmd->build.signature_len,
-                          err);
+        rc = molt_base64_field(body, "signature", MOLT_BUILD_SIG_MAX, &cmd->build.signature,
+                               &cmd->build.signature_len, err);
     if (rc == 0)
         rc = verify(a, &cmd->build, NULL, NULL, &st, err);
     if (rc == 0 && stat(*package, &sb) < 0)

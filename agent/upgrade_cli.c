@@ -11,9 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "conf.h"
 #include "fs.h"
 #include "json.h"
+#include "proto.h"
 #include "sign.h"
 #include "status.h"
 
@@ -111,7 +113,7 @@ static int add_file(struct json_object *o, const char *key, const char *path)
     size_t len = 0;
 
     if (molt_fs_read_file(path, 65536, &data, &len, &err) < 0 ||
-        molt_pkg_base64_encode(data, len, &b64, &err) < 0) {
+        molt_base64_encode(data, len, &b64, &err) < 0) {
         fprintf(stderr, "molt-agent upgrade: %s\n", err.msg);
         free(data);
         return -1;
@@ -334,7 +336,7 @@ int molt_operator_cli_main(const char *config_path, int json, const char *op, in
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_config conf;
     struct json_object *env = NULL, *data = NULL, *body;
-    char sock[PATH_MAX], msg[512], id[MOLT_CLI_TASK_ID_MAX] = "", path[128];
+    char sock[PATH_MAX], msg[512], id[MOLT_TASK_ID_MAX + 1] = "", path[128];
     int rc;
 
     for (int i = 0; i < argc; i++) {
@@ -343,8 +345,7 @@ int molt_operator_cli_main(const char *config_path, int json, const char *op, in
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
-        } else if (argv[i][0] != '-' && !id[0] && strlen(argv[i]) < sizeof(id) &&
-                   strspn(argv[i], "0123456789") == strlen(argv[i])) {
+        } else if (!id[0] && molt_task_id_valid(argv[i])) {
             snprintf(id, sizeof(id), "%s", argv[i]);
         } else {
             fprintf(stderr, "molt-agent %s: unexpected argument '%s'\n"

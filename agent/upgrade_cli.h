@@ -4,8 +4,6 @@
 #ifndef MOLT_UPGRADE_CLI_H
 #define MOLT_UPGRADE_CLI_H
 
-#define MOLT_CLI_TASK_ID_MAX 32
-
 int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **argv);
 /* `molt-agent cancel|rollback [TASK]`: POST /api/v1/agent/tasks/TASK with op
  * ("CANCEL" or "ROLLBACK"); TASK defaults to the agent's current (or last) task.

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "fs.h"
 #include "json.h"
 #include "sign.h"
@@ -47,7 +48,7 @@ static int add_blob(struct json_object *o, const char *key, const void *buf, siz
 {
     char *b64 = NULL;
 
-    if (molt_pkg_base64_encode(buf, len, &b64, err) < 0)
+    if (molt_base64_encode(buf, len, &b64, err) < 0)
         return err->code;
     json_object_object_add(o, key, json_object_new_string(b64));
     free(b64);
@@ -88,17 +89,6 @@ int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_sta
     json_object_put(o);
     if (rc < 0)
         molt_err_prefix(err, "save upgrade state");
-    return rc;
-}
-
-static int get_blob(struct json_object *o, const char *key, unsigned char **out, size_t *len,
-                    struct molt_err *err)
-{
-    const char *s = NULL;
-    int rc = molt_json_get_str(o, key, &s, err);
-
-    if (rc == 0)
-        rc = molt_pkg_base64_decode(s, strlen(s), out, len, err);
     return rc;
 }
 
@@ -153,9 +143,11 @@ static int parse_state(struct json_object *o, struct molt_upgrade_state *t, stru
     if (rc == 0)
         rc = molt_json_copy_str(b, "sha256", t->build.sha256, sizeof(t->build.sha256), err);
     if (rc == 0)
-        rc = get_blob(b, "statement", &t->build.statement, &t->build.statement_len, err);
+        rc = molt_base64_field(b, "statement", MOLT_BUILD_BLOB_MAX, &t->build.statement,
+                               &t->build.statement_len, err);
     if (rc == 0)
-        rc = get_blob(b, "signature", &t->build.signature, &t->build.signature_len, err);
+        rc = molt_base64_field(b, "signature", MOLT_BUILD_SIG_MAX, &t->build.signature,
+                               &t->build.signature_len, err);
     if (rc == 0 && (!molt_task_id_valid(t->task_id) || !molt_version_valid(t->build.version) ||
                     !molt_version_valid(t->to_version) || t->build.size <= 0))
         rc = molt_err_set(err, MOLT_E_PARSE, "invalid task id, version or size");

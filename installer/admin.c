@@ -222,20 +222,12 @@ static int gc_versions(struct inst *in, const char *current, const char *previou
         /* Dot-names are leftovers of an interrupted discard: already aside. */
         rc = de->d_name[0] == '.' ? molt_fs_remove_tree(path, err) : inst_discard_tree(path, err);
         if (rc == 0) {
-            molt_log_info("gc_removed", "path=%s", path);
+            molt_log_info("installer.gc_removed", "path=%s", path);
             printf("removed %s\n", path);
         }
     }
     closedir(d);
     return rc;
-}
-
-/* 1 when a is b or one of its ancestors. */
-static int path_covers(const char *a, const char *b)
-{
-    size_t n = strlen(a);
-
-    return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/' || (n == 1 && a[0] == '/'));
 }
 
 /* 1 when dir is in root's versions/ or bin/ (root/upgrade is fine). */
@@ -244,10 +236,10 @@ static int inside_install(const char *root, const char *dir)
     char sub[PATH_MAX];
 
     snprintf(sub, sizeof(sub), "%s/versions", root);
-    if (path_covers(sub, dir))
+    if (molt_fs_path_within(dir, sub))
         return 1;
     snprintf(sub, sizeof(sub), "%s/bin", root);
-    return path_covers(sub, dir);
+    return molt_fs_path_within(dir, sub);
 }
 
 static int gc_upgrade_dir(struct inst *in, const char *const *keep, size_t n_keep,
@@ -263,7 +255,8 @@ static int gc_upgrade_dir(struct inst *in, const char *const *keep, size_t n_kee
     if (!realpath(in->root, root) || !realpath(in->state_dir, state))
         return molt_err_errno(err, "resolve %s and %s", in->root, in->state_dir);
     /* Emptying a directory that holds the install or the state would be a disaster. */
-    if (path_covers(dir, root) || path_covers(dir, state) || inside_install(root, dir))
+    if (molt_fs_path_within(root, dir) || molt_fs_path_within(state, dir) ||
+        inside_install(root, dir))
         return molt_err_set(err, MOLT_E_CONFIG,
                             "upgrade_dir %s overlaps the root %s or the state dir %s: not "
                             "cleaning it",
@@ -277,7 +270,7 @@ static int gc_upgrade_dir(struct inst *in, const char *const *keep, size_t n_kee
             continue;
         if ((rc = molt_fs_join(path, sizeof(path), dir, de->d_name, err)) == 0 &&
             (rc = molt_fs_remove_tree(path, err)) == 0) {
-            molt_log_info("gc_removed", "path=%s", path);
+            molt_log_info("installer.gc_removed", "path=%s", path);
             printf("removed %s\n", path);
         }
     }

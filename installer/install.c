@@ -22,7 +22,8 @@ static int reset_journal(struct inst *in, struct molt_err *err)
     if (!molt_journal_in_progress(&j) && molt_fs_exists(in->journal_path))
         return 0;
     if (molt_journal_in_progress(&j))
-        molt_log_warn("install", "journal_state=%s action=\"reset to idle: the root is empty\"",
+        molt_log_warn("installer.install",
+                      "journal_state=%s action=\"reset to idle: the root is empty\"",
                       molt_journal_state_name(j.state));
     j.state = MOLT_JOURNAL_IDLE;
     j.task_id[0] = j.from_version[0] = j.to_version[0] = j.prev_version[0] = '\0';
@@ -70,15 +71,16 @@ static int install_locked(struct inst *in, const struct inst_install_args *a, st
         molt_fs_remove_tree(staged, NULL);
         return rc;
     }
-    molt_fault_point("install.after_move");
+    MOLT_FAULT_POINT("install.after_move");
     if ((rc = inst_sync_installer(in, st.version, err)) < 0)
         return rc;
-    molt_fault_point("install.after_installer");
+    MOLT_FAULT_POINT("install.after_installer");
     if ((rc = reset_journal(in, err)) < 0 ||
         (rc = inst_write_link(in, "current", st.version, err)) < 0)
         return rc;
-    molt_fault_point("install.after_flip");
-    molt_log_info("installed", "version=%s root=%s key=%s", st.version, in->root, st.keyid);
+    MOLT_FAULT_POINT("install.after_flip");
+    molt_log_info("installer.installed", "version=%s root=%s key=%s", st.version, in->root,
+                  st.keyid);
     printf("installed %s under %s\n", st.version, in->root);
     return 0;
 }

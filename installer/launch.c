@@ -122,7 +122,7 @@ static void write_trial_log(const struct inst *in, const struct tail *t, const c
     snprintf(name, sizeof(name), "trial-%s.log", t->version);
     if (molt_fs_join(path, sizeof(path), in->state_dir, name, &err) < 0 ||
         molt_fs_write_atomic(path, buf, len, 0640, &err) < 0)
-        molt_log_warn("trial_log", "error=\"%s\"", err.msg);
+        molt_log_warn("installer.trial_log", "error=\"%s\"", err.msg);
     free(buf);
 }
 
@@ -139,8 +139,8 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
         return rc;
     if (molt_journal_trial_failed(&j, inst_now_ms(), in->conf.install.trial_max_starts, reason,
                                   sizeof(reason))) {
-        molt_log_warn("trial_failed", "task=%s version=%s starts=%lld reason=\"%s\"", j.task_id,
-                      j.to_version, (long long)j.starts, reason);
+        molt_log_warn("installer.trial_failed", "task=%s version=%s starts=%lld reason=\"%s\"",
+                      j.task_id, j.to_version, (long long)j.starts, reason);
         if (tail && tail->count && strcmp(tail->version, j.to_version) == 0) {
             snprintf(header, sizeof(header), "trial of %s for task %s: rolled back: %s",
                      j.to_version, j.task_id, reason);
@@ -152,7 +152,7 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
         if ((rc = molt_journal_count_start(&j, inst_now_ms(), err)) < 0 ||
             (rc = inst_journal_save(in, &j, err)) < 0)
             return rc;
-        molt_fault_point("launch.after_count_start");
+        MOLT_FAULT_POINT("launch.after_count_start");
     }
     if ((rc = inst_read_link(in, "current", plan->version, err)) < 0)
         return rc;
@@ -180,8 +180,8 @@ static int prepare_start(struct inst *in, struct start_plan *plan, struct tail *
     rc = prepare_locked(in, plan, tail, err);
     inst_unlock(in);
     if (rc == 0 && plan->trial)
-        molt_log_info("trial_start", "task=%s version=%s start=%lld of %lld", plan->task_id,
-                      plan->version, (long long)plan->start_no,
+        molt_log_info("installer.trial_start", "task=%s version=%s start=%lld of %lld",
+                      plan->task_id, plan->version, (long long)plan->start_no,
                       (long long)in->conf.install.trial_max_starts);
     return rc;
 }
@@ -256,14 +256,15 @@ static void watchdog_expire(struct inst *in, const struct start_plan *plan, pid_
     prctl(PR_SET_PDEATHSIG, 0);
     if (!still_on_trial(in, plan))
         return;
-    molt_log_warn("trial_deadline", "task=%s version=%s action=\"roll back, stop the agent\"",
-                  plan->task_id, plan->version);
+    molt_log_warn("installer.trial_deadline",
+                  "task=%s version=%s action=\"roll back, stop the agent\"", plan->task_id,
+                  plan->version);
     if (end_trial(in, plan, NULL, &err) < 0)
-        molt_log_error("rollback_failed", "task=%s error=\"%s\"", plan->task_id, err.msg);
+        molt_log_error("installer.rollback_failed", "task=%s error=\"%s\"", plan->task_id, err.msg);
     /* Rolled back first: the new agent can no longer commit. Now stop it so
      * the service manager starts the old version. */
     kill(agent, SIGKILL);
-    molt_fault_point("launch.after_deadline_kill");
+    MOLT_FAULT_POINT("launch.after_deadline_kill");
 }
 
 static void watchdog_run(struct inst *in, const struct start_plan *plan, pid_t agent)
@@ -300,7 +301,7 @@ static pid_t spawn_watchdog(struct inst *in, const struct start_plan *plan)
     pid_t pid = fork();
 
     if (pid < 0) {
-        molt_log_warn("watchdog",
+        molt_log_warn("installer.watchdog",
                       "error=\"fork: %s\" action=\"deadline checked at the next "
                       "start\"",
                       strerror(errno));
@@ -330,8 +331,8 @@ static int launch_exec(struct inst *in, struct molt_err *err)
         if ((rc = prepare_start(in, &plan, NULL, err)) < 0)
             return rc;
         watchdog = plan.trial ? spawn_watchdog(in, &plan) : -1;
-        molt_fault_point("launch.before_exec");
-        molt_log_info("exec", "version=%s agent=%s", plan.version, plan.agent);
+        MOLT_FAULT_POINT("launch.before_exec");
+        molt_log_info("installer.exec", "version=%s agent=%s", plan.version, plan.agent);
         exec_agent(&plan);
         e = errno;
         if (watchdog > 0) {
@@ -344,7 +345,7 @@ static int launch_exec(struct inst *in, struct molt_err *err)
             return rc;
         snprintf(why, sizeof(why), "%s: cannot execute bin/molt-agent: %s", plan.version,
                  strerror(e));
-        molt_log_error("trial_failed", "task=%s reason=\"%s\"", plan.task_id, why);
+        molt_log_error("installer.trial_failed", "task=%s reason=\"%s\"", plan.task_id, why);
         if ((rc = end_trial(in, &plan, why, err)) < 0)
             return rc;
     }
@@ -466,7 +467,7 @@ static int handle_signals(int sfd, struct child *c, int *stop)
         case SIGTERM:
         case SIGINT:
             if (!*stop)
-                molt_log_info("stopping", "signal=%u", si.ssi_signo);
+                molt_log_info("installer.stopping", "signal=%u", si.ssi_signo);
             *stop = 1;
             if (c)
                 send_term(c, SIGTERM);
@@ -492,8 +493,8 @@ static void watch_child(struct inst *in, struct start_plan *plan, struct child *
     if (c->exited)
         return;
     if (c->term_ms && now - c->term_ms >= KILL_GRACE_MS) {
-        molt_log_warn("kill", "pid=%ld reason=\"no exit %d ms after SIGTERM\"", (long)c->pid,
-                      KILL_GRACE_MS);
+        molt_log_warn("installer.kill", "pid=%ld reason=\"no exit %d ms after SIGTERM\"",
+                      (long)c->pid, KILL_GRACE_MS);
         kill(c->pid, SIGKILL);
         c->term_ms = now; /* SIGKILL again only after another grace period */
     }
@@ -501,10 +502,11 @@ static void watch_child(struct inst *in, struct start_plan *plan, struct child *
         return;
     if (plan->trial && now >= plan->deadline_ms) {
         if (still_on_trial(in, plan)) {
-            molt_log_warn("trial_deadline", "task=%s version=%s action=\"stop the agent\"",
-                          plan->task_id, plan->version);
+            molt_log_warn("installer.trial_deadline",
+                          "task=%s version=%s action=\"stop the agent\"", plan->task_id,
+                          plan->version);
             send_term(c, SIGTERM);
-            molt_fault_point("launch.after_deadline_kill");
+            MOLT_FAULT_POINT("launch.after_deadline_kill");
             return;
         }
         plan->trial = 0;
@@ -514,8 +516,8 @@ static void watch_child(struct inst *in, struct start_plan *plan, struct child *
         c->link_checked_ms = now;
         if (inst_read_link(in, "current", current, &err) == 0 &&
             strcmp(current, plan->version) != 0) {
-            molt_log_warn("current_changed", "running=%s current=%s action=restart", plan->version,
-                          current[0] ? current : "-");
+            molt_log_warn("installer.current_changed", "running=%s current=%s action=restart",
+                          plan->version, current[0] ? current : "-");
             c->restart_now = 1;
             send_term(c, SIGTERM);
         }
@@ -562,8 +564,8 @@ static void after_exit(struct inst *in, const struct start_plan *plan, const str
     int64_t ran = inst_now_ms() - c->started_ms;
 
     describe_exit(c, how, sizeof(how));
-    molt_log_info("agent_exit", "version=%s pid=%ld %s ran_ms=%lld", plan->version, (long)c->pid,
-                  how, (long long)ran);
+    molt_log_info("installer.agent_exit", "version=%s pid=%ld %s ran_ms=%lld", plan->version,
+                  (long)c->pid, how, (long long)ran);
     tail_note(tail, "--- molt-installer: %s pid %ld %s after %lld ms ---", plan->version,
               (long)c->pid, how, (long long)ran);
     if (plan->trial && still_on_trial(in, plan)) {
@@ -616,7 +618,7 @@ static int supervise_loop(struct inst *in, int sfd, struct tail *tail, struct mo
             tail_reset(tail, plan.version);
         if ((rc = spawn_child(&plan, &c, err)) < 0)
             break;
-        molt_log_info("agent_start", "version=%s pid=%ld%s", plan.version, (long)c.pid,
+        molt_log_info("installer.agent_start", "version=%s pid=%ld%s", plan.version, (long)c.pid,
                       plan.trial ? " trial=1" : "");
         run_child(in, &plan, &c, sfd, tail, &stop);
         after_exit(in, &plan, &c, tail);
@@ -650,10 +652,10 @@ static int launch_supervise(struct inst *in, struct molt_err *err)
         rc = molt_err_errno(err, "signalfd");
         goto out;
     }
-    molt_log_info("supervise", "root=%s state_dir=%s", in->root, in->state_dir);
+    molt_log_info("installer.supervise", "root=%s state_dir=%s", in->root, in->state_dir);
     rc = supervise_loop(in, sfd, tail, err);
     if (rc == 0)
-        molt_log_info("stopped", "root=%s", in->root);
+        molt_log_info("installer.stopped", "root=%s", in->root);
 out:
     if (sfd >= 0)
         close(sfd);

@@ -228,7 +228,7 @@ int inst_sync_installer(const struct inst *in, const char *version, struct molt_
         goto out;
     rc = molt_fs_write_atomic(dst, want, want_len, 0755, err);
     if (rc == 0)
-        molt_log_info("installer_replaced", "path=%s from=%s", dst, version);
+        molt_log_info("installer.replaced", "path=%s from=%s", dst, version);
 out:
     free(want);
     free(have);
@@ -294,7 +294,7 @@ int inst_journal_open(struct inst *in, struct molt_journal *j, struct molt_err *
     if (snprintf(aside, sizeof(aside), "%s.corrupt-%lld", in->journal_path,
                  (long long)inst_now_ms()) >= (int)sizeof(aside))
         return molt_err_set(err, MOLT_E_LIMIT, "path too long: %s", in->journal_path);
-    molt_log_error("journal_corrupt",
+    molt_log_error("installer.journal_corrupt",
                    "error=\"%s\" moved_to=%s action=\"no trial assumed, "
                    "current kept as it is\"",
                    perr.msg, aside);

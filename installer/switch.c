@@ -29,20 +29,20 @@ static int finish_rollback(struct inst *in, struct molt_journal *j, struct molt_
         return molt_err_prefix(err, "cannot roll back to %s", j->from_version);
     if ((rc = inst_write_link(in, "current", j->from_version, err)) < 0)
         return rc;
-    molt_fault_point("rollback.after_flip");
+    MOLT_FAULT_POINT("rollback.after_flip");
     if (j->prev_version[0] && inst_check_version(in, j->prev_version, NULL) < 0) {
-        molt_log_warn("rollback", "previous=%s action=\"dropped: not a complete version\"",
-                      j->prev_version);
+        molt_log_warn("installer.rollback",
+                      "previous=%s action=\"dropped: not a complete version\"", j->prev_version);
         j->prev_version[0] = '\0';
     }
     if ((rc = inst_write_link(in, "previous", j->prev_version, err)) < 0)
         return rc;
-    molt_fault_point("rollback.after_previous");
+    MOLT_FAULT_POINT("rollback.after_previous");
     if ((rc = molt_journal_finish_rollback(j, inst_now_ms(), err)) < 0 ||
         (rc = inst_journal_save(in, j, err)) < 0)
         return rc;
-    molt_fault_point("rollback.after_journal_done");
-    molt_log_warn("rolled_back", "task=%s from=%s to=%s reason=\"%s\"",
+    MOLT_FAULT_POINT("rollback.after_journal_done");
+    molt_log_warn("installer.rolled_back", "task=%s from=%s to=%s reason=\"%s\"",
                   j->task_id[0] ? j->task_id : "-", j->to_version, j->from_version, j->reason);
     return inst_sync_installer(in, j->from_version, err);
 }
@@ -55,7 +55,7 @@ int inst_rollback_trial(struct inst *in, struct molt_journal *j, const char *rea
     if ((rc = molt_journal_begin_rollback(j, reason, inst_now_ms(), err)) < 0 ||
         (rc = inst_journal_save(in, j, err)) < 0)
         return rc;
-    molt_fault_point("rollback.after_journal");
+    MOLT_FAULT_POINT("rollback.after_journal");
     return finish_rollback(in, j, err);
 }
 
@@ -71,10 +71,10 @@ int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err)
         /* Whether or not current already moved, the trial never began: undo. */
         snprintf(reason, sizeof(reason), "switch to %s interrupted before its trial began",
                  j->to_version);
-        molt_log_warn("recover", "task=%s state=switching action=rollback", j->task_id);
+        molt_log_warn("installer.recover", "task=%s state=switching action=rollback", j->task_id);
         return inst_rollback_trial(in, j, reason, err);
     case MOLT_JOURNAL_ROLLING_BACK:
-        molt_log_warn("recover", "task=%s state=rolling-back action=finish",
+        molt_log_warn("installer.recover", "task=%s state=rolling-back action=finish",
                       j->task_id[0] ? j->task_id : "-");
         return finish_rollback(in, j, err);
     case MOLT_JOURNAL_TRIAL:
@@ -84,8 +84,8 @@ int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err)
             return 0;
         snprintf(reason, sizeof(reason), "current names %s, not %s, during the trial",
                  current[0] ? current : "nothing", j->to_version);
-        molt_log_warn("recover", "task=%s state=trial action=rollback reason=\"%s\"", j->task_id,
-                      reason);
+        molt_log_warn("installer.recover", "task=%s state=trial action=rollback reason=\"%s\"",
+                      j->task_id, reason);
         return inst_rollback_trial(in, j, reason, err);
     case MOLT_JOURNAL_IDLE:
     case MOLT_JOURNAL_COMMITTED:
@@ -98,7 +98,7 @@ int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err)
      * manual rollback replace it after their journal write). */
     if (inst_sync_installer(in, current, &serr) < 0)
         /* Not fatal: the old copy still works, and every start tries again. */
-        molt_log_warn("installer_sync", "error=\"%s\"", serr.msg);
+        molt_log_warn("installer.sync", "error=\"%s\"", serr.msg);
     return 0;
 }
 
@@ -144,7 +144,7 @@ static int check_staged_tree(const char *dir, struct molt_err *err)
     if ((rc = molt_fs_join(manifest, sizeof(manifest), dir, MOLT_PKG_MANIFEST_NAME, err)) < 0)
         return rc;
     if (!molt_fs_exists(manifest)) {
-        molt_log_warn("apply", "dir=%s manifest=none action=\"no integrity check\"", dir);
+        molt_log_warn("installer.apply", "dir=%s manifest=none action=\"no integrity check\"", dir);
         return 0;
     }
     return molt_pkg_tree_check(dir, err);
@@ -269,7 +269,8 @@ static int apply_plan(struct inst *in, const struct inst_apply_args *a, struct a
     if (molt_fs_exists(dest)) {
         /* Left by an earlier attempt that was rolled back: not current, not
          * previous, so nothing refers to it. */
-        molt_log_info("apply_discard", "path=%s reason=\"replaced by the staged build\"", dest);
+        molt_log_info("installer.apply_discard", "path=%s reason=\"replaced by the staged build\"",
+                      dest);
         if ((rc = inst_discard_tree(dest, err)) < 0)
             return rc;
     }
@@ -289,19 +290,19 @@ static int apply_switch(struct inst *in, struct molt_journal *j, const struct ap
     } else if ((rc = inst_move_into_versions(in, p->staged, p->version, err)) < 0) {
         return rc;
     }
-    molt_fault_point("apply.after_move");
+    MOLT_FAULT_POINT("apply.after_move");
     if ((rc = inst_check_version(in, p->version, err)) < 0 ||
         (rc = inst_write_link(in, "previous", p->current, err)) < 0)
         return rc;
-    molt_fault_point("apply.after_previous");
+    MOLT_FAULT_POINT("apply.after_previous");
     if ((rc = inst_write_link(in, "current", p->version, err)) < 0)
         return rc;
-    molt_fault_point("apply.after_flip");
+    MOLT_FAULT_POINT("apply.after_flip");
     if ((rc = molt_journal_begin_trial(j, inst_now_ms(), in->conf.install.trial_timeout_ms, err)) <
             0 ||
         (rc = inst_journal_save(in, j, err)) < 0)
         return rc;
-    molt_fault_point("apply.after_journal_trial");
+    MOLT_FAULT_POINT("apply.after_journal_trial");
     return 0;
 }
 
@@ -332,8 +333,8 @@ static int apply_locked(struct inst *in, const struct inst_apply_args *a, struct
                                         inst_now_ms(), err)) < 0 ||
         (rc = inst_journal_save(in, &j, err)) < 0)
         return rc;
-    molt_fault_point("apply.after_journal_switching");
-    molt_log_info("switching", "task=%s from=%s to=%s", a->task_id, p.current, p.version);
+    MOLT_FAULT_POINT("apply.after_journal_switching");
+    molt_log_info("installer.switching", "task=%s from=%s to=%s", a->task_id, p.current, p.version);
     rc = apply_switch(in, &j, &p, err);
     if (rc < 0) {
         struct molt_err rerr = MOLT_ERR_INIT;
@@ -341,13 +342,13 @@ static int apply_locked(struct inst *in, const struct inst_apply_args *a, struct
 
         snprintf(reason, sizeof(reason), "switch to %s failed: %s", p.version, err->msg);
         if (inst_rollback_trial(in, &j, reason, &rerr) < 0)
-            molt_log_error("rollback_failed",
+            molt_log_error("installer.rollback_failed",
                            "task=%s error=\"%s\" action=\"the next "
                            "molt-installer run finishes it\"",
                            a->task_id, rerr.msg);
         return rc;
     }
-    molt_log_info("trial", "task=%s version=%s deadline=%lld max_starts=%lld", a->task_id,
+    molt_log_info("installer.trial", "task=%s version=%s deadline=%lld max_starts=%lld", a->task_id,
                   p.version, (long long)j.trial_deadline_ms,
                   (long long)in->conf.install.trial_max_starts);
     printf("switched to %s (task %s); on trial for %lld ms: restart the agent (exit 75)\n",
@@ -359,7 +360,7 @@ int inst_apply(struct inst *in, const struct inst_apply_args *a, struct molt_err
 {
     int rc;
 
-    if (!molt_journal_task_id_valid(a->task_id))
+    if (!molt_task_id_valid(a->task_id))
         return molt_err_set(err, MOLT_E_INVAL, "--task: '%.40s' is not a task id (digits)",
                             a->task_id);
     if ((rc = inst_lock(in, err)) < 0)
@@ -400,12 +401,12 @@ static int commit_locked(struct inst *in, const char *task_id, struct molt_err *
     if ((rc = molt_journal_commit(&j, task_id, inst_now_ms(), err)) < 0 ||
         (rc = inst_journal_save(in, &j, err)) < 0)
         return rc;
-    molt_fault_point("commit.after_journal");
-    molt_log_info("committed", "task=%s version=%s previous=%s starts=%lld", j.task_id,
+    MOLT_FAULT_POINT("commit.after_journal");
+    molt_log_info("installer.committed", "task=%s version=%s previous=%s starts=%lld", j.task_id,
                   j.to_version, j.from_version, (long long)j.starts);
     if ((rc = inst_sync_installer(in, j.to_version, err)) < 0)
         return rc;
-    molt_fault_point("commit.after_installer");
+    MOLT_FAULT_POINT("commit.after_installer");
     printf("committed %s (task %s); previous is %s\n", j.to_version, j.task_id, j.from_version);
     return 0;
 }
@@ -414,7 +415,7 @@ int inst_commit(struct inst *in, const char *task_id, struct molt_err *err)
 {
     int rc;
 
-    if (task_id && !molt_journal_task_id_valid(task_id))
+    if (task_id && !molt_task_id_valid(task_id))
         return molt_err_set(err, MOLT_E_INVAL, "--task: '%.40s' is not a task id (digits)",
                             task_id);
     if ((rc = inst_lock(in, err)) < 0)
@@ -464,7 +465,7 @@ static int manual_rollback_locked(struct inst *in, const char *why, struct molt_
     if ((rc = molt_journal_begin_revert(&j, current, previous, reason, inst_now_ms(), err)) < 0 ||
         (rc = inst_journal_save(in, &j, err)) < 0)
         return rc;
-    molt_fault_point("rollback.after_journal");
+    MOLT_FAULT_POINT("rollback.after_journal");
     if ((rc = finish_rollback(in, &j, err)) < 0)
         return rc;
     printf("rolled back from %s: current is %s; restart the agent unless launch --supervise "

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "base64.h"
 #include "fs.h"
 #include "json.h"
 #include "package_int.h"
@@ -478,7 +479,7 @@ static int add_base64(struct json_object *o, const char *key, const void *data, 
                       struct molt_err *err)
 {
     char *b64 = NULL;
-    int rc = molt_pkg_base64_encode(data, len, &b64, err);
+    int rc = molt_base64_encode(data, len, &b64, err);
 
     if (rc == 0)
         json_object_object_add(o, key, json_object_new_string(b64));
@@ -523,19 +524,6 @@ int molt_channel_kept_write(const char *path, const struct molt_channel *ch, con
                   : 0;
 }
 
-static int kept_base64(struct json_object *o, const char *key, size_t max, unsigned char **out,
-                       size_t *len, struct molt_err *err)
-{
-    const char *b64;
-    int rc = molt_json_get_str(o, key, &b64, err);
-
-    if (rc == 0)
-        rc = molt_pkg_base64_decode(b64, strlen(b64), out, len, err);
-    if (rc == 0 && (*len == 0 || *len > max))
-        rc = molt_err_set(err, MOLT_E_PARSE, "%zu bytes, expected 1..%zu", *len, max);
-    return rc < 0 ? molt_err_prefix(err, "field '%s'", key) : 0;
-}
-
 static int kept_fields(struct json_object *o, struct molt_channel_kept *k, struct molt_err *err)
 {
     static const char *const fields[] = {"acceptedAt", "document", "format",    "name",
@@ -554,8 +542,8 @@ static int kept_fields(struct json_object *o, struct molt_channel_kept *k, struc
         molt_json_int_field(o, "serial", 0, 1, INT64_MAX, &k->serial, err) < 0 ||
         molt_json_int_field(o, "acceptedAt", 0, 0, INT64_MAX, &k->accepted_ms, err) < 0 ||
         molt_json_copy_str(o, "sha256", k->sha256, sizeof(k->sha256), err) < 0 ||
-        kept_base64(o, "document", MOLT_CHANNEL_MAX, &k->doc, &k->doc_len, err) < 0 ||
-        kept_base64(o, "signature", MOLT_SIGSET_MAX, &k->sig, &k->sig_len, err) < 0 ||
+        molt_base64_field(o, "document", MOLT_CHANNEL_MAX, &k->doc, &k->doc_len, err) < 0 ||
+        molt_base64_field(o, "signature", MOLT_SIGSET_MAX, &k->sig, &k->sig_len, err) < 0 ||
         molt_channel_sha256(k->doc, k->doc_len, hex, err) < 0)
         return MOLT_E_PARSE;
     if (strcmp(hex, k->sha256) != 0)

@@ -15,6 +15,7 @@
 
 #include "fs.h"
 #include "log.h"
+#include "proto.h"
 
 enum conf_type { CONF_STR, CONF_BOOL, CONF_DURATION, CONF_COUNT, CONF_LEVEL, CONF_TARGET };
 
@@ -453,8 +454,11 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
                                 url);
         }
     }
-    if (conf->agent.heartbeat_interval_ms < 100)
-        return molt_err_set(err, MOLT_E_CONFIG, "agent.heartbeat_interval: at least 100ms");
+    if (!molt_hb_interval_valid(conf->agent.heartbeat_interval_ms))
+        return molt_err_set(err, MOLT_E_CONFIG,
+                            "agent.heartbeat_interval: %lldms is not in %lldms..%lldms",
+                            (long long)conf->agent.heartbeat_interval_ms,
+                            (long long)MOLT_HB_INTERVAL_MIN_MS, (long long)MOLT_HB_INTERVAL_MAX_MS);
     if (conf->agent.backoff_max_ms < 1000)
         return molt_err_set(err, MOLT_E_CONFIG, "agent.backoff_max: at least 1s");
     if (conf->install.trial_max_starts < 1)

@@ -92,7 +92,7 @@ static void save_etag(const struct molt_dl_opts *o, const char *etag)
     }
     /* Best effort: without it a resume after a restart starts over. */
     if (molt_fs_write_atomic(path, etag, strlen(etag), 0600, &err) < 0)
-        molt_log_warn("download", "etag_not_saved reason=\"%s\"", err.msg);
+        molt_log_warn("download.etag_not_saved", "reason=\"%s\"", err.msg);
 }
 
 static int truncate_dest(struct attempt *a)
@@ -159,7 +159,7 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *userdata)
         a->too_long = 1;
         return 0;
     }
-    if (molt_fault_inject("download.enospc")) {
+    if (MOLT_FAULT_INJECT("download.enospc")) {
         a->write_errno = ENOSPC;
         return 0;
     }
@@ -378,8 +378,8 @@ int molt_dl_fetch(const struct molt_dl_opts *o, struct molt_dl_stats *stats,
         int64_t wait = backoff_ms(o, stats->attempts);
         if (a.retry_after_ms > wait)
             wait = a.retry_after_ms;
-        molt_log_warn("download",
-                      "retry attempt=%d have=%llu total=%llu wait_ms=%lld reason=\"%s\"",
+        molt_log_warn("download.retry",
+                      "attempt=%d have=%llu total=%llu wait_ms=%lld reason=\"%s\"",
                       stats->attempts, (unsigned long long)a.have, (unsigned long long)o->size,
                       (long long)wait, err->msg);
         sleep_ms(wait, o->stop);

@@ -49,7 +49,7 @@ int molt_fault_inject(const char *name)
 {
     if (!armed(name))
         return 0;
-    molt_log_warn("fault", "point=%s action=inject", name);
+    molt_log_warn("fault.inject", "point=%s action=inject", name);
     return 1;
 }
 
@@ -62,10 +62,10 @@ void molt_fault_point(const char *name)
     /* "stop" freezes the process at the point, for a power-cut test to cut
      * power there before anything else happens in it. */
     if (action && strcmp(action, "stop") == 0) {
-        molt_log_warn("fault", "point=%s action=stop", name);
+        molt_log_warn("fault.stop", "point=%s action=stop", name);
         raise(SIGSTOP);
     }
-    molt_log_warn("fault", "point=%s action=kill", name);
+    molt_log_warn("fault.kill", "point=%s action=kill", name);
     kill(getpid(), SIGKILL);
     _exit(137);
 }

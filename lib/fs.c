@@ -44,19 +44,12 @@ int molt_fs_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-int molt_fs_fsync_path(const char *path, struct molt_err *err)
+int molt_fs_path_within(const char *path, const char *dir)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t n = strlen(dir);
 
-    if (fd < 0)
-        return molt_err_errno(err, "open %s", path);
-    if (fsync(fd) < 0 && errno != EINVAL) {
-        int rc = molt_err_errno(err, "fsync %s", path);
-        close(fd);
-        return rc;
-    }
-    close(fd);
-    return 0;
+    return strncmp(path, dir, n) == 0 &&
+           (path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/'));
 }
 
 int molt_fs_fsync_dir(const char *dir, struct molt_err *err)
@@ -110,7 +103,7 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         rc = molt_err_errno(err, "chmod %s", tmp);
         goto fail;
     }
-    if (molt_fault_inject("fs.write.enospc")) {
+    if (MOLT_FAULT_INJECT("fs.write.enospc")) {
         errno = ENOSPC;
         rc = molt_err_errno(err, "write %s", tmp);
         goto fail;
@@ -129,13 +122,13 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         goto fail;
     }
     fd = -1;
-    molt_fault_point("fs.write.before_rename");
+    MOLT_FAULT_POINT("fs.write.before_rename");
     if (rename(tmp, path) < 0) {
         rc = molt_err_errno(err, "rename %s to %s", tmp, path);
         goto fail;
     }
     /* Renamed but not yet durable: a power cut here must find the old file. */
-    molt_fault_point("fs.write.before_dir_sync");
+    MOLT_FAULT_POINT("fs.write.before_dir_sync");
     return molt_fs_fsync_dir(dir, err);
 
 fail:

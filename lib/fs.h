@@ -17,7 +17,9 @@ int molt_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 /* Points linkpath at target atomically (new symlink beside it, then rename). */
 int molt_fs_symlink_atomic(const char *target, const char *linkpath, struct molt_err *err);
 int molt_fs_fsync_dir(const char *dir, struct molt_err *err);
-int molt_fs_fsync_path(const char *path, struct molt_err *err);
+/* 1 when path is dir or lies inside it (both absolute and resolved: the
+ * spelling is compared, component by component, not the file system). */
+int molt_fs_path_within(const char *path, const char *dir);
 /* The user's name, or "uid N", in buf: for messages such as "molt cannot
  * read /etc/molt/molt.conf". */
 const char *molt_fs_user_name(uid_t uid, char *buf, size_t size);

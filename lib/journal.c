@@ -58,19 +58,6 @@ static int result_parse(const char *name, enum molt_journal_result *out)
     return 0;
 }
 
-int molt_journal_task_id_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= MOLT_JOURNAL_TASK_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    }
-    return 1;
-}
-
 int molt_journal_path(char *out, size_t n, const char *state_dir, struct molt_err *err)
 {
     return molt_fs_join(out, n, state_dir, MOLT_JOURNAL_FILE, err);
@@ -101,7 +88,7 @@ static int get_task(struct json_object *o, const char *key, char *out, struct mo
 
     if (rc < 0)
         return rc;
-    if (out[0] && !molt_journal_task_id_valid(out))
+    if (out[0] && !molt_task_id_valid(out))
         return molt_err_set(err, MOLT_E_PARSE, "field '%s': '%s' is not a task id", key, out);
     return 0;
 }
@@ -385,7 +372,7 @@ int molt_journal_begin_switch(struct molt_journal *j, const char *task_id, const
 {
     if (!is_resting(j->state))
         return refuse(j, "switch", err);
-    if (!molt_journal_task_id_valid(task_id))
+    if (!molt_task_id_valid(task_id))
         return molt_err_set(err, MOLT_E_INVAL, "'%.40s' is not a task id", task_id);
     if (!molt_version_valid(from) || !molt_version_valid(to) ||
         (prev[0] && !molt_version_valid(prev)))

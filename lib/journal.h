@@ -20,12 +20,14 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "proto.h"
 
 #define MOLT_JOURNAL_FILE "journal.json"
 #define MOLT_JOURNAL_FORMAT 1
 #define MOLT_JOURNAL_MAX_BYTES (64 * 1024)
-#define MOLT_JOURNAL_TASK_MAX 33    /* task ids: 1..32 digits, "" for a manual action */
-#define MOLT_JOURNAL_VERSION_MAX 65 /* molt_version_valid: at most 64 bytes */
+/* Buffer sizes for proto.h's task ids ("" for a manual action) and versions. */
+#define MOLT_JOURNAL_TASK_MAX (MOLT_TASK_ID_MAX + 1)
+#define MOLT_JOURNAL_VERSION_MAX (MOLT_VERSION_MAX + 1)
 #define MOLT_JOURNAL_REASON_MAX 512
 #define MOLT_JOURNAL_OUTCOMES 16 /* outcomes kept, newest first */
 
@@ -124,7 +126,5 @@ const struct molt_journal_outcome *molt_journal_find_outcome(const struct molt_j
                                                              const char *task_id);
 /* "committed 20.2-100" or "rolled back: <reason>": the text an agent reports. */
 void molt_journal_outcome_message(const struct molt_journal_outcome *o, char *buf, size_t n);
-/* 1 when s is a task id: 1..32 ASCII digits. */
-int molt_journal_task_id_valid(const char *s);
 
 #endif

@@ -24,53 +24,6 @@
 
 /* ---- small shared helpers ------------------------------------------------- */
 
-int molt_pkg_is_hex(const char *s, size_t n)
-{
-    if (strlen(s) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    }
-    return 1;
-}
-
-int molt_pkg_is_token(const char *s, size_t n)
-{
-    size_t len = strlen(s);
-
-    if (len == 0 || len >= n)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_'))
-            return 0;
-    }
-    return 1;
-}
-
-int molt_pkg_is_release(const char *s, size_t n)
-{
-    size_t len = strlen(s);
-
-    if (len >= n)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!isalnum((unsigned char)s[i]) && !strchr(".+_-", s[i]))
-            return 0;
-    }
-    return 1;
-}
-
-const char *molt_pkg_printable(const char *s, char *buf, size_t n)
-{
-    size_t i = 0;
-
-    for (; s && s[i] && i + 1 < n && i < 160; i++)
-        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    buf[i] = '\0';
-    return buf;
-}
-
 void molt_pkg_host(char os[16], char arch[32])
 {
     struct utsname u;
@@ -354,8 +307,7 @@ void molt_pkg_hasher_free(struct molt_pkg_hasher *h)
     h->ctx = NULL;
 }
 
-int molt_pkg_hash_fd(int fd, const char *what, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
-                     struct molt_err *err)
+int molt_pkg_hash_fd(int fd, const char *what, char *hex, uint64_t *size, struct molt_err *err)
 {
     struct molt_pkg_hasher h;
     unsigned char buf[65536];

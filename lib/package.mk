@@ -2,6 +2,7 @@
 # signatures, streaming verification, safe staging, building.
 lib_libmolt_a_SOURCES += \
 	lib/package.c lib/package.h lib/package_int.h \
+	lib/package_util.c \
 	lib/package_manifest.c \
 	lib/package_stage.c \
 	lib/package_tree.c \

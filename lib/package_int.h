@@ -1,10 +1,15 @@
-/* package_int.h: helpers shared by the package module's files; not for other modules. */
+/* package_int.h: helpers shared by the package module's files; not for other
+ * modules. It includes no package header (the types it names are declared
+ * here), so the files that include it form no circle of includes with it. */
 #ifndef MOLT_PACKAGE_INT_H
 #define MOLT_PACKAGE_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "package.h"
+#include "err.h"
+
+struct molt_pkg_limits;
 
 /* Fills lim with defaults when it is NULL, else copies it. */
 void molt_pkg_limits_resolve(const struct molt_pkg_limits *in, struct molt_pkg_limits *out);
@@ -29,8 +34,8 @@ int molt_pkg_is_release(const char *s, size_t n);
 void molt_pkg_host(char os[16], char arch[32]);
 
 /* The sha256 and size of an open file's contents from its current offset. */
-int molt_pkg_hash_fd(int fd, const char *what, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
-                     struct molt_err *err);
+/* hex holds MOLT_PKG_SHA256_HEX bytes (package.h). */
+int molt_pkg_hash_fd(int fd, const char *what, char *hex, uint64_t *size, struct molt_err *err);
 
 /* Opens the directory holding rel (a manifest path) under rootfd, one component
  * at a time, never following a symlink; *base gets rel's last component. */

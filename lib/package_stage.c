@@ -178,7 +178,7 @@ static int check_free_space(struct stage *s, const char *upgrade_dir, struct mol
 
     if (rc < 0)
         return rc;
-    if (molt_fault_inject("stage.enospc"))
+    if (MOLT_FAULT_INJECT("stage.enospc"))
         avail = 0;
     need = (s->st ? s->st->size : 0) + s->m.total_size + s->lim.free_margin;
     if (avail < need)
@@ -193,7 +193,7 @@ static int write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
 
-    if (molt_fault_inject("stage.write.enospc")) {
+    if (MOLT_FAULT_INJECT("stage.write.enospc")) {
         errno = ENOSPC;
         return -1;
     }
@@ -609,7 +609,7 @@ static int stage_into(struct stage *s, const char *upgrade_dir, const char *part
         return rc;
     if (fchmod(s->rootfd, 0755) < 0 || fsync(s->rootfd) < 0)
         return molt_err_errno(err, "sync %s", partial);
-    molt_fault_point("stage.before_rename");
+    MOLT_FAULT_POINT("stage.before_rename");
     if (rename(partial, final) < 0)
         return molt_err_errno(err, "rename %s to %s", partial, final);
     return molt_fs_fsync_dir(upgrade_dir, err);

@@ -37,17 +37,6 @@ int molt_pkg_open_parent(int rootfd, const char *rel, const char **base, struct 
     return fd;
 }
 
-int molt_pkg_text_line(const char *text, char **out, size_t *len, struct molt_err *err)
-{
-    if (!text || !(*out = malloc(strlen(text) + 2)))
-        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
-    *len = strlen(text) + 1;
-    memcpy(*out, text, *len - 1);
-    (*out)[*len - 1] = '\n';
-    (*out)[*len] = '\0';
-    return 0;
-}
-
 static int check_file(int dirfd, const char *base, const struct molt_pkg_file *f,
                       struct molt_err *err)
 {

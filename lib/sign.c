@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "base64.h"
 #include "fs.h"
 #include "json.h"
 #include "log.h"
@@ -23,83 +24,6 @@
 #define SIG_FORMAT "molt-sig-1"
 #define SIG_ALG "ed25519"
 #define SIG_SHORT 1 /* sig_fields: fewer signature bytes than Ed25519's 64 */
-
-/* ---- base64 ---------------------------------------------------------------- */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int molt_pkg_base64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len,
-                           struct molt_err *err)
-{
-    unsigned char *buf;
-    size_t n = 0;
-
-    *out = NULL;
-    *out_len = 0;
-    if (len % 4 != 0)
-        return molt_err_set(err, MOLT_E_PARSE, "base64: length %zu is not a multiple of 4", len);
-    buf = malloc(len / 4 * 3 + 1);
-    if (!buf)
-        return molt_err_set(err, MOLT_E_NOMEM, "base64: out of memory");
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            /* '=' only as the last one or two characters of the whole input. */
-            if (c == '=' && i + 4 == len && k >= 2 && (k == 3 || in[i + 3] == '=')) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            v[k] = b64_value(c);
-            if (v[k] < 0 || pad) {
-                free(buf);
-                return molt_err_set(err, MOLT_E_PARSE, "base64: bad character at offset %zu",
-                                    i + (size_t)k);
-            }
-        }
-        unsigned triple =
-            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        buf[n++] = (unsigned char)(triple >> 16);
-        if (pad < 2)
-            buf[n++] = (unsigned char)(triple >> 8);
-        if (pad < 1)
-            buf[n++] = (unsigned char)triple;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    return 0;
-}
-
-int molt_pkg_base64_encode(const void *in, size_t len, char **out, struct molt_err *err)
-{
-    char *buf;
-
-    *out = NULL;
-    if (len > (size_t)INT32_MAX / 2)
-        return molt_err_set(err, MOLT_E_LIMIT, "base64: input too large");
-    buf = malloc((len + 2) / 3 * 4 + 1);
-    if (!buf)
-        return molt_err_set(err, MOLT_E_NOMEM, "base64: out of memory");
-    EVP_EncodeBlock((unsigned char *)buf, in, (int)len);
-    *out = buf;
-    return 0;
-}
 
 /* ---- keys ------------------------------------------------------------------ */
 
@@ -291,7 +215,7 @@ int molt_pkg_sig_create(const char *key_path, const void *msg, size_t msg_len, c
         rc = molt_err_set(err, MOLT_E_IO, "signing with %s failed", key_path);
         goto out;
     }
-    rc = molt_pkg_base64_encode(sig, siglen, &b64, err);
+    rc = molt_base64_encode(sig, siglen, &b64, err);
     if (rc < 0)
         goto out;
     {
@@ -332,7 +256,7 @@ static int sig_fields(struct json_object *o, struct molt_pkg_sig *out, struct mo
         return molt_err_set(err, MOLT_E_VERIFY, "key id is not %d lowercase hex digits",
                             MOLT_PKG_KEYID_LEN);
     memcpy(out->keyid, keyid, MOLT_PKG_KEYID_SIZE);
-    if (molt_pkg_base64_decode(b64, strlen(b64), &raw, &rawlen, err) < 0)
+    if (molt_base64_decode(b64, strlen(b64), &raw, &rawlen, err) < 0)
         return MOLT_E_VERIFY;
     if (rawlen != MOLT_PKG_SIG_RAW_LEN) {
         free(raw);

@@ -55,12 +55,4 @@ int molt_pkg_sig_parse(const void *buf, size_t len, struct molt_pkg_sig *out, st
 int molt_pkg_sig_verify(const char *keys_dir, const void *stmt, size_t stmt_len, const void *sig,
                         size_t sig_len, char keyid_out[MOLT_PKG_KEYID_SIZE], struct molt_err *err);
 
-/* Strict standard base64 (RFC 4648, padding required, no whitespace).
- * *out is malloc'd and NUL-terminated (not counted in *out_len). Exposed for the
- * command's "statement" and "signature" fields. */
-int molt_pkg_base64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len,
-                           struct molt_err *err);
-/* *out is malloc'd, NUL-terminated. */
-int molt_pkg_base64_encode(const void *in, size_t len, char **out, struct molt_err *err);
-
 #endif

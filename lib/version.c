@@ -11,20 +11,6 @@ const char *molt_version_self(void)
     return MOLT_VERSION;
 }
 
-int molt_version_valid(const char *v)
-{
-    size_t n = v ? strlen(v) : 0;
-
-    if (n == 0 || n > 64 || !isdigit((unsigned char)v[0]))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (!isalnum(c) && c != '.' && c != '-' && c != '+' && c != '_')
-            return 0;
-    }
-    return 1;
-}
-
 static int cmp_digits(const char **pa, const char **pb)
 {
     const char *a = *pa, *b = *pb;

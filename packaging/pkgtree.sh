@@ -53,6 +53,11 @@ x86_64) release_arch=(--arch amd64) ;;
 esac
 VERSION=$(sed -n 's/^#define MOLT_VERSION "\(.*\)"$/\1/p' "$B/config.h")
 [ -n "$VERSION" ] || die "$B/config.h: no MOLT_VERSION (is $B configured?)"
+# Packages go to hosts, where MOLT_FAULT must do nothing: no test fault points in
+# them. The packaging tests pack their test builds with MOLT_PKG_ALLOW_FAULT_POINTS=1.
+if grep -qs '^#define MOLT_FAULT_POINTS 1$' "$B/config.h" && [ "${MOLT_PKG_ALLOW_FAULT_POINTS:-}" != 1 ]; then
+    die "$B is configured --enable-fault-points (autogen.sh's default, for tests): packages must not have fault points; configure it with --disable-fault-points"
+fi
 for f in "$PACK" "$B/agent/molt-agent" "$B/installer/molt-installer"; do
     [ -x "$f" ] || die "$f is missing (run make first)"
 done

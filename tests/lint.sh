@@ -2,11 +2,13 @@
 # lint.sh: static analysis of molt's C sources, what `make lint` runs: no
 # circle of includes or calls among the files of agent/ nor among those of lib/
 # (tests/depcycles.py: #include "..." lines, and nm on the built objects),
-# cppcheck (suppressions in tests/cppcheck.supp), clang-tidy (.clang-tidy) and
-# scan-build (clang's analyzer over a full build in a scratch directory). Each
-# exclusion is justified where it is configured. Exits 1 on any finding.
+# the log event names (events: one scheme, <program-or-module>.<event> in
+# snake case, e.g. installer.trial_failed), cppcheck (suppressions in
+# tests/cppcheck.supp), clang-tidy (.clang-tidy) and scan-build (clang's
+# analyzer over a full build in a scratch directory). Each exclusion is
+# justified where it is configured. Exits 1 on any finding.
 #
-#   tests/lint.sh [--builddir DIR] [--only cycles|cppcheck|clang-tidy|scan-build]...
+#   tests/lint.sh [--builddir DIR] [--only cycles|events|cppcheck|clang-tidy|scan-build]...
 #
 # DIR is a configured build directory (for config.h; cycles builds it for the
 # objects); by default the current directory when it holds one. Tools: nm,
@@ -91,7 +93,29 @@ run_scan_build() {
     rm -rf "$dir"
 }
 
+# Every molt_log*() event is a string literal named <program-or-module>.<event>,
+# both parts snake case, so logs grep the same way across the programs.
+run_events() {
+    "${PYTHON3:-python3}" - "${SOURCES[@]}" <<'PY'
+import re, sys
+call = re.compile(r'\bmolt_log(?:_(?:error|warn|info|debug))?\(\s*(MOLT_LOG_[A-Z]+\s*,\s*)?([^,)]*)')
+name = re.compile(r'"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*"$')
+bad = 0
+for path in sys.argv[1:]:
+    text = open(path, encoding="utf-8").read()
+    for m in call.finditer(text):
+        if path.startswith("lib/log.") or m.group(2).strip() in ("ev", "event"):
+            continue    # the logger itself and its macros
+        if not name.match(m.group(2).strip()):
+            line = text.count("\n", 0, m.start()) + 1
+            print(f"{path}:{line}: log event {m.group(2).strip()} is not \"<program-or-module>.<event>\"")
+            bad = 1
+sys.exit(bad)
+PY
+}
+
 wanted cycles && { echo "== cycles"; run_cycles || failed+=(cycles); }
+wanted events && { echo "== events"; run_events || failed+=(events); }
 wanted cppcheck && { echo "== cppcheck"; run_cppcheck || failed+=(cppcheck); }
 wanted clang-tidy && { echo "== clang-tidy"; run_clang_tidy || failed+=(clang-tidy); }
 wanted scan-build && { echo "== scan-build"; run_scan_build || failed+=(scan-build); }

@@ -109,7 +109,7 @@ t2=$(now_ms)
 agent_start basic
 wait_for 20 seen_after "$cid" "$t2"
 ok $? "after a restart the same collector heartbeats again"
-is "$(log_count basic ' registered ')" 1 "it did not register again"
+is "$(log_count basic ' identity.registered ')" 1 "it did not register again"
 n=$(cp_api GET /collectors | "$CP_PY" -c 'import json,sys; print(len(json.load(sys.stdin)["collectors"]))')
 is "$n" 1 "the server has one collector"
 tap_done

@@ -71,9 +71,9 @@ is "$(identity_id faults)" "$cid" "with the same collector id"
 
 # A deleted collector: the agent registers again (as a new collector: the server
 # forgot the old one).
-nreg=$(log_count faults ' registered ')
+nreg=$(log_count faults ' identity.registered ')
 cp_api DELETE "/collectors/$cid" >/dev/null
-more_registrations() { [ "$(log_count faults ' registered ')" -gt "$nreg" ]; }
+more_registrations() { [ "$(log_count faults ' identity.registered ')" -gt "$nreg" ]; }
 wait_for 30 more_registrations
 ok $? "after the collector was deleted the agent registers again"
 cid=$(cp_collector_id faults)

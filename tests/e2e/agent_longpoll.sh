@@ -11,7 +11,7 @@ held() { [ "$(long_polls_waiting)" = 1 ]; }
 
 agent_up lp
 ok $? "the agent registers"
-wait_for 20 log_has lp 'heartbeat interval_ms=20000 long_poll=1'
+wait_for 20 log_has lp 'heartbeat.next interval_ms=20000 long_poll=1'
 ok $? "the server offers long-poll with a 20 s interval"
 # A reload sends the next heartbeat at once (not half an interval later); the server holds it.
 kill -HUP "$pid"
@@ -22,7 +22,7 @@ kill -TERM "$pid"
 # Bounded well under the 20 s hold: the agent must not wait for the server's answer.
 agent_wait_exit "$pid" 10
 is "$AGENT_RC" 0 "SIGTERM ends the agent during the hold, with exit code 0"
-log_has lp 'info stopping exit_code=0'
+log_has lp 'info agent.stopping exit_code=0'
 ok $? "the log says it stopped"
 ! log_has lp 'heartbeat.failed'
 ok $? "the cancelled heartbeat is not logged as a failure"

@@ -33,7 +33,7 @@ agent_config proc
 kill -HUP "$pid"
 wait_for 10 log_has proc 'config.reloaded'
 ok $? "SIGHUP reloads the configuration"
-wait_for 10 log_has proc 'debug heartbeat '
+wait_for 10 log_has proc 'debug heartbeat.next '
 ok $? "the new log level is in effect"
 # A broken file is refused; the running configuration stays.
 agent_config proc "bogus_key = 1"
@@ -45,8 +45,8 @@ ok $? "and the agent heartbeats on"
 # A new server URL (same server, by name): the agent registers again there.
 agent_config proc
 sed -i "s|^url = https://127.0.0.1:|url = https://localhost:|" "$W/proc/molt.conf"
-nreg=$(log_count proc ' registered ')
-more_registrations() { [ "$(log_count proc ' registered ')" -gt "$nreg" ]; }
+nreg=$(log_count proc ' identity.registered ')
+more_registrations() { [ "$(log_count proc ' identity.registered ')" -gt "$nreg" ]; }
 kill -HUP "$pid"
 wait_for 10 log_has proc 'identity.stale collector=[0-9]+ reason="server URL changed"'
 ok $? "a changed server URL is noticed"
@@ -66,7 +66,7 @@ sleep 0.3
 kill -TERM "$pid"
 agent_wait_exit "$pid" 5
 is "$AGENT_RC" 0 "SIGTERM ends it promptly with exit code 0"
-log_has proc 'info stopping exit_code=0'
+log_has proc 'info agent.stopping exit_code=0'
 ok $? "the log says it stopped"
 
 # SIGINT works the same.

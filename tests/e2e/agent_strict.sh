@@ -24,7 +24,7 @@ rss_settled() {
     done
     echo "$max"
 }
-beats() { log_count strict 'debug heartbeat interval_ms='; }
+beats() { log_count strict 'debug heartbeat.next interval_ms='; }
 
 # Idle: warmed up by a few seconds of heartbeats (TLS, first allocations).
 sleep 3

@@ -16,6 +16,7 @@
 # configured. MOLT_BUILD_HOST (e.g. aarch64-linux-gnu) cross-builds for that
 # host instead (configure --host=MOLT_BUILD_HOST); a configure that found no
 # MOLT_BUILD_HOST- compiler or pkg-config (and so would build for this host) fails.
+# MOLT_BUILD_CONFIGURE_ARG: one more configure argument (e.g. --disable-fault-points).
 set -euo pipefail
 
 die() { echo "build-version.sh: $*" >&2; exit 1; }
@@ -59,6 +60,7 @@ if [ -n "${MOLT_TOP_BUILDDIR:-}" ] && [ -x "$MOLT_TOP_BUILDDIR/config.status" ] 
     done
 fi
 [ -z "${MOLT_BUILD_HOST:-}" ] || config_args+=("--host=$MOLT_BUILD_HOST")
+[ -z "${MOLT_BUILD_CONFIGURE_ARG:-}" ] || config_args+=("$MOLT_BUILD_CONFIGURE_ARG")
 
 # Sub-makes must not join the jobserver of a make check that runs this script.
 clean_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }

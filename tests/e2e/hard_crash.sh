@@ -6,6 +6,7 @@
 # one switch, and the install is consistent. installer_crash.sh covers the same
 # points with the installer alone.
 . "$(dirname "$0")/hard_lib.sh"
+tap_need_fault_points
 
 ROLLBACK_POINTS="rollback.after_journal rollback.after_flip rollback.after_previous
 rollback.after_journal_done"

@@ -5,6 +5,7 @@
 # precise reason naming the stage and the cause, nothing is left in the upgrade
 # directory, the install is unchanged, and the next task succeeds.
 . "$(dirname "$0")/hard_lib.sh"
+tap_need_fault_points
 
 tap_plan 25
 env_start disk

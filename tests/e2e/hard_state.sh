@@ -30,7 +30,7 @@ ok $? "the service starts and the agent heartbeats"
 
 ls "$STATE"/journal.json.corrupt-* >/dev/null 2>&1
 ok $? "the corrupt journal is kept aside for diagnosis"
-log_since 'journal_corrupt .*action="no trial assumed, current kept as it is"'
+log_since 'installer.journal_corrupt .*action="no trial assumed, current kept as it is"'
 ok $? "the installer says so and what it did"
 [ "$(current_link)" = "$V1" ] && "$ROOT/bin/molt-installer" status --json | cp_json journal.state | grep -qx idle
 ok $? "current is kept, the journal is idle again"

@@ -97,7 +97,7 @@ ok $? "the launcher starts current as it is"
 is "$(jfield state)" "idle" "with a fresh idle journal"
 ls "$STATE"/journal.json.corrupt-* >/dev/null 2>&1
 ok $? "the corrupt journal is kept aside for diagnosis"
-like "$(cat "$T/supervisor.log")" "error journal_corrupt .*action=\"no trial assumed" "and logged clearly"
+like "$(cat "$T/supervisor.log")" "error installer.journal_corrupt .*action=\"no trial assumed" "and logged clearly"
 is "$(link_of current) $(link_of previous)" "2.0 1.0" "no link was changed"
 stop_supervisor
 

@@ -6,6 +6,7 @@
 # (it ends 2 or 3), the agent running is current's, and the stable installer is
 # current's copy.
 . "$(dirname "$0")/installer_lib.sh"
+tap_need_fault_points
 
 # case:scenario:fault point:expected state:expected current
 CASES="

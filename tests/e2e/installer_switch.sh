@@ -95,7 +95,7 @@ stop_supervisor
 is "$SUP_STATUS" "0" "the supervisor exits 0 on SIGTERM"
 kill -0 "$agent_pid" 2>/dev/null
 is "$?" "1" "and the agent is stopped with it"
-like "$(cat "$T/supervisor.log")" "agent_exit version=2.0 .*killed by signal 15" \
+like "$(cat "$T/supervisor.log")" "installer.agent_exit version=2.0 .*killed by signal 15" \
     "the supervisor forwarded SIGTERM"
 
 tap_done

@@ -53,7 +53,7 @@ ok $? "never commits: rolled back at the deadline"
 is "$(outcome 12)" "rolled-back|2.0|2.0 did not commit within 2 s of the switch" \
     "the reason names the deadline"
 is "$(count_events '^start 2\.0 ')" "1" "the hanging version was started once"
-like "$(cat "$T/supervisor.log")" "trial_deadline task=12 version=2\.0" \
+like "$(cat "$T/supervisor.log")" "installer.trial_deadline task=12 version=2\.0" \
     "the supervisor stopped it at the deadline"
 like "$(cat "$STATE/trial-2.0.log" 2>/dev/null)" "2\.0: waiting for the server" \
     "its last output is kept"
@@ -84,7 +84,7 @@ is "$(outcome 12)" "rolled-back|2.0|manual rollback: operator said so" "recorded
 wait_for 10 back_on_old
 ok $? "the supervisor notices and starts the old version"
 is "$(link_of current)" "1.0" "current names the old version"
-like "$(cat "$T/supervisor.log")" "current_changed running=2\.0 current=1\.0" "the supervisor says why it restarted"
+like "$(cat "$T/supervisor.log")" "installer.current_changed running=2\.0 current=1\.0" "the supervisor says why it restarted"
 
 # --- exec mode (as under systemd): the watchdog enforces the deadline ---
 new_case watchdog 2s

@@ -8,13 +8,15 @@
 # coexistence rule: after a self-upgrade to 20.2 (done with molt-installer
 # as the agent does it), reinstalling the 20.1 .deb keeps 20.2; a newer .deb
 # is switched to through molt-installer. Remove takes every version; purge
-# also the state and configuration.
+# also the state and configuration. No fault points in packages: make deb
+# refuses a test build (--enable-fault-points), and a release build's .deb
+# installs with every install fault point named in MOLT_FAULT.
 . "$(dirname "$0")/pkg_lib.sh"
 set -u
 
 command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 ||
     pkg_skip_all "dpkg-deb and dpkg-shlibdeps (dpkg-dev) are not installed: not a Debian system"
-pkg_start deb 31
+pkg_start deb 37
 
 # ---- building ---------------------------------------------------------------------------
 
@@ -47,6 +49,35 @@ else
     ok 0 "lintian reports no errors # SKIP lintian is not installed"
     ok 0 "lintian reports no warnings # SKIP lintian is not installed"
 fi
+
+# ---- no fault points in packages ----------------------------------------------------------
+
+fault_text='action=kill'    # lib/fault.c's log line: in the binaries only with fault points
+if tap_have_fault_points; then
+    out=$(MOLT_PKG_ALLOW_FAULT_POINTS='' pkg_make -C "$MOLT_TOP_BUILDDIR" -s deb MOLT_SIGNING_KEY="$KEY" \
+        MOLT_PKG_OUT_DIR="$WORK/refused" 2>&1)
+    ok $((! $?)) "make deb refuses a build configured --enable-fault-points"
+    like "$out" "packages must not have fault points; configure it with --disable-fault-points" "saying why"
+    ok "$(grep -qa "$fault_text" "$MOLT_TOP_BUILDDIR/agent/molt-agent"; echo $?)" \
+        "(the test build's agent has fault points)"
+else
+    tap_skip 3 "this build has no fault points"
+fi
+BR=$(MOLT_BUILD_CONFIGURE_ARG=--disable-fault-points \
+    "$MOLT_TOP_SRCDIR/tests/e2e/build-version.sh" "$V1" "$FIX/build-release-$V1" 2>"$WORK/release.err") &&
+    DR=$(MOLT_PKG_ALLOW_FAULT_POINTS='' pkg_deb_of "$BR" "$WORK/release-debs")
+ok "$( [ -f "${DR:-}" ]; echo $?)" "a release build (--disable-fault-points) makes its .deb"
+[ -f "${DR:-}" ] || sed 's/^/#   /' "$WORK/release.err" "$WORK/make.err"
+dpkg-deb -x "${DR:-/dev/null}" "$WORK/release" 2>/dev/null
+MOLT_FAULT=install.after_move,install.after_installer,install.after_flip,fs.write.before_rename \
+    MOLT_INSTALL_ROOT="$WORK/release-root" MOLT_AGENT_STATE_DIR="$WORK/release-state" \
+    "$WORK/release/usr/lib/molt/molt-installer" install "$WORK/release/usr/lib/molt/build/molt-$V1-"*.tar.gz \
+    --keys "$WORK/release/etc/molt/keys" >"$WORK/release.out" 2>&1
+ok $? "its molt-installer ignores MOLT_FAULT: install passes every install fault point"
+[ -x "$WORK/release-root/current/bin/molt-agent" ] && \
+    ! grep -qa "$fault_text" "$WORK/release-root/current/bin/molt-agent" \
+        "$WORK/release/usr/lib/molt/molt-installer"
+ok $? "and neither it nor the agent it installed has fault points compiled in"
 
 # ---- a scratch root with its own dpkg database ---------------------------------------------
 

@@ -32,6 +32,20 @@ like() { # like GOT REGEX DESCRIPTION
     [ "$rc" -eq 0 ] || printf '#   got:     %s\n#   pattern: %s\n' "$(printf '%s' "$1" | head -c 600)" "$2"
 }
 
+# Fault points (MOLT_FAULT, lib/fault.h) exist only in a build configured
+# --enable-fault-points (autogen.sh's default); a test driving them SKIPs elsewhere.
+TAP_NO_FAULT_POINTS="MOLT_FAULT needs a build configured --enable-fault-points"
+tap_have_fault_points() { grep -qs '^#define MOLT_FAULT_POINTS 1$' "$MOLT_TOP_BUILDDIR/config.h"; }
+tap_need_fault_points() { # the whole test SKIPs (before tap_plan) without them
+    tap_have_fault_points && return 0
+    echo "1..0 # SKIP $TAP_NO_FAULT_POINTS"
+    exit 0
+}
+tap_skip() { # tap_skip N REASON: N checks skipped
+    local i
+    for ((i = 0; i < $1; i++)); do TAP_N=$((TAP_N + 1)); echo "ok $TAP_N # SKIP $2"; done
+}
+
 tap_diag() { printf '# %s\n' "$*"; }
 
 tap_done() { [ "$TAP_FAILED" -eq 0 ]; exit $?; }

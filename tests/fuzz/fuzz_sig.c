@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "base64.h"
 #include "sign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -13,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = 0;
 
     (void)molt_pkg_sig_parse(data, size, &sig, NULL);
-    if (molt_pkg_base64_decode((const char *)data, size, &out, &len, NULL) == 0)
+    if (molt_base64_decode((const char *)data, size, &out, &len, NULL) == 0)
         free(out);
     return 0;
 }

@@ -13,6 +13,7 @@
 . "$MOLT_TOP_SRCDIR/tests/e2e/installer_lib.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
+tap_need_fault_points
 trap 'kill_case; pcfs_cut; cleanup' EXIT
 
 # scenario:fault point:expected state:expected current (as in installer_crash.sh;

@@ -16,6 +16,7 @@
 . "$MOLT_TOP_SRCDIR/tests/e2e/upgrade_lib.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
+tap_need_fault_points
 
 POINTS="upgrade.after_staging apply.after_flip outbox.after_send"
 [ -z "${MOLT_POWERCUT_FULL:-}" ] || POINTS="upgrade.after_download upgrade.after_staging

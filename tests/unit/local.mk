@@ -6,7 +6,7 @@ tests_unit_libtestutil_a_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
 UNIT_TESTS = tests/unit/test_base tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
-	tests/unit/test_json
+	tests/unit/test_json tests/unit/test_base64 tests/unit/test_proto
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -20,6 +20,10 @@ tests_unit_test_host_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_host_LDADD = $(UNIT_LDADD)
 tests_unit_test_json_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_json_LDADD = $(UNIT_LDADD)
+tests_unit_test_base64_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_base64_LDADD = $(UNIT_LDADD)
+tests_unit_test_proto_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_proto_LDADD = $(UNIT_LDADD)
 
 include tests/unit/package.mk
 include tests/unit/channel.mk

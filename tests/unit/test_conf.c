@@ -91,7 +91,8 @@ static void test_bad_files(void **state)
     expect_error("[server]\nurl = ftp://x\n", "is not an https:// URL");
     expect_error("[server]\nurl = http://10.0.0.1\nallow_insecure_http = true\n",
                  "allowed only to a loopback");
-    expect_error("[agent]\nheartbeat_interval = 1ms\n", "at least 100ms");
+    expect_error("[agent]\nheartbeat_interval = 1ms\n", "1ms is not in 100ms..86400000ms");
+    expect_error("[agent]\nheartbeat_interval = 25h\n", "90000000ms is not in 100ms..86400000ms");
     expect_error("[server]\nclient_cert = /x\n", "go together");
 }
 

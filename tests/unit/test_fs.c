@@ -46,6 +46,7 @@ static void test_write_atomic(void **state)
     tu_rmtree(dir);
 }
 
+#ifdef MOLT_FAULT_POINTS /* MOLT_FAULT (lib/fault.h) does nothing without */
 static void test_write_atomic_failure_keeps_old(void **state)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -83,6 +84,27 @@ static void test_fault_once(void **state)
     unsetenv("MOLT_FAULT");
     tu_rmtree(dir);
     tu_rmtree(once);
+}
+#endif
+
+/* MOLT_FAULT works only where the build asked for fault points: in a release
+ * build (configure without --enable-fault-points) it changes nothing. */
+static void test_fault_points_only_when_built(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], path[PATH_MAX];
+#ifdef MOLT_FAULT_POINTS
+    int expected = MOLT_E_NOSPC;
+#else
+    int expected = 0;
+#endif
+
+    tu_mkdtemp(dir);
+    snprintf(path, sizeof(path), "%s/f", dir);
+    setenv("MOLT_FAULT", "fs.write.enospc", 1);
+    assert_int_equal(molt_fs_write_atomic(path, "a", 1, 0600, &err), expected);
+    unsetenv("MOLT_FAULT");
+    tu_rmtree(dir);
 }
 
 static void test_write_atomic_missing_dir(void **state)
@@ -204,8 +226,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_atomic),
+#ifdef MOLT_FAULT_POINTS
         cmocka_unit_test(test_write_atomic_failure_keeps_old),
         cmocka_unit_test(test_fault_once),
+#endif
+        cmocka_unit_test(test_fault_points_only_when_built),
         cmocka_unit_test(test_write_atomic_missing_dir),
         cmocka_unit_test(test_symlink_atomic),
         cmocka_unit_test(test_read_limits),

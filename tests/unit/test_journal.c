@@ -560,10 +560,11 @@ static void test_names(void **state)
         assert_int_equal(s, st);
     }
     assert_int_equal(molt_journal_state_parse("bogus", &s), MOLT_E_INVAL);
-    assert_int_equal(molt_journal_task_id_valid("0123456789"), 1);
-    assert_int_equal(molt_journal_task_id_valid(""), 0);
-    assert_int_equal(molt_journal_task_id_valid("-1"), 0);
-    assert_int_equal(molt_journal_task_id_valid("123456789012345678901234567890123"), 0);
+    assert_int_equal(molt_task_id_valid("0123456789"), 1);
+    assert_int_equal(molt_task_id_valid(""), 0);
+    assert_int_equal(molt_task_id_valid("-1"), 0);
+    assert_int_equal(molt_task_id_valid("123456789012345678901"), 0);
+    assert_int_equal(molt_task_id_valid("12345678901234567890"), 1);
 }
 
 int main(void)

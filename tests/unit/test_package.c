@@ -186,31 +186,6 @@ static void test_sig_rotation(void **state)
     free(sig_b);
 }
 
-static void test_base64(void **state)
-{
-    struct molt_err err = MOLT_ERR_INIT;
-    unsigned char *out;
-    size_t len;
-    char *enc;
-
-    assert_int_equal(molt_pkg_base64_decode("aGVsbG8=", 8, &out, &len, &err), 0);
-    assert_int_equal(len, 5);
-    assert_memory_equal(out, "hello", 5);
-    free(out);
-    assert_int_equal(molt_pkg_base64_decode("", 0, &out, &len, &err), 0);
-    assert_int_equal(len, 0);
-    free(out);
-    assert_int_equal(molt_pkg_base64_encode("hi!?", 4, &enc, &err), 0);
-    assert_string_equal(enc, "aGkhPw==");
-    free(enc);
-    assert_true(molt_pkg_base64_decode("aGVsbG8", 7, &out, &len, &err) < 0);
-    assert_true(molt_pkg_base64_decode("aG=sbG8=", 8, &out, &len, &err) < 0);
-    assert_true(molt_pkg_base64_decode("aGVs\nG8=", 8, &out, &len, &err) < 0);
-    assert_true(molt_pkg_base64_decode("====", 4, &out, &len, &err) < 0);
-    /* A byte >= 0x80 (a negative char on amd64, positive on aarch64) is refused, not looked up. */
-    assert_true(molt_pkg_base64_decode("aGVs\xe9G8=", 8, &out, &len, &err) < 0);
-}
-
 /* Control characters are masked and bytes >= 0x80 (UTF-8) kept, whatever the signedness of char. */
 static void test_printable(void **state)
 {
@@ -585,7 +560,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sig_missing_truncated_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sig_untrusted_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sig_rotation, setup, teardown),
-        cmocka_unit_test(test_base64),
         cmocka_unit_test(test_printable),
         cmocka_unit_test(test_statement_parse_good),
         cmocka_unit_test(test_statement_parse_bad),

@@ -1,5 +1,7 @@
-/* test_report.c: agent/report.c: a report, its failure message, its JSON. */
+/* test_report.c: agent/report.c: a report and its JSON. */
 #include "testutil.h"
+
+#include <stdio.h>
 
 #include "report.h"
 
@@ -10,9 +12,8 @@ static void test_report_roundtrip(void **state)
     struct json_object *o;
 
     molt_report_init(&r, "12345", "20.2-100", MOLT_TASK_PROGRESSING, MOLT_STAGE_VERIFYING);
-    molt_report_fail(&r, "signature: no trusted key");
-    assert_int_equal(r.status, MOLT_TASK_FAILED);
-    assert_string_equal(r.message, "verifying: signature: no trusted key");
+    r.status = MOLT_TASK_FAILED;
+    snprintf(r.message, sizeof(r.message), "verifying: signature: no trusted key");
     o = molt_report_to_json(&r);
     assert_int_equal(molt_report_from_json(o, &back, &err), 0);
     assert_memory_equal(&r, &back, sizeof(r));

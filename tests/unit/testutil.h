@@ -10,6 +10,9 @@
 
 #include <limits.h>
 
+#include "config.h"    /* MOLT_FAULT_POINTS: tests of MOLT_FAULT only where it works */
+
+
 /* Creates a fresh temporary directory; the path lives in a static buffer per call slot. */
 char *tu_mkdtemp(char buf[PATH_MAX]);
 /* Writes text to dir/name and returns the full path in out. */
