@@ -10,9 +10,18 @@ CP_PY_TESTS = \
 	tests/controlplane/test_lifecycle.py
 CP_SOURCES = \
 	tests/controlplane/server.py \
+	tests/controlplane/cp_http.py \
+	tests/controlplane/cp_management.py \
+	tests/controlplane/cp_protocol.py \
+	tests/controlplane/cp_downloads.py \
+	tests/controlplane/cp_admin.py \
+	tests/controlplane/cp_common.py \
+	tests/controlplane/cp_input.py \
 	tests/controlplane/cp_builds.py \
 	tests/controlplane/cp_faults.py \
 	tests/controlplane/cp_store.py \
+	tests/controlplane/cp_collectors.py \
+	tests/controlplane/cp_tasks.py \
 	tests/controlplane/cp_version.py \
 	tests/controlplane/cptest.py \
 	tests/controlplane/taprunner.py \
