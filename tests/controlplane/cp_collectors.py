@@ -10,7 +10,7 @@ import secrets
 import time
 
 from cp_common import ApiError, bad_request, log
-from cp_input import _opt_fields, _opt_int, _opt_str, parse_facts
+from cp_input import opt_fields, opt_int, opt_str, parse_facts
 
 FIRST_COLLECTOR_ID = 100000001
 HEARTBEAT_LOG = 1000  # heartbeats remembered per collector (in memory) for the admin API
@@ -234,15 +234,15 @@ class Collectors:
         if not isinstance(ssm, str) or ssm.lower() not in ("ui", "json"):
             raise bad_request("collector.sourceSyncMode must be UI or Json")
         try:
-            fields = _opt_fields(c)
-            cat = _opt_str(c, "category", 1024)
-            host = _opt_str(c, "hostName", 128)
-            tz = _opt_str(c, "timeZone", 64)
+            fields = opt_fields(c)
+            cat = opt_str(c, "category", 1024)
+            host = opt_str(c, "hostName", 128)
+            tz = opt_str(c, "timeZone", 64)
             tcpu = c.get("targetCpu")
             if tcpu is not None and (isinstance(tcpu, bool) or not isinstance(tcpu, int)
                                      or not -1 <= tcpu <= 100):
                 raise bad_request("targetCpu must be an integer percentage")
-            cut = _opt_int(c, "cutoffTimestamp")
+            cut = opt_int(c, "cutoffTimestamp")
         except ApiError as e:
             raise bad_request("collector." + e.message)
         return {

@@ -6,7 +6,7 @@ import cp_version
 from cp_common import ApiError, bad_request
 
 
-def _opt_str(obj, key, maxlen=256, required=False):
+def opt_str(obj, key, maxlen=256, required=False):
     v = obj.get(key)
     if v is None:
         if required:
@@ -19,7 +19,7 @@ def _opt_str(obj, key, maxlen=256, required=False):
     return v
 
 
-def _opt_int(obj, key, minimum=0, required=False):
+def opt_int(obj, key, minimum=0, required=False):
     v = obj.get(key)
     if v is None:
         if required:
@@ -32,7 +32,7 @@ def _opt_int(obj, key, minimum=0, required=False):
     return v
 
 
-def _opt_bool(obj, key):
+def opt_bool(obj, key):
     v = obj.get(key)
     if v is None:
         return None
@@ -41,7 +41,7 @@ def _opt_bool(obj, key):
     return v
 
 
-def _opt_fields(obj, key="fields"):
+def opt_fields(obj, key="fields"):
     v = obj.get(key)
     if v is None:
         return None
@@ -54,7 +54,7 @@ def _opt_fields(obj, key="fields"):
 
 
 def _version(obj, key, required=False):
-    v = _opt_str(obj, key, 64, required)
+    v = opt_str(obj, key, 64, required)
     if v is not None and not cp_version.valid(v):
         raise bad_request("%s is not a valid version: %r" % (key, v))
     return v
@@ -75,11 +75,11 @@ def parse_report(r, where="report"):
     try:
         out = {
             "taskId": tid, "status": status,
-            "stage": _opt_str(r, "stage", 64),
-            "stageIndex": _opt_int(r, "stageIndex"),
-            "stageCount": _opt_int(r, "stageCount"),
-            "bytesDone": _opt_int(r, "bytesDone"),
-            "bytesTotal": _opt_int(r, "bytesTotal"),
+            "stage": opt_str(r, "stage", 64),
+            "stageIndex": opt_int(r, "stageIndex"),
+            "stageCount": opt_int(r, "stageCount"),
+            "bytesDone": opt_int(r, "bytesDone"),
+            "bytesTotal": opt_int(r, "bytesTotal"),
             "version": _version(r, "version"),
             "buildVersion": _version(r, "buildVersion"),
         }
@@ -98,24 +98,24 @@ def parse_facts(body, registering):
         raise bad_request("the body must be a JSON object")
     f = {
         "collector_version": _version(body, "collectorVersion", required=True),
-        "os_name": _opt_str(body, "osName"),
-        "os_version": _opt_str(body, "osVersion"),
-        "os_arch": _opt_str(body, "osArch", 64),
-        "os_time": _opt_int(body, "osTime"),
-        "uptime_ms": _opt_int(body, "uptimeMs"),
-        "host_name": _opt_str(body, "hostName", 128),
-        "time_zone": _opt_str(body, "timeZone", 64),
+        "os_name": opt_str(body, "osName"),
+        "os_version": opt_str(body, "osVersion"),
+        "os_arch": opt_str(body, "osArch", 64),
+        "os_time": opt_int(body, "osTime"),
+        "uptime_ms": opt_int(body, "uptimeMs"),
+        "host_name": opt_str(body, "hostName", 128),
+        "time_zone": opt_str(body, "timeZone", 64),
     }
     if registering:
-        f["machine_id"] = _opt_str(body, "machineId", 128, required=True)
+        f["machine_id"] = opt_str(body, "machineId", 128, required=True)
         if not f["machine_id"].strip():
             raise bad_request("machineId must not be empty")
-        name = _opt_str(body, "name", 128) or f["host_name"]
+        name = opt_str(body, "name", 128) or f["host_name"]
         if not name or not name.strip():
             raise bad_request("name (or hostName) is required")
         f["name"] = name
-        f["ephemeral"] = _opt_bool(body, "ephemeral") or False
-        f["category"] = _opt_str(body, "category", 1024)
-        f["description"] = _opt_str(body, "description", 1024)
-        f["fields"] = _opt_fields(body)
+        f["ephemeral"] = opt_bool(body, "ephemeral") or False
+        f["category"] = opt_str(body, "category", 1024)
+        f["description"] = opt_str(body, "description", 1024)
+        f["fields"] = opt_fields(body)
     return f
