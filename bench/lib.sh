@@ -8,8 +8,8 @@
 # and small releases kept between runs), BENCH_RESULTS (JSON lines, one per figure).
 # Processes are stopped by the pids this file recorded, never by name.
 set -u
-. "$MOLT_TOP_SRCDIR/tests/e2e/cp.sh"
-. "$MOLT_TOP_SRCDIR/tests/e2e/agent_conf.sh"
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/cp.sh"
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/agent_conf.sh"
 
 PY=${PYTHON3:-python3}
 BPY() { "$PY" "$MOLT_TOP_SRCDIR/bench/bench.py" "$@"; }

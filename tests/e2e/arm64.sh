@@ -5,7 +5,7 @@
 # through the management API, rolls back a broken one, and refuses an amd64
 # build with the reason; signatures made by the amd64 molt-pack verify with the
 # arm64 one and the other way round. The control plane and the e2e helpers are
-# the amd64 suite's (upgrade_lib.sh with MOLT_E2E_ARCH=aarch64).
+# the amd64 suite's (lib/upgrade.sh with MOLT_E2E_ARCH=aarch64).
 #
 # Emulation: binfmt_misc with qemu-aarch64 registered on the host when it is;
 # else a private binfmt_misc in a user namespace of our own (Linux >= 6.7),
@@ -14,7 +14,7 @@
 # Without the cross toolchain or qemu the whole test is a SKIP.
 TRIPLET=aarch64-linux-gnu
 PLAN=29
-. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lib/tap.sh"
 
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64) ||
@@ -53,7 +53,7 @@ else
 fi
 
 MOLT_E2E_ARCH=aarch64
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 # is_arm64 FILE: an ELF file for aarch64 (e_machine 183 at offset 18, little-endian).
 is_arm64() { [ "$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')" = b700 ]; }

@@ -5,7 +5,7 @@
 # service restarts, the task ends 2 or 3 (3 naming the rollback), with at most
 # one switch, and the install is consistent. installer_crash.sh covers the same
 # points with the installer alone.
-. "$(dirname "$0")/hard_lib.sh"
+. "$(dirname "$0")/lib/hard.sh"
 
 ROLLBACK_POINTS="rollback.after_journal rollback.after_flip rollback.after_previous
 rollback.after_journal_done"

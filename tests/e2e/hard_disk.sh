@@ -4,7 +4,7 @@
 # a write while unpacking, and an atomic state write. Each task ends 3 with a
 # precise reason naming the stage and the cause, nothing is left in the upgrade
 # directory, the install is unchanged, and the next task succeeds.
-. "$(dirname "$0")/hard_lib.sh"
+. "$(dirname "$0")/lib/hard.sh"
 
 tap_plan 25
 env_start disk

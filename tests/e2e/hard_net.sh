@@ -5,7 +5,7 @@
 # wrong-host in the middle of a download. Each ends consistent: the download
 # resumes and the task ends 2, or the task ends 3 with a reason naming the
 # certificate problem, nothing is switched, and the agent says why in its log.
-. "$(dirname "$0")/hard_lib.sh"
+. "$(dirname "$0")/lib/hard.sh"
 
 tap_plan 30
 env_start net

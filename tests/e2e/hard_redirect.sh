@@ -4,7 +4,7 @@
 # 127.0.0.1, which the agent allows to loopback in test mode) answers 302 and
 # records every request; the redirect targets must never be requested, each
 # refusal is logged, and each task ends 3 at the download with the reason.
-. "$(dirname "$0")/hard_lib.sh"
+. "$(dirname "$0")/lib/hard.sh"
 
 tap_plan 12
 fixture_prepare || { echo "Bail out! fixture"; exit 1; }
@@ -20,7 +20,7 @@ trap cleanup EXIT
 
 pkg=$(pkg_of "$V2")
 field() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$pkg.statement.json" "$1"; }
-"$PY" "$MOLT_TOP_SRCDIR/tests/e2e/hard_stub.py" --statement "$pkg.statement.json" \
+"$PY" "$MOLT_TOP_SRCDIR/tests/e2e/lib/hard_stub.py" --statement "$pkg.statement.json" \
     --signature "$pkg.sig" --version "$V2" --size "$(field size)" --sha256 "$(field sha256)" \
     --log "$W/requests.log" --reports "$W/reports.log" >"$W/stub.url" 2>"$W/stub.err" &
 STUB_PID=$!

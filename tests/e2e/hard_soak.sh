@@ -14,7 +14,7 @@
 #   - the install is not consistent at the end.
 # Prints TAP and a summary; samples go to $SOAK_OUT (default: soak-<time>/ in
 # the build dir), kept on failure.
-. "$(dirname "$0")/hard_lib.sh"
+. "$(dirname "$0")/lib/hard.sh"
 
 MINUTES=${SOAK_MINUTES:-10}
 TASK_TIMEOUT=${SOAK_TASK_TIMEOUT:-180}

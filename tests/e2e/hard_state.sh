@@ -3,7 +3,7 @@
 # what it found in one log line each, sets each aside or rebuilds it, and
 # upgrades afterwards. A state directory that turns unwritable during a task,
 # and one that is unwritable at start (exit 1, naming the directory).
-. "$(dirname "$0")/hard_lib.sh"
+. "$(dirname "$0")/lib/hard.sh"
 
 tap_plan 28
 env_start state

@@ -9,7 +9,7 @@
 # as the agent does it), reinstalling the 20.1 .deb keeps 20.2; a newer .deb
 # is switched to through molt-installer. Remove takes every version; purge
 # also the state and configuration.
-. "$(dirname "$0")/pkg_lib.sh"
+. "$(dirname "$0")/lib/pkg.sh"
 set -u
 
 command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 ||

@@ -9,7 +9,7 @@
 # while the agent runs, clears identity, outbox and downloads but not the
 # versions; a start with another machine id is a second, distinct collector;
 # so is a clone that kept its parent's identity.
-. "$(dirname "$0")/pkg_lib.sh"
+. "$(dirname "$0")/lib/pkg.sh"
 set -u
 
 pkg_start install 36

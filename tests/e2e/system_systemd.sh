@@ -10,7 +10,7 @@
 # read-only path is refused at start; the SysV script with the unit masked;
 # the coexistence rule with a newer .deb; remove and purge; and no permission
 # or sandbox denial in the journal of the whole run.
-. "$(dirname "$0")/system_lib.sh"
+. "$(dirname "$0")/lib/system.sh"
 set -u
 
 sys_skip_unless_able

@@ -1,7 +1,7 @@
 # upgrade_basic.sh: a task created through the management API ends 2 with the new
 # version running; broken builds roll back and end 3 with the reason; a downgrade
 # succeeds. Acceptance 1, 2 and 9 of the self-upgrade issue.
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 17
 env_start basic

@@ -3,7 +3,7 @@
 # ends 2 or 3, with at most one switch, and the install is consistent
 # (acceptance 5 of the self-upgrade issue). Each point fires once
 # (MOLT_FAULT_ONCE_DIR), as a crash followed by recovery would.
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 POINTS="upgrade.after_download upgrade.after_staging apply.after_move apply.after_flip
 apply.after_journal_trial upgrade.after_switch launch.after_count_start upgrade.before_commit

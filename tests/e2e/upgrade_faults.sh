@@ -2,7 +2,7 @@
 # (acceptance 3, 4, 6 and 7 of the self-upgrade issue): dropped connections,
 # a tampered package, a signature by an untrusted key, cancel, timeout, and a
 # control plane that is away when the final result is ready.
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 18
 env_start faults

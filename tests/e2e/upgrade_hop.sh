@@ -1,6 +1,6 @@
 # upgrade_hop.sh: a target that needs an intermediate build: two switches, one
 # task, ending 2 (acceptance 8 of the self-upgrade issue).
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 6
 env_start hop

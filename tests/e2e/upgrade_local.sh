@@ -1,7 +1,7 @@
 # upgrade_local.sh: upgrades asked for on the agent's local API, in the shape of
 # obshell's UpgradeAgent, and offline upgrades from a package file; bad offline
 # packages are refused with their reason (acceptance 10 of the self-upgrade issue).
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 29
 env_start local

@@ -1,7 +1,7 @@
 # upgrade_mirror.sh: the collector token goes only to the agent's own server.
 # A command whose build URL names another host (a mirror, a CDN) is downloaded
 # without it; one on the server's own host still carries it.
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 8
 env_start mirror

@@ -7,7 +7,7 @@
 # After the reboot the service starts again and the task must end 2 or 3 with
 # one final status, and the install be consistent.
 # make check runs a sample (MOLT_POWERCUT_FULL unset); make check-powercut all.
-. "$MOLT_TOP_SRCDIR/tests/e2e/upgrade_lib.sh"
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/upgrade.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
 

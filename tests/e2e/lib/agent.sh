@@ -1,4 +1,4 @@
-# agent_lib.sh: shared setup of the agent e2e tests: a throwaway work dir, the
+# lib/agent.sh: shared setup of the agent e2e tests: a throwaway work dir, the
 # reference control plane over HTTPS on 127.0.0.1 (cp.sh), agent configurations,
 # and bounded helpers to start, wait for and stop real molt-agent processes.
 # Everything started here is killed on exit; a failing test prints agent log tails.

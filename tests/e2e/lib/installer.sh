@@ -1,4 +1,4 @@
-# installer_lib.sh: shared by the installer_*.sh tests. Each test gets a temp
+# lib/installer.sh: shared by the installer_*.sh tests. Each test gets a temp
 # directory with an install root, a state dir and an upgrade dir, and builds
 # versions by hand: bin/molt-installer is this build's installer (with the
 # version appended after the ELF image, so copies of different versions differ)

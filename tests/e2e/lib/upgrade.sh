@@ -1,4 +1,4 @@
-# upgrade_lib.sh: shared by the upgrade e2e tests. Real parts only: the
+# lib/upgrade.sh: shared by the upgrade e2e tests. Real parts only: the
 # reference control plane over HTTPS on 127.0.0.1, releases of this tree built
 # as several versions and signed with a key made at test time, molt-installer
 # owning a temporary install root, and the agent run by `launch --supervise`.
