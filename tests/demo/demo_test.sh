@@ -5,6 +5,7 @@
 # heartbeating again, plain output without a terminal, and nothing left behind (files or
 # processes).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
 . "$MOLT_TOP_SRCDIR/tests/e2e/lib/tap.sh"
 
 # The demo's own cache (BUILDDIR/demo-cache), as `make demo` uses it: sharing the upgrade tests'

@@ -2,6 +2,7 @@
 # HTTPS: registration, the collector's fields in the management API, heartbeat
 # cadence with long-poll, the local API and `molt-agent status`, a restart that
 # keeps the identity.
+set -u
 . "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 42

@@ -2,6 +2,7 @@
 # 500 and 429 storms, malformed and hostile replies, a control-plane restart, a
 # rejected token (re-registration), a deleted collector, and a rejected token
 # without registration credentials. After each, it heartbeats again.
+set -u
 . "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 33

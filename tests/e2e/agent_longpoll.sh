@@ -1,6 +1,7 @@
 # agent_longpoll.sh: a heartbeat held open by the reference control plane (a real
 # long-poll, held up to 20 s) does not hold the agent up: SIGTERM ends the agent
 # during the hold, long before the hold would have ended, with exit code 0.
+set -u
 . "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 6

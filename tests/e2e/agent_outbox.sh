@@ -3,6 +3,7 @@
 # restart), deleted once acknowledged (200) or clearly refused (409). The core
 # answers a downgrade command itself when agent.allow_downgrade is off, which
 # gives a real final report without the upgrade pipeline.
+set -u
 . "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 17

@@ -2,6 +2,7 @@
 # SIGTERM while a heartbeat is held open, SIGINT, SIGHUP reloads (good, broken,
 # a new server URL), a changed machine id (a cloned image becomes a new
 # collector), and sd_notify READY/WATCHDOG/STOPPING when built with systemd.
+set -u
 . "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 28

@@ -2,6 +2,7 @@
 # (unknown CA, wrong host and expired certificates are refused, and the agent
 # recovers once the server is right), plain http is refused outside loopback
 # test mode, and a proxy is used from the configuration or from https_proxy.
+set -u
 . "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 16

@@ -14,6 +14,7 @@
 # Without the cross toolchain or qemu the whole test is a SKIP.
 TRIPLET=aarch64-linux-gnu
 PLAN=29
+set -u
 . "$(dirname "$0")/lib/tap.sh"
 
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
@@ -134,7 +135,7 @@ publish "$V1" "$V2" "$VX" "$V2:releases-native"
 is_arm64 "$ROOT/versions/$V1/bin/molt-agent"
 ok $? "the arm64 installer installed the arm64 build $V1"
 agent_start
-wait_until 60 registered
+wait_for 60 registered
 ok $? "arm64 agent registered (collector $CID)"
 is "$(collector_field osArch)" aarch64 "it reports osArch aarch64"
 
@@ -142,7 +143,7 @@ tid=$(cp_create_task "$CID" "$V2")
 cp_wait_task_status "$tid" 2 180
 ok $? "task $tid to $V2 ends 2 ($CP_TASK_MESSAGE)"
 is "$(task_statuses "$tid")" "0 1 6 2" "status went 0 -> 1 -> 6 -> 2"
-wait_until 30 version_is "$V2"
+wait_for 30 version_is "$V2"
 ok $? "the collector reports collectorVersion $V2"
 is_arm64 "$ROOT/current/bin/molt-agent"
 ok $? "current is the arm64 build of $V2, not the amd64 one of the same version"
@@ -151,7 +152,7 @@ tid=$(cp_create_task "$CID" "$VX")
 cp_wait_task_status "$tid" 3 240
 ok $? "broken arm64 build $VX ends 3"
 like "$CP_TASK_MESSAGE" "rolled back: $VX exited" "the reason names the rollback ($CP_TASK_MESSAGE)"
-wait_until 60 version_is "$V2"
+wait_for 60 version_is "$V2"
 ok $? "$V2 heartbeats again"
 
 # An amd64-only version is not offered to this collector; an amd64 build given to it is refused.

@@ -1,4 +1,5 @@
 # cli.sh: every program answers --help and --version, with the configured build version.
+set -u
 . "$(dirname "$0")/lib/tap.sh"
 
 progs="agent/molt-agent installer/molt-installer packaging/molt-pack"

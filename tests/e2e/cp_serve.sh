@@ -1,6 +1,7 @@
 # cp_serve.sh: tests/controlplane/serve.sh, the README's one command for a
 # reference control plane outside the tests: it makes a CA and credentials,
 # prints what molt.conf needs, and those settings work (a real agent registers).
+set -u
 . "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 5

@@ -5,6 +5,7 @@
 # names one complete version, the journal is at rest, the task has an outcome
 # (it ends 2 or 3), the agent running is current's, and the stable installer is
 # current's copy.
+set -u
 . "$(dirname "$0")/lib/installer.sh"
 
 # case:scenario:fault point:expected state:expected current

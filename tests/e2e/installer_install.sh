@@ -2,6 +2,7 @@
 # the same verification as upgrades: the good path, refusals that leave the
 # root untouched, a crash at each install fault point, and apply of a staged
 # package tree (version from its manifest.json, integrity re-checked).
+set -u
 . "$(dirname "$0")/lib/installer.sh"
 
 PACK="$MOLT_TOP_BUILDDIR/packaging/molt-pack"

@@ -3,6 +3,7 @@
 # deadline, under --supervise and in exec mode through the watchdog), one that
 # crash-loops; a manual rollback during a trial; a second task while one is on
 # trial.
+set -u
 . "$(dirname "$0")/lib/installer.sh"
 
 tap_plan 38

@@ -9,6 +9,8 @@ TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/lib/upgrade.sh
 # The agent configuration of the upgrade tests, the demo and the benchmarks.
 EXTRA_DIST += tests/e2e/lib/agent_conf.sh
+# The one polling helper (wait_for) of the e2e tests and the benchmarks.
+EXTRA_DIST += tests/e2e/lib/wait.sh
 
 # The releases and extra version builds the upgrade tests make, cached between runs.
 e2e-fixture-clean:

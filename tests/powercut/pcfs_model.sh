@@ -1,6 +1,7 @@
 # pcfs_model.sh: molt-powercutfs keeps to its model (README.md): what was made
 # durable by fsync of the file or of its directory survives a power cut, and
 # nothing else does.
+set -u
 . "$MOLT_TOP_SRCDIR/tests/e2e/lib/tap.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need

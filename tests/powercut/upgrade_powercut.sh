@@ -7,6 +7,7 @@
 # After the reboot the service starts again and the task must end 2 or 3 with
 # one final status, and the install be consistent.
 # make check runs a sample (MOLT_POWERCUT_FULL unset); make check-powercut all.
+set -u
 . "$MOLT_TOP_SRCDIR/tests/e2e/lib/upgrade.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
@@ -72,19 +73,19 @@ complete_current() {
 }
 
 agent_start
-wait_until 30 registered || { echo "Bail out! agent did not register"; show_log; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; show_log; exit 1; }
 cur=$V1
 for p in $POINTS; do
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     power_cut
     export MOLT_FAULT=$p MOLT_FAULT_ONCE_DIR="$WORK/once/$p" MOLT_FAULT_ACTION=stop
     mkdir -p "$MOLT_FAULT_ONCE_DIR"
     agent_start
     unset MOLT_FAULT MOLT_FAULT_ONCE_DIR MOLT_FAULT_ACTION
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     [ "$cur" = "$V1" ] && want=$V2 || want=$V1
     tid=$(cp_create_task "$CID" "$want")
-    wait_until 90 test -e "$WORK/once/$p/$p"
+    wait_for 90 test -e "$WORK/once/$p/$p"
     ok $? "$p: task $tid reached the point"
     sleep 0.3 # the process is frozen there; the cut comes now
     power_cut
@@ -94,7 +95,7 @@ for p in $POINTS; do
     one_final "$tid"
     ok $? "$p: one final status reported ($(task_statuses "$tid"))"
     [ "$CP_TASK_STATUS" = 2 ] && cur=$want
-    wait_until 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_until 10 journal_at_rest
+    wait_for 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_for 10 journal_at_rest
     ok $? "$p: consistent: current -> $(current_link), collector reports $(running_version), journal at rest"
     complete_current
     ok $? "$p: current is complete and the stable installer is its copy"

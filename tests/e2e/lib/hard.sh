@@ -72,11 +72,11 @@ task_ends() { cp_wait_task_status "$1" "$2" "$3"; }
 # journal is at rest and the upgrade directory holds no task leftovers.
 consistent() {
     local v=$1 state
-    wait_until 30 version_is "$v" || return 1
+    wait_for 30 version_is "$v" || return 1
     [ "$(current_link)" = "$v" ] || return 1
     state=$("$ROOT/bin/molt-installer" status --json 2>/dev/null | cp_json journal.state)
     case $state in idle | committed | rolled-back) ;; *) return 1 ;; esac
-    wait_until 10 upgrade_dir_empty
+    wait_for 10 upgrade_dir_empty
 }
 upgrade_dir_empty() { [ -z "$(ls -A "$UPG" 2>/dev/null)" ]; }
 

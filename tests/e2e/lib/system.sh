@@ -57,7 +57,7 @@ ct_boot() {
     done
     [ -n "$CT_LEADER" ] || { sed 's/^/#   /' "$WORK/console.log"; echo "Bail out! boot"; exit 1; }
     # Until its systemd answers on its bus, then until boot has finished.
-    wait_until 60 ct_booted
+    wait_for 60 ct_booted
 }
 
 ct_booted() {
@@ -70,8 +70,6 @@ ct_booted() {
 # ct COMMAND...: run it inside the container (bounded: 120 s).
 ct() { timeout 120 nsenter -t "$CT_LEADER" -m -u -i -p -n -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 
-# ct_wait TIMEOUT_S COMMAND...: poll a condition run on the host.
-ct_wait() { wait_until "$@"; }
 
 main_pid() { ct systemctl show -p MainPID --value molt-agent; }
 main_exe() { local p; p=$(main_pid) && [ "$p" != 0 ] && ct readlink "/proc/$p/exe"; }
