@@ -70,7 +70,6 @@ ct_booted() {
 # ct COMMAND...: run it inside the container (bounded: 120 s).
 ct() { timeout 120 nsenter -t "$CT_LEADER" -m -u -i -p -n -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 
-
 main_pid() { ct systemctl show -p MainPID --value molt-agent; }
 main_exe() { local p; p=$(main_pid) && [ "$p" != 0 ] && ct readlink "/proc/$p/exe"; }
 main_runs() { [ "$(main_exe 2>/dev/null)" = "/opt/molt/versions/$1/bin/molt-agent" ]; }
