@@ -18,7 +18,6 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "agent_api.h"
 #include "api.h"
 #include "fs.h"
 #include "heartbeat.h"
@@ -26,7 +25,6 @@
 #include "identity.h"
 #include "log.h"
 #include "outbox.h"
-#include "upgrade.h"
 #include "version.h"
 
 #define LOCK_FILE "agent.lock"
@@ -137,10 +135,9 @@ void molt_agent_status(struct molt_agent *a, struct molt_agent_status *out)
     *out = a->st;
     out->registered = a->have_identity;
     snprintf(out->server_url, sizeof(out->server_url), "%s", a->conf.server.url);
-    out->has_task = a->task_active;
-    if (a->task_active)
-        out->task = a->task;
     pthread_mutex_unlock(&a->mu);
+    out->has_task = molt_task_current(&a->tasks, &out->task);
+    out->bytes_downloaded = molt_task_bytes_downloaded(&a->tasks);
 }
 
 int64_t molt_agent_os_time(const struct molt_agent *a)
@@ -281,7 +278,8 @@ static void setup_logging(const struct molt_config *c)
     molt_log_setup("molt-agent", level, strcmp(c->agent.log_target, "syslog") == 0);
 }
 
-static int init_steps(struct molt_agent *a, const char *config_path, struct molt_err *err)
+static int init_steps(struct molt_agent *a, const char *config_path,
+                      const struct molt_agent_parts *parts, struct molt_err *err)
 {
     int rc;
 
@@ -317,32 +315,44 @@ static int init_steps(struct molt_agent *a, const char *config_path, struct molt
                       a->conf.agent.backoff_max_ms, 0);
     molt_backoff_init(&a->outbox_backoff, MOLT_BACKOFF_BASE_MS, a->conf.agent.backoff_max_ms, 0);
     /* The pipeline starts before the API serves, so it can add routes of its own. */
-    if (molt_api_new(&a->api, err) < 0 || molt_agent_api_routes(a, err) < 0 ||
-        molt_upgrade_init(a, err) < 0)
+    if (molt_api_new(&a->api, err) < 0 || (parts->api_routes && parts->api_routes(a, err) < 0) ||
+        a->pipeline->init(a, err) < 0)
         return MOLT_EXIT_FATAL;
     if ((rc = start_api(a, err)) < 0)
         return rc == MOLT_E_BUSY ? MOLT_EXIT_LOCKED : MOLT_EXIT_FATAL;
     return 0;
 }
 
-int molt_agent_init(struct molt_agent *a, const char *config_path, struct molt_err *err)
+static void wake_outbox(void *arg)
+{
+    molt_agent_wake(arg, MOLT_WAKE_OUTBOX);
+}
+
+int molt_agent_init(struct molt_agent *a, const char *config_path,
+                    const struct molt_agent_parts *parts, struct molt_err *err)
 {
     memset(a, 0, sizeof(*a));
     pthread_mutex_init(&a->mu, NULL);
-    molt_outbox_kept_init(&a->kept);
+    molt_tasks_init(&a->tasks);
+    a->tasks.outbox_dir = a->outbox_dir;
+    a->tasks.queued_fn = wake_outbox;
+    a->tasks.queued_arg = a;
+    a->tasks.pipeline = a->pipeline = parts->pipeline;
+    a->tasks.agent = a;
     a->lock_fd = -1;
     a->wake_fd = -1;
     a->start_mono_ms = molt_host_monotonic_ms();
     if (config_path)
         snprintf(a->config_path, sizeof(a->config_path), "%s", config_path);
-    return init_steps(a, config_path, err);
+    return init_steps(a, config_path, parts, err);
 }
 
 void molt_agent_cleanup(struct molt_agent *a)
 {
     molt_api_free(a->api);    /* first: no handler may run once the pipeline is gone */
     a->api = NULL;
-    molt_upgrade_shutdown(a);
+    if (a->pipeline)
+        a->pipeline->shutdown(a);
     molt_http_free(a->http);
     a->http = NULL;
     signal_agent = NULL;
@@ -353,7 +363,7 @@ void molt_agent_cleanup(struct molt_agent *a)
     a->wake_fd = a->lock_fd = -1;
     explicit_bzero(&a->id, sizeof(a->id));
     explicit_bzero(&a->conf.server.access_key, sizeof(a->conf.server.access_key));
-    molt_outbox_kept_destroy(&a->kept);
+    molt_tasks_destroy(&a->tasks);
     pthread_mutex_destroy(&a->mu);
 }
 
@@ -391,9 +401,23 @@ static int64_t retry_after_of(const struct molt_http_reply *rep)
     return rep->status == 429 || rep->status == 503 ? rep->retry_after_ms : -1;
 }
 
+/* A new identity becomes the current one. */
+static void adopt_identity(struct molt_agent *a, const struct molt_identity *id)
+{
+    pthread_mutex_lock(&a->mu);
+    a->id = *id;
+    a->have_identity = 1;
+    a->st.registered = 1;
+    a->st.collector_id = id->collector_id;
+    snprintf(a->st.name, sizeof(a->st.name), "%s", id->name);
+    snprintf(a->st.server_url, sizeof(a->st.server_url), "%s", id->server_url);
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void do_register(struct molt_agent *a, struct loop *l, int64_t now)
 {
     struct molt_err err = MOLT_ERR_INIT;
+    struct molt_identity id;
     struct molt_http_reply rep;
     int64_t interval = 0, delay;
     int rc;
@@ -408,10 +432,22 @@ static void do_register(struct molt_agent *a, struct loop *l, int64_t now)
         l->next_hb = now + delay;
         return;
     }
-    rc = molt_identity_register(a, &rep, &interval, &err);
+    molt_host_read(&a->host, NULL);
+    struct molt_register_req q = {
+        .conf = &a->conf,
+        .host = &a->host,
+        .machine_id = a->machine_id,
+        .state_dir = a->state_dir,
+        .os_time_ms = molt_agent_os_time(a),
+        .abort_fn = molt_agent_poll_tick,
+        .abort_arg = a,
+    };
+    rc = molt_identity_register(a->http, &q, &id, &rep, &interval, &err);
     if (rep.body)
         explicit_bzero(rep.body, rep.len);    /* it held the token */
     if (rc == 0) {
+        adopt_identity(a, &id);
+        explicit_bzero(&id, sizeof(id));
         if (interval > 0) {
             l->interval_ms = interval;
             l->server_interval = 1;
@@ -499,7 +535,7 @@ static void flush_outbox(struct molt_agent *a, struct loop *l, int64_t now)
     l->token_rejected = 0;
     rc = molt_outbox_flush(a->outbox_dir, send_report, &s, &err);
     if (rc == 0)
-        rc = molt_outbox_flush_kept(&a->kept, a->outbox_dir, send_report, &s, &err);
+        rc = molt_outbox_flush_kept(&a->tasks.kept, a->outbox_dir, send_report, &s, &err);
     if (rc == 0) {
         l->outbox_pending = 0;
         molt_backoff_reset(&a->outbox_backoff);
@@ -545,7 +581,8 @@ static int on_command(struct molt_agent *a, struct loop *l, struct molt_hb_reply
     else
         molt_log_info("command", "type=cancel task=%s", hr->cmd.task_id);
     snprintf(l->last_cmd, sizeof(l->last_cmd), "%s", key);
-    molt_task_on_command(a, &hr->cmd, molt_host_realtime_ms());
+    molt_task_on_command(&a->tasks, &hr->cmd, molt_host_realtime_ms(),
+                         a->conf.agent.allow_downgrade);
     return fresh;
 }
 
@@ -605,6 +642,47 @@ static void heartbeat_failed_log(struct loop *l, int rc, const struct molt_err *
                   (long long)delay, note);
 }
 
+/* Aborts a held long-poll when the main loop has something better to do (a
+ * wakeup, a reload); the stop flag is the HTTP client's own. */
+static int long_poll_abort(void *arg)
+{
+    struct molt_agent *a = arg;
+
+    molt_agent_poll_tick(a);
+    return atomic_load(&a->wake) != 0 || a->reload;
+}
+
+/* One heartbeat with the agent's token; wait_ms > 0 asks for a long-poll. The
+ * transfer aborts (MOLT_E_CANCELLED) on stop and, during a long-poll, on a wakeup. */
+static int send_heartbeat(struct molt_agent *a, int64_t wait_ms, struct molt_http_reply *rep,
+                          struct molt_hb_reply *out, struct molt_err *err)
+{
+    char token[MOLT_TOKEN_MAX + 1];
+    struct molt_report task;
+    /* A host-started task is the host's business: the server does not know it. */
+    int has_task = molt_task_current(&a->tasks, &task) && !task.local;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (molt_agent_token(a, token, sizeof(token), err) < 0)
+        return err ? err->code : MOLT_E_STATE;
+    /* A failed refresh keeps the last facts: the heartbeat matters more. */
+    molt_host_refresh(&a->host, MOLT_HOST_REFRESH_MS, NULL);
+    struct molt_hb_req q = {
+        .token = token,
+        .host = &a->host,
+        .cache = &a->hb_cache,
+        .os_time_ms = molt_agent_os_time(a),
+        .task = has_task ? &task : NULL,
+        .wait_ms = wait_ms,
+        .abort_fn = wait_ms > 0 ? long_poll_abort : molt_agent_poll_tick,
+        .abort_arg = a,
+    };
+    rc = molt_heartbeat_send(a->http, &q, rep, out, err);
+    explicit_bzero(token, sizeof(token));
+    return rc;
+}
+
 static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -614,7 +692,7 @@ static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
     int rc;
 
     l->last_send = molt_host_monotonic_ms();
-    rc = molt_heartbeat_send(a, l->long_poll ? l->interval_ms : 0, &rep, &hr, &err);
+    rc = send_heartbeat(a, l->long_poll ? l->interval_ms : 0, &rep, &hr, &err);
     now = molt_host_monotonic_ms();
     if (rc == 0) {
         heartbeat_ok(a, l, &hr, now);

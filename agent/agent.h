@@ -27,7 +27,9 @@
 #include "err.h"
 #include "heartbeat.h"
 #include "host.h"
+#include "identity.h"
 #include "outbox.h"
+#include "pipeline.h"
 #include "task.h"
 
 enum molt_exit {
@@ -37,18 +39,6 @@ enum molt_exit {
     MOLT_EXIT_LOCKED = 3,    /* another molt-agent holds the state dir (or serves the socket) */
     MOLT_EXIT_RESTART = 75,  /* restart requested (after a version switch): the launcher
                               * (molt-installer launch / systemd) starts us again */
-};
-
-#define MOLT_TOKEN_MAX 1024
-#define MOLT_RECENT_TASKS 16
-
-/* What identity.json holds. token is a secret: never logged. */
-struct molt_identity {
-    int64_t collector_id;
-    char token[MOLT_TOKEN_MAX + 1];
-    char machine_id[33];
-    char name[256];
-    char server_url[MOLT_CONF_STR];
 };
 
 /* What the local API and `molt-agent status` show (mu). */
@@ -100,6 +90,7 @@ struct molt_agent {
     int watchdog_ms;                     /* sd_notify WATCHDOG=1 period, 0 = off */
     int64_t watchdog_last_mono;
     struct molt_api *api;
+    const struct molt_pipeline *pipeline;   /* given to molt_agent_init */
     void *upgrade;                       /* the pipeline's private state */
 
     /* Shared (mu). */
@@ -107,13 +98,9 @@ struct molt_agent {
     struct molt_identity id;
     int have_identity;                   /* id holds a token we believe in */
     struct molt_agent_status st;
-    struct molt_report task;             /* current task when task_active */
-    int task_active;
-    char recent[MOLT_RECENT_TASKS][MOLT_TASK_ID_MAX + 1];   /* finished task ids */
-    unsigned recent_next;
 
-    /* Final reports the outbox directory would not take (its own lock). */
-    struct molt_outbox_kept kept;
+    /* The task slot and the final reports (its own lock; task.h). */
+    struct molt_tasks tasks;
 
     /* Set from signal handlers and other threads. */
     volatile sig_atomic_t stop;
@@ -127,9 +114,19 @@ struct molt_agent {
     int first_ack_done;
 };
 
-/* Loads configuration, host facts and identity, takes the state-dir lock and
- * starts the local API. Returns an enum molt_exit code on failure (with err). */
-int molt_agent_init(struct molt_agent *a, const char *config_path, struct molt_err *err);
+/* What the agent is built with besides its configuration: main.c's choice,
+ * a test's doubles. */
+struct molt_agent_parts {
+    const struct molt_pipeline *pipeline;
+    /* Adds the local API's endpoints, before it serves; NULL: none. */
+    int (*api_routes)(struct molt_agent *a, struct molt_err *err);
+};
+
+/* Loads configuration, host facts and identity, takes the state-dir lock,
+ * adds the parts' endpoints, starts the pipeline and then the local API.
+ * Returns an enum molt_exit code on failure (with err). */
+int molt_agent_init(struct molt_agent *a, const char *config_path,
+                    const struct molt_agent_parts *parts, struct molt_err *err);
 /* Runs until stopped; returns the exit code. */
 int molt_agent_run(struct molt_agent *a);
 void molt_agent_cleanup(struct molt_agent *a);

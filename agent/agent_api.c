@@ -28,7 +28,7 @@ static void get_facts(struct molt_agent *a, struct facts *f)
     char path[PATH_MAX];
 
     molt_agent_status(a, &f->st);
-    f->outbox_depth = molt_outbox_count(a->outbox_dir) + molt_outbox_kept_count(&a->kept);
+    f->outbox_depth = molt_outbox_count(a->outbox_dir) + molt_outbox_kept_count(&a->tasks.kept);
     f->rollbacks = 0;
     if (molt_journal_path(path, sizeof(path), a->state_dir, NULL) == 0 &&
         molt_journal_load(path, &j, NULL) == 0) {

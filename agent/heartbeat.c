@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent.h"
 #include "json.h"
 #include "version.h"
 
@@ -119,43 +118,27 @@ out:
     return rc;
 }
 
-/* Aborts a held long-poll when the main loop has something better to do (a
- * wakeup, a reload); the stop flag is the HTTP client's own. */
-static int long_poll_abort(void *arg)
+int molt_heartbeat_send(struct molt_http *http, const struct molt_hb_req *q,
+                        struct molt_http_reply *rep, struct molt_hb_reply *out,
+                        struct molt_err *err)
 {
-    struct molt_agent *a = arg;
-
-    molt_agent_poll_tick(a);
-    return atomic_load(&a->wake) != 0 || a->reload;
-}
-
-int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_reply *rep,
-                        struct molt_hb_reply *out, struct molt_err *err)
-{
-    char token[MOLT_TOKEN_MAX + 1], url[64], idle[sizeof(a->hb_cache.members) + 128];
-    struct molt_report task;
+    char url[64], idle[sizeof(q->cache->members) + 128];
     struct json_object *body = NULL;
-    /* A host-started task is the host's business: the server does not know it. */
-    int has_task = molt_task_current(a, &task) && !task.local;
     const char *text = idle;
     int rc, len = -1;
 
     memset(out, 0, sizeof(*out));
-    if (molt_agent_token(a, token, sizeof(token), err) < 0)
-        return err ? err->code : MOLT_E_STATE;
-    /* A failed refresh keeps the last facts: the heartbeat matters more. */
-    molt_host_refresh(&a->host, MOLT_HOST_REFRESH_MS, NULL);
     /* Without a task (nearly always) the body is text around cached members: a
      * json-c tree per heartbeat costs a tenth of the heartbeat's instructions. */
-    if (!has_task)
-        len = molt_heartbeat_body_idle(&a->host, molt_agent_os_time(a), &a->hb_cache, idle,
-                                       sizeof(idle));
+    if (!q->task)
+        len = molt_heartbeat_body_idle(q->host, q->os_time_ms, q->cache, idle, sizeof(idle));
     if (len < 0) {
-        body = molt_heartbeat_body(&a->host, molt_agent_os_time(a), has_task ? &task : NULL);
+        body = molt_heartbeat_body(q->host, q->os_time_ms, q->task);
         text = molt_json_dump(body);
     }
-    if (wait_ms > 0)
-        snprintf(url, sizeof(url), "/api/v1/collector/heartbeat?waitMs=%lld", (long long)wait_ms);
+    if (q->wait_ms > 0)
+        snprintf(url, sizeof(url), "/api/v1/collector/heartbeat?waitMs=%lld",
+                 (long long)q->wait_ms);
     else
         snprintf(url, sizeof(url), "/api/v1/collector/heartbeat");
     struct molt_http_req req = {
@@ -163,15 +146,14 @@ int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_
         .url = url,
         .body = text,
         .body_len = strlen(text),
-        .bearer = token,
-        .timeout_ms = wait_ms + MOLT_HB_GRACE_MS,
-        .long_poll = wait_ms > 0,
+        .bearer = q->token,
+        .timeout_ms = q->wait_ms + MOLT_HB_GRACE_MS,
+        .long_poll = q->wait_ms > 0,
         .max_reply = MOLT_HB_REPLY_MAX,
-        .abort_fn = wait_ms > 0 ? long_poll_abort : molt_agent_poll_tick,
-        .abort_arg = a,
+        .abort_fn = q->abort_fn,
+        .abort_arg = q->abort_arg,
     };
-    rc = molt_http_request(a->http, &req, rep, err);
-    explicit_bzero(token, sizeof(token));
+    rc = molt_http_request(http, &req, rep, err);
     json_object_put(body);
     if (rc == 0)
         rc = molt_heartbeat_parse_reply(rep->body, rep->len, out, err);

@@ -19,15 +19,13 @@
 #include "err.h"
 #include "host.h"
 #include "http.h"
-#include "task.h"
+#include "report.h"
 
 #define MOLT_HB_INTERVAL_MIN_MS 100
 #define MOLT_HB_INTERVAL_MAX_MS (24LL * 3600 * 1000)
 #define MOLT_HB_JITTER_PCT 10
 #define MOLT_HB_GRACE_MS 15000           /* HTTP timeout = waitMs + this */
 #define MOLT_HB_REPLY_MAX MOLT_COMMAND_REPLY_MAX   /* docs/protocol.md section 0 */
-
-struct molt_agent;
 
 /* The host-fact members of the body ("collectorVersion":...,"timeZone":...),
  * serialised once per read of the facts rather than on every heartbeat. */
@@ -57,11 +55,26 @@ int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_repl
                                struct molt_err *err);
 void molt_hb_reply_free(struct molt_hb_reply *r);
 
-/* Sends one heartbeat with the agent's token; wait_ms > 0 asks for a long-poll.
- * rep gets the raw HTTP reply (status, Retry-After, error code) and out the
- * parsed one when rc == 0. The transfer aborts (MOLT_E_CANCELLED) on stop and,
- * during a long-poll, on a wakeup. */
-int molt_heartbeat_send(struct molt_agent *a, int64_t wait_ms, struct molt_http_reply *rep,
-                        struct molt_hb_reply *out, struct molt_err *err);
+/* What one heartbeat needs from the agent: its token, the host facts (as
+ * fresh as the caller wants them) with their cache, osTime, the task to carry
+ * (NULL: none), wait_ms > 0 to ask for a long-poll, and the transfer's abort
+ * check. */
+struct molt_hb_req {
+    const char *token;
+    const struct molt_host *host;
+    struct molt_hb_cache *cache;
+    int64_t os_time_ms;
+    const struct molt_report *task;
+    int64_t wait_ms;
+    int (*abort_fn)(void *arg);
+    void *abort_arg;
+};
+
+/* Sends one heartbeat over http. rep gets the raw HTTP reply (status,
+ * Retry-After, error code) and out the parsed one when rc == 0. The transfer
+ * aborts (MOLT_E_CANCELLED) on the client's stop flag and when abort_fn says so. */
+int molt_heartbeat_send(struct molt_http *http, const struct molt_hb_req *q,
+                        struct molt_http_reply *rep, struct molt_hb_reply *out,
+                        struct molt_err *err);
 
 #endif

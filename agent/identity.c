@@ -137,14 +137,14 @@ int molt_register_parse_reply(const char *body, size_t len, struct molt_identity
     return 0;
 }
 
-static struct json_object *register_body(struct molt_agent *a, const char *name)
+static struct json_object *register_body(const struct molt_register_req *q, const char *name)
 {
     struct json_object *o = json_object_new_object();
-    const struct molt_config *c = &a->conf;
+    const struct molt_config *c = q->conf;
 
     json_object_object_add(o, "name", json_object_new_string(name));
-    json_object_object_add(o, "hostName", json_object_new_string(a->host.host_name));
-    json_object_object_add(o, "machineId", json_object_new_string(a->machine_id));
+    json_object_object_add(o, "hostName", json_object_new_string(q->host->host_name));
+    json_object_object_add(o, "machineId", json_object_new_string(q->machine_id));
     json_object_object_add(o, "ephemeral", json_object_new_boolean(c->agent.ephemeral));
     /* Unset is absent, not "": the management API shows it as null. */
     if (c->agent.category[0])
@@ -153,19 +153,20 @@ static struct json_object *register_body(struct molt_agent *a, const char *name)
         json_object_object_add(o, "description", json_object_new_string(c->agent.description));
     json_object_object_add(o, "fields", json_object_new_object());
     json_object_object_add(o, "collectorVersion", json_object_new_string(molt_version_self()));
-    json_object_object_add(o, "osName", json_object_new_string(a->host.os_name));
-    json_object_object_add(o, "osVersion", json_object_new_string(a->host.os_version));
-    json_object_object_add(o, "osArch", json_object_new_string(a->host.os_arch));
-    json_object_object_add(o, "osTime", json_object_new_int64(molt_agent_os_time(a)));
-    json_object_object_add(o, "timeZone", json_object_new_string(a->host.time_zone));
+    json_object_object_add(o, "osName", json_object_new_string(q->host->os_name));
+    json_object_object_add(o, "osVersion", json_object_new_string(q->host->os_version));
+    json_object_object_add(o, "osArch", json_object_new_string(q->host->os_arch));
+    json_object_object_add(o, "osTime", json_object_new_int64(q->os_time_ms));
+    json_object_object_add(o, "timeZone", json_object_new_string(q->host->time_zone));
     return o;
 }
 
-int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
+int molt_identity_register(struct molt_http *http, const struct molt_register_req *q,
+                           struct molt_identity *out, struct molt_http_reply *rep,
                            int64_t *interval_ms, struct molt_err *err)
 {
-    const struct molt_config *c = &a->conf;
-    const char *name = c->agent.name[0] ? c->agent.name : a->host.host_name;
+    const struct molt_config *c = q->conf;
+    const char *name = c->agent.name[0] ? c->agent.name : q->host->host_name;
     struct molt_identity id;
     char path[PATH_MAX];
     struct json_object *body;
@@ -176,8 +177,7 @@ int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
     if (!molt_identity_can_register(c))
         return molt_err_set(err, MOLT_E_CONFIG, "no registration credentials "
                             "(server.access_id and server.access_key)");
-    molt_host_read(&a->host, NULL);
-    body = register_body(a, name);
+    body = register_body(q, name);
     const char *text = molt_json_dump(body);
     struct molt_http_req req = {
         .method = "POST",
@@ -187,10 +187,10 @@ int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
         .basic_user = c->server.access_id,
         .basic_pass = c->server.access_key,
         .max_reply = MOLT_REGISTER_REPLY_MAX,
-        .abort_fn = molt_agent_poll_tick,
-        .abort_arg = a,
+        .abort_fn = q->abort_fn,
+        .abort_arg = q->abort_arg,
     };
-    rc = molt_http_request(a->http, &req, rep, err);
+    rc = molt_http_request(http, &req, rep, err);
     json_object_put(body);
     if (rc < 0)
         return rc;
@@ -198,21 +198,14 @@ int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
     rc = molt_register_parse_reply(rep->body, rep->len, &id, interval_ms, err);
     if (rc < 0)
         return rc;
-    snprintf(id.machine_id, sizeof(id.machine_id), "%s", a->machine_id);
+    snprintf(id.machine_id, sizeof(id.machine_id), "%s", q->machine_id);
     snprintf(id.name, sizeof(id.name), "%s", name);
     snprintf(id.server_url, sizeof(id.server_url), "%s", c->server.url);
-    rc = molt_fs_join(path, sizeof(path), a->state_dir, MOLT_IDENTITY_FILE, err);
+    rc = molt_fs_join(path, sizeof(path), q->state_dir, MOLT_IDENTITY_FILE, err);
     if (rc == 0)
         rc = molt_identity_save(path, &id, err);
     if (rc == 0) {
-        pthread_mutex_lock(&a->mu);
-        a->id = id;
-        a->have_identity = 1;
-        a->st.registered = 1;
-        a->st.collector_id = id.collector_id;
-        snprintf(a->st.name, sizeof(a->st.name), "%s", id.name);
-        snprintf(a->st.server_url, sizeof(a->st.server_url), "%s", id.server_url);
-        pthread_mutex_unlock(&a->mu);
+        *out = id;
         molt_log_info("registered", "collector=%lld name=%s machine_id=%s", 
                       (long long)id.collector_id, id.name, id.machine_id);
     }

@@ -10,13 +10,25 @@
 #define MOLT_IDENTITY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "agent.h"
+#include "conf.h"
 #include "err.h"
+#include "host.h"
 #include "http.h"
 
 #define MOLT_IDENTITY_FILE "identity.json"
 #define MOLT_TOKEN_MIN 32
+#define MOLT_TOKEN_MAX 1024
+
+/* What identity.json holds. token is a secret: never logged. */
+struct molt_identity {
+    int64_t collector_id;
+    char token[MOLT_TOKEN_MAX + 1];
+    char machine_id[33];
+    char name[256];
+    char server_url[MOLT_CONF_STR];
+};
 /* collectorId, a token of at most MOLT_TOKEN_MAX bytes, the interval and the
  * name (or a legacy error body): 8 KiB is four times that. */
 #define MOLT_REGISTER_REPLY_MAX (8 * 1024)
@@ -33,10 +45,26 @@ int molt_identity_can_register(const struct molt_config *conf);
  * between MOLT_TOKEN_MIN and MOLT_TOKEN_MAX bytes, optional heartbeatIntervalMs. */
 int molt_register_parse_reply(const char *body, size_t len, struct molt_identity *id,
                               int64_t *interval_ms, struct molt_err *err);
-/* POST /api/v1/collector/register, then stores the new identity and makes it
- * current (a->id, a->have_identity). rep keeps the HTTP reply for the caller
- * (status, Retry-After); *interval_ms the server's interval or 0. */
-int molt_identity_register(struct molt_agent *a, struct molt_http_reply *rep,
+/* What a registration needs from the agent: its configuration (name,
+ * credentials, server URL), host facts freshly read, this host's machine id,
+ * where identity.json goes, the osTime to report and the HTTP request's abort
+ * check (the agent's periodic duties). */
+struct molt_register_req {
+    const struct molt_config *conf;
+    const struct molt_host *host;
+    const char *machine_id;
+    const char *state_dir;
+    int64_t os_time_ms;
+    int (*abort_fn)(void *arg);
+    void *abort_arg;
+};
+
+/* POST /api/v1/collector/register over http, then stores the new identity in
+ * <state_dir>/identity.json and copies it to *id (the caller makes it
+ * current). rep keeps the HTTP reply for the caller (status, Retry-After);
+ * *interval_ms the server's interval or 0. */
+int molt_identity_register(struct molt_http *http, const struct molt_register_req *q,
+                           struct molt_identity *id, struct molt_http_reply *rep,
                            int64_t *interval_ms, struct molt_err *err);
 
 #endif

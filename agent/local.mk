@@ -11,7 +11,10 @@ agent_libmoltagent_a_SOURCES = \
 	agent/heartbeat.c agent/heartbeat.h \
 	agent/identity.c agent/identity.h \
 	agent/outbox.c agent/outbox.h \
+	agent/pipeline.h \
 	agent/status.c agent/status.h \
+	agent/report.c agent/report.h \
+	agent/resume.c agent/resume.h \
 	agent/task.c agent/task.h \
 	agent/upgrade.h agent/upgrade.c \
 	agent/upgrade_state.c agent/upgrade_state.h \

@@ -4,12 +4,14 @@
 #include <string.h>
 
 #include "agent.h"
+#include "agent_api.h"
 #include "checkconf.h"
 #include "cli.h"
 #include "http.h"
 #include "imageprep.h"
 #include "log.h"
 #include "status.h"
+#include "upgrade.h"
 #include "upgrade_cli.h"
 
 static const char usage[] =
@@ -141,8 +143,20 @@ static int usage_error(const char *what, const char *arg)
     return MOLT_EXIT_USAGE;
 }
 
+/* The local API: the agent's own endpoints, then the pipeline's. */
+static int api_routes(struct molt_agent *a, struct molt_err *err)
+{
+    int rc = molt_agent_api_routes(a, err);
+
+    return rc < 0 ? rc : molt_upgrade_api_routes(a, err);
+}
+
 static int run(const char *config_path)
 {
+    static const struct molt_agent_parts parts = {
+        .pipeline = &molt_upgrade_pipeline,
+        .api_routes = api_routes,
+    };
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_agent *a = calloc(1, sizeof(*a));
     int rc;
@@ -152,7 +166,7 @@ static int run(const char *config_path)
         free(a);
         return MOLT_EXIT_FATAL;
     }
-    rc = molt_agent_init(a, config_path, &err);
+    rc = molt_agent_init(a, config_path, &parts, &err);
     if (rc != 0) {
         fprintf(stderr, "molt-agent: %s\n", err.msg);
         if (strcmp(a->conf.agent.log_target, "syslog") == 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "fs.h"
 #include "json.h"
 #include "log.h"
@@ -152,6 +153,8 @@ static int send_entry(const char *dir, const char *name, molt_outbox_send_fn sen
         goto out;
     }
     rc = send_report(&r, text, len, send, arg, err);
+    if (rc == 1) /* acknowledged, not yet removed: a cut here sends it again */
+        molt_fault_point("outbox.after_send");
     if (rc == 1 && unlink(path) < 0 && errno != ENOENT)
         rc = molt_err_errno(err, "outbox: remove %s", path);
     else if (rc == 1)

@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "err.h"
-#include "task.h"
+#include "report.h"
 
 #define MOLT_OUTBOX_ENTRY_MAX 65536
 #define MOLT_OUTBOX_KEPT_MAX 16

@@ -1,213 +1,136 @@
-/* task.c: the current-task report, final reports, and the command policy. */
+/* task.c: the current-task slot, final reports, and the command policy. */
 #include "task.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "agent.h"
-#include "json.h"
 #include "log.h"
-#include "outbox.h"
-#include "upgrade.h"
 #include "version.h"
 
-static const char *const stage_names[MOLT_STAGE_COUNT] = {
-    "accepted", "preflight", "downloading", "verifying", "staging",
-    "switching", "restarting", "health-check", "committed",
-};
-
-const char *molt_stage_name(int stage_index)
+void molt_tasks_init(struct molt_tasks *t)
 {
-    if (stage_index < 1 || stage_index > MOLT_STAGE_COUNT)
-        return NULL;
-    return stage_names[stage_index - 1];
+    memset(t, 0, sizeof(*t));
+    pthread_mutex_init(&t->mu, NULL);
+    molt_outbox_kept_init(&t->kept);
 }
 
-void molt_report_init(struct molt_report *r, const char *task_id, const char *build_version,
-                      int status, int stage_index)
+void molt_tasks_destroy(struct molt_tasks *t)
 {
-    memset(r, 0, sizeof(*r));
-    snprintf(r->task_id, sizeof(r->task_id), "%s", task_id);
-    r->status = status;
-    r->stage_index = stage_index;
-    r->stage_count = MOLT_STAGE_COUNT;
-    snprintf(r->stage, sizeof(r->stage), "%s",
-             molt_stage_name(stage_index) ? molt_stage_name(stage_index) : "accepted");
-    snprintf(r->version, sizeof(r->version), "%s", molt_version_self());
-    snprintf(r->build_version, sizeof(r->build_version), "%s", build_version);
+    molt_outbox_kept_destroy(&t->kept);
+    pthread_mutex_destroy(&t->mu);
 }
 
-void molt_report_fail(struct molt_report *r, const char *fmt, ...)
-{
-    char reason[sizeof(r->message)];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    r->status = MOLT_TASK_FAILED;
-    snprintf(r->message, sizeof(r->message), "%s: %s", r->stage, reason);
-}
-
-struct json_object *molt_report_to_json(const struct molt_report *r)
-{
-    struct json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "taskId", json_object_new_string(r->task_id));
-    json_object_object_add(o, "status", json_object_new_int(r->status));
-    json_object_object_add(o, "stage", json_object_new_string(r->stage));
-    json_object_object_add(o, "stageIndex", json_object_new_int(r->stage_index));
-    json_object_object_add(o, "stageCount", json_object_new_int(r->stage_count));
-    json_object_object_add(o, "bytesDone", json_object_new_int64(r->bytes_done));
-    json_object_object_add(o, "bytesTotal", json_object_new_int64(r->bytes_total));
-    json_object_object_add(o, "version", json_object_new_string(r->version));
-    json_object_object_add(o, "buildVersion", json_object_new_string(r->build_version));
-    json_object_object_add(o, "message", json_object_new_string(r->message));
-    return o;
-}
-
-static int get_small_int(struct json_object *o, const char *key, int lo, int hi, int *out,
-                         struct molt_err *err)
-{
-    int64_t v = 0;
-    int rc = molt_json_int_field(o, key, 0, lo, hi, &v, err);
-
-    if (rc < 0)
-        return rc;
-    *out = (int)v;
-    return 0;
-}
-
-int molt_report_from_json(struct json_object *o, struct molt_report *r, struct molt_err *err)
-{
-    int rc;
-
-    memset(r, 0, sizeof(*r));
-    if ((rc = molt_json_copy_str(o, "taskId", r->task_id, sizeof(r->task_id), err)) < 0 ||
-        (rc = get_small_int(o, "status", 2, 6, &r->status, err)) < 0 ||
-        (rc = molt_json_copy_str(o, "stage", r->stage, sizeof(r->stage), err)) < 0 ||
-        (rc = get_small_int(o, "stageIndex", 1, MOLT_STAGE_COUNT, &r->stage_index, err)) < 0 ||
-        (rc = get_small_int(o, "stageCount", 1, MOLT_STAGE_COUNT, &r->stage_count, err)) < 0 ||
-        (rc = molt_json_get_int(o, "bytesDone", &r->bytes_done, err)) < 0 ||
-        (rc = molt_json_get_int(o, "bytesTotal", &r->bytes_total, err)) < 0 ||
-        (rc = molt_json_copy_str(o, "version", r->version, sizeof(r->version), err)) < 0 ||
-        (rc = molt_json_copy_str(o, "buildVersion", r->build_version, sizeof(r->build_version),
-                                 err)) < 0 ||
-        (rc = molt_json_copy_str(o, "message", r->message, sizeof(r->message), err)) < 0)
-        return rc;
-    if (!molt_task_id_valid(r->task_id))
-        return molt_err_set(err, MOLT_E_PARSE, "field 'taskId': expected digits");
-    if (r->status != 2 && r->status != 3 && r->status != 6)
-        return molt_err_set(err, MOLT_E_PARSE, "field 'status': expected 2, 3 or 6");
-    if (!molt_version_valid(r->version) || !molt_version_valid(r->build_version))
-        return molt_err_set(err, MOLT_E_PARSE, "field 'version': not a version");
-    if (r->bytes_done < 0 || r->bytes_total < 0)
-        return molt_err_set(err, MOLT_E_PARSE, "field 'bytesDone': negative");
-    return 0;
-}
-
-int molt_task_begin(struct molt_agent *a, const struct molt_report *r, struct molt_err *err)
+int molt_task_begin(struct molt_tasks *t, const struct molt_report *r, struct molt_err *err)
 {
     int rc = 0;
 
-    pthread_mutex_lock(&a->mu);
-    if (a->task_active && strcmp(a->task.task_id, r->task_id) != 0) {
-        rc = molt_err_set(err, MOLT_E_BUSY, "another task is in progress: %s", a->task.task_id);
+    pthread_mutex_lock(&t->mu);
+    if (t->active && strcmp(t->task.task_id, r->task_id) != 0) {
+        rc = molt_err_set(err, MOLT_E_BUSY, "another task is in progress: %s", t->task.task_id);
     } else {
-        a->task = *r;
-        a->task_active = 1;
+        t->task = *r;
+        t->active = 1;
     }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&t->mu);
     if (rc == 0)
         molt_log_info("task.begin", "task=%s build=%s stage=%s", r->task_id, r->build_version,
                       r->stage);
     return rc;
 }
 
-int molt_task_update(struct molt_agent *a, const struct molt_report *r, struct molt_err *err)
+int molt_task_update(struct molt_tasks *t, const struct molt_report *r, struct molt_err *err)
 {
     int rc = 0, stage_changed = 0;
 
-    pthread_mutex_lock(&a->mu);
-    if (!a->task_active || strcmp(a->task.task_id, r->task_id) != 0) {
+    pthread_mutex_lock(&t->mu);
+    if (!t->active || strcmp(t->task.task_id, r->task_id) != 0) {
         rc = molt_err_set(err, MOLT_E_STATE, "task %s does not hold the task slot", r->task_id);
     } else {
-        stage_changed = a->task.stage_index != r->stage_index;
-        if (r->bytes_done > a->task.bytes_done)
-            a->st.bytes_downloaded += r->bytes_done - a->task.bytes_done;
-        a->task = *r;
+        stage_changed = t->task.stage_index != r->stage_index;
+        if (r->bytes_done > t->task.bytes_done)
+            t->bytes_downloaded += r->bytes_done - t->task.bytes_done;
+        t->task = *r;
     }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&t->mu);
     if (stage_changed)
         molt_log_info("task.stage", "task=%s stage=%s index=%d/%d", r->task_id, r->stage,
                       r->stage_index, r->stage_count);
     return rc;
 }
 
-int molt_task_current(struct molt_agent *a, struct molt_report *out)
+int molt_task_current(struct molt_tasks *t, struct molt_report *out)
 {
     int active;
 
-    pthread_mutex_lock(&a->mu);
-    active = a->task_active;
+    pthread_mutex_lock(&t->mu);
+    active = t->active;
     if (active)
-        *out = a->task;
-    pthread_mutex_unlock(&a->mu);
+        *out = t->task;
+    pthread_mutex_unlock(&t->mu);
     return active;
 }
 
-static int recent_locked(struct molt_agent *a, const char *task_id)
+int64_t molt_task_bytes_downloaded(struct molt_tasks *t)
+{
+    int64_t n;
+
+    pthread_mutex_lock(&t->mu);
+    n = t->bytes_downloaded;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+static int recent_locked(struct molt_tasks *t, const char *task_id)
 {
     for (unsigned i = 0; i < MOLT_RECENT_TASKS; i++) {
-        if (a->recent[i][0] && strcmp(a->recent[i], task_id) == 0)
+        if (t->recent[i][0] && strcmp(t->recent[i], task_id) == 0)
             return 1;
     }
     return 0;
 }
 
-int molt_task_recently_finished(struct molt_agent *a, const char *task_id)
+int molt_task_recently_finished(struct molt_tasks *t, const char *task_id)
 {
     int found;
 
-    pthread_mutex_lock(&a->mu);
-    found = recent_locked(a, task_id);
-    pthread_mutex_unlock(&a->mu);
-    return found || molt_outbox_has(a->outbox_dir, task_id) ||
-           molt_outbox_kept_has(&a->kept, task_id);
+    pthread_mutex_lock(&t->mu);
+    found = recent_locked(t, task_id);
+    pthread_mutex_unlock(&t->mu);
+    return found || molt_outbox_has(t->outbox_dir, task_id) ||
+           molt_outbox_kept_has(&t->kept, task_id);
 }
 
-int molt_task_finish(struct molt_agent *a, const struct molt_report *final, struct molt_err *err)
+int molt_task_finish(struct molt_tasks *t, const struct molt_report *final, struct molt_err *err)
 {
     int rc;
 
     if (final->status != MOLT_TASK_SUCCEEDED && final->status != MOLT_TASK_FAILED)
         return molt_err_set(err, MOLT_E_INVAL, "final report with status %d", final->status);
-    rc = final->local ? 0 : molt_outbox_put(a->outbox_dir, final, err);
+    rc = final->local ? 0 : molt_outbox_put(t->outbox_dir, final, err);
     if (rc < 0) {
         /* Still the final word on the task: hold it in memory and send it. */
         molt_log_error("report.unsaved", "task=%s error=\"%s\" kept=memory", final->task_id,
                        err->msg);
-        molt_outbox_keep(&a->kept, final);
+        molt_outbox_keep(&t->kept, final);
     }
-    pthread_mutex_lock(&a->mu);
-    if (a->task_active && strcmp(a->task.task_id, final->task_id) == 0)
-        a->task_active = 0;
-    if (!recent_locked(a, final->task_id)) {
-        snprintf(a->recent[a->recent_next], sizeof(a->recent[0]), "%s", final->task_id);
-        a->recent_next = (a->recent_next + 1) % MOLT_RECENT_TASKS;
+    pthread_mutex_lock(&t->mu);
+    if (t->active && strcmp(t->task.task_id, final->task_id) == 0)
+        t->active = 0;
+    if (!recent_locked(t, final->task_id)) {
+        snprintf(t->recent[t->recent_next], sizeof(t->recent[0]), "%s", final->task_id);
+        t->recent_next = (t->recent_next + 1) % MOLT_RECENT_TASKS;
     }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&t->mu);
     molt_log_info("task.final", "task=%s status=%d stage=%s build=%s message=\"%s\"%s",
                   final->task_id, final->status, final->stage, final->build_version,
                   final->message, final->local ? " local=1 reported=no" : "");
-    if (!final->local)
-        molt_agent_wake(a, MOLT_WAKE_OUTBOX);
+    if (!final->local && t->queued_fn)
+        t->queued_fn(t->queued_arg);
     return 0;
 }
 
 /* A final report for a command the core answers itself. */
-static void answer(struct molt_agent *a, const struct molt_command *cmd, int status, int stage,
+static void answer(struct molt_tasks *t, const struct molt_command *cmd, int status, int stage,
                    const char *message)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -217,34 +140,35 @@ static void answer(struct molt_agent *a, const struct molt_command *cmd, int sta
                      molt_version_self(), status, stage);
     if (message)
         snprintf(r.message, sizeof(r.message), "%s", message);
-    if (molt_task_finish(a, &r, &err) < 0)
+    if (molt_task_finish(t, &r, &err) < 0)
         molt_log_error("task.final", "task=%s error=\"%s\"", cmd->task_id, err.msg);
 }
 
-static void on_cancel(struct molt_agent *a, const struct molt_command *cmd)
+static void on_cancel(struct molt_tasks *t, const struct molt_command *cmd)
 {
     struct molt_report cur;
 
-    if (molt_task_current(a, &cur) && strcmp(cur.task_id, cmd->task_id) == 0) {
-        molt_upgrade_cancel(a, cmd);
+    if (molt_task_current(t, &cur) && strcmp(cur.task_id, cmd->task_id) == 0) {
+        t->pipeline->cancel(t->agent, cmd);
         return;
     }
     molt_log_info("command.answer", "type=cancel task=%s reason=\"unknown task\"", cmd->task_id);
-    answer(a, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, "cancelled");
+    answer(t, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, "cancelled");
 }
 
-static void on_upgrade(struct molt_agent *a, const struct molt_command *cmd, int64_t now_ms)
+static void on_upgrade(struct molt_tasks *t, const struct molt_command *cmd, int64_t now_ms,
+                       int allow_downgrade)
 {
     const char *self = molt_version_self();
     struct molt_report cur;
     char msg[160];
 
-    if (molt_task_current(a, &cur)) {
+    if (molt_task_current(t, &cur)) {
         if (strcmp(cur.task_id, cmd->task_id) != 0) {
             molt_log_warn("command.refused", "task=%s reason=busy current=%s", cmd->task_id,
                           cur.task_id);
             snprintf(msg, sizeof(msg), "accepted: another task is in progress: %s", cur.task_id);
-            answer(a, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
+            answer(t, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
             return;
         }
         if (strcmp(cur.build_version, cmd->build.version) == 0)
@@ -253,11 +177,11 @@ static void on_upgrade(struct molt_agent *a, const struct molt_command *cmd, int
     if (cmd->expires_at <= now_ms) {
         snprintf(msg, sizeof(msg), "accepted: command expired %lld ms ago",
                  (long long)(now_ms - cmd->expires_at));
-        answer(a, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
+        answer(t, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
         return;
     }
     if (molt_version_cmp(cmd->to_version, self) == 0) {
-        answer(a, cmd, MOLT_TASK_SUCCEEDED, MOLT_STAGE_COMMITTED, "already running");
+        answer(t, cmd, MOLT_TASK_SUCCEEDED, MOLT_STAGE_COMMITTED, "already running");
         return;
     }
     /* The build applied now counts, not only the target: a build older than
@@ -265,28 +189,29 @@ static void on_upgrade(struct molt_agent *a, const struct molt_command *cmd, int
     const char *lowest = molt_version_cmp(cmd->build.version, cmd->to_version) < 0
                              ? cmd->build.version
                              : cmd->to_version;
-    if (molt_version_cmp(lowest, self) < 0 && !a->conf.agent.allow_downgrade) {
+    if (molt_version_cmp(lowest, self) < 0 && !allow_downgrade) {
         snprintf(msg, sizeof(msg), "accepted: downgrade from %s to %s not allowed "
                  "(agent.allow_downgrade = false)", self, lowest);
-        answer(a, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
+        answer(t, cmd, MOLT_TASK_FAILED, MOLT_STAGE_ACCEPTED, msg);
         return;
     }
-    molt_upgrade_start(a, cmd);
+    t->pipeline->start(t->agent, cmd);
 }
 
-void molt_task_on_command(struct molt_agent *a, const struct molt_command *cmd, int64_t now_ms)
+void molt_task_on_command(struct molt_tasks *t, const struct molt_command *cmd, int64_t now_ms,
+                          int allow_downgrade)
 {
     struct molt_report cur;
 
     /* A finished task's command may be repeated until the server has our report. */
-    if (molt_task_recently_finished(a, cmd->task_id) &&
-        !(molt_task_current(a, &cur) && strcmp(cur.task_id, cmd->task_id) == 0)) {
+    if (molt_task_recently_finished(t, cmd->task_id) &&
+        !(molt_task_current(t, &cur) && strcmp(cur.task_id, cmd->task_id) == 0)) {
         molt_log_debug("command.repeat", "type=%s task=%s", molt_command_type_name(cmd->type),
                        cmd->task_id);
         return;
     }
     if (cmd->type == MOLT_CMD_CANCEL)
-        on_cancel(a, cmd);
+        on_cancel(t, cmd);
     else
-        on_upgrade(a, cmd, now_ms);
+        on_upgrade(t, cmd, now_ms, allow_downgrade);
 }

@@ -1,6 +1,7 @@
-/* task.h: THE SEAM between the agent core and the upgrade pipeline.
+/* task.h: the task slot, the seam from the upgrade pipeline to the agent
+ * core (pipeline.h is the seam the other way).
  *
- * The core keeps one "current task" report (docs/protocol.md section 4) that every
+ * The core keeps one "current task" report (report.h) that every
  * heartbeat carries as its "task" field, and an outbox for final reports. The
  * pipeline (agent/upgrade.h) drives a task through its stages with:
  *
@@ -10,104 +11,86 @@
  *                       it is sent; kept in memory if the outbox will not take it),
  *                       slot released, main loop woken to send it.
  *
- * All molt_task_* functions are thread-safe (they take the agent's mutex) and
- * never block on the network, so a worker thread may call them at any time.
+ * They work on the agent's struct molt_tasks (a->tasks). All molt_task_*
+ * functions are thread-safe (they take its mutex) and never block on the
+ * network, so a worker thread may call them at any time.
  *
  * molt_task_on_command() is called by the main loop for every valid command on
  * a heartbeat reply. It applies the protocol's policy (section 3) and hands what
- * remains to molt_upgrade_start()/molt_upgrade_cancel():
+ * remains to the pipeline's start and cancel (pipeline.h):
  *   - a command for a task already finished here (final report in the outbox or
  *     sent recently) is ignored;
  *   - upgrade with the same (taskId, build.version) as the current task: ignored
  *     (already being carried out); same taskId and another build.version: the
- *     next hop, handed to molt_upgrade_start;
+ *     next hop, handed to the pipeline's start;
  *   - another task in progress: final 3 "another task is in progress: <id>";
  *   - expired (expiresAt <= now): final 3;
  *   - toVersion is the running version: final 2 at once;
  *   - toVersion older than the running version with agent.allow_downgrade off: 3;
- *   - cancel of the current task: molt_upgrade_cancel; of a task unknown here:
+ *   - cancel of the current task: the pipeline's cancel; of a task unknown here:
  *     final 3 "cancelled" (so the server closes it and stops asking). */
 #ifndef MOLT_TASK_H
 #define MOLT_TASK_H
 
+#include <pthread.h>
 #include <stdint.h>
-
-#include <json-c/json.h>
 
 #include "command.h"
 #include "err.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "report.h"
+
+#define MOLT_RECENT_TASKS 16
 
 struct molt_agent;
 
-enum molt_task_status {
-    MOLT_TASK_SUCCEEDED = 2,
-    MOLT_TASK_FAILED = 3,
-    MOLT_TASK_PROGRESSING = 6,
+/* The task slot, the ids of tasks finished here and the final reports the
+ * outbox directory would not take. */
+struct molt_tasks {
+    pthread_mutex_t mu;
+    struct molt_report task;             /* current task when active */
+    int active;
+    char recent[MOLT_RECENT_TASKS][MOLT_TASK_ID_MAX + 1];   /* finished task ids */
+    unsigned recent_next;
+    int64_t bytes_downloaded;            /* build bytes received since start, all tasks */
+    struct molt_outbox_kept kept;        /* (its own lock) */
+
+    /* Set by the owner before use, read-only afterwards. */
+    const char *outbox_dir;
+    void (*queued_fn)(void *arg);        /* a final report waits to be sent */
+    void *queued_arg;
+    const struct molt_pipeline *pipeline;   /* carries out what the policy lets through */
+    struct molt_agent *agent;            /* the pipeline's argument */
 };
 
-/* Stage indexes, 1-based as reported. */
-enum molt_stage {
-    MOLT_STAGE_ACCEPTED = 1,
-    MOLT_STAGE_PREFLIGHT,
-    MOLT_STAGE_DOWNLOADING,
-    MOLT_STAGE_VERIFYING,
-    MOLT_STAGE_STAGING,
-    MOLT_STAGE_SWITCHING,
-    MOLT_STAGE_RESTARTING,
-    MOLT_STAGE_HEALTH_CHECK,
-    MOLT_STAGE_COMMITTED,
-};
-#define MOLT_STAGE_COUNT 9
-/* The reply to POST /reports: {"accepted","taskStatus"}, or a legacy error whose
- * message may quote a task's failure message (at most its report's): 8 KiB. */
-#define MOLT_REPORT_REPLY_MAX (8 * 1024)
-
-struct molt_report {
-    char task_id[MOLT_TASK_ID_MAX + 1];
-    int status;                            /* enum molt_task_status */
-    char stage[32];
-    int stage_index;                       /* 1..MOLT_STAGE_COUNT */
-    int stage_count;
-    int64_t bytes_done;
-    int64_t bytes_total;
-    char version[MOLT_VERSION_MAX + 1];    /* running now */
-    char build_version[MOLT_VERSION_MAX + 1];
-    char message[512];
-    int local;                             /* host-started (local API): never sent to the
-                                            * control plane, which does not know the task */
-};
-
-/* "accepted", ..., "committed"; NULL out of range. */
-const char *molt_stage_name(int stage_index);
-/* A report at stage_index with the running version filled in. */
-void molt_report_init(struct molt_report *r, const char *task_id, const char *build_version,
-                      int status, int stage_index);
-/* message = "<stage>: <reason>" as the protocol asks for failures. */
-void molt_report_fail(struct molt_report *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-struct json_object *molt_report_to_json(const struct molt_report *r);
-/* Strict: every field present and typed, status one of 2/3/6, ids and versions valid. */
-int molt_report_from_json(struct json_object *o, struct molt_report *r, struct molt_err *err);
+void molt_tasks_init(struct molt_tasks *t);
+/* Logs the final reports still kept in memory (about to be lost). */
+void molt_tasks_destroy(struct molt_tasks *t);
 
 /* Claims the task slot with a progress report; MOLT_E_BUSY (message names the
  * other task) when another task holds it. Re-beginning the same task id is
  * allowed (a resumed task after a restart, or the next hop). */
-int molt_task_begin(struct molt_agent *a, const struct molt_report *r, struct molt_err *err);
+int molt_task_begin(struct molt_tasks *t, const struct molt_report *r, struct molt_err *err);
 /* Replaces the current report if r->task_id holds the slot; else MOLT_E_STATE. */
-int molt_task_update(struct molt_agent *a, const struct molt_report *r, struct molt_err *err);
+int molt_task_update(struct molt_tasks *t, const struct molt_report *r, struct molt_err *err);
 /* Copies the current report; returns 1 when there is one, 0 when idle. */
-int molt_task_current(struct molt_agent *a, struct molt_report *out);
+int molt_task_current(struct molt_tasks *t, struct molt_report *out);
 /* Writes a final report (status 2 or 3) to the outbox (or keeps it in memory,
  * logged, when the outbox cannot be written; a local task's is only logged),
  * releases the slot if the task
- * held it, remembers the id as finished, and wakes the main loop. Fails only
+ * held it, remembers the id as finished, and calls queued_fn. Fails only
  * for a status that is not final. */
-int molt_task_finish(struct molt_agent *a, const struct molt_report *final,
+int molt_task_finish(struct molt_tasks *t, const struct molt_report *final,
                      struct molt_err *err);
+/* Build bytes received since start, all tasks (from the reports' bytesDone). */
+int64_t molt_task_bytes_downloaded(struct molt_tasks *t);
 /* 1 when task_id finished here recently (its final report is queued or sent). */
-int molt_task_recently_finished(struct molt_agent *a, const char *task_id);
+int molt_task_recently_finished(struct molt_tasks *t, const char *task_id);
 
-/* Called by the main loop for each valid command (see the policy above). */
-void molt_task_on_command(struct molt_agent *a, const struct molt_command *cmd, int64_t now_ms);
+/* Called by the main loop for each valid command (see the policy above);
+ * allow_downgrade is agent.allow_downgrade. */
+void molt_task_on_command(struct molt_tasks *t, const struct molt_command *cmd, int64_t now_ms,
+                          int allow_downgrade);
 
 #endif

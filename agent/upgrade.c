@@ -30,6 +30,7 @@
 #include "json.h"
 #include "log.h"
 #include "package.h"
+#include "resume.h"
 #include "upgrade_state.h"
 #include "version.h"
 
@@ -101,7 +102,7 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     r.local = u->task.local;
     r.bytes_done = done;
     r.bytes_total = total;
-    if (molt_task_update(u->agent, &r, &err) < 0 && molt_task_begin(u->agent, &r, &err) < 0)
+    if (molt_task_update(&u->agent->tasks, &r, &err) < 0 && molt_task_begin(&u->agent->tasks, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
     if (http && !u->task.local)   /* the server does not know local tasks */
         post_progress(u->agent, http, &r);
@@ -134,7 +135,7 @@ static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int
         u->has_last_final = 1;
         pthread_mutex_unlock(&u->final_mu);
     }
-    if (molt_task_finish(a, &r, &err) < 0)
+    if (molt_task_finish(&a->tasks, &r, &err) < 0)
         molt_log_error("upgrade.final", "task=%s error=\"%s\"", t->task_id, err.msg);
 }
 
@@ -653,7 +654,7 @@ static int worker_busy(struct upgrade *u)
 
     if (!u->thread_started)
         return 0;
-    if (molt_task_current(u->agent, &cur) && strcmp(cur.task_id, u->task.task_id) == 0 &&
+    if (molt_task_current(&u->agent->tasks, &cur) && strcmp(cur.task_id, u->task.task_id) == 0 &&
         strcmp(cur.build_version, u->task.build.version) == 0 &&
         cur.stage_index < MOLT_STAGE_COMMITTED)
         return 1;
@@ -679,7 +680,7 @@ static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
     snprintf(t.local_package, sizeof(t.local_package), "%s", local_package ? local_package : "");
     molt_report_init(&r, t.task_id, t.build.version, MOLT_TASK_PROGRESSING, MOLT_STAGE_ACCEPTED);
     r.local = t.local;
-    if (molt_task_begin(a, &r, err) < 0) {
+    if (molt_task_begin(&a->tasks, &r, err) < 0) {
         molt_upgrade_state_free(&t);
         return err->code;
     }
@@ -697,7 +698,7 @@ static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
     return 0;
 }
 
-void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd)
+static void molt_upgrade_start(struct molt_agent *a, const struct molt_command *cmd)
 {
     struct upgrade *u = upgrade_of(a);
     struct molt_err err = MOLT_ERR_INIT;
@@ -738,7 +739,7 @@ int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_rep
     int found = 0;
 
     *active = 0;
-    if (molt_task_current(a, out) && (!task_id || strcmp(out->task_id, task_id) == 0)) {
+    if (molt_task_current(&a->tasks, out) && (!task_id || strcmp(out->task_id, task_id) == 0)) {
         *active = 1;
         return 1;
     }
@@ -767,7 +768,7 @@ int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_
     struct molt_report cur;
     char msg[400];
 
-    if (molt_task_current(a, &cur))
+    if (molt_task_current(&a->tasks, &cur))
         return molt_err_set(err, MOLT_E_BUSY, "task %s is in progress (stage %s); cancel it "
                             "instead", cur.task_id, cur.stage);
     molt_agent_config(a, &conf);
@@ -793,7 +794,7 @@ int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct m
     int rc = 0;
 
     pthread_mutex_lock(&u->mu);
-    if (!molt_task_current(a, &cur) || strcmp(cur.task_id, task_id) != 0) {
+    if (!molt_task_current(&a->tasks, &cur) || strcmp(cur.task_id, task_id) != 0) {
         rc = molt_err_set(err, MOLT_E_NOTFOUND, "task %s is not in progress", task_id);
     } else if (cur.stage_index >= MOLT_STAGE_SWITCHING) {
         /* Past the switch the health check decides; a cancel cannot undo it. */
@@ -813,7 +814,7 @@ int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct m
     return rc;
 }
 
-void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd)
+static void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command *cmd)
 {
     struct molt_err err = MOLT_ERR_INIT;
 
@@ -858,71 +859,53 @@ static void on_first_ack(struct molt_agent *a, void *arg)
     collect_garbage(a);
 }
 
-/* After a restart: what did the switch come to? */
+/* After a restart, the switch behind us: what did it come to? */
 static int resume_after_switch(struct molt_agent *a, struct upgrade *u, struct molt_err *err)
 {
     const char *self = molt_version_self();
-    const struct molt_journal_outcome *o;
     struct molt_journal j;
-    char path[PATH_MAX], msg[600];
-    const char *trial;
+    struct molt_resume d;
+    char path[PATH_MAX];
 
     if (molt_journal_path(path, sizeof(path), a->state_dir, err) < 0)
         return err->code;
     if (molt_journal_load(path, &j, err) < 0)
         molt_log_warn("upgrade.journal", "error=\"%s\"", err->msg);
-    trial = molt_journal_trial_task(&j, self);
-    if (trial && strcmp(trial, u->task.task_id) == 0) {
+    molt_resume_decide(&u->task, &j, self, &d);
+    switch (d.action) {
+    case MOLT_RESUME_TRIAL:
         /* We are the new version, on trial: prove it with a heartbeat. */
         report_stage_main(u, MOLT_STAGE_HEALTH_CHECK);
         molt_agent_on_first_ack(a, on_first_ack, NULL);
         molt_log_info("upgrade.trial", "task=%s version=%s", u->task.task_id, self);
         return 0;
-    }
-    o = molt_journal_find_outcome(&j, u->task.task_id);
-    if (o && o->result == MOLT_JOURNAL_RESULT_COMMITTED && strcmp(o->to_version, self) == 0) {
+    case MOLT_RESUME_COMMITTED:
         /* Committed, but we died before reporting it. */
         report_stage_main(u, MOLT_STAGE_HEALTH_CHECK);
         molt_agent_on_first_ack(a, on_first_ack, NULL);
         return 0;
-    }
-    if (o && o->result == MOLT_JOURNAL_RESULT_ROLLED_BACK) {
-        char outcome[MOLT_JOURNAL_REASON_MAX + 64];
-        molt_journal_outcome_message(o, outcome, sizeof(outcome));
-        snprintf(msg, sizeof(msg), "health-check: %s", outcome);
+    case MOLT_RESUME_ROLLED_BACK:
         cleanup_task(a, &u->task);
-        finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_HEALTH_CHECK, msg);
+        finish(a, &u->task, MOLT_TASK_FAILED, d.final_stage, d.message);
         collect_garbage(a);
         return 0;
-    }
-    if (strcmp(u->task.from_version, self) == 0 && !molt_journal_in_progress(&j)) {
-        /* The switch never happened (we died before apply finished its first
-         * step): carry on from the download, which resumes. */
+    case MOLT_RESUME_SWITCH_NOT_DONE:
+        /* Carry on from the download, which resumes. */
         molt_log_info("upgrade.resume", "task=%s stage=%s", u->task.task_id, u->task.stage);
         return spawn(a, err);
+    default:    /* MOLT_RESUME_SWITCH_FAILED */
+        cleanup_task(a, &u->task);
+        finish(a, &u->task, MOLT_TASK_FAILED, d.final_stage, d.message);
+        return 0;
     }
-    snprintf(msg, sizeof(msg), "switching: running %s after switching from %s to %s; journal "
-             "state %s", self, u->task.from_version, u->task.build.version,
-             molt_journal_state_name(j.state));
-    cleanup_task(a, &u->task);
-    finish(a, &u->task, MOLT_TASK_FAILED, MOLT_STAGE_SWITCHING, msg);
-    return 0;
 }
 
-static int stage_index_of(const char *name)
-{
-    for (int i = 1; i <= MOLT_STAGE_COUNT; i++) {
-        if (strcmp(molt_stage_name(i), name) == 0)
-            return i;
-    }
-    return MOLT_STAGE_ACCEPTED;
-}
-
-int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
+static int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
 {
     struct upgrade *u = calloc(1, sizeof(*u));
+    struct molt_resume d;
     struct molt_report r;
-    int stage, rc;
+    int rc;
 
     if (!u)
         return molt_err_set(err, MOLT_E_NOMEM, "upgrade: out of memory");
@@ -930,8 +913,6 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     pthread_mutex_init(&u->mu, NULL);
     pthread_mutex_init(&u->final_mu, NULL);
     a->upgrade = u;
-    if (molt_upgrade_api_routes(a, err) < 0)
-        return err->code;
     rc = molt_upgrade_state_load(a->state_dir, &u->task, err);
     if (rc == MOLT_E_NOTFOUND)
         return 0;
@@ -942,21 +923,21 @@ int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
         molt_err_clear(err);
         return 0;
     }
-    stage = stage_index_of(u->task.stage);
-    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, stage);
+    molt_resume_decide(&u->task, NULL, molt_version_self(), &d);
+    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING, d.stage);
     r.local = u->task.local;
-    if (molt_task_begin(a, &r, err) < 0)
+    if (molt_task_begin(&a->tasks, &r, err) < 0)
         return err->code;
     molt_log_info("upgrade.resume", "task=%s build=%s stage=%s", u->task.task_id,
                   u->task.build.version, u->task.stage);
-    if (stage == MOLT_STAGE_COMMITTED && strcmp(u->task.build.version, molt_version_self()) == 0)
+    if (d.action == MOLT_RESUME_WAIT_HOP)
         return 0;   /* between hops: wait for the next command */
-    if (stage >= MOLT_STAGE_SWITCHING)
+    if (d.action == MOLT_RESUME_READ_JOURNAL)
         return resume_after_switch(a, u, err);
     return spawn(a, err);
 }
 
-void molt_upgrade_shutdown(struct molt_agent *a)
+static void molt_upgrade_shutdown(struct molt_agent *a)
 {
     struct upgrade *u = upgrade_of(a);
 
@@ -977,3 +958,10 @@ void molt_upgrade_shutdown(struct molt_agent *a)
     free(u);
     a->upgrade = NULL;
 }
+
+const struct molt_pipeline molt_upgrade_pipeline = {
+    .init = molt_upgrade_init,
+    .start = molt_upgrade_start,
+    .cancel = molt_upgrade_cancel,
+    .shutdown = molt_upgrade_shutdown,
+};

@@ -1,11 +1,7 @@
-# hardening.mk: regression tests of what fuzzing and the fault matrix found,
-# the fault matrix itself (tests/e2e/hard_*.sh, part of make check), and
-# `make soak SOAK_MINUTES=N` and `make lint` (neither in make check).
-HARDENING_UNIT_TESTS = tests/unit/test_hardening
-check_PROGRAMS += $(HARDENING_UNIT_TESTS)
-TESTS += $(HARDENING_UNIT_TESTS)
-tests_unit_test_hardening_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS) -I$(top_srcdir)/agent
-tests_unit_test_hardening_LDADD = tests/unit/libtestutil.a $(MOLT_AGENT_LIBS) $(CMOCKA_LIBS)
+# hardening.mk: the fault matrix (tests/e2e/hard_*.sh, part of make check),
+# and `make soak SOAK_MINUTES=N` and `make lint` (neither in make check). The
+# regression tests of what fuzzing and the fault matrix found live in the unit
+# tests of the modules they test.
 
 HARDENING_E2E_TESTS = tests/e2e/hard_disk.sh tests/e2e/hard_net.sh tests/e2e/hard_state.sh \
 	tests/e2e/hard_crash.sh tests/e2e/hard_redirect.sh
@@ -23,18 +19,19 @@ soak: all
 	$(SHELL) $(top_srcdir)/tests/e2e/hard_soak.sh
 .PHONY: soak
 
-# make lint: cppcheck, clang-tidy (.clang-tidy) and scan-build, no findings
-# allowed (tests/lint.sh; exclusions justified where configured).
+# make lint: no circle of includes or calls within agent/ or lib/
+# (tests/depcycles.py), cppcheck, clang-tidy (.clang-tidy) and scan-build, no
+# findings allowed (tests/lint.sh; exclusions justified where configured).
 lint:
 	$(SHELL) $(top_srcdir)/tests/lint.sh --builddir $(abs_top_builddir)
 .PHONY: lint
-EXTRA_DIST += tests/lint.sh tests/cppcheck.supp .clang-tidy
+EXTRA_DIST += tests/lint.sh tests/depcycles.py tests/cppcheck.supp .clang-tidy
 
 # make valgrind: every unit test under valgrind's memcheck; any error or
 # definite/indirect leak fails (logs in tests/unit/<test>.valgrind.log, the
 # end of each failing one repeated last, so a CI log's tail shows them).
 VALGRIND_UNIT_TESTS = $(UNIT_TESTS) $(PACKAGE_TESTS) $(AGENT_UNIT_TESTS) \
-	$(INSTALLER_UNIT_TESTS) $(HARDENING_UNIT_TESTS)
+	$(INSTALLER_UNIT_TESTS)
 VALGRIND_FLAGS = -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	--track-fds=no --trace-children=no
 valgrind: $(VALGRIND_UNIT_TESTS)

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# lint.sh: static analysis of molt's C sources, what `make lint` runs: cppcheck
-# (suppressions in tests/cppcheck.supp), clang-tidy (.clang-tidy) and
+# lint.sh: static analysis of molt's C sources, what `make lint` runs: no
+# circle of includes or calls among the files of agent/ nor among those of lib/
+# (tests/depcycles.py: #include "..." lines, and nm on the built objects),
+# cppcheck (suppressions in tests/cppcheck.supp), clang-tidy (.clang-tidy) and
 # scan-build (clang's analyzer over a full build in a scratch directory). Each
 # exclusion is justified where it is configured. Exits 1 on any finding.
 #
-#   tests/lint.sh [--builddir DIR] [--only cppcheck|clang-tidy|scan-build]...
+#   tests/lint.sh [--builddir DIR] [--only cycles|cppcheck|clang-tidy|scan-build]...
 #
-# DIR is a configured build directory (for config.h); by default the current
-# directory when it holds one. Tools: cppcheck, clang-tidy, scan-build (Debian:
-# cppcheck clang-tidy clang-tools).
+# DIR is a configured build directory (for config.h; cycles builds it for the
+# objects); by default the current directory when it holds one. Tools: nm,
+# python3, cppcheck, clang-tidy, scan-build (Debian: binutils python3 cppcheck
+# clang-tidy clang-tools).
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=
@@ -17,7 +20,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --builddir) BUILD=$2; shift 2 ;;
     --only) ONLY+=("$2"); shift 2 ;;
-    *) echo "usage: lint.sh [--builddir DIR] [--only TOOL]..." >&2; exit 2 ;;
+    *) echo "usage: lint.sh [--builddir DIR] [--only CHECK]..." >&2; exit 2 ;;
     esac
 done
 [ -n "$BUILD" ] || BUILD=$PWD
@@ -31,6 +34,14 @@ DEPS="libcurl json-c libarchive libcrypto libmicrohttpd"
 CFLAGS_DEPS=$(pkg-config --cflags $DEPS 2>/dev/null)
 JOBS=$(nproc 2>/dev/null || echo 2)
 failed=()
+
+run_cycles() {
+    command -v nm >/dev/null || { echo "lint: nm not installed (binutils)"; return 1; }
+    # The call graph comes from the objects: bring them up to date first.
+    make -s -C "$BUILD" all >/dev/null || { echo "lint: the build failed"; return 1; }
+    "${PYTHON3:-/usr/bin/python3}" "$SRC/tests/depcycles.py" --builddir "$BUILD" \
+        "$SRC/agent" "$SRC/lib"
+}
 
 run_cppcheck() {
     command -v cppcheck >/dev/null || { echo "lint: cppcheck not installed"; return 1; }
@@ -80,6 +91,7 @@ run_scan_build() {
     rm -rf "$dir"
 }
 
+wanted cycles && { echo "== cycles"; run_cycles || failed+=(cycles); }
 wanted cppcheck && { echo "== cppcheck"; run_cppcheck || failed+=(cppcheck); }
 wanted clang-tidy && { echo "== clang-tidy"; run_clang_tidy || failed+=(clang-tidy); }
 wanted scan-build && { echo "== scan-build"; run_scan_build || failed+=(scan-build); }

@@ -90,15 +90,14 @@ complete() {
         cmp -s <(head -c "$(stat -c %s "$INSTALLER")" "$d/bin/molt-installer") "$INSTALLER"
 }
 
-# journal_agrees: the journal parses and its versions are the links'.
+# journal_agrees: the journal parses and its versions are the links' (or the
+# cut undid its first write). Prints the disagreement.
 journal_agrees() {
-    "$PY" -c 'import json,sys,os
-j = json.load(open(sys.argv[1]))
-cur = os.readlink(sys.argv[2] + "/current").split("/")[-1]
-ok = j.get("state") in ("idle", "committed", "rolled-back")
-if j.get("state") == "committed": ok = ok and j.get("toVersion", cur) == cur
-if j.get("state") == "rolled-back": ok = ok and j.get("fromVersion", cur) == cur
-sys.exit(0 if ok else 1)' "$STATE/journal.json" "$ROOT" 2>/dev/null || [ ! -e "$STATE/journal.json" ]
+    [ ! -e "$STATE/journal.json" ] || pcfs_journal_agrees "$STATE/journal.json" "$ROOT"
+}
+
+journal_state() {
+    if [ -e "$STATE/journal.json" ]; then jfield state; else echo "no journal: the cut undid its first write"; fi
 }
 
 settled_pc() { # STATE VERSION
@@ -118,8 +117,8 @@ check_settled() { # NAME STATE VERSION
     complete "$(link_of current)" && { [ -z "$prev" ] || complete "$prev"; } || msg="$msg; a version is incomplete"
     [ -z "$msg" ]
     ok $? "$name: one complete current, previous complete or absent $msg"
-    journal_agrees
-    ok $? "$name: the journal parses and agrees with the links ($(jfield state))"
+    msg=$(journal_agrees)
+    ok $? "$name: the journal parses and agrees with the links (${msg:-$(journal_state)})"
 }
 
 outcome_ok() { # WANT_STATE RESULT

@@ -12,6 +12,7 @@ else
 EXTRA_DIST += tests/powercut/pcfs_fuse.c tests/powercut/pcfs_state.c
 endif
 POWERCUT_TESTS = tests/powercut/pcfs_model.sh tests/powercut/installer_powercut.sh \
+	tests/powercut/install_powercut.sh \
 	tests/powercut/upgrade_powercut.sh
 TESTS += $(POWERCUT_TESTS)
 EXTRA_DIST += $(POWERCUT_TESTS)

@@ -95,3 +95,62 @@ kill_case() {
     SUP_PID=
     return 0
 }
+
+# pcfs_manifest_valid DIR: the version directory holds every entry of its
+# manifest.json with the recorded type, mode, size and sha256. Prints the
+# first difference.
+pcfs_manifest_valid() {
+    "${PYTHON3:-python3}" -c 'import hashlib, json, os, stat, sys
+d = sys.argv[1]
+try:
+    m = json.load(open(os.path.join(d, "manifest.json")))
+except (OSError, ValueError) as e:
+    sys.exit("%s: manifest.json: %s" % (d, e))
+for f in m.get("files", []):
+    p = os.path.join(d, f["path"])
+    try:
+        st = os.lstat(p)
+    except OSError:
+        sys.exit("%s: %s missing" % (d, f["path"]))
+    t = f["type"]
+    if t == "symlink":
+        ok = stat.S_ISLNK(st.st_mode) and os.readlink(p) == f["target"]
+    elif t == "dir":
+        ok = stat.S_ISDIR(st.st_mode) and "%04o" % (st.st_mode & 0o7777) == f["mode"]
+    else:
+        ok = (stat.S_ISREG(st.st_mode) and st.st_size == f["size"]
+              and "%04o" % (st.st_mode & 0o7777) == f["mode"]
+              and hashlib.sha256(open(p, "rb").read()).hexdigest() == f["sha256"])
+    if not ok:
+        sys.exit("%s: %s differs from the manifest" % (d, f["path"]))' "$1" 2>&1
+}
+
+# pcfs_journal_agrees JOURNAL ROOT: the journal parses, is at rest and its
+# versions are the links': committed: current is toVersion and previous
+# fromVersion; rolled-back: current is fromVersion and previous is
+# previousVersion or absent (dropped when incomplete); idle: current, if any,
+# is an installed version. Prints the disagreement.
+pcfs_journal_agrees() {
+    "${PYTHON3:-python3}" -c 'import json, os, sys
+jp, root = sys.argv[1], sys.argv[2]
+def link(n):
+    p = os.path.join(root, n)
+    return os.readlink(p).split("/")[-1] if os.path.islink(p) else ""
+try:
+    j = json.load(open(jp))
+except (OSError, ValueError) as e:
+    sys.exit("journal: %s" % e)
+st, cur, prev = j.get("state"), link("current"), link("previous")
+want = {"committed": (j.get("toVersion"), (j.get("fromVersion"),)),
+        "rolled-back": (j.get("fromVersion"), (j.get("previousVersion") or "", ""))}
+if st == "idle":
+    ok = not cur or os.path.isdir(os.path.join(root, "versions", cur))
+elif st in want:
+    ok = cur == want[st][0] and prev in want[st][1]
+else:
+    sys.exit("journal state %s is not at rest" % st)
+if not ok:
+    sys.exit("journal %s from %s to %s (previous %s) but current -> %s, previous -> %s" % (
+        st, j.get("fromVersion"), j.get("toVersion"), j.get("previousVersion") or "-",
+        cur or "-", prev or "-"))' "$1" "$2" 2>&1
+}

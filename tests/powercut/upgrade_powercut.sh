@@ -5,20 +5,29 @@
 # process reaching it is frozen there (MOLT_FAULT_ACTION=stop), then power is
 # cut: every process of the service is killed and what was not synced is lost.
 # After the reboot the service starts again and the task must end 2 or 3 with
-# one final status, and the install be consistent.
+# one final status, the server must record one result for it, and the install
+# be consistent: current complete and manifest-valid, the journal agreeing with
+# the links. outbox.after_send cuts after the final report was acknowledged and
+# before the outbox let go of it: the agent sends it again after the reboot
+# (at-least-once), and the server must take the repeat as the same result. Two
+# last cases cut in the middle of the download: in its first attempt (nothing
+# synced yet: it starts over) and in a later one (it resumes).
 # make check runs a sample (MOLT_POWERCUT_FULL unset); make check-powercut all.
 set -u
 . "$MOLT_TOP_SRCDIR/tests/e2e/lib/upgrade.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
 
-POINTS="upgrade.after_staging apply.after_flip upgrade.before_commit"
+POINTS="upgrade.after_staging apply.after_flip outbox.after_send"
 [ -z "${MOLT_POWERCUT_FULL:-}" ] || POINTS="upgrade.after_download upgrade.after_staging
 apply.after_move apply.after_flip apply.after_journal_trial upgrade.after_switch
-launch.after_count_start upgrade.before_commit commit.after_journal upgrade.after_commit"
+launch.after_count_start upgrade.before_commit commit.after_journal upgrade.after_commit
+outbox.after_send"
 n=0
 for p in $POINTS; do n=$((n + 1)); done
-tap_plan $((n * 5))
+n_dl=7
+[ -z "${MOLT_POWERCUT_FULL:-}" ] || n_dl=15 # the second download case, in the full run only
+tap_plan $((n * 7 + n_dl))
 env_start powercut
 trap '[ -z "$AGENT_PID" ] || kill -KILL "$AGENT_PID"; kill_case; pcfs_cut; env_cleanup' EXIT
 publish "$V1" "$V2"
@@ -65,11 +74,61 @@ one_final() {
     return 1
 }
 
+# finals TASK: "DELIVERIES RESULTS STATUSES": how many times the agent
+# delivered a final report (the server folds an identical repeat into the
+# event before it and counts it in "repeats"), how many final results the
+# server recorded, and the distinct final statuses the agent sent.
+finals() {
+    cp_task_events "$1" | "$PY" -c '
+import json, sys
+ev = json.load(sys.stdin).get("events", [])
+agent = [e for e in ev if e.get("source") == "agent" and e.get("status") in (2, 3)]
+done = [e for e in ev if e.get("source") == "server"
+        and e.get("what") in ("succeeded", "failed", "cancelled", "timed-out")]
+print(sum(e.get("repeats") or 1 for e in agent), len(done),
+      ",".join(sorted({str(e["status"]) for e in agent})) or "-")'
+}
+
+outbox_empty() { ! ls "$STATE/outbox/"*.json >/dev/null 2>&1; }
+
+# reported_once TASK POINT: the server recorded one result, the one every final
+# report the agent sent says; the agent delivered it once, or, cut between the
+# acknowledgment and the removal from its outbox (outbox.after_send), twice.
+reported_once() {
+    local want=1 d r s
+    [ "$2" != outbox.after_send ] || want=2
+    wait_for 30 outbox_empty
+    read -r d r s <<EOF3
+$(finals "$1")
+EOF3
+    FINALS="$d deliveries, $r server results, status $s"
+    [ "$r" = 1 ] && [ "$s" = "$CP_TASK_STATUS" ] && [ "$d" = "$want" ]
+}
+
 complete_current() {
     local v
     v=$(current_link)
     [ -x "$ROOT/versions/$v/bin/molt-agent" ] && [ -x "$ROOT/versions/$v/bin/molt-installer" ] &&
-        cmp -s "$ROOT/bin/molt-installer" "$ROOT/versions/$v/bin/molt-installer"
+        cmp -s "$ROOT/bin/molt-installer" "$ROOT/versions/$v/bin/molt-installer" &&
+        pcfs_manifest_valid "$ROOT/versions/$v" >/dev/null
+}
+
+# after_cut NAME TASK POINT: the checks after a cut and the reboot.
+after_cut() {
+    local msg
+    cp_wait_task_status "$2" 2 120 || { [ "$CP_TASK_STATUS" = 3 ] && [ -n "$CP_TASK_MESSAGE" ]; }
+    ok $? "$1: task $2 ends 2 or 3 with a reason (${CP_TASK_STATUS:-?}: $CP_TASK_MESSAGE)"
+    one_final "$2"
+    ok $? "$1: one final status reported ($(task_statuses "$2"))"
+    reported_once "$2" "$3"
+    ok $? "$1: the server has one result ($FINALS)"
+    [ "$CP_TASK_STATUS" = 2 ] && cur=$want
+    wait_for 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_for 10 journal_at_rest
+    ok $? "$1: consistent: current -> $(current_link), collector reports $(running_version), journal at rest"
+    complete_current
+    ok $? "$1: current is complete, manifest-valid, and the stable installer is its copy"
+    msg=$(pcfs_journal_agrees "$STATE/journal.json" "$ROOT")
+    ok $? "$1: the journal agrees with the links ${msg:-(current $(current_link), previous $(readlink "$ROOT/previous" | sed 's|^versions/||'))}"
 }
 
 agent_start
@@ -90,14 +149,54 @@ for p in $POINTS; do
     sleep 0.3 # the process is frozen there; the cut comes now
     power_cut
     agent_start
-    cp_wait_task_status "$tid" 2 120 || [ "$CP_TASK_STATUS" = 3 ]
-    ok $? "$p: task $tid ends 2 or 3 (${CP_TASK_STATUS:-?}: $CP_TASK_MESSAGE)"
-    one_final "$tid"
-    ok $? "$p: one final status reported ($(task_statuses "$tid"))"
-    [ "$CP_TASK_STATUS" = 2 ] && cur=$want
-    wait_for 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_for 10 journal_at_rest
-    ok $? "$p: consistent: current -> $(current_link), collector reports $(running_version), journal at rest"
-    complete_current
-    ok $? "$p: current is complete and the stable installer is its copy"
+    after_cut "$p" "$tid" "$p"
 done
+
+# A cut in the middle of the download: the partial package in the upgrade dir
+# keeps what the downloader had synced (or nothing). After the reboot the agent
+# resumes or starts over; the task ends 2 or 3, never with a corrupt stage.
+wait_for 30 version_is "$cur"
+[ "$cur" = "$V1" ] && want=$V2 || want=$V1
+size=$(stat -c %s "$(pkg_of "$want")")
+cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
+tid=$(cp_create_task "$CID" "$want")
+partial() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 150000 ]; }
+wait_for 60 partial
+had=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
+power_cut
+left=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo "no file")
+cp_faults_reset
+[ "$had" -gt 150000 ] && [ "$had" -lt "$size" ]
+ok $? "download: cut with $had of $size bytes downloaded ($left after the reboot)"
+agent_start
+after_cut download "$tid" upgrade.download
+line=$(grep "upgrade.download task=$tid " "$WORK/agent.log" | tail -n 1)
+tap_diag "after the cut: $line"
+
+# A cut in a later attempt: the first is dropped after 200000 bytes (an
+# attempt's end syncs the partial file and saves the ETag, which syncs the
+# task directory), the second, throttled, is cut midway. After the reboot the
+# agent must resume from what the first attempt synced (Range + If-Range).
+if [ -n "${MOLT_POWERCUT_FULL:-}" ]; then
+    wait_for 30 version_is "$cur"
+    [ "$cur" = "$V1" ] && want=$V2 || want=$V1
+    size=$(stat -c %s "$(pkg_of "$want")")
+    cp_fault '{"type": "drop", "afterBytes": 200000}' >/dev/null
+    cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
+    tid=$(cp_create_task "$CID" "$want")
+    second() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 260000 ]; }
+    wait_for 60 second
+    had=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
+    power_cut
+    left=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
+    cp_faults_reset
+    [ "$had" -gt 260000 ] && [ "$had" -lt "$size" ] && [ "$left" = 200000 ]
+    ok $? "download, second attempt: cut with $had bytes, $left (the first attempt's) survived"
+    agent_start
+    after_cut download-resume "$tid" upgrade.download
+    line=$(grep "upgrade.download task=$tid " "$WORK/agent.log" | tail -n 1)
+    got=$(printf '%s' "$line" | sed -n 's/.* bytes=\([0-9]*\) .*/\1/p')
+    [ -n "$got" ] && [ "$((got + 200000))" = "$size" ]
+    ok $? "download, second attempt: the agent resumed after the reboot: fetched $got of $size bytes"
+fi
 tap_done

@@ -5,7 +5,8 @@ check_LIBRARIES = tests/unit/libtestutil.a
 tests_unit_libtestutil_a_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
-UNIT_TESTS = tests/unit/test_base tests/unit/test_conf tests/unit/test_fs
+UNIT_TESTS = tests/unit/test_base tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
+	tests/unit/test_json
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -15,6 +16,10 @@ tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_conf_LDADD = $(UNIT_LDADD)
 tests_unit_test_fs_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_fs_LDADD = $(UNIT_LDADD)
+tests_unit_test_host_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_host_LDADD = $(UNIT_LDADD)
+tests_unit_test_json_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_json_LDADD = $(UNIT_LDADD)
 
 include tests/unit/package.mk
 include tests/unit/agent.mk

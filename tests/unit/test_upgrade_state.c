@@ -1,0 +1,60 @@
+/* test_upgrade_state.c: agent/upgrade_state.c: upgrade.json and what is
+ * refused in it. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_testutil.h"
+#include "fs.h"
+#include "log.h"
+#include "upgrade_state.h"
+
+/* upgrade.json names the task directory that is removed when the task ends;
+ * a damaged file must not aim that removal anywhere but at a task directory. */
+static void test_upgrade_state_task_dir_checked(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_upgrade_state t, back;
+    struct molt_command cmd;
+    char dir[PATH_MAX], path[PATH_MAX], *text = NULL, *p;
+    size_t len = 0;
+    FILE *f;
+
+    tu_mkdtemp(dir);
+    tu_command(&cmd, "77", "999.0-1", "999.0-1");
+    assert_int_equal(
+        molt_upgrade_state_from_command(&t, &cmd, "1.0-1", "/var/lib/molt/upgrade", &err), 0);
+    molt_command_free(&cmd);
+    assert_string_equal(t.task_dir, "/var/lib/molt/upgrade/task-77");
+    assert_int_equal(molt_upgrade_state_save(dir, &t, &err), 0);
+    assert_int_equal(molt_upgrade_state_load(dir, &back, &err), 0);
+    molt_upgrade_state_free(&back);
+
+    /* The same file with taskDir "/var/lib/molt": refused, nothing to resume. */
+    snprintf(path, sizeof(path), "%s/%s", dir, MOLT_UPGRADE_STATE_FILE);
+    assert_int_equal(molt_fs_read_file(path, 1 << 20, &text, &len, &err), 0);
+    p = strstr(text, "/upgrade/task-77");
+    assert_non_null(p);
+    memmove(p, p + strlen("/upgrade/task-77"), strlen(p + strlen("/upgrade/task-77")) + 1);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    free(text);
+    assert_int_equal(molt_upgrade_state_load(dir, &back, &err), MOLT_E_PARSE);
+    assert_non_null(strstr(err.msg, "taskDir is not <upgrade_dir>/task-77"));
+    molt_upgrade_state_free(&t);
+    tu_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_upgrade_state_task_dir_checked),
+    };
+
+    molt_log_setup("test_upgrade_state", MOLT_LOG_ERROR, 0);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
