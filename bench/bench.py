@@ -4,7 +4,7 @@
 Talks to the reference control plane over one kept-alive HTTPS connection (admin and management
 API), samples /proc of the agent, appends one JSON line per figure to the results file and renders
 the table. Standard library only. The control plane comes from the environment that
-tests/e2e/cp.sh exports: CP_URL, CP_CA, CP_ACCESS_ID, CP_ACCESS_KEY.
+tests/e2e/lib/cp.sh exports: CP_URL, CP_CA, CP_ACCESS_ID, CP_ACCESS_KEY.
 
 Every loop here is bounded by a deadline or a count: a figure that cannot be measured is recorded
 as missing with the reason, it never hangs the run.

@@ -8,8 +8,9 @@
 # and small releases kept between runs), BENCH_RESULTS (JSON lines, one per figure).
 # Processes are stopped by the pids this file recorded, never by name.
 set -u
-. "$MOLT_TOP_SRCDIR/tests/e2e/cp.sh"
-. "$MOLT_TOP_SRCDIR/tests/e2e/agent_conf.sh"
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/cp.sh"
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/agent_conf.sh"
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/wait.sh"
 
 PY=${PYTHON3:-python3}
 BPY() { "$PY" "$MOLT_TOP_SRCDIR/bench/bench.py" "$@"; }
@@ -166,14 +167,11 @@ version_of() {
     cp_api GET "/collectors/name/$1" 2>/dev/null | cp_json collector.collectorVersion 2>/dev/null
 }
 
+# version_is NAME VERSION: the control plane last heard VERSION from NAME.
+version_is() { [ "$(version_of "$1")" = "$2" ]; }
+
 # wait_version NAME VERSION TIMEOUT_S
-wait_version() {
-    local end=$((SECONDS + $3))
-    until [ "$(version_of "$1")" = "$2" ]; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.1
-    done
-}
+wait_version() { wait_for "$3" version_is "$1" "$2"; }
 
 SUP_PIDS=()
 env_end() {

@@ -11,7 +11,7 @@ server's task events (stages, a download bar on a terminal, status changes, fina
                                                 (DEMO_STATE_DIR: also the trial log there)
     demo.py heartbeating NAME VERSION [TIMEOUT] wait until NAME heartbeats running VERSION
 
-Environment: CP_URL, CP_CA, CP_ACCESS_ID, CP_ACCESS_KEY (as tests/e2e/cp.sh exports them);
+Environment: CP_URL, CP_CA, CP_ACCESS_ID, CP_ACCESS_KEY (as tests/e2e/lib/cp.sh exports them);
 DEMO_COLOR=1 for colours, DEMO_TTY=1 for the live progress bar. Errors are one line on stderr.
 """
 import base64

@@ -124,8 +124,8 @@ done
 for t in curl openssl flock "$PY"; do
     command -v "$t" >/dev/null 2>&1 || { echo "demo: '$t' is needed and not installed" >&2; exit 1; }
 done
-. "$SRC/tests/e2e/cp.sh"
-. "$SRC/tests/e2e/agent_conf.sh"
+. "$SRC/tests/e2e/lib/cp.sh"
+. "$SRC/tests/e2e/lib/agent_conf.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/molt-demo-XXXXXX") || { echo "demo: mktemp failed" >&2; exit 1; }
 ROOT=$WORK/root STATE=$WORK/state RUN=$WORK/run UPG=$WORK/upgrade CONF=$WORK/molt.conf

@@ -45,4 +45,4 @@ pkg-clean-local:
 MOLT_PKG_TESTS = tests/e2e/pkg_service.sh tests/e2e/pkg_install.sh tests/e2e/pkg_deb.sh \
 	tests/e2e/pkg_rpm.sh
 TESTS += $(MOLT_PKG_TESTS)
-EXTRA_DIST += $(MOLT_PKG_TESTS) tests/e2e/pkg_lib.sh
+EXTRA_DIST += $(MOLT_PKG_TESTS) tests/e2e/lib/pkg.sh

@@ -6,7 +6,7 @@
 HARDENING_E2E_TESTS = tests/e2e/hard_disk.sh tests/e2e/hard_net.sh tests/e2e/hard_state.sh \
 	tests/e2e/hard_crash.sh tests/e2e/hard_redirect.sh
 TESTS += $(HARDENING_E2E_TESTS)
-EXTRA_DIST += $(HARDENING_E2E_TESTS) tests/e2e/hard_lib.sh tests/e2e/hard_stub.py
+EXTRA_DIST += $(HARDENING_E2E_TESTS) tests/e2e/lib/hard.sh tests/e2e/lib/hard_stub.py
 EXTRA_DIST += docs/security.md tests/e2e/hard_soak.sh
 
 # make soak SOAK_MINUTES=N: tests/e2e/hard_soak.sh (an agent at a 100 ms

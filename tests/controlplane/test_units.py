@@ -13,8 +13,9 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cp_builds  # noqa: E402
+import cp_downloads  # noqa: E402
 import cp_faults  # noqa: E402
-import cp_store  # noqa: E402
+import cp_tasks  # noqa: E402
 import cp_version  # noqa: E402
 import cptest  # noqa: E402
 import server  # noqa: E402
@@ -113,7 +114,7 @@ class BuildIndexTest(unittest.TestCase):
 
 class HelpersTest(unittest.TestCase):
     def test_human_duration(self):
-        d = cp_store.human_duration
+        d = cp_tasks.human_duration
         self.assertEqual(d(1800000), "30 minutes")
         self.assertEqual(d(60000), "1 minute")
         self.assertEqual(d(1000), "1 second")
@@ -133,7 +134,7 @@ class HelpersTest(unittest.TestCase):
                 p(bad)
 
     def test_parse_range(self):
-        r = server.parse_range
+        r = cp_downloads.parse_range
         self.assertEqual(r("bytes=0-99", 1000), (0, 99))
         self.assertEqual(r("bytes=100-", 1000), (100, 999))
         self.assertEqual(r("bytes=-10", 1000), (990, 999))

@@ -5,7 +5,8 @@
 # heartbeating again, plain output without a terminal, and nothing left behind (files or
 # processes).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
-. "$MOLT_TOP_SRCDIR/tests/e2e/tap.sh"
+set -u
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/tap.sh"
 
 # The demo's own cache (BUILDDIR/demo-cache), as `make demo` uses it: sharing the upgrade tests'
 # build of 20.2-100 would let one suite relink binaries the other is packing.

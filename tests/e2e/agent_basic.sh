@@ -2,7 +2,8 @@
 # HTTPS: registration, the collector's fields in the management API, heartbeat
 # cadence with long-poll, the local API and `molt-agent status`, a restart that
 # keeps the identity.
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 42
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }

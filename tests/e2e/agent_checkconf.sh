@@ -1,7 +1,8 @@
 # agent_checkconf.sh: `molt-agent check-config` on good and bad configurations
 # (exit 0/1, one line per check naming the setting), and the agent itself
 # cutting a server.url ending in /api/v1/ back to its base as check-config says.
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 25
 cp_start "$W" || { echo "Bail out! control plane"; exit 1; }

@@ -2,14 +2,15 @@
 # 500 and 429 storms, malformed and hostile replies, a control-plane restart, a
 # rejected token (re-registration), a deleted collector, and a rejected token
 # without registration credentials. After each, it heartbeats again.
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 33
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
 agent_up faults
 ok $? "the agent registers"
 
-# heartbeat_again [TIMEOUT_S]: replaces agent_lib.sh's; also checks that the agent still runs.
+# heartbeat_again [TIMEOUT_S]: replaces lib/agent.sh's; also checks that the agent still runs.
 heartbeat_again() {
     local t
     t=$(now_ms)

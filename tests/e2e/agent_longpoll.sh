@@ -1,7 +1,8 @@
 # agent_longpoll.sh: a heartbeat held open by the reference control plane (a real
 # long-poll, held up to 20 s) does not hold the agent up: SIGTERM ends the agent
 # during the hold, long before the hold would have ended, with exit code 0.
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 6
 cp_start "$W" --heartbeat-interval 20s --long-poll-max 20s || { echo "Bail out! control plane"; exit 1; }

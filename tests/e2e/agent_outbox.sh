@@ -3,7 +3,8 @@
 # restart), deleted once acknowledged (200) or clearly refused (409). The core
 # answers a downgrade command itself when agent.allow_downgrade is off, which
 # gives a real final report without the upgrade pipeline.
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 17
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }

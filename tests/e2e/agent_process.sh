@@ -2,7 +2,8 @@
 # SIGTERM while a heartbeat is held open, SIGINT, SIGHUP reloads (good, broken,
 # a new server URL), a changed machine id (a cloned image becomes a new
 # collector), and sd_notify READY/WATCHDOG/STOPPING when built with systemd.
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 28
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }

@@ -4,7 +4,8 @@
 # once (rate-limited), and backed off from like any failed heartbeat; nothing is
 # applied; afterwards the agent heartbeats normally and its resident set is
 # within 1 MiB of what it was before the burst. About 30 s (100 ms heartbeats).
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 CAP=131072    # MOLT_HB_REPLY_MAX, docs/protocol.md section 0
 BURST=400

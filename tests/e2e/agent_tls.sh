@@ -2,7 +2,8 @@
 # (unknown CA, wrong host and expired certificates are refused, and the agent
 # recovers once the server is right), plain http is refused outside loopback
 # test mode, and a proxy is used from the configuration or from https_proxy.
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 16
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }

@@ -7,7 +7,7 @@
 # rolls back a broken one, and refuses an amd64 build with the reason;
 # signatures made by the amd64 molt-pack verify with the arm64 one and the other
 # way round. The control plane and the e2e helpers are the amd64 suite's
-# (upgrade_lib.sh with MOLT_E2E_ARCH=aarch64).
+# (lib/upgrade.sh with MOLT_E2E_ARCH=aarch64).
 #
 # Emulation: binfmt_misc with qemu-aarch64 registered on the host when it is;
 # else a private binfmt_misc in a user namespace of our own (Linux >= 6.7),
@@ -16,7 +16,8 @@
 # Without the cross toolchain or qemu the whole test is a SKIP.
 TRIPLET=aarch64-linux-gnu
 PLAN=30
-. "$(dirname "$0")/tap.sh"
+set -u
+. "$(dirname "$0")/lib/tap.sh"
 
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64) ||
@@ -55,7 +56,7 @@ else
 fi
 
 MOLT_E2E_ARCH=aarch64
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "$0")/lib/upgrade.sh"
 
 # elf_machine FILE: the machine an ELF file is for (e_machine at offset 18, little-endian).
 elf_machine() {
@@ -158,7 +159,7 @@ need_arm64 "build-$V2" "$FIX/build-$V2"
 is_arm64 "$ROOT/versions/$V1/bin/molt-agent"
 ok $? "the arm64 installer installed the arm64 build $V1"
 agent_start
-wait_until 60 registered
+wait_for 60 registered
 ok $? "arm64 agent registered (collector $CID)"
 is "$(collector_field osArch)" aarch64 "it reports osArch aarch64"
 
@@ -166,7 +167,7 @@ tid=$(cp_create_task "$CID" "$V2")
 cp_wait_task_status "$tid" 2 180
 ok $? "task $tid to $V2 ends 2 ($CP_TASK_MESSAGE)"
 is "$(task_statuses "$tid")" "0 1 6 2" "status went 0 -> 1 -> 6 -> 2"
-wait_until 30 version_is "$V2"
+wait_for 30 version_is "$V2"
 ok $? "the collector reports collectorVersion $V2"
 is_arm64 "$ROOT/current/bin/molt-agent"
 ok $? "current is the arm64 build of $V2, not the amd64 one of the same version"
@@ -175,7 +176,7 @@ tid=$(cp_create_task "$CID" "$VX")
 cp_wait_task_status "$tid" 3 240
 ok $? "broken arm64 build $VX ends 3"
 like "$CP_TASK_MESSAGE" "rolled back: $VX exited" "the reason names the rollback ($CP_TASK_MESSAGE)"
-wait_until 60 version_is "$V2"
+wait_for 60 version_is "$V2"
 ok $? "$V2 heartbeats again"
 
 # An amd64-only version is not offered to this collector; an amd64 build given to it is refused.

@@ -1,5 +1,6 @@
 # cli.sh: every program answers --help and --version, with the configured build version.
-. "$(dirname "$0")/tap.sh"
+set -u
+. "$(dirname "$0")/lib/tap.sh"
 
 progs="agent/molt-agent installer/molt-installer packaging/molt-pack"
 tap_plan 30

@@ -1,8 +1,9 @@
 # cp_curl.sh: the seed documents' sample curl sessions, run against the reference control plane
 # over HTTPS with only the host changed (the throwaway CA is given through CURL_CA_BUNDLE), and
 # checked for the documented status codes and shapes. The collector side is played by curl too.
-. "$(dirname "$0")/tap.sh"
-. "$(dirname "$0")/cp.sh"
+set -u
+. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/lib/cp.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/molt-cp-curl.XXXXXX")
 cleanup() { cp_stop; rm -rf "$WORK"; }

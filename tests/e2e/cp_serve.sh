@@ -1,7 +1,8 @@
 # cp_serve.sh: tests/controlplane/serve.sh, the README's one command for a
 # reference control plane outside the tests: it makes a CA and credentials,
 # prints what molt.conf needs, and those settings work (a real agent registers).
-. "$(dirname "$0")/agent_lib.sh"
+set -u
+. "$(dirname "$0")/lib/agent.sh"
 
 tap_plan 5
 port=$("$CP_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -5,7 +5,8 @@
 # service restarts, the task ends 2 or 3 (3 naming the rollback), with at most
 # one switch, and the install is consistent. installer_crash.sh covers the same
 # points with the installer alone.
-. "$(dirname "$0")/hard_lib.sh"
+set -u
+. "$(dirname "$0")/lib/hard.sh"
 tap_need_fault_points
 
 ROLLBACK_POINTS="rollback.after_journal rollback.after_flip rollback.after_previous
@@ -18,14 +19,14 @@ tap_plan $((n * 4))
 env_start crash2
 publish "$V1" "$V2" "$VX"
 restart_with
-wait_until 30 registered || { echo "Bail out! agent did not register"; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; exit 1; }
 cur=$V1
 
 # kill_at POINT TARGET WANT_REGEX: a task to TARGET with POINT armed.
 kill_at() {
     local p=$1 target=$2 want=$3 tid n
     restart_with MOLT_FAULT="$p"
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     tid=$(cp_create_task "$CID" "$target")
     cp_wait_task_status "$tid" 2 120 || [ "$CP_TASK_STATUS" = 3 ]
     like "$CP_TASK_STATUS: $CP_TASK_MESSAGE" "$want" "$p: task $tid to $target ends as it should (${CP_TASK_STATUS:-?}: $CP_TASK_MESSAGE)"

@@ -4,7 +4,8 @@
 # a write while unpacking, and an atomic state write. Each task ends 3 with a
 # precise reason naming the stage and the cause, nothing is left in the upgrade
 # directory, the install is unchanged, and the next task succeeds.
-. "$(dirname "$0")/hard_lib.sh"
+set -u
+. "$(dirname "$0")/lib/hard.sh"
 tap_need_fault_points
 
 tap_plan 25
@@ -13,7 +14,7 @@ publish "$V1" "$V2"
 # One process tree with every disk fault armed: the pipeline meets them in
 # its order, one per task.
 restart_with MOLT_FAULT=preflight.enospc,download.enospc,stage.enospc,stage.write.enospc
-wait_until 30 registered || { echo "Bail out! agent did not register"; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; exit 1; }
 
 # disk_task POINT REASON_REGEX: a task to V2 that the full disk at POINT must fail.
 disk_task() {
@@ -25,7 +26,7 @@ disk_task() {
     like "$CP_TASK_MESSAGE" "$want" "$point: the reason is precise ($CP_TASK_MESSAGE)"
     fired "$point"
     ok $? "$point: the fault fired"
-    wait_until 10 log_since "upgrade.failed task=$tid .*reason=\"[^\"]*(No space left|not enough free space)"
+    wait_for 10 log_since "upgrade.failed task=$tid .*reason=\"[^\"]*(No space left|not enough free space)"
     ok $? "$point: the agent logged the failure with its cause"
     consistent "$V1"
     ok $? "$point: consistent: current -> $(current_link), journal at rest, upgrade dir empty"
@@ -44,7 +45,7 @@ ok $? "after the disk faults, task $tid ends 2 ($CP_TASK_MESSAGE)"
 # An atomic state write (upgrade.json when the task is accepted) failing.
 consistent "$V2"
 restart_with MOLT_FAULT=fs.write.enospc
-wait_until 30 version_is "$V2"
+wait_for 30 version_is "$V2"
 log_mark
 tid=$(cp_create_task "$CID" "$V1")
 task_ends "$tid" 3 60

@@ -5,7 +5,8 @@
 # wrong-host in the middle of a download. Each ends consistent: the download
 # resumes and the task ends 2, or the task ends 3 with a reason naming the
 # certificate problem, nothing is switched, and the agent says why in its log.
-. "$(dirname "$0")/hard_lib.sh"
+set -u
+. "$(dirname "$0")/lib/hard.sh"
 
 tap_plan 30
 env_start net
@@ -13,14 +14,14 @@ env_start net
 conf_set server low_speed_timeout 2s
 publish "$V1" "$V2"
 restart_with
-wait_until 30 registered || { echo "Bail out! agent did not register"; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; exit 1; }
 SIZE=$(package_size "$V2")
 
 # 1. Heartbeat connections reset before the reply.
 log_mark
 cp_fault '{"type": "drop", "reset": true, "path": "/api/v1/collector/heartbeat", "count": 3}' \
     >/dev/null
-wait_until 30 no_faults_left && wait_until 30 log_since 'heartbeat.recovered after_failures='
+wait_for 30 no_faults_left && wait_for 30 log_since 'heartbeat.recovered after_failures='
 ok $? "heartbeats cut by a TCP reset, then the agent recovered"
 n=$(log_since_count 'heartbeat.failed error=".*(reset|Recv failure)')
 [ "$n" -ge 1 ]
@@ -86,14 +87,14 @@ bad_cert_during_download() {
     cp_fault '{"type": "throttle", "bytesPerSecond": 65536}' >/dev/null
     tid=$(cp_create_task "$CID" "$V1")
     partial() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 65536 ]; }
-    wait_until 60 partial
+    wait_for 60 partial
     ok $? "$kind: the download of task $tid is under way"
     cp_restart_with_cert "$kind" >/dev/null
-    wait_until 60 log_since "task.final task=$tid status=3"
+    wait_for 60 log_since "task.final task=$tid status=3"
     ok $? "$kind: the agent gave the task up"
     like "$(log_since_line "upgrade.failed task=$tid ")" "stage=downloading reason=\".*$want" \
         "$kind: the log names the certificate problem"
-    wait_until 20 log_since "heartbeat.failed error=\".*$want"
+    wait_for 20 log_since "heartbeat.failed error=\".*$want"
     ok $? "$kind: heartbeats are refused for the same reason"
     cp_restart_with_cert good >/dev/null
     task_ends "$tid" 3 60

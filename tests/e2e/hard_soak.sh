@@ -14,7 +14,8 @@
 #   - the install is not consistent at the end.
 # Prints TAP and a summary; samples go to $SOAK_OUT (default: soak-<time>/ in
 # the build dir), kept on failure.
-. "$(dirname "$0")/hard_lib.sh"
+set -u
+. "$(dirname "$0")/lib/hard.sh"
 
 MINUTES=${SOAK_MINUTES:-10}
 TASK_TIMEOUT=${SOAK_TASK_TIMEOUT:-180}
@@ -31,7 +32,7 @@ env_start soak
 conf_set server low_speed_timeout 2s
 publish "$V1" "$V2" "$VX"
 restart_with
-wait_until 30 registered || { echo "Bail out! agent did not register"; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; exit 1; }
 tap_plan 9
 
 supervisor_pid() { pgrep -o -f "$ROOT/bin/molt-installer launch --supervise"; }
@@ -152,7 +153,7 @@ while [ "$SECONDS" -lt "$END" ]; do
         bad=$((bad + 1))
     fi
     [ "$CP_TASK_STATUS" = 2 ] && cur=$target
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     random_hb_fault
     sleep 2
     cp_faults_reset

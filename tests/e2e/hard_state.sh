@@ -3,13 +3,14 @@
 # what it found in one log line each, sets each aside or rebuilds it, and
 # upgrades afterwards. A state directory that turns unwritable during a task,
 # and one that is unwritable at start (exit 1, naming the directory).
-. "$(dirname "$0")/hard_lib.sh"
+set -u
+. "$(dirname "$0")/lib/hard.sh"
 
 tap_plan 28
 env_start state
 publish "$V1" "$V2"
 restart_with
-wait_until 30 registered || { echo "Bail out! agent did not register"; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; exit 1; }
 cid_before=$CID
 agent_stop
 
@@ -25,7 +26,7 @@ printf '{"taskId":"80","status":3,"stage":"accepted","stageIndex":1,"stageCount"
 printf '{"taskId": "81", "toVersion": 7}' >"$STATE/upgrade.json"
 log_mark
 restart_with
-wait_until 30 version_is "$V1"
+wait_for 30 version_is "$V1"
 ok $? "the service starts and the agent heartbeats"
 
 ls "$STATE"/journal.json.corrupt-* >/dev/null 2>&1
@@ -37,7 +38,7 @@ ok $? "current is kept, the journal is idle again"
 
 log_since 'identity.unusable error=".*identity.json.*" action=register'
 ok $? "the corrupt identity is named in the log"
-wait_until 20 log_since 'registered collector='
+wait_for 20 log_since 'registered collector='
 ok $? "the agent registers again"
 is "$(collector_field id)" "$cid_before" "as the same collector (same machine id and name)"
 json_ok() { "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null; }
@@ -45,12 +46,12 @@ json_ok "$STATE/identity.json"
 ok $? "identity.json is valid again"
 
 for n in 77 78 79; do
-    wait_until 20 test -e "$STATE/outbox/$n.json.bad"
+    wait_for 20 test -e "$STATE/outbox/$n.json.bad"
     ok $? "outbox entry $n.json moved aside to $n.json.bad"
 done
 log_since "outbox.bad file=$STATE/outbox/78.json error=\".*larger than"
 ok $? "the log says why the large entry was refused"
-wait_until 20 test ! -e "$STATE/outbox/80.json"
+wait_for 20 test ! -e "$STATE/outbox/80.json"
 ok $? "the valid entry behind them was still sent (and refused by the server: unknown task)"
 log_since 'report.refused task=80 http=404'
 ok $? "the server's answer is logged"
@@ -91,7 +92,7 @@ if ro_on "$STATE"; then
     ro_on "$STATE/outbox"
     log_mark
     tid=$(cp_create_task "$CID" "$V1")
-    wait_until 20 log_since "report.unsaved task=$tid error=\".*outbox.*(Permission denied|Operation not permitted).* kept=memory"
+    wait_for 20 log_since "report.unsaved task=$tid error=\".*outbox.*(Permission denied|Operation not permitted).* kept=memory"
     ok $? "outbox unwritable too: the agent says its final report is kept in memory"
     task_ends "$tid" 3 30
     ok $? "the task is reported 3 all the same, before any server timeout"
@@ -99,7 +100,7 @@ if ro_on "$STATE"; then
         "with its reason, not the server's timeout ($CP_TASK_MESSAGE)"
     ro_off "$STATE/outbox"
     ro_off "$STATE"
-    wait_until 30 alive && consistent "$V2"
+    wait_for 30 alive && consistent "$V2"
     ok $? "nothing was switched: consistent at $V2"
     tid=$(cp_create_task "$CID" "$V1")
     task_ends "$tid" 2 90

@@ -2,7 +2,8 @@
 # usage errors (exit 2), refusals in the wrong state (exit 3), bad input
 # (exit 1, nothing changed), path and configuration overrides, and the
 # corrupt-journal rule (moved aside, no trial assumed, current kept).
-. "$(dirname "$0")/installer_lib.sh"
+set -u
+. "$(dirname "$0")/lib/installer.sh"
 
 tap_plan 60
 

@@ -5,7 +5,8 @@
 # names one complete version, the journal is at rest, the task has an outcome
 # (it ends 2 or 3), the agent running is current's, and the stable installer is
 # current's copy.
-. "$(dirname "$0")/installer_lib.sh"
+set -u
+. "$(dirname "$0")/lib/installer.sh"
 tap_need_fault_points
 
 # case:scenario:fault point:expected state:expected current

@@ -2,7 +2,8 @@
 # the same verification as upgrades: the good path, refusals that leave the
 # root untouched, a crash at each install fault point, and apply of a staged
 # package tree (version from its manifest.json, integrity re-checked).
-. "$(dirname "$0")/installer_lib.sh"
+set -u
+. "$(dirname "$0")/lib/installer.sh"
 
 PACK="$MOLT_TOP_BUILDDIR/packaging/molt-pack"
 tap_plan 28

@@ -1,7 +1,8 @@
 # installer_switch.sh: the happy path under launch --supervise: the running
 # agent applies a staged build and exits 75, the new one starts on trial and
 # commits; a second upgrade; a manual rollback; gc; stopping the supervisor.
-. "$(dirname "$0")/installer_lib.sh"
+set -u
+. "$(dirname "$0")/lib/installer.sh"
 
 tap_plan 40
 

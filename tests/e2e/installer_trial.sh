@@ -3,7 +3,8 @@
 # deadline, under --supervise and in exec mode through the watchdog), one that
 # crash-loops; a manual rollback during a trial; a second task while one is on
 # trial.
-. "$(dirname "$0")/installer_lib.sh"
+set -u
+. "$(dirname "$0")/lib/installer.sh"
 
 tap_plan 38
 

@@ -3,14 +3,16 @@ E2E_TESTS = tests/e2e/cli.sh
 # molt-pack channel: the signed release channel's tool (issue 17).
 E2E_TESTS += tests/e2e/pack_channel.sh
 TESTS += $(E2E_TESTS)
-EXTRA_DIST += $(E2E_TESTS) tests/e2e/tap.sh
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib/tap.sh
 
 # Self-upgrade end to end (the agent, the installer, packages and the control plane).
 UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_hop.sh tests/e2e/upgrade_faults.sh tests/e2e/upgrade_crash.sh tests/e2e/upgrade_local.sh tests/e2e/upgrade_mirror.sh
 TESTS += $(UPGRADE_TESTS)
-EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/upgrade_lib.sh
+EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/lib/upgrade.sh
 # The agent configuration of the upgrade tests, the demo and the benchmarks.
-EXTRA_DIST += tests/e2e/agent_conf.sh
+EXTRA_DIST += tests/e2e/lib/agent_conf.sh
+# The one polling helper (wait_for) of the e2e tests and the benchmarks.
+EXTRA_DIST += tests/e2e/lib/wait.sh
 
 # The releases and extra version builds the upgrade tests make, cached between runs.
 e2e-fixture-clean:
@@ -28,7 +30,7 @@ EXTRA_DIST += tests/e2e/arm64.sh
 # The system tier (make check-system, issue 15): the .deb in a booted Debian 12 container
 # (systemd-nspawn) under the real unit and journal. Needs root; not part of make check.
 SYSTEM_TESTS = tests/e2e/system_systemd.sh
-EXTRA_DIST += $(SYSTEM_TESTS) tests/e2e/system_lib.sh tests/e2e/system_rootfs.sh
+EXTRA_DIST += $(SYSTEM_TESTS) tests/e2e/lib/system.sh tests/e2e/lib/system_rootfs.sh
 check-system: all
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(SYSTEM_TESTS)'
 .PHONY: check-system

@@ -1,6 +1,7 @@
 # pack.sh: molt-pack from the command line: keygen, build (reproducible, gzip
 # and zstd), sign, verify; and the exit codes and messages for bad inputs.
-. "$(dirname "$0")/tap.sh"
+set -u
+. "$(dirname "$0")/lib/tap.sh"
 
 P="$MOLT_TOP_BUILDDIR/packaging/molt-pack"
 PY="${PYTHON3:-python3}"

@@ -11,7 +11,7 @@
 # also the state and configuration. No fault points in packages: make deb
 # refuses a test build (--enable-fault-points), and a release build's .deb
 # installs with every install fault point named in MOLT_FAULT.
-. "$(dirname "$0")/pkg_lib.sh"
+. "$(dirname "$0")/lib/pkg.sh"
 set -u
 
 command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 ||

@@ -9,7 +9,7 @@
 # while the agent runs, clears identity, outbox and downloads but not the
 # versions; a start with another machine id is a second, distinct collector;
 # so is a clone that kept its parent's identity.
-. "$(dirname "$0")/pkg_lib.sh"
+. "$(dirname "$0")/lib/pkg.sh"
 set -u
 
 pkg_start install 36
@@ -97,7 +97,7 @@ registered_as() { # NAME: the id of the collector called NAME
     cp_api GET "/collectors/name/$1" >/dev/null 2>&1 && [ "$CP_HTTP_STATUS" = 200 ] &&
         printf '%s' "$CP_BODY" | cp_json collector.id
 }
-wait_until 30 registered_as "$NAME" >/dev/null
+wait_for 30 registered_as "$NAME" >/dev/null
 NAME1_ID=$(registered_as "$NAME")
 ok $((! ${#NAME1_ID})) "the agent registers as $NAME"
 [ -n "$NAME1_ID" ] || tail -n 30 "$P/var/log/molt-agent.log" | sed 's/^/#   /'
@@ -115,7 +115,7 @@ like "$OUT" "switched to $V2: its heartbeat was acknowledged; committed" \
 [ "$RC" -eq 0 ] || show
 version_of_collector() { cp_api GET "/collectors/$1" 2>/dev/null | cp_json collector.collectorVersion; }
 collector_version_is() { [ "$(version_of_collector "$1")" = "$2" ]; }
-wait_until 20 collector_version_is "$NAME1_ID" "$V2"
+wait_for 20 collector_version_is "$NAME1_ID" "$V2"
 is "$(version_of_collector "$NAME1_ID")" "$V2" "the control plane sees $V2 running"
 status_json=$("$P/opt/molt/bin/molt-installer" --config "$P/etc/molt/molt.conf" status --json 2>/dev/null)
 like "$status_json" "\"state\": *\"committed\"" "the journal says committed"
@@ -176,7 +176,8 @@ for c in json.load(sys.stdin)["collectors"]:
     if c["name"].startswith(name) and c["id"] != first and c.get("alive", True):
         print(c["id"]); break' "$NAME" "$NAME1_ID"
 }
-wait_until 30 test -n "$(second)" 2>/dev/null
+has_second() { [ -n "$(second)" ]; }
+wait_for 30 has_second
 ID2=$(second)
 ok $((! ${#ID2})) "after image-prep, a start with another machine id registers a second collector ($ID2)"
 ok "$( { [ -n "$ID2" ] && [ "$ID2" != "$NAME1_ID" ] &&
@@ -188,7 +189,7 @@ init_do stop
 od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$WORK/machine-id"
 MOLT_AGENT_NAME="$NAME-env" init_do start
 stored_is_not() { local id; id=$(stored_id) && [ -n "$id" ] && [ "$id" != "$1" ]; }
-wait_until 30 stored_is_not "$ID2"
+wait_for 30 stored_is_not "$ID2"
 ID3=$(stored_id)
 ok "$( { [ -n "$ID3" ] && [ "$ID3" != "$ID2" ] && [ "$ID3" != "$NAME1_ID" ]; }; echo $?)" \
     "a clone carrying its parent's identity but another machine id is a new collector ($ID3)"

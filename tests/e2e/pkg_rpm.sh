@@ -2,7 +2,7 @@
 # pkg_rpm.sh: `make rpm` builds the .rpm with rpmbuild (Debian's rpm package
 # will do); rpm -qpl lists the files it ships, its scriptlets run install.sh
 # and its requirements include the libraries of the agent inside the build.
-. "$(dirname "$0")/pkg_lib.sh"
+. "$(dirname "$0")/lib/pkg.sh"
 set -u
 
 command -v rpmbuild >/dev/null 2>&1 || pkg_skip_all "rpmbuild is not installed (the rpm package)"

@@ -5,7 +5,7 @@
 # pages) and fails it when the binary is missing; its settings keep the
 # installer's contract (docs/upgrades.md section 5.2) and let a self-upgrade
 # write what it must; the SysV script parses and answers status and usage.
-. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lib/tap.sh"
 set -u
 
 command -v systemd-analyze >/dev/null 2>&1 ||

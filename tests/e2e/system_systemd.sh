@@ -10,7 +10,7 @@
 # read-only path is refused at start; the SysV script with the unit masked;
 # the coexistence rule with a newer .deb; remove and purge; and no permission
 # or sandbox denial in the journal of the whole run.
-. "$(dirname "$0")/system_lib.sh"
+. "$(dirname "$0")/lib/system.sh"
 set -u
 
 sys_skip_unless_able
@@ -54,9 +54,9 @@ ct chown root:molt /etc/molt/molt.conf && ct chmod 0640 /etc/molt/molt.conf
 ct systemctl restart molt-agent
 ok $? "systemctl restart returns: Type=notify READY reached"
 is "$(unit_state)" "active running" "the unit is active (running)"
-ct_wait 30 registered
+wait_for 30 registered
 ok $? "the agent registered (collector $CID)"
-ct_wait 15 version_is "$V1"
+wait_for 15 version_is "$V1"
 ok $? "and heartbeats as $V1"
 like "$(ct /usr/sbin/molt-agent status 2>&1)" "$V1" "molt-agent status works inside"
 
@@ -65,7 +65,7 @@ like "$(ct /usr/sbin/molt-agent status 2>&1)" "$V1" "molt-agent status works ins
 tid=$(cp_create_task "$CID" "$V2")
 cp_wait_task_status "$tid" 2 120
 ok $? "upgrade to $V2 ends 2 ($CP_TASK_MESSAGE)"
-ct_wait 30 main_runs "$V2"
+wait_for 30 main_runs "$V2"
 ok $? "the service's main process is $V2's agent ($(main_exe))"
 is "$(ct ls -A /opt/molt/upgrade)" "" "the default upgrade_dir /opt/molt/upgrade is empty again"
 
@@ -77,13 +77,13 @@ since=$(ct date '+%Y-%m-%d %H:%M:%S')
 pid=$(main_pid)
 ct systemctl reload molt-agent
 ok $? "systemctl reload works without /bin/kill"
-ct_wait 10 journal_has "$since" 'config.reloaded.*log_level=debug'
+wait_for 10 journal_has "$since" 'config.reloaded.*log_level=debug'
 ok $? "the good drop-in is applied (config.reloaded log_level=debug)"
 printf '[agent]\nlog_level = info\nheartbeat_intervl = 5s\n' >"$CT_ROOT/etc/molt/molt.conf.d/60-bad.conf"
 since=$(ct date '+%Y-%m-%d %H:%M:%S')
 reloads=$(journal -u molt-agent | grep -c 'config.reloaded')
 ct systemctl reload molt-agent
-ct_wait 10 journal_has "$since" "config.reload.*unknown key 'heartbeat_intervl'.*keep-running-configuration"
+wait_for 10 journal_has "$since" "config.reload.*unknown key 'heartbeat_intervl'.*keep-running-configuration"
 ok $? "a bad drop-in: the journal names the error and says the running configuration is kept"
 sleep 2
 is "$(journal -u molt-agent | grep -c 'config.reloaded')" "$reloads" \
@@ -94,9 +94,9 @@ rm "$CT_ROOT/etc/molt/molt.conf.d/60-bad.conf"
 # ---- crashes and the watchdog ----------------------------------------------------------------
 
 ct_kill KILL "$pid"
-ct_wait 30 main_pid_is_not "$pid"
+wait_for 30 main_pid_is_not "$pid"
 ok $? "kill -9: systemd restarts the agent"
-ct_wait 15 main_runs "$V2"
+wait_for 15 main_runs "$V2"
 ok $? "still $V2"
 ct mkdir -p /etc/systemd/system/molt-agent.service.d
 printf '[Service]\nWatchdogSec=3s\n' >"$CT_ROOT/etc/systemd/system/molt-agent.service.d/50-test-watchdog.conf"
@@ -104,12 +104,12 @@ ct systemctl daemon-reload && ct systemctl restart molt-agent
 pid=$(main_pid)
 since=$(ct date '+%Y-%m-%d %H:%M:%S')
 ct_kill STOP "$pid"
-ct_wait 30 main_pid_is_not "$pid"
+wait_for 30 main_pid_is_not "$pid"
 ok $? "SIGSTOP: the watchdog kills the agent and systemd restarts it"
 like "$(journal -u molt-agent --since "$since")" "[Ww]atchdog timeout" "the journal says Watchdog timeout"
 rm "$CT_ROOT/etc/systemd/system/molt-agent.service.d/50-test-watchdog.conf"
 ct systemctl daemon-reload && ct systemctl restart molt-agent
-ct_wait 30 version_is "$V2"
+wait_for 30 version_is "$V2"
 
 # ---- rollbacks through systemd's restarts ----------------------------------------------------
 
@@ -117,13 +117,13 @@ tid=$(cp_create_task "$CID" "$VX")
 cp_wait_task_status "$tid" 3 150
 ok $? "a build whose agent exits at start ends 3"
 like "$CP_TASK_MESSAGE" "rolled back: $VX exited 3 times during trial" "with the reason ($CP_TASK_MESSAGE)"
-ct_wait 30 main_runs "$V2"
+wait_for 30 main_runs "$V2"
 ok $? "$V2 is the main process again"
 tid=$(cp_create_task "$CID" "$VH")
 cp_wait_task_status "$tid" 3 150
 ok $? "a build that never heartbeats ends 3"
 like "$CP_TASK_MESSAGE" "rolled back: $VH did not commit" "with the reason ($CP_TASK_MESSAGE)"
-ct_wait 30 main_runs "$V2"
+wait_for 30 main_runs "$V2"
 ok $? "$V2 is the main process again"
 
 # ---- upgrade_dir on another mount: refused before the download ---------------------------------
@@ -142,7 +142,7 @@ ok "$(case " $unlike_stage " in *" downloading "*) echo 1 ;; *) echo 0 ;; esac)"
     "refused at preflight, before downloading ($unlike_stage)"
 rm "$CT_ROOT/etc/molt/molt.conf.d/80-upgrade-dir.conf"
 ct systemctl restart molt-agent
-ct_wait 30 main_runs "$V2"
+wait_for 30 main_runs "$V2"
 ok $? "back on the default upgrade_dir, $V2 runs"
 
 # ---- a path the unit cannot write ----------------------------------------------------------
@@ -165,7 +165,7 @@ ok $? "without it the service starts again"
 ct systemctl stop molt-agent
 out=$(ct env SYSTEMCTL_SKIP_REDIRECT=1 /etc/init.d/molt-agent start 2>&1)
 ok $? "SysV: /etc/init.d/molt-agent start ($out)"
-ct_wait 30 agent_runs_as molt
+wait_for 30 agent_runs_as molt
 ok $? "the agent runs as molt under launch --supervise"
 ct env SYSTEMCTL_SKIP_REDIRECT=1 /etc/init.d/molt-agent status >/dev/null 2>&1
 is "$?" 0 "SysV status: 0 while running"
@@ -180,9 +180,9 @@ out=$(ct dpkg -i "/root/$(basename "$D1")" 2>&1)
 like "$out" "keeping $V2: it is newer than this package's $V1" "reinstalling the $V1 .deb keeps the self-upgraded $V2"
 out=$(ct dpkg -i "/root/$(basename "$D3")" 2>&1)
 ok $? "the newer $V3 .deb installs over the self-upgraded $V2"
-ct_wait 60 main_runs "$V3"
+wait_for 60 main_runs "$V3"
 ok $? "and $V3 runs as the main process"
-ct_wait 150 journal_idle
+wait_for 150 journal_idle
 ok $? "its trial is committed"
 is "$(ct readlink /opt/molt/previous)" "versions/$V2" "previous is $V2"
 

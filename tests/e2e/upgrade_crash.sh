@@ -3,7 +3,8 @@
 # ends 2 or 3, with at most one switch, and the install is consistent
 # (acceptance 5 of the self-upgrade issue). Each point fires once
 # (MOLT_FAULT_ONCE_DIR), as a crash followed by recovery would.
-. "$(dirname "$0")/upgrade_lib.sh"
+set -u
+. "$(dirname "$0")/lib/upgrade.sh"
 tap_need_fault_points
 
 POINTS="upgrade.after_download upgrade.after_staging apply.after_move apply.after_flip
@@ -33,11 +34,11 @@ journal_at_rest() {
 }
 
 agent_start
-wait_until 30 registered || { echo "Bail out! agent did not register"; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; exit 1; }
 cur=$V1
 for p in $POINTS; do
     restart_with_fault "$p"
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     [ "$cur" = "$V1" ] && want=$V2 || want=$V1
     tid=$(cp_create_task "$CID" "$want")
     cp_wait_task_status "$tid" 2 90 || [ "$CP_TASK_STATUS" = 3 ]
@@ -48,20 +49,20 @@ for p in $POINTS; do
     [ "$n" -le 1 ] && { [ "$CP_TASK_STATUS" != 2 ] || [ "$n" -eq 1 ]; }
     ok $? "$p: at most one switch, one if it succeeded ($n)"
     [ "$CP_TASK_STATUS" = 2 ] && cur=$want
-    wait_until 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_until 10 journal_at_rest
+    wait_for 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_for 10 journal_at_rest
     ok $? "$p: consistent: current -> $(current_link), collector reports $(running_version), journal at rest"
 done
 
 # Killed in the middle of a download: the restarted agent resumes the partial file.
 agent_stop
 agent_start
-wait_until 30 version_is "$cur"
+wait_for 30 version_is "$cur"
 [ "$cur" = "$V1" ] && want=$V2 || want=$V1
 size=$(stat -c %s "$(pkg_of "$want")")
 cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
 tid=$(cp_create_task "$CID" "$want")
 partial() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 150000 ]; }
-wait_until 60 partial
+wait_for 60 partial
 pid=$(agent_pid)
 kill -KILL "$pid"
 ok $? "agent (pid $pid) killed with $(stat -c %s "$UPG/task-$tid/package") of $size bytes downloaded"

@@ -2,13 +2,14 @@
 # (acceptance 3, 4, 6 and 7 of the self-upgrade issue): dropped connections,
 # a tampered package, a signature by an untrusted key, cancel, timeout, and a
 # control plane that is away when the final result is ready.
-. "$(dirname "$0")/upgrade_lib.sh"
+set -u
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 18
 env_start faults
 publish "$V1" "$V2"
 agent_start
-wait_until 30 registered
+wait_for 30 registered
 ok $? "agent registered (collector $CID)"
 size=$(stat -c %s "$(pkg_of "$V2")")
 nothing_switched() { [ "$(current_link)" = "$V1" ] && [ "$(ls "$ROOT/versions")" = "$V1" ]; }
@@ -37,21 +38,21 @@ publish "$V2"
 # 6a. cancel during the download
 cp_fault '{"type": "throttle", "bytesPerSecond": 65536}' >/dev/null
 tid=$(cp_create_task "$CID" "$V2")
-wait_until 30 sh -c "ls '$UPG'/task-$tid/package >/dev/null 2>&1"
+wait_for 30 sh -c "ls '$UPG'/task-$tid/package >/dev/null 2>&1"
 cp_api DELETE "/collectors/upgrades/$tid" >/dev/null
 is "$CP_HTTP_STATUS" 200 "cancel accepted by the management API"
 cp_wait_task_status "$tid" 3 30
 like "$CP_TASK_MESSAGE" "cancel" "cancelled task ends 3 ($CP_TASK_MESSAGE)"
-wait_until 15 sh -c "[ -z \"\$(ls '$UPG')\" ]"
+wait_for 15 sh -c "[ -z \"\$(ls '$UPG')\" ]"
 ok $? "staging removed after the cancel"
 
 # 6b. the task times out during the download (server clock moved past 30 minutes)
 tid=$(cp_create_task "$CID" "$V2")
-wait_until 30 sh -c "ls '$UPG'/task-$tid/package >/dev/null 2>&1"
+wait_for 30 sh -c "ls '$UPG'/task-$tid/package >/dev/null 2>&1"
 cp_clock_advance 1860000
 cp_wait_task_status "$tid" 3 60
 like "$CP_TASK_MESSAGE" "timed out" "timed-out task ends 3 ($CP_TASK_MESSAGE)"
-wait_until 30 sh -c "[ -z \"\$(ls '$UPG')\" ]"
+wait_for 30 sh -c "[ -z \"\$(ls '$UPG')\" ]"
 ok $? "staging removed after the timeout"
 nothing_switched
 ok $? "nothing switched"
@@ -72,12 +73,12 @@ ok $? "it took at least 6 connections"
 # 7. the control plane is away when the final result is ready: a broken build is
 # rolled back while the server is down (a good build could not pass its health
 # check without the server), and the old agent's 3 must arrive once it is back.
-wait_until 20 version_is "$V2"
+wait_for 20 version_is "$V2"
 publish "$VX"
 tid=$(cp_create_task "$CID" "$VX")
-wait_until 60 grep -q "upgrade.restart task=$tid " "$WORK/agent.log"
+wait_for 60 grep -q "upgrade.restart task=$tid " "$WORK/agent.log"
 cp_kill
-wait_until 90 grep -q "task.final task=$tid " "$WORK/agent.log"
+wait_for 90 grep -q "task.final task=$tid " "$WORK/agent.log"
 ok $? "the agent finished task $tid (rolled back) while the control plane was down"
 sleep 2
 cp_restart >/dev/null

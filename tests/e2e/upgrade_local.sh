@@ -1,15 +1,16 @@
 # upgrade_local.sh: upgrades asked for on the agent's local API, in the shape of
 # obshell's UpgradeAgent, and offline upgrades from a package file; bad offline
 # packages are refused with their reason (acceptance 10 of the self-upgrade issue).
-. "$(dirname "$0")/upgrade_lib.sh"
+set -u
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 29
 env_start local
 publish "$V1" "$V2"
 agent_start
-wait_until 30 registered
+wait_for 30 registered
 ok $? "agent registered"
-wait_until 10 test -S "$RUN/agent.sock"
+wait_for 10 test -S "$RUN/agent.sock"
 AGENT="$ROOT/current/bin/molt-agent"
 field() { "$PY" -c 'import json,sys; d=json.load(sys.stdin)
 for k in sys.argv[1].split("."): d = d[k] if d is not None else None
@@ -25,31 +26,31 @@ is "$(printf '%s' "$out" | field data.name)" "Upgrade molt $V2" "answered with t
 is "$(printf '%s' "$out" | field data.max_stage)" 9 "answered with the task (max_stage)"
 id=$(printf '%s' "$out" | field data.id)
 done_state() { st=$(local_api GET "/api/v1/agent/tasks/$id" 2>/dev/null | field data.state 2>/dev/null); [ "$st" = SUCCEED ] || [ "$st" = FAILED ]; }
-wait_until 90 done_state
+wait_for 90 done_state
 is "$st" SUCCEED "GET /api/v1/agent/tasks/$id shows SUCCEED"
-wait_until 20 version_is "$V2"
+wait_for 20 version_is "$V2"
 ok $? "the collector runs $V2"
 
 # operator ROLLBACK after success
 out=$(local_api POST "/api/v1/agent/tasks/$id" '{"operator": "ROLLBACK"}')
 is "$(printf '%s' "$out" | field successful)" true "operator ROLLBACK accepted"
-wait_until 30 version_is "$V1"
+wait_for 30 version_is "$V1"
 ok $? "rolled back: the collector runs $V1 again"
 is "$(current_link)" "$V1" "current -> versions/$V1"
 
 # operator CANCEL during a (throttled) download
 cp_fault '{"type": "throttle", "bytesPerSecond": 65536}' >/dev/null
-wait_until 10 test -S "$RUN/agent.sock"
+wait_for 10 test -S "$RUN/agent.sock"
 id=$(local_api POST /api/v1/agent/upgrade "{\"version\": \"$V2\"}" | field data.id)
-wait_until 30 sh -c "ls '$UPG'/task-$id/package >/dev/null 2>&1"
+wait_for 30 sh -c "ls '$UPG'/task-$id/package >/dev/null 2>&1"
 m=$(curl -sS --max-time 10 --unix-socket "$RUN/agent.sock" http://localhost/metrics)
 like "$m" "molt_task_stage\{task=\"$id\",build=\"$V2\",stage=\"downloading\"\} 3" \
     "/metrics shows the task's stage during the download"
-wait_until 10 sh -c "curl -sS --unix-socket '$RUN/agent.sock' http://localhost/metrics | grep -q '^molt_download_bytes_total [1-9]'"
+wait_for 10 sh -c "curl -sS --unix-socket '$RUN/agent.sock' http://localhost/metrics | grep -q '^molt_download_bytes_total [1-9]'"
 ok $? "and the bytes downloaded"
 out=$("$AGENT" cancel 2>&1)
 like "$out" "^task $id: cancel asked" "molt-agent cancel (the current task, by the local API's CANCEL) accepted"
-wait_until 30 done_state
+wait_for 30 done_state
 is "$st" FAILED "the cancelled task ends FAILED"
 like "$(local_api GET "/api/v1/agent/tasks/$id" | field data.additional_data.message)" "cancelled" \
     "its message says cancelled"
@@ -64,7 +65,7 @@ like "$(printf '%s\n' "$out" | tail -n 1)" "^task [0-9]+: 2 succeeded, stage 9/9
     "and ends with 2 succeeded"
 is "$(printf '%s\n' "$out" | sed 's/^task [0-9]*: //; s/:.*//' | sort | uniq -d)" "" \
     "each status and stage once: $(printf '%s\n' "$out" | sed 's/^task [0-9]*: //' | tr '\n' ';')"
-wait_until 20 version_is "$V2"
+wait_for 20 version_is "$V2"
 ok $? "the collector runs $V2 after the offline upgrade"
 
 # bad offline packages
@@ -85,9 +86,9 @@ out=$("$AGENT" cancel 12345 2>&1)
 ok $((! $?)) "molt-agent cancel of an unknown task fails: $out"
 "$AGENT" rollback >/dev/null 2>&1
 ok $? "molt-agent rollback (after the last task) accepted"
-wait_until 30 version_is "$V1"
+wait_for 30 version_is "$V1"
 ok $? "rolled back by molt-agent rollback: the collector runs $V1 again"
-wait_until 10 test -S "$RUN/agent.sock"
+wait_for 10 test -S "$RUN/agent.sock"
 m=$(curl -sS --max-time 10 --unix-socket "$RUN/agent.sock" http://localhost/metrics)
 like "$m" "molt_rollbacks [2-9]" "/metrics counts the rollbacks: $(printf '%s\n' "$m" | grep '^molt_rollbacks')"
 n=$(grep -cE "report.refused|task.unknown" "$WORK/agent.log")

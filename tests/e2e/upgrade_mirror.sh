@@ -1,7 +1,8 @@
 # upgrade_mirror.sh: the collector token goes only to the agent's own server.
 # A command whose build URL names another host (a mirror, a CDN) is downloaded
 # without it; one on the server's own host still carries it.
-. "$(dirname "$0")/upgrade_lib.sh"
+set -u
+. "$(dirname "$0")/lib/upgrade.sh"
 
 tap_plan 8
 env_start mirror
@@ -11,7 +12,7 @@ publish "$V1" "$V2"
 CP_EXTRA_ARGS+=(--mirror-host localhost)
 cp_restart >/dev/null || { echo "Bail out! control plane restart"; exit 1; }
 agent_start
-wait_until 30 registered
+wait_for 30 registered
 ok $? "agent registered (collector $CID)"
 
 mirror() { cp_stats | cp_json "mirror.$1"; }

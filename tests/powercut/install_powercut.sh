@@ -7,7 +7,8 @@
 # running install again (as a package's postinst retry would) must complete.
 # Variant "twice" cuts power again once that rerun has finished: what it wrote
 # must be durable. make check runs a sample; make check-powercut all of it.
-. "$MOLT_TOP_SRCDIR/tests/e2e/installer_lib.sh"
+set -u
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/installer.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
 trap 'kill_case; pcfs_cut; cleanup' EXIT

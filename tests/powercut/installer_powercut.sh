@@ -10,7 +10,8 @@
 # installer is current's. Variant "twice" cuts power again once it has
 # settled: what recovery wrote must have been durable too.
 # make check runs a sample (MOLT_POWERCUT_FULL unset); make check-powercut all.
-. "$MOLT_TOP_SRCDIR/tests/e2e/installer_lib.sh"
+set -u
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/installer.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
 tap_need_fault_points

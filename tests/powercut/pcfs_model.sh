@@ -1,7 +1,8 @@
 # pcfs_model.sh: molt-powercutfs keeps to its model (README.md): what was made
 # durable by fsync of the file or of its directory survives a power cut, and
 # nothing else does.
-. "$MOLT_TOP_SRCDIR/tests/e2e/tap.sh"
+set -u
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/tap.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
 

@@ -13,7 +13,8 @@
 # last cases cut in the middle of the download: in its first attempt (nothing
 # synced yet: it starts over) and in a later one (it resumes).
 # make check runs a sample (MOLT_POWERCUT_FULL unset); make check-powercut all.
-. "$MOLT_TOP_SRCDIR/tests/e2e/upgrade_lib.sh"
+set -u
+. "$MOLT_TOP_SRCDIR/tests/e2e/lib/upgrade.sh"
 . "$MOLT_TOP_SRCDIR/tests/powercut/pcfs_lib.sh"
 pcfs_need
 tap_need_fault_points
@@ -97,7 +98,7 @@ outbox_empty() { ! ls "$STATE/outbox/"*.json >/dev/null 2>&1; }
 reported_once() {
     local want=1 d r s
     [ "$2" != outbox.after_send ] || want=2
-    wait_until 30 outbox_empty
+    wait_for 30 outbox_empty
     read -r d r s <<EOF3
 $(finals "$1")
 EOF3
@@ -123,7 +124,7 @@ after_cut() {
     reported_once "$2" "$3"
     ok $? "$1: the server has one result ($FINALS)"
     [ "$CP_TASK_STATUS" = 2 ] && cur=$want
-    wait_until 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_until 10 journal_at_rest
+    wait_for 30 version_is "$cur" && [ "$(current_link)" = "$cur" ] && wait_for 10 journal_at_rest
     ok $? "$1: consistent: current -> $(current_link), collector reports $(running_version), journal at rest"
     complete_current
     ok $? "$1: current is complete, manifest-valid, and the stable installer is its copy"
@@ -132,19 +133,19 @@ after_cut() {
 }
 
 agent_start
-wait_until 30 registered || { echo "Bail out! agent did not register"; show_log; exit 1; }
+wait_for 30 registered || { echo "Bail out! agent did not register"; show_log; exit 1; }
 cur=$V1
 for p in $POINTS; do
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     power_cut
     export MOLT_FAULT=$p MOLT_FAULT_ONCE_DIR="$WORK/once/$p" MOLT_FAULT_ACTION=stop
     mkdir -p "$MOLT_FAULT_ONCE_DIR"
     agent_start
     unset MOLT_FAULT MOLT_FAULT_ONCE_DIR MOLT_FAULT_ACTION
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     [ "$cur" = "$V1" ] && want=$V2 || want=$V1
     tid=$(cp_create_task "$CID" "$want")
-    wait_until 90 test -e "$WORK/once/$p/$p"
+    wait_for 90 test -e "$WORK/once/$p/$p"
     ok $? "$p: task $tid reached the point"
     sleep 0.3 # the process is frozen there; the cut comes now
     power_cut
@@ -155,13 +156,13 @@ done
 # A cut in the middle of the download: the partial package in the upgrade dir
 # keeps what the downloader had synced (or nothing). After the reboot the agent
 # resumes or starts over; the task ends 2 or 3, never with a corrupt stage.
-wait_until 30 version_is "$cur"
+wait_for 30 version_is "$cur"
 [ "$cur" = "$V1" ] && want=$V2 || want=$V1
 size=$(stat -c %s "$(pkg_of "$want")")
 cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
 tid=$(cp_create_task "$CID" "$want")
 partial() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 150000 ]; }
-wait_until 60 partial
+wait_for 60 partial
 had=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
 power_cut
 left=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo "no file")
@@ -178,14 +179,14 @@ tap_diag "after the cut: $line"
 # task directory), the second, throttled, is cut midway. After the reboot the
 # agent must resume from what the first attempt synced (Range + If-Range).
 if [ -n "${MOLT_POWERCUT_FULL:-}" ]; then
-    wait_until 30 version_is "$cur"
+    wait_for 30 version_is "$cur"
     [ "$cur" = "$V1" ] && want=$V2 || want=$V1
     size=$(stat -c %s "$(pkg_of "$want")")
     cp_fault '{"type": "drop", "afterBytes": 200000}' >/dev/null
     cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
     tid=$(cp_create_task "$CID" "$want")
     second() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 260000 ]; }
-    wait_until 60 second
+    wait_for 60 second
     had=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
     power_cut
     left=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)

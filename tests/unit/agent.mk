@@ -42,9 +42,9 @@ tests_unit_test_upgrade_state_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_http_LDADD = $(UNIT_LDADD) -lpthread
 
-# e2e: real molt-agent processes against the reference control plane (tests/e2e/cp.sh).
+# e2e: real molt-agent processes against the reference control plane (tests/e2e/lib/cp.sh).
 AGENT_E2E_TESTS = tests/e2e/agent_basic.sh tests/e2e/agent_faults.sh \
 	tests/e2e/agent_process.sh tests/e2e/agent_outbox.sh tests/e2e/agent_tls.sh \
 	tests/e2e/agent_longpoll.sh tests/e2e/agent_strict.sh tests/e2e/agent_checkconf.sh
 TESTS += $(AGENT_E2E_TESTS)
-EXTRA_DIST += $(AGENT_E2E_TESTS) tests/e2e/agent_lib.sh
+EXTRA_DIST += $(AGENT_E2E_TESTS) tests/e2e/lib/agent.sh

@@ -12,4 +12,4 @@ INSTALLER_E2E_TESTS = \
 	tests/e2e/installer_install.sh \
 	tests/e2e/installer_cli.sh
 TESTS += $(INSTALLER_E2E_TESTS)
-EXTRA_DIST += $(INSTALLER_E2E_TESTS) tests/e2e/installer_lib.sh
+EXTRA_DIST += $(INSTALLER_E2E_TESTS) tests/e2e/lib/installer.sh

@@ -12,7 +12,7 @@
 # cp_api run inside $(...) cannot set variables in the caller: use cp_last_status there.
 # Only 127.0.0.1 is used. Needs openssl, curl and python3 ($PYTHON3).
 
-: "${MOLT_TOP_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${MOLT_TOP_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
 CP_PY=${PYTHON3:-python3}
 CP_SERVER="$MOLT_TOP_SRCDIR/tests/controlplane/server.py"
 CP_PID=${CP_PID:-}

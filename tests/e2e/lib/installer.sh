@@ -1,10 +1,11 @@
-# installer_lib.sh: shared by the installer_*.sh tests. Each test gets a temp
+# lib/installer.sh: shared by the installer_*.sh tests. Each test gets a temp
 # directory with an install root, a state dir and an upgrade dir, and builds
 # versions by hand: bin/molt-installer is this build's installer (with the
 # version appended after the ELF image, so copies of different versions differ)
 # and bin/molt-agent is a small script that behaves as the test needs. The
 # launcher runs under `launch --supervise`, as on a host without systemd.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 
 INSTALLER="$MOLT_TOP_BUILDDIR/installer/molt-installer"
 PY=${PYTHON3:-python3}
@@ -120,18 +121,6 @@ stop_supervisor() {
     wait "$SUP_PID"
     SUP_STATUS=$?
     SUP_PID=
-}
-
-# wait_for SECONDS COMMAND...: polls every 0.1 s; bounded, never a timing assertion.
-wait_for() {
-    local n=$(($1 * 10))
-    shift
-    while [ "$n" -gt 0 ]; do
-        "$@" && return 0
-        sleep 0.1
-        n=$((n - 1))
-    done
-    "$@"
 }
 
 has_event() { grep -qx -- "$1" "$EVENTS"; }

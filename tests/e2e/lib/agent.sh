@@ -1,9 +1,10 @@
-# agent_lib.sh: shared setup of the agent e2e tests: a throwaway work dir, the
+# lib/agent.sh: shared setup of the agent e2e tests: a throwaway work dir, the
 # reference control plane over HTTPS on 127.0.0.1 (cp.sh), agent configurations,
 # and bounded helpers to start, wait for and stop real molt-agent processes.
 # Everything started here is killed on exit; a failing test prints agent log tails.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/cp.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 
 AGENT_BIN="$MOLT_TOP_BUILDDIR/agent/molt-agent"
 # Loopback only: no proxy may stand between the agent and the test server.
@@ -72,16 +73,6 @@ agent_start() {
     AGENT_PID=$!
     AGENT_PIDS+=("$AGENT_PID")
     case " ${AGENT_NAMES[*]-} " in *" $n "*) ;; *) AGENT_NAMES+=("$n") ;; esac
-}
-
-# wait_for TIMEOUT_S CMD...: polls CMD every 0.1 s; fails after TIMEOUT_S.
-wait_for() {
-    local end=$((SECONDS + $1))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$end" ] || return 1
-        sleep 0.1
-    done
 }
 
 # agent_wait_exit PID TIMEOUT_S: waits for PID to end; AGENT_RC is its exit code (or

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
-# pkg_lib.sh: shared by the packaging tests (pkg_*.sh): the signed releases and
-# build dirs of upgrade_lib.sh (keys made at test time, several versions of
+# lib/pkg.sh: shared by the packaging tests (pkg_*.sh): the signed releases and
+# build dirs of lib/upgrade.sh (keys made at test time, several versions of
 # this tree), a work dir, and TAP skips for tools that cannot be had.
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/upgrade.sh"
 
 # The builds packed here are test builds, with fault points (packaging/pkgtree.sh
 # refuses those otherwise); pkg_deb.sh shows a release build's package has none.

@@ -1,9 +1,9 @@
-# cp_helpers.sh: the functions of tests/e2e/cp.sh that other e2e tests rely on, under set -u:
+# cp_functions.sh: the functions of tests/e2e/lib/cp.sh that other e2e tests rely on, under set -u:
 # start, api, faults, the clock, restart (same data and port), SIGKILL, task helpers, and the
 # certificates for TLS fault tests.
 set -u
-. "$(dirname "$0")/tap.sh"
-. "$(dirname "$0")/cp.sh"
+. "$(dirname "$0")/lib/tap.sh"
+. "$(dirname "$0")/lib/cp.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/molt-cp-helpers.XXXXXX")
 cleanup() { cp_stop; rm -rf "$WORK"; }

@@ -3,7 +3,7 @@
 # Scripts get MOLT_TOP_SRCDIR, MOLT_TOP_BUILDDIR and MOLT_BUILD_VERSION from make.
 TAP_N=0
 TAP_FAILED=0
-: "${MOLT_TOP_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${MOLT_TOP_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
 : "${MOLT_TOP_BUILDDIR:=$MOLT_TOP_SRCDIR}"
 
 tap_plan() { echo "1..$1"; }

@@ -1,11 +1,11 @@
 # shellcheck shell=bash
-# system_lib.sh: the system tier (make check-system): a Debian 12 rootfs
+# lib/system.sh: the system tier (make check-system): a Debian 12 rootfs
 # (system_rootfs.sh, cached in MOLT_SYSTEM_ROOTFS_CACHE) copied per run and
 # booted with systemd-nspawn as PID 1, sharing the host's network namespace so
 # the reference control plane on 127.0.0.1 is reachable. ct runs a command
 # inside (nsenter into the container's systemd). The container is always
 # terminated by ct_cleanup (EXIT trap), every wait is bounded.
-. "$(dirname "$0")/pkg_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/pkg.sh"
 
 # sys_skip_unless_able: SKIP (never pass) without root, systemd-nspawn, debootstrap or dpkg-deb.
 sys_skip_unless_able() {
@@ -36,7 +36,7 @@ ct_cleanup() {
 # ct_boot NAME: a fresh copy of the cached rootfs booted; CT_ROOT is its path on the host.
 ct_boot() {
     local cache=${MOLT_SYSTEM_ROOTFS_CACHE:-$MOLT_TOP_BUILDDIR/tests/system-rootfs}
-    timeout 600 bash "$MOLT_TOP_SRCDIR/tests/e2e/system_rootfs.sh" "$cache/bookworm" ||
+    timeout 600 bash "$MOLT_TOP_SRCDIR/tests/e2e/lib/system_rootfs.sh" "$cache/bookworm" ||
         { echo "Bail out! debootstrap of the rootfs failed (see $cache/bookworm.log)"; exit 1; }
     CT_ROOT=$WORK/$1
     cp -a "$cache/bookworm" "$CT_ROOT" || { echo "Bail out! copy of the rootfs"; exit 1; }
@@ -57,7 +57,7 @@ ct_boot() {
     done
     [ -n "$CT_LEADER" ] || { sed 's/^/#   /' "$WORK/console.log"; echo "Bail out! boot"; exit 1; }
     # Until its systemd answers on its bus, then until boot has finished.
-    wait_until 60 ct_booted
+    wait_for 60 ct_booted
 }
 
 ct_booted() {
@@ -69,9 +69,6 @@ ct_booted() {
 
 # ct COMMAND...: run it inside the container (bounded: 120 s).
 ct() { timeout 120 nsenter -t "$CT_LEADER" -m -u -i -p -n -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
-
-# ct_wait TIMEOUT_S COMMAND...: poll a condition run on the host.
-ct_wait() { wait_until "$@"; }
 
 main_pid() { ct systemctl show -p MainPID --value molt-agent; }
 main_exe() { local p; p=$(main_pid) && [ "$p" != 0 ] && ct readlink "/proc/$p/exe"; }

@@ -1,4 +1,4 @@
-# upgrade_lib.sh: shared by the upgrade e2e tests. Real parts only: the
+# lib/upgrade.sh: shared by the upgrade e2e tests. Real parts only: the
 # reference control plane over HTTPS on 127.0.0.1, releases of this tree built
 # as several versions and signed with a key made at test time, molt-installer
 # owning a temporary install root, and the agent run by `launch --supervise`.
@@ -17,6 +17,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/cp.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/agent_conf.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 
 V1=20.1-2749 V2=20.2-100 V3=20.3-1 VX=20.2-900 VH=20.2-901 VA=20.2-902
 E2E_ARCH=${MOLT_E2E_ARCH:-}
@@ -168,16 +169,6 @@ agent_stop() {
     pkill -KILL -f "$ROOT/" 2>/dev/null
     wait "$AGENT_PID" 2>/dev/null
     AGENT_PID=
-}
-
-# wait_until TIMEOUT_S COMMAND...: poll a condition.
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.1
-    done
 }
 
 collector_field() { # FIELD: of our collector

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # agent_conf.sh: the molt.conf of an agent installed by molt-installer into a scratch
-# directory, shared by the upgrade e2e tests (upgrade_lib.sh), the demo (demo/demo.sh) and the
+# directory, shared by the upgrade e2e tests (lib/upgrade.sh), the demo (demo/demo.sh) and the
 # benchmarks (bench/lib.sh), so that all three run the agent with the same settings. Sourced
-# after tests/e2e/cp.sh: the [server] section is the running control plane's (cp_start).
+# after tests/e2e/lib/cp.sh: the [server] section is the running control plane's (cp_start).
 
 # agent_conf_write DIR NAME KEYS_DIR [--heartbeat T] [--trial-timeout T] [--trial-max-starts N]
 #                  [--log-level L] [--comment TEXT]

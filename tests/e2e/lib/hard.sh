@@ -1,9 +1,9 @@
-# hard_lib.sh: shared by the fault-matrix tests (tests/e2e/hard_*.sh), on top
-# of upgrade_lib.sh (control plane over HTTPS on 127.0.0.1, an install root
+# lib/hard.sh: shared by the fault-matrix tests (tests/e2e/hard_*.sh), on top
+# of lib/upgrade.sh (control plane over HTTPS on 127.0.0.1, an install root
 # with V1, the agent run by `launch --supervise` under a restart loop).
 # Helpers to restart the service with faults in its environment and to read
 # what the agent logged since a mark.
-. "$(dirname "$0")/upgrade_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/upgrade.sh"
 
 # Loopback only: no proxy may stand between the agent and the test servers.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
@@ -72,11 +72,11 @@ task_ends() { cp_wait_task_status "$1" "$2" "$3"; }
 # journal is at rest and the upgrade directory holds no task leftovers.
 consistent() {
     local v=$1 state
-    wait_until 30 version_is "$v" || return 1
+    wait_for 30 version_is "$v" || return 1
     [ "$(current_link)" = "$v" ] || return 1
     state=$("$ROOT/bin/molt-installer" status --json 2>/dev/null | cp_json journal.state)
     case $state in idle | committed | rolled-back) ;; *) return 1 ;; esac
-    wait_until 10 upgrade_dir_empty
+    wait_for 10 upgrade_dir_empty
 }
 upgrade_dir_empty() { [ -z "$(ls -A "$UPG" 2>/dev/null)" ]; }
 

@@ -1,0 +1,121 @@
+"""Validation of what collectors send: task reports (docs/protocol.md, section 4) and the host
+facts of a registration or heartbeat; bad input is a 400 naming the field.
+"""
+
+import cp_version
+from cp_common import ApiError, bad_request
+
+
+def opt_str(obj, key, maxlen=256, required=False):
+    v = obj.get(key)
+    if v is None:
+        if required:
+            raise bad_request("%s is required" % key)
+        return None
+    if not isinstance(v, str):
+        raise bad_request("%s must be a string" % key)
+    if len(v) > maxlen:
+        raise bad_request("%s is longer than %d characters" % (key, maxlen))
+    return v
+
+
+def opt_int(obj, key, minimum=0, required=False):
+    v = obj.get(key)
+    if v is None:
+        if required:
+            raise bad_request("%s is required" % key)
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise bad_request("%s must be an integer" % key)
+    if v < minimum or v > 2 ** 63 - 1:
+        raise bad_request("%s is out of range" % key)
+    return v
+
+
+def opt_bool(obj, key):
+    v = obj.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, bool):
+        raise bad_request("%s must be true or false" % key)
+    return v
+
+
+def opt_fields(obj, key="fields"):
+    v = obj.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, dict) or len(v) > 64:
+        raise bad_request("%s must be an object of at most 64 strings" % key)
+    for k, x in v.items():
+        if not isinstance(x, str) or len(k) > 255 or len(x) > 255:
+            raise bad_request("%s.%s must be a string of at most 255 characters" % (key, k))
+    return v
+
+
+def _version(obj, key, required=False):
+    v = opt_str(obj, key, 64, required)
+    if v is not None and not cp_version.valid(v):
+        raise bad_request("%s is not a valid version: %r" % (key, v))
+    return v
+
+
+def parse_report(r, where="report"):
+    """Validate a task report (docs/protocol.md, section 4)."""
+    if not isinstance(r, dict):
+        raise bad_request("%s must be a JSON object" % where)
+    tid = r.get("taskId")
+    if isinstance(tid, int) and not isinstance(tid, bool) and tid > 0:
+        tid = str(tid)
+    if not isinstance(tid, str) or not tid.isdigit() or not 0 < len(tid) <= 18:
+        raise bad_request("%s.taskId must be a string of digits" % where)
+    status = r.get("status")
+    if status not in (2, 3, 6) or isinstance(status, bool):
+        raise bad_request("%s.status must be 2, 3 or 6" % where)
+    try:
+        out = {
+            "taskId": tid, "status": status,
+            "stage": opt_str(r, "stage", 64),
+            "stageIndex": opt_int(r, "stageIndex"),
+            "stageCount": opt_int(r, "stageCount"),
+            "bytesDone": opt_int(r, "bytesDone"),
+            "bytesTotal": opt_int(r, "bytesTotal"),
+            "version": _version(r, "version"),
+            "buildVersion": _version(r, "buildVersion"),
+        }
+    except ApiError as e:
+        raise bad_request("%s.%s" % (where, e.message))
+    msg = r.get("message")
+    if msg is not None and not isinstance(msg, str):
+        raise bad_request("%s.message must be a string" % where)
+    out["message"] = (msg or "")[:4096]
+    return out
+
+
+def parse_facts(body, registering):
+    """Host facts of a registration or heartbeat body."""
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    f = {
+        "collector_version": _version(body, "collectorVersion", required=True),
+        "os_name": opt_str(body, "osName"),
+        "os_version": opt_str(body, "osVersion"),
+        "os_arch": opt_str(body, "osArch", 64),
+        "os_time": opt_int(body, "osTime"),
+        "uptime_ms": opt_int(body, "uptimeMs"),
+        "host_name": opt_str(body, "hostName", 128),
+        "time_zone": opt_str(body, "timeZone", 64),
+    }
+    if registering:
+        f["machine_id"] = opt_str(body, "machineId", 128, required=True)
+        if not f["machine_id"].strip():
+            raise bad_request("machineId must not be empty")
+        name = opt_str(body, "name", 128) or f["host_name"]
+        if not name or not name.strip():
+            raise bad_request("name (or hostName) is required")
+        f["name"] = name
+        f["ephemeral"] = opt_bool(body, "ephemeral") or False
+        f["category"] = opt_str(body, "category", 1024)
+        f["description"] = opt_str(body, "description", 1024)
+        f["fields"] = opt_fields(body)
+    return f
