@@ -8,7 +8,7 @@ CP_PY_TESTS = \
 	tests/controlplane/test_downloads.py \
 	tests/controlplane/test_faults.py \
 	tests/controlplane/test_lifecycle.py
-CP_SOURCES = \
+CP_MODULES = \
 	tests/controlplane/server.py \
 	tests/controlplane/cp_http.py \
 	tests/controlplane/cp_management.py \
@@ -30,4 +30,4 @@ CP_SOURCES = \
 	tests/controlplane/mkcert.sh
 CP_SH_TESTS = tests/e2e/cp_curl.sh tests/e2e/cp_functions.sh tests/e2e/cp_serve.sh
 TESTS += $(CP_PY_TESTS) $(CP_SH_TESTS)
-EXTRA_DIST += $(CP_PY_TESTS) $(CP_SH_TESTS) $(CP_SOURCES) tests/e2e/lib/cp.sh
+EXTRA_DIST += $(CP_PY_TESTS) $(CP_SH_TESTS) $(CP_MODULES) tests/e2e/lib/cp.sh
