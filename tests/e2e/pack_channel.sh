@@ -3,7 +3,8 @@
 # reproducible output, signing by one and two keys, verification with a
 # threshold, and the refusals (unsigned, untrusted, tampered, oversized,
 # expired, wrong name, floor, rollout, mix-and-match of channel and statement).
-. "$(dirname "$0")/tap.sh"
+set -u
+. "$(dirname "$0")/lib/tap.sh"
 
 P="$MOLT_TOP_BUILDDIR/packaging/molt-pack"
 T=$(mktemp -d "${TMPDIR:-/tmp}/molt-pack-channel-e2e.XXXXXX")
