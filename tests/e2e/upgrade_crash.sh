@@ -57,12 +57,7 @@ done
 agent_stop
 agent_start
 wait_for 30 version_is "$cur"
-[ "$cur" = "$V1" ] && want=$V2 || want=$V1
-size=$(stat -c %s "$(pkg_of "$want")")
-cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
-tid=$(cp_create_task "$CID" "$want")
-partial() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 150000 ]; }
-wait_for 60 partial
+start_partial_download "$cur"
 pid=$(agent_pid)
 kill -KILL "$pid"
 ok $? "agent (pid $pid) killed with $(stat -c %s "$UPG/task-$tid/package") of $size bytes downloaded"

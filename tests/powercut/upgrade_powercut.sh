@@ -157,12 +157,7 @@ done
 # keeps what the downloader had synced (or nothing). After the reboot the agent
 # resumes or starts over; the task ends 2 or 3, never with a corrupt stage.
 wait_for 30 version_is "$cur"
-[ "$cur" = "$V1" ] && want=$V2 || want=$V1
-size=$(stat -c %s "$(pkg_of "$want")")
-cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
-tid=$(cp_create_task "$CID" "$want")
-partial() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 150000 ]; }
-wait_for 60 partial
+start_partial_download "$cur"
 had=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)
 power_cut
 left=$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo "no file")

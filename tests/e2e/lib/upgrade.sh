@@ -182,6 +182,18 @@ running_version() { collector_field collectorVersion; }
 version_is() { [ "$(running_version 2>/dev/null)" = "$1" ]; }
 current_link() { readlink "$ROOT/current" | sed 's|^versions/||'; }
 
+# start_partial_download CUR: a throttled task from the running version CUR to
+# the other build, waited on until more than 150000 bytes of its package are in
+# the upgrade dir (a download caught midway); sets want, size and tid.
+start_partial_download() {
+    [ "$1" = "$V1" ] && want=$V2 || want=$V1
+    size=$(stat -c %s "$(pkg_of "$want")")
+    cp_fault '{"type": "throttle", "bytesPerSecond": 131072}' >/dev/null
+    tid=$(cp_create_task "$CID" "$want")
+    wait_for 60 partial_download
+}
+partial_download() { [ "$(stat -c %s "$UPG/task-$tid/package" 2>/dev/null || echo 0)" -gt 150000 ]; }
+
 # task_statuses TASK: the distinct statuses the control plane recorded, in order.
 task_statuses() {
     cp_task_events "$1" | "$PY" -c '
