@@ -5,13 +5,17 @@ check_LIBRARIES = tests/unit/libtestutil.a
 tests_unit_libtestutil_a_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
-UNIT_TESTS = tests/unit/test_base tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
+UNIT_TESTS = tests/unit/test_err tests/unit/test_version tests/unit/test_log tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
 	tests/unit/test_json tests/unit/test_base64 tests/unit/test_proto
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
-tests_unit_test_base_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_base_LDADD = $(UNIT_LDADD)
+tests_unit_test_err_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_err_LDADD = $(UNIT_LDADD)
+tests_unit_test_version_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_version_LDADD = $(UNIT_LDADD)
+tests_unit_test_log_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_log_LDADD = $(UNIT_LDADD)
 tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_conf_LDADD = $(UNIT_LDADD)
 tests_unit_test_fs_CFLAGS = $(UNIT_CFLAGS)

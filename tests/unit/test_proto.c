@@ -26,6 +26,14 @@ static void test_proto_rules(void **state)
     v[MOLT_VERSION_MAX] = '1';
     v[MOLT_VERSION_MAX + 1] = '\0';
     assert_int_equal(molt_version_valid(v), 0);
+    assert_true(molt_version_valid("20.1-2749"));
+    assert_false(molt_version_valid(""));
+    assert_false(molt_version_valid("../etc"));
+    assert_false(molt_version_valid("20.1/x"));
+    assert_false(molt_version_valid("v20"));
+    /* Bytes >= 0x80 (a negative char on amd64, positive on aarch64) are not version characters. */
+    assert_false(molt_version_valid("20.1-\xe9"));
+    assert_false(molt_version_valid("\xb2" "0.1"));
     assert_int_equal(molt_hb_interval_valid(MOLT_HB_INTERVAL_MIN_MS), 1);
     assert_int_equal(molt_hb_interval_valid(MOLT_HB_INTERVAL_MAX_MS), 1);
     assert_int_equal(molt_hb_interval_valid(MOLT_HB_INTERVAL_MAX_MS + 1), 0);
