@@ -4,7 +4,7 @@
 #include <string.h>
 
 /* What json-c's strict mode lets through (checked on json-c 0.16, in
- * tests/unit/test_base.c): single-quoted strings, NaN and Infinity, "00" and
+ * tests/unit/test_json.c): single-quoted strings, NaN and Infinity, "00" and
  * "-01", raw control characters in strings, "\u0000" in keys (cut short there)
  * and in strings, and integers outside int64 (saturated without a word). One
  * linear pass over the raw text of the document json-c accepted refuses those. */

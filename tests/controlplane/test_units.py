@@ -24,7 +24,7 @@ import taprunner  # noqa: E402
 
 class VersionTest(unittest.TestCase):
     def test_order_matches_lib_version_c(self):
-        """the same cases as tests/unit/test_base.c, plus run and separator rules"""
+        """the same cases as tests/unit/test_version.c, plus run and separator rules"""
         lt = [("20.1-2749", "20.2-100"), ("20.9-99", "20.10-1"), ("19.115-37", "20.1-2749"),
               ("20.1", "20.1-5"), ("1.0", "1.0.1"), ("1.0-a", "1.0-b"), ("1.0.1", "1.0a"),
               ("9", "10"), ("1.0", "1.0a")]
