@@ -74,9 +74,12 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
     configure="$SRC/configure"
     if [ -f "$SRC/config.status" ] && [ "$(cd "$SRC" && pwd)" != "$OUTDIR" ]; then
         # Other OUTDIRs inside the sources carry the lock file and are left out, as are
-        # the e2e fixtures (their releases); make distclean below drops the rest of the build.
+        # the caches of the tests, demo and packages (the e2e fixtures' releases, the
+        # system tier's Debian rootfs with its device nodes, which an unprivileged
+        # extraction cannot make); make distclean below drops the rest of the build.
         tar -C "$SRC" --exclude=./.git --exclude-tag-all=.build-version.lock \
-            --exclude='./tests/e2e/fixture*' -cf - . |
+            --exclude='./tests/e2e/fixture*' --exclude=./tests/system-rootfs \
+            --exclude=./demo-cache --exclude=./pkg --exclude=./ci-artifacts -cf - . |
             tar -C "$OUTDIR" -xf - || die "cannot copy $SRC into $OUTDIR"
         configure="$OUTDIR/configure"
     fi
