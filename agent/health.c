@@ -201,6 +201,8 @@ int molt_health_run(const struct molt_config *conf, molt_health_progress_fn fn, 
         snprintf(reason, n, "health check: %s", err.msg);
         return -1;
     }
+    if (fn)
+        fn(arg, 0, total);
     for (int i = 1; i <= total; i++) {
         if (i > 1)
             sleep_ms(conf->install.health_interval_ms);

@@ -10,7 +10,7 @@
 
 #define MOLT_HEALTH_REASON_MAX 320
 
-/* Called after each passed check (status and the local API show progress). */
+/* Called before the first run (passed 0) and after each passed one. */
 typedef void (*molt_health_progress_fn)(void *arg, int passed, int total);
 
 /* Runs the checks; returns 0 when all passed, else -1 with reason set to

@@ -801,6 +801,21 @@ static void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command 
     molt_upgrade_cancel_task(a, cmd->task_id, &err);
 }
 
+/* The task's message shows the checks passed so far to `molt-agent status`
+ * and the local API; only locally: the server hears the stage and the result. */
+static void health_progress(void *arg, int passed, int total)
+{
+    struct upgrade *u = arg;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_report r;
+
+    if (!molt_task_current(&u->agent->tasks, &r) || strcmp(r.task_id, u->task.task_id) != 0)
+        return;
+    snprintf(r.message, sizeof(r.message), "health check: %d/%d passed", passed, total);
+    if (molt_task_update(&u->agent->tasks, &r, &err) < 0)
+        molt_log_warn("upgrade.report", "task=%s error=\"%s\"", r.task_id, err.msg);
+}
+
 /* The trial's health check failed: the stable installer ends the trial (the
  * same rollback a failed trial gets from launch), and we exit so that launch
  * starts the old version, which reports 3 from the journal's reason. Should
@@ -831,7 +846,7 @@ static void on_first_ack(struct molt_agent *a, void *arg)
     /* Run here, on the heartbeat thread: heartbeats pause for at most
      * health_checks * (interval + timeout), which molt_conf_validate keeps
      * within the trial deadline, and no command starts during the check. */
-    if (arg && molt_health_run(&conf, NULL, NULL, msg, MOLT_HEALTH_REASON_MAX) < 0) {
+    if (arg && molt_health_run(&conf, health_progress, u, msg, MOLT_HEALTH_REASON_MAX) < 0) {
         fail_health(a, u, &conf, msg);
         return;
     }
