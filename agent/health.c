@@ -107,8 +107,11 @@ static void collect(struct check *c, int fd, int64_t deadline)
     }
 }
 
+/* The check ends when its output closes (or at the timeout): a command that
+ * leaves something running with its stdout open runs until the timeout. */
 static void run_once(char **argv, int64_t timeout_ms, struct check *c)
 {
+    siginfo_t info;
     int pipefd[2];
     pid_t pid;
 
@@ -129,13 +132,16 @@ static void run_once(char **argv, int64_t timeout_ms, struct check *c)
     setpgid(pid, pid);  /* also here: no race with the kill below */
     close(pipefd[1]);
     collect(c, pipefd[0], molt_host_monotonic_ms() + timeout_ms);
+    close(pipefd[0]);
     if (c->timed_out)
         kill(-pid, SIGKILL);
-    close(pipefd[0]);
+    /* Wait without reaping: while the leader is a zombie its group id cannot be
+     * reused, so the kill below reaches only what the check left running. */
+    while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+        ;
+    kill(-pid, SIGKILL);
     while (waitpid(pid, &c->status, 0) < 0 && errno == EINTR)
         ;
-    if (!c->timed_out)
-        kill(-pid, SIGKILL);    /* what it left running in its group goes with it */
 }
 
 static void log_output(int i, int total, const struct check *c)

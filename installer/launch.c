@@ -186,7 +186,13 @@ static int prepare_start(struct inst *in, struct start_plan *plan, struct tail *
     return rc;
 }
 
-/* Reads the journal without the lock: is this trial still undecided? */
+/* Is the journal's trial the one plan started? */
+static int is_plan_trial(const struct molt_journal *j, const struct start_plan *plan)
+{
+    return j->state == MOLT_JOURNAL_TRIAL && strcmp(j->task_id, plan->task_id) == 0 &&
+           strcmp(j->to_version, plan->version) == 0;
+}
+
 /* The trial log's header for an exit of plan's agent: its start while the
  * trial is on, or the reason when the trial ended rolled back while it ran
  * (its health check failed, or the watchdog's deadline); 0 when committed. */
@@ -197,9 +203,7 @@ static int trial_log_header(const struct inst *in, const struct start_plan *plan
     const struct molt_journal_outcome *o;
     struct molt_journal j;
 
-    if (molt_journal_load(in->journal_path, &j, &err) < 0 ||
-        (j.state == MOLT_JOURNAL_TRIAL && strcmp(j.task_id, plan->task_id) == 0 &&
-         strcmp(j.to_version, plan->version) == 0)) {
+    if (molt_journal_load(in->journal_path, &j, &err) < 0 || is_plan_trial(&j, plan)) {
         snprintf(header, n, "trial of %s for task %s: start %lld", plan->version, plan->task_id,
                  (long long)plan->start_no);
         return 1;
@@ -212,6 +216,7 @@ static int trial_log_header(const struct inst *in, const struct start_plan *plan
     return 1;
 }
 
+/* Reads the journal without the lock: is this trial still undecided? */
 static int still_on_trial(const struct inst *in, const struct start_plan *plan)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -219,8 +224,7 @@ static int still_on_trial(const struct inst *in, const struct start_plan *plan)
 
     if (molt_journal_load(in->journal_path, &j, &err) < 0)
         return 1; /* unreadable: let the next start decide under the lock */
-    return j.state == MOLT_JOURNAL_TRIAL && strcmp(j.task_id, plan->task_id) == 0 &&
-           strcmp(j.to_version, plan->version) == 0;
+    return is_plan_trial(&j, plan);
 }
 
 /* Under the lock: if the trial of plan is still on, end it now. */
@@ -234,8 +238,7 @@ static int end_trial(struct inst *in, const struct start_plan *plan, const char 
     if ((rc = inst_lock(in, err)) < 0)
         return rc;
     rc = inst_journal_open(in, &j, err);
-    if (rc == 0 && j.state == MOLT_JOURNAL_TRIAL && strcmp(j.task_id, plan->task_id) == 0 &&
-        strcmp(j.to_version, plan->version) == 0) {
+    if (rc == 0 && is_plan_trial(&j, plan)) {
         if (why)
             snprintf(reason, sizeof(reason), "%s", why);
         else if (!molt_journal_trial_failed(&j, inst_now_ms(), in->conf.install.trial_max_starts,
