@@ -154,7 +154,8 @@ static void log_output(int i, int total, const struct check *c)
         char one[LINE_MAX_SHOWN + 1];
         snprintf(one, sizeof(one), "%.*s", (int)(len > LINE_MAX_SHOWN ? LINE_MAX_SHOWN : len), p);
         last_line(one, line, sizeof(line));
-        molt_log_info("upgrade.health_output", "check=%d/%d line=\"%s\"", i, total, line);
+        if (line[0])
+            molt_log_info("upgrade.health_output", "check=%d/%d line=\"%s\"", i, total, line);
         p += len;
         if (*p)
             p++;
