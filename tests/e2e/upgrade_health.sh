@@ -8,7 +8,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 21
+tap_plan 22
 TRIAL_TIMEOUT=20s env_start health
 publish "$V1" "$V2"
 
@@ -106,5 +106,10 @@ if tap_have_fault_points; then
 else
     tap_skip 4 "$TAP_NO_FAULT_POINTS"
 fi
+# rollback --task ends only that task's trial: at rest it is refused, changing nothing
+out=$("$ROOT/bin/molt-installer" rollback --task 999 --reason x 2>&1)
+rc=$?
+is "$rc:$out:$(current_link)" "3:molt-installer: rollback: no trial of task 999 in progress:$V1" \
+    "rollback --task without that task's trial exits 3 and leaves current alone"
 [ "$TAP_FAILED" -eq 0 ] || show_log 80
 tap_done
