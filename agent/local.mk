@@ -8,6 +8,7 @@ agent_libmoltagent_a_SOURCES = \
 	agent/api.c agent/api.h \
 	agent/backoff.c agent/backoff.h \
 	agent/command.c agent/command.h \
+	agent/health.c agent/health.h \
 	agent/heartbeat.c agent/heartbeat.h \
 	agent/identity.c agent/identity.h \
 	agent/outbox.c agent/outbox.h \

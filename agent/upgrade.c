@@ -24,6 +24,7 @@
 #include "download.h"
 #include "fault.h"
 #include "fs.h"
+#include "health.h"
 #include "host.h"
 #include "http.h"
 #include "journal.h"
@@ -800,7 +801,38 @@ static void molt_upgrade_cancel(struct molt_agent *a, const struct molt_command 
     molt_upgrade_cancel_task(a, cmd->task_id, &err);
 }
 
-/* The new version proved itself: the server acknowledged its heartbeat. */
+/* The task's message shows the checks passed so far to `molt-agent status`
+ * and the local API; only locally: the server hears the stage and the result. */
+static void health_progress(void *arg, int passed, int total)
+{
+    struct upgrade *u = arg;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_report r;
+
+    if (!molt_task_current(&u->agent->tasks, &r) || strcmp(r.task_id, u->task.task_id) != 0)
+        return;
+    snprintf(r.message, sizeof(r.message), "health check: %d/%d passed", passed, total);
+    if (molt_task_update(&u->agent->tasks, &r, &err) < 0)
+        molt_log_warn("upgrade.report", "task=%s error=\"%s\"", r.task_id, err.msg);
+}
+
+/* The trial's health check failed: the stable installer ends the trial (the
+ * same rollback a failed trial gets from launch), and we exit so that launch
+ * starts the old version, which reports 3 from the journal's reason. Should
+ * the rollback not happen (we crash, it fails), the trial deadline still does it. */
+static void fail_health(struct molt_agent *a, struct upgrade *u, const struct molt_config *conf,
+                        const char *reason)
+{
+    const char *args[] = { "rollback", "--task", u->task.task_id, "--reason", reason, NULL };
+    char msg[400];
+
+    if (run_installer(a, conf, args, msg, sizeof(msg)) < 0)
+        molt_log_error("upgrade.health_rollback", "task=%s error=\"%s\"", u->task.task_id, msg);
+    molt_agent_request_exit(a, MOLT_EXIT_RESTART);
+}
+
+/* The new version proved itself: the server acknowledged its heartbeat, and
+ * (on trial, arg non-NULL) [install] health_command passed. */
 static void on_first_ack(struct molt_agent *a, void *arg)
 {
     struct upgrade *u = upgrade_of(a);
@@ -811,6 +843,13 @@ static void on_first_ack(struct molt_agent *a, void *arg)
     int final;
 
     molt_agent_config(a, &conf);
+    /* Run here, on the heartbeat thread: heartbeats pause for at most
+     * health_checks * (interval + timeout), which molt_conf_validate keeps
+     * within the trial deadline, and no command starts during the check. */
+    if (arg && molt_health_run(&conf, health_progress, u, msg, MOLT_HEALTH_REASON_MAX) < 0) {
+        fail_health(a, u, &conf, msg);
+        return;
+    }
     MOLT_FAULT_POINT("upgrade.before_commit");
     if (run_installer(a, &conf, args, msg, sizeof(msg)) < 0) {
         /* The launcher decides now: the trial is over or already undone. */
@@ -855,7 +894,7 @@ static int resume_after_switch(struct molt_agent *a, struct upgrade *u, struct m
     case MOLT_RESUME_TRIAL:
         /* We are the new version, on trial: prove it with a heartbeat. */
         report_stage_main(u, MOLT_STAGE_HEALTH_CHECK);
-        molt_agent_on_first_ack(a, on_first_ack, NULL);
+        molt_agent_on_first_ack(a, on_first_ack, u);
         molt_log_info("upgrade.trial", "task=%s version=%s", u->task.task_id, self);
         return 0;
     case MOLT_RESUME_COMMITTED:

@@ -87,7 +87,8 @@ int inst_rollback_trial(struct inst *in, struct molt_journal *j, const char *rea
                         struct molt_err *err);
 int inst_apply(struct inst *in, const struct inst_apply_args *a, struct molt_err *err);
 int inst_commit(struct inst *in, const char *task_id, struct molt_err *err);
-int inst_manual_rollback(struct inst *in, const char *reason, struct molt_err *err);
+int inst_manual_rollback(struct inst *in, const char *task_id, const char *reason,
+                         struct molt_err *err);
 /* Moves a complete build directory into versions/<version> (lock held). */
 int inst_move_into_versions(struct inst *in, const char *build_dir, const char *version,
                             struct molt_err *err);

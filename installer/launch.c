@@ -186,6 +186,36 @@ static int prepare_start(struct inst *in, struct start_plan *plan, struct tail *
     return rc;
 }
 
+/* Is the journal's trial the one plan started? */
+static int is_plan_trial(const struct molt_journal *j, const struct start_plan *plan)
+{
+    return j->state == MOLT_JOURNAL_TRIAL && strcmp(j->task_id, plan->task_id) == 0 &&
+           strcmp(j->to_version, plan->version) == 0;
+}
+
+/* The trial log's header for an exit of plan's agent: its start while the
+ * trial is on, or the reason when the trial ended rolled back while it ran
+ * (its health check failed, or the watchdog's deadline); 0 when committed. */
+static int trial_log_header(const struct inst *in, const struct start_plan *plan, char *header,
+                            size_t n)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    const struct molt_journal_outcome *o;
+    struct molt_journal j;
+
+    if (molt_journal_load(in->journal_path, &j, &err) < 0 || is_plan_trial(&j, plan)) {
+        snprintf(header, n, "trial of %s for task %s: start %lld", plan->version, plan->task_id,
+                 (long long)plan->start_no);
+        return 1;
+    }
+    o = molt_journal_find_outcome(&j, plan->task_id);
+    if (!o || o->result != MOLT_JOURNAL_RESULT_ROLLED_BACK || strcmp(o->to_version, plan->version))
+        return 0;
+    snprintf(header, n, "trial of %s for task %s: rolled back: %s", plan->version, plan->task_id,
+             o->reason);
+    return 1;
+}
+
 /* Reads the journal without the lock: is this trial still undecided? */
 static int still_on_trial(const struct inst *in, const struct start_plan *plan)
 {
@@ -194,8 +224,7 @@ static int still_on_trial(const struct inst *in, const struct start_plan *plan)
 
     if (molt_journal_load(in->journal_path, &j, &err) < 0)
         return 1; /* unreadable: let the next start decide under the lock */
-    return j.state == MOLT_JOURNAL_TRIAL && strcmp(j.task_id, plan->task_id) == 0 &&
-           strcmp(j.to_version, plan->version) == 0;
+    return is_plan_trial(&j, plan);
 }
 
 /* Under the lock: if the trial of plan is still on, end it now. */
@@ -209,8 +238,7 @@ static int end_trial(struct inst *in, const struct start_plan *plan, const char 
     if ((rc = inst_lock(in, err)) < 0)
         return rc;
     rc = inst_journal_open(in, &j, err);
-    if (rc == 0 && j.state == MOLT_JOURNAL_TRIAL && strcmp(j.task_id, plan->task_id) == 0 &&
-        strcmp(j.to_version, plan->version) == 0) {
+    if (rc == 0 && is_plan_trial(&j, plan)) {
         if (why)
             snprintf(reason, sizeof(reason), "%s", why);
         else if (!molt_journal_trial_failed(&j, inst_now_ms(), in->conf.install.trial_max_starts,
@@ -560,7 +588,7 @@ static void run_child(struct inst *in, struct start_plan *plan, struct child *c,
 static void after_exit(struct inst *in, const struct start_plan *plan, const struct child *c,
                        struct tail *tail)
 {
-    char how[64], header[256];
+    char how[64], header[MOLT_JOURNAL_REASON_MAX + 128];
     int64_t ran = inst_now_ms() - c->started_ms;
 
     describe_exit(c, how, sizeof(how));
@@ -568,11 +596,8 @@ static void after_exit(struct inst *in, const struct start_plan *plan, const str
                   (long)c->pid, how, (long long)ran);
     tail_note(tail, "--- molt-installer: %s pid %ld %s after %lld ms ---", plan->version,
               (long)c->pid, how, (long long)ran);
-    if (plan->trial && still_on_trial(in, plan)) {
-        snprintf(header, sizeof(header), "trial of %s for task %s: start %lld", plan->version,
-                 plan->task_id, (long long)plan->start_no);
+    if (plan->trial && trial_log_header(in, plan, header, sizeof(header)))
         write_trial_log(in, tail, header);
-    }
 }
 
 /* Sleeps delay_ms, or less when asked to stop. */

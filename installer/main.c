@@ -108,9 +108,11 @@ static const struct command commands[] = {
     {"commit", 0, COMMON | BIT(OPT_TASK),
      "commit [--task ID]\n"
      "Ends the trial and keeps the new version (the new agent calls it).\n" COMMON_HELP},
-    {"rollback", 0, COMMON | BIT(OPT_REASON),
-     "rollback [--reason TEXT]\n"
-     "Switches back to the previous version; the reason goes into the journal.\n" COMMON_HELP},
+    {"rollback", 0, COMMON | BIT(OPT_REASON) | BIT(OPT_TASK),
+     "rollback [--reason TEXT] [--task ID]\n"
+     "Switches back to the previous version; the reason goes into the journal.\n"
+     "With --task, the agent on trial for that task failed its health check: the trial\n"
+     "ends with the reason as given (refused unless that task's trial is on).\n" COMMON_HELP},
     {"status", 0, COMMON | BIT(OPT_JSON),
      "status [--json]\n"
      "Shows the versions, the journal and recent outcomes, changing nothing.\n" COMMON_HELP},
@@ -323,7 +325,7 @@ static int dispatch(struct inst *in, const struct args *a, struct molt_err *err)
     if (strcmp(a->command, "commit") == 0)
         return inst_commit(in, a->task, err);
     if (strcmp(a->command, "rollback") == 0)
-        return inst_manual_rollback(in, a->reason, err);
+        return inst_manual_rollback(in, a->task, a->reason, err);
     if (strcmp(a->command, "status") == 0)
         return inst_status(in, a->json, err);
     return inst_gc(in, a->keep, a->n_keep, err);

@@ -474,13 +474,36 @@ static int manual_rollback_locked(struct inst *in, const char *why, struct molt_
     return 0;
 }
 
-int inst_manual_rollback(struct inst *in, const char *reason, struct molt_err *err)
+/* The agent on trial found itself unhealthy: end that task's trial, and only
+ * that one, with its reason as given (no "manual rollback" prefix). */
+static int fail_trial_locked(struct inst *in, const char *task_id, const char *why,
+                             struct molt_err *err)
+{
+    struct molt_journal j;
+    int rc;
+
+    if ((rc = inst_journal_open(in, &j, err)) < 0 || (rc = inst_recover(in, &j, err)) < 0)
+        return rc;
+    if (j.state != MOLT_JOURNAL_TRIAL || strcmp(j.task_id, task_id) != 0)
+        return molt_err_set(err, MOLT_E_STATE, "no trial of task %s in progress", task_id);
+    if ((rc = inst_rollback_trial(in, &j, why && *why ? why : "trial failed", err)) < 0)
+        return rc;
+    printf("rolled back task %s: current is %s\n", j.task_id, j.from_version);
+    return 0;
+}
+
+int inst_manual_rollback(struct inst *in, const char *task_id, const char *reason,
+                         struct molt_err *err)
 {
     int rc;
 
+    if (task_id && !molt_task_id_valid(task_id))
+        return molt_err_set(err, MOLT_E_INVAL, "--task: '%.40s' is not a task id (digits)",
+                            task_id);
     if ((rc = inst_lock(in, err)) < 0)
         return rc;
-    rc = manual_rollback_locked(in, reason, err);
+    rc = task_id ? fail_trial_locked(in, task_id, reason, err)
+                 : manual_rollback_locked(in, reason, err);
     inst_unlock(in);
     if (rc < 0)
         molt_err_prefix(err, "rollback");

@@ -65,6 +65,10 @@ static const struct conf_key conf_keys[] = {
     STR(install, root),
     TYPED(install, trial_timeout, trial_timeout_ms, CONF_DURATION),
     TYPED(install, trial_max_starts, trial_max_starts, CONF_COUNT),
+    STR(install, health_command),
+    TYPED(install, health_timeout, health_timeout_ms, CONF_DURATION),
+    TYPED(install, health_checks, health_checks, CONF_COUNT),
+    TYPED(install, health_interval, health_interval_ms, CONF_DURATION),
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -91,6 +95,9 @@ void molt_conf_defaults(struct molt_config *conf)
     snprintf(conf->install.root, sizeof(conf->install.root), "/opt/molt");
     conf->install.trial_timeout_ms = 120000;
     conf->install.trial_max_starts = 3;
+    conf->install.health_timeout_ms = 30000;
+    conf->install.health_checks = 1;
+    conf->install.health_interval_ms = 5000;
 }
 
 int molt_conf_parse_duration(const char *s, int64_t *ms)
@@ -437,6 +444,76 @@ int molt_conf_url_is_loopback(const char *url)
     return inet_pton(AF_INET, buf, &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
 }
 
+int molt_conf_split_command(const char *cmd, char *buf, size_t bufsize, char **argv,
+                            size_t max_words, struct molt_err *err)
+{
+    size_t n = 0, used = 0;
+    const char *p = cmd;
+
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        if (n + 1 >= max_words)
+            return molt_err_set(err, MOLT_E_CONFIG, "install.health_command: more than %zu words",
+                                max_words - 1);
+        argv[n++] = buf + used;
+        while (*p && *p != ' ' && *p != '\t') {
+            char quote = 0;
+            if (*p == '\'' || *p == '"')
+                quote = *p++;
+            while (*p && (quote ? *p != quote : (*p != ' ' && *p != '\t' && *p != '\'' &&
+                                                 *p != '"'))) {
+                if (used + 1 >= bufsize)
+                    return molt_err_set(err, MOLT_E_CONFIG, "install.health_command: too long");
+                buf[used++] = *p++;
+            }
+            if (quote && *p != quote)
+                return molt_err_set(err, MOLT_E_CONFIG,
+                                    "install.health_command: unterminated %c quote", quote);
+            if (quote)
+                p++;
+        }
+        buf[used++] = '\0';
+    }
+    argv[n] = NULL;
+    if (n == 0)
+        return molt_err_set(err, MOLT_E_CONFIG, "install.health_command: no program named");
+    return 0;
+}
+
+/* The check runs inside the trial: launch's deadline must leave room for all
+ * of it, or a slow but passing check would be rolled back by the watchdog. */
+static int validate_health(const struct molt_config *c, struct molt_err *err)
+{
+    char buf[MOLT_CONF_STR], *argv[64];
+    int64_t need;
+
+    if (!c->install.health_command[0])
+        return 0;
+    if (molt_conf_split_command(c->install.health_command, buf, sizeof(buf), argv, 64, err) < 0)
+        return err->code;
+    if (argv[0][0] != '/')
+        return molt_err_set(err, MOLT_E_CONFIG,
+                            "install.health_command: '%.128s' is not an absolute path", argv[0]);
+    if (c->install.health_checks < 1 || c->install.health_checks > 100)
+        return molt_err_set(err, MOLT_E_CONFIG, "install.health_checks: 1..100");
+    if (c->install.health_timeout_ms < 100)
+        return molt_err_set(err, MOLT_E_CONFIG, "install.health_timeout: at least 100ms");
+    if (c->install.health_interval_ms > 3600000 || c->install.health_timeout_ms > 3600000)
+        return molt_err_set(err, MOLT_E_CONFIG,
+                            "install.health_interval and install.health_timeout: at most 1h");
+    need = c->install.health_checks * (c->install.health_interval_ms + c->install.health_timeout_ms);
+    if (need >= c->install.trial_timeout_ms)
+        return molt_err_set(err, MOLT_E_CONFIG,
+                            "install.health_checks * (install.health_interval + "
+                            "install.health_timeout) = %lldms does not fit in "
+                            "install.trial_timeout (%lldms): raise trial_timeout or lower the others",
+                            (long long)need, (long long)c->install.trial_timeout_ms);
+    return 0;
+}
+
 int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
 {
     const char *url = conf->server.url;
@@ -468,7 +545,7 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
     if (!!conf->server.client_cert[0] != !!conf->server.client_key[0])
         return molt_err_set(err, MOLT_E_CONFIG,
                             "server.client_cert and server.client_key go together");
-    return 0;
+    return validate_health(conf, err);
 }
 
 /* The agent appends /api/v1/... to server.url: a URL copied from a browser or

@@ -47,8 +47,18 @@ struct molt_config {
         char root[MOLT_CONF_STR];
         int64_t trial_timeout_ms;
         int64_t trial_max_starts;
+        char health_command[MOLT_CONF_STR]; /* "" = commit on the first acknowledged heartbeat */
+        int64_t health_timeout_ms;
+        int64_t health_checks;
+        int64_t health_interval_ms;
     } install;
 };
+
+/* Splits install.health_command into argv words: blanks separate words, and
+ * '...' or "..." quote blanks (no escapes, no expansion: no shell runs it).
+ * buf holds the words; argv ends with NULL. MOLT_E_CONFIG names the key. */
+int molt_conf_split_command(const char *cmd, char *buf, size_t bufsize, char **argv,
+                            size_t max_words, struct molt_err *err);
 
 /* Rewrites err, the failure of molt_fs_probe_rename into <root>/versions, so
  * that it names agent.upgrade_dir first and ends with what to do (a report

@@ -244,6 +244,60 @@ static void test_durations_and_loopback(void **state)
     assert_false(molt_conf_url_is_loopback("http://10.1.1.1/"));
 }
 
+/* [install] health_*: the trial's health check (issue 19). */
+static void test_health_keys(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], buf[256], *argv[8];
+
+    clear_env();
+    assert_int_equal(load_text("[install]\n", &conf, &err, dir), 0);
+    assert_string_equal(conf.install.health_command, "");
+    assert_int_equal(conf.install.health_timeout_ms, 30000);
+    assert_int_equal(conf.install.health_checks, 1);
+    assert_int_equal(conf.install.health_interval_ms, 5000);
+    tu_rmtree(dir);
+    assert_int_equal(load_text("[install]\n"
+                               "health_command = /usr/bin/check --name 'a b' \"c\"d\n"
+                               "health_timeout = 2s\n"
+                               "health_checks = 3\n"
+                               "health_interval = 500ms\n",
+                               &conf, &err, dir), 0);
+    assert_int_equal(conf.install.health_timeout_ms, 2000);
+    assert_int_equal(conf.install.health_checks, 3);
+    assert_int_equal(conf.install.health_interval_ms, 500);
+    assert_int_equal(molt_conf_split_command(conf.install.health_command, buf, sizeof(buf), argv,
+                                             8, &err), 0);
+    assert_string_equal(argv[0], "/usr/bin/check");
+    assert_string_equal(argv[1], "--name");
+    assert_string_equal(argv[2], "a b");
+    assert_string_equal(argv[3], "cd");
+    assert_null(argv[4]);
+    tu_rmtree(dir);
+    assert_int_equal(molt_conf_split_command("/a b c d e f g h", buf, sizeof(buf), argv, 4, &err),
+                     MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "more than 3 words"));
+
+    expect_error("[install]\nhealth_checks = many\n", "install.health_checks: bad value");
+    expect_error("[install]\nhealth_timeout = soon\n", "install.health_timeout: bad value");
+    expect_error("[install]\nhealth_command = check.sh\n", "not an absolute path");
+    expect_error("[install]\nhealth_command = /bin/x 'open\n", "unterminated ' quote");
+    expect_error("[install]\nhealth_command = /bin/true\nhealth_checks = 0\n",
+                 "install.health_checks: 1..100");
+    expect_error("[install]\nhealth_command = /bin/true\nhealth_timeout = 10ms\n",
+                 "install.health_timeout: at least 100ms");
+    /* 3 * (5s + 30s) = 105s does not fit in a 100s trial; with the key names */
+    expect_error("[install]\nhealth_command = /bin/true\nhealth_checks = 3\n"
+                 "trial_timeout = 100s\n",
+                 "install.health_checks * (install.health_interval + install.health_timeout) = "
+                 "105000ms does not fit in install.trial_timeout (100000ms)");
+    /* unchecked without a command: the defaults of the others never refuse a start */
+    assert_int_equal(load_text("[install]\nhealth_checks = 0\ntrial_timeout = 1s\n", &conf,
+                               &err, dir), 0);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_url_normalised),
         cmocka_unit_test(test_upgrade_dir_follows_root),
         cmocka_unit_test(test_durations_and_loopback),
+        cmocka_unit_test(test_health_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
