@@ -79,7 +79,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
         # extraction cannot make); make distclean below drops the rest of the build.
         tar -C "$SRC" --exclude=./.git --exclude-tag-all=.build-version.lock \
             --exclude='./tests/e2e/fixture*' --exclude=./tests/system-rootfs \
-            --exclude=./demo-cache --exclude=./pkg --exclude=./ci-artifacts -cf - . |
+            --exclude=./demo-cache --exclude=./bench-cache --exclude=./pkg --exclude=./ci-artifacts -cf - . |
             tar -C "$OUTDIR" -xf - || die "cannot copy $SRC into $OUTDIR"
         configure="$OUTDIR/configure"
     fi
