@@ -248,6 +248,11 @@ static int setup_handle(CURL *h, struct attempt *a, struct curl_slist **hdrs, co
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->o->size);
+    /* libcurl averages over the transfer and stops reading the socket when
+     * ahead; body and progress callbacks keep coming between pauses, so
+     * progress reports and cancellation work as without a cap. */
+    if (a->o->max_rate > 0)
+        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)a->o->max_rate);
     if (a->o->bearer) {
         snprintf(line, sizeof(line), "Authorization: Bearer %s", a->o->bearer);
         *hdrs = curl_slist_append(*hdrs, line);
