@@ -20,7 +20,9 @@
 /* A start-up wait longer than an hour is a host out of touch, not a spread. */
 #define STARTUP_JITTER_MAX_MS (3600LL * 1000)
 
-enum conf_type { CONF_STR, CONF_BOOL, CONF_DURATION, CONF_COUNT, CONF_RATE, CONF_LEVEL, CONF_TARGET };
+enum conf_type {
+    CONF_STR, CONF_BOOL, CONF_DURATION, CONF_COUNT, CONF_RATE, CONF_LEVEL, CONF_TARGET
+};
 
 struct conf_key {
     const char *section;
@@ -90,8 +92,9 @@ void molt_conf_defaults(struct molt_config *conf)
     conf->agent.heartbeat_interval_ms = 15000;
     conf->agent.backoff_max_ms = 300000;
     /* Twice the default heartbeat interval: after a power cut a fleet's
-     * registrations spread over 30 s (10,000 hosts: ~330/s, not 10,000 at once),
-     * and no host starts more than one interval late on top of its first. */
+     * registrations spread over 30 s (10,000 hosts: ~330/s, not 10,000 at once,
+     * and after that their heartbeats stay spread over the interval), while no
+     * host is silent for more than two missed heartbeats. */
     conf->agent.startup_jitter_ms = 30000;
     conf->agent.long_poll = 1;
     conf->agent.allow_downgrade = 1;

@@ -8,7 +8,10 @@ set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
 # ms_of STAMP: milliseconds since the epoch of a log line's 2026-12-02T20:41:57.123Z stamp.
-ms_of() { local s=$1; echo $(( $(date -ud "${s%.*}" +%s) * 1000 + 10#$(echo "${s##*.}" | tr -d Z) )); }
+ms_of() {
+    local s=$1
+    echo $(( $(date -ud "${s%.*}" +%s) * 1000 + 10#$(echo "${s##*.}" | tr -d Z) ))
+}
 # stamp_of EVENT [PATTERN]: the stamp of the first agent log line with EVENT (and PATTERN).
 stamp_of() { grep " $1 ${2:-}" "$WORK/agent.log" | head -n 1 | cut -d' ' -f1; }
 
@@ -69,9 +72,11 @@ read -r elapsed reports < <(progress_while_downloading "$tid" "$size" "$t0")
 need=$(( (size - 262144) * 1000 / cap ))
 ok "$( [ "$elapsed" -ge "$need" ]; echo $?)" \
     "the $size-byte download took $elapsed ms, at least (size - 256 KiB) / host cap = $need ms"
-ok "$( [ "$reports" -ge 2 ]; echo $?)" "$reports distinct progress reports reached the server during it"
+ok "$( [ "$reports" -ge 2 ]; echo $?)" \
+    "$reports distinct progress reports reached the server during it"
 like "$(grep "upgrade.rate task=$tid " "$WORK/agent.log")" \
-    "max_bytes_per_second=$cap host_cap=$cap command=$(( cap * 4 ))" "the agent logged the host's cap as the rate"
+    "max_bytes_per_second=$cap host_cap=$cap command=$(( cap * 4 ))" \
+    "the agent logged the host's cap as the rate"
 cp_wait_task_status "$tid" 2 90
 ok $? "task $tid ends 2 ($CP_TASK_MESSAGE)"
 
@@ -89,9 +94,11 @@ read -r elapsed reports < <(progress_while_downloading "$tid" "$size1" "$t0")
 need=$(( (size1 - 262144) * 1000 / slow ))
 ok "$( [ "$elapsed" -ge "$need" ]; echo $?)" \
     "the $size1-byte download took $elapsed ms, at least (size - 256 KiB) / command rate = $need ms"
-ok "$( [ "$reports" -ge 2 ]; echo $?)" "$reports distinct progress reports reached the server during it"
+ok "$( [ "$reports" -ge 2 ]; echo $?)" \
+    "$reports distinct progress reports reached the server during it"
 like "$(grep "upgrade.rate task=$tid " "$WORK/agent.log")" \
-    "max_bytes_per_second=$slow host_cap=$cap command=$slow" "the agent logged the command's rate"
+    "max_bytes_per_second=$slow host_cap=$cap command=$slow" \
+    "the agent logged the command's rate"
 cp_wait_task_status "$tid" 2 90
 ok $? "task $tid ends 2 ($CP_TASK_MESSAGE)"
 
