@@ -40,6 +40,7 @@ struct loop {
     int64_t next_hb;           /* monotonic ms */
     int64_t last_send;         /* monotonic ms the last heartbeat left */
     int64_t interval_ms;
+    int64_t jitter_until;      /* monotonic ms: nothing goes to the server before (start-up) */
     int server_interval;       /* the server chose interval_ms */
     int long_poll;             /* the last reply offered long-poll */
     int outbox_pending;
@@ -749,7 +750,7 @@ static void do_reload(struct molt_agent *a, struct loop *l, int64_t now)
         l->interval_ms = c.agent.heartbeat_interval_ms;
     if (!c.agent.long_poll)
         l->long_poll = 0;
-    l->next_hb = now;
+    l->next_hb = now > l->jitter_until ? now : l->jitter_until;
     explicit_bzero(&c, sizeof(c));
     molt_log_info("config.reloaded", "server=%s interval_ms=%lld log_level=%s",
                   a->conf.server.url, (long long)l->interval_ms, a->conf.agent.log_level);
@@ -781,15 +782,39 @@ static void handle_wake(struct molt_agent *a, struct loop *l, int64_t now)
 {
     int w = atomic_exchange(&a->wake, 0);
 
+    /* Neither goes out before the start-up jitter has passed (0 once it has). */
     if (w & MOLT_WAKE_OUTBOX) {
         l->outbox_pending = 1;
-        a->outbox_due_mono = 0;
+        a->outbox_due_mono = l->jitter_until;
     }
     if ((w & MOLT_WAKE_HEARTBEAT) && a->hb_backoff.failures == 0 && a->have_identity) {
         int64_t t = l->last_send + WAKE_SPACING_MS;
+        if (t < l->jitter_until)
+            t = l->jitter_until;
         if (t < l->next_hb)
             l->next_hb = t > now ? t : now;
     }
+}
+
+/* After a boot or restart the first registration, heartbeat and outbox send
+ * wait a random time in [0, agent.startup_jitter], so a fleet that lost power
+ * together does not come back as one burst. Not on trial (a hook waits for the
+ * first heartbeat: the trial's clock runs) and not when the jitter is 0. The
+ * wait is the loop's own, so a stop or reload still ends it at once. */
+static void startup_jitter(struct molt_agent *a, struct loop *l)
+{
+    int64_t max = a->conf.agent.startup_jitter_ms, delay, now = molt_host_monotonic_ms();
+
+    if (max <= 0 || a->first_ack_fn) {
+        if (max > 0)
+            molt_log_info("agent.startup_jitter", "delay_ms=0 jitter_ms=%lld reason=trial",
+                          (long long)max);
+        return;
+    }
+    delay = (int64_t)molt_backoff_rand(&a->hb_backoff, (uint64_t)max);
+    l->jitter_until = l->next_hb = a->outbox_due_mono = now + delay;
+    molt_log_info("agent.startup_jitter", "delay_ms=%lld jitter_ms=%lld", (long long)delay,
+                  (long long)max);
 }
 
 int molt_agent_run(struct molt_agent *a)
@@ -807,6 +832,7 @@ int molt_agent_run(struct molt_agent *a)
     notify("READY=1");
     molt_log_info("agent.start", "version=%s server=%s state_dir=%s pid=%ld", molt_version_self(),
                   a->conf.server.url, a->state_dir, (long)getpid());
+    startup_jitter(a, &l);
     while (!a->stop) {
         int64_t now = molt_host_monotonic_ms();
         if (a->reload)

@@ -109,6 +109,11 @@ static int parse_upgrade(struct json_object *o, struct molt_command *cmd, struct
         cmd->expires_at - cmd->request_time > MOLT_COMMAND_MAX_LIFETIME_MS)
         return molt_err_set(err, MOLT_E_PARSE, "field 'expiresAt': not within 7 days after "
                                                "requestTime");
+    /* The server may only slow a download: the host's cap still bounds it. */
+    rc = molt_json_int_field(o, "maxBytesPerSecond", 1, MOLT_RATE_MIN_BPS, MOLT_RATE_MAX_BPS,
+                             &cmd->max_rate, err);
+    if (rc < 0)
+        return rc;
     if ((rc = molt_json_get_obj(o, "build", &build, err)) < 0)
         return rc;
     rc = parse_build(build, &cmd->build, err);

@@ -6,7 +6,8 @@
  * 0 < size <= MOLT_BUILD_MAX_SIZE, 64 hex digits of sha256, an https URL or a
  * server-relative path, and statement and signature that are valid base64 of at
  * most MOLT_BUILD_BLOB_MAX and MOLT_BUILD_SIG_MAX bytes (kept decoded: the exact bytes that were
- * signed). Anything else is an error naming the offending field; the caller logs
+ * signed), and an optional maxBytesPerSecond in MOLT_RATE_MIN_BPS..MOLT_RATE_MAX_BPS.
+ * Anything else is an error naming the offending field; the caller logs
  * it and ignores the command. Whether a valid command is expired, a downgrade or
  * the running version is policy, decided in task.c. */
 #ifndef MOLT_COMMAND_H
@@ -55,6 +56,7 @@ struct molt_command {
     char to_version[MOLT_VERSION_MAX + 1];
     int64_t request_time;
     int64_t expires_at;
+    int64_t max_rate;        /* maxBytesPerSecond, 0 = none asked (the host's cap applies) */
     struct molt_build build;
 };
 

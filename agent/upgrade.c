@@ -445,6 +445,16 @@ out:
     return rc;
 }
 
+/* The host's agent.download_max_rate and the command's maxBytesPerSecond:
+ * the lower wins, so a server can slow a download but never lift the host's
+ * cap (0 on either side: no cap from that side). */
+static int64_t download_rate(int64_t host_cap, int64_t asked)
+{
+    if (host_cap > 0 && (asked <= 0 || asked > host_cap))
+        return host_cap;
+    return asked > 0 ? asked : 0;
+}
+
 static int download(struct upgrade *u, const struct molt_config *conf,
                     const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
                     uint64_t *size, struct molt_err *err)
@@ -482,6 +492,11 @@ static int download(struct upgrade *u, const struct molt_config *conf,
         return rc;
     }
     snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
+    if (o.max_rate)
+        molt_log_info("upgrade.rate", "task=%s max_bytes_per_second=%lld host_cap=%lld "
+                      "command=%lld", u->task.task_id, (long long)o.max_rate,
+                      (long long)conf->agent.download_max_rate, (long long)u->task.max_rate);
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
 hashed:

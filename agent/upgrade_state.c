@@ -33,6 +33,7 @@ int molt_upgrade_state_from_command(struct molt_upgrade_state *t, const struct m
     snprintf(t->from_version, sizeof(t->from_version), "%s", running_version);
     t->request_time = cmd->request_time;
     t->expires_at = cmd->expires_at;
+    t->max_rate = cmd->max_rate;
     snprintf(t->stage, sizeof(t->stage), "accepted");
     t->build = copy.build;
     if (snprintf(t->task_dir, sizeof(t->task_dir), "%s/task-%s", upgrade_dir, cmd->task_id) >=
@@ -69,6 +70,8 @@ int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_sta
     json_object_object_add(o, "fromVersion", json_object_new_string(t->from_version));
     json_object_object_add(o, "requestTime", json_object_new_int64(t->request_time));
     json_object_object_add(o, "expiresAt", json_object_new_int64(t->expires_at));
+    if (t->max_rate > 0)
+        json_object_object_add(o, "maxBytesPerSecond", json_object_new_int64(t->max_rate));
     json_object_object_add(o, "stage", json_object_new_string(t->stage));
     json_object_object_add(o, "taskDir", json_object_new_string(t->task_dir));
     json_object_object_add(o, "localPackage", json_object_new_string(t->local_package));
@@ -118,6 +121,9 @@ static int parse_state(struct json_object *o, struct molt_upgrade_state *t, stru
         rc = molt_json_get_int(o, "requestTime", &t->request_time, err);
     if (rc == 0)
         rc = molt_json_get_int(o, "expiresAt", &t->expires_at, err);
+    if (rc == 0 && molt_json_int_field(o, "maxBytesPerSecond", 1, MOLT_RATE_MIN_BPS,
+                                       MOLT_RATE_MAX_BPS, &t->max_rate, err) < 0)
+        rc = err->code;
     if (rc == 0)
         rc = molt_json_copy_str(o, "stage", t->stage, sizeof(t->stage), err);
     if (rc == 0)

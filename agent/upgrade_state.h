@@ -18,6 +18,7 @@ struct molt_upgrade_state {
     char from_version[MOLT_VERSION_MAX + 1];   /* running when the build was accepted */
     int64_t request_time;
     int64_t expires_at;
+    int64_t max_rate;                          /* the command's maxBytesPerSecond, 0 = none */
     char stage[32];                            /* last stage entered */
     char task_dir[PATH_MAX];                   /* <upgrade_dir>/task-<id> */
     char local_package[PATH_MAX];              /* offline upgrade: the package file, else "" */

@@ -630,6 +630,44 @@ def cmd_sizes(a):
     print(json.dumps(runs, indent=1))
 
 
+def parse_rate(text):
+    """agent.download_max_rate's syntax (lib/conf.c): N, NK, NM, NG, 1024-based."""
+    t = text.strip()
+    mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}.get(t[-1:].lower(), 1)
+    return int(t[:-1] if mult > 1 else t) * mult
+
+
+def cmd_rate(a):
+    """The rate figure from fig-rate.sh's run: mean rate of the download stage against the cap."""
+    up = load_json(os.path.join(a.dir, "upgrade.json"), {})
+    try:
+        with open(os.path.join(a.dir, "bytes")) as f:
+            size = int(f.read())
+    except (OSError, ValueError):
+        size = None
+    cap = parse_rate(a.cap)
+    st = up.get("stages", {})
+    ms = st["verifying"] - st["downloading"] if "verifying" in st and "downloading" in st else None
+    mib = round(size / 1048576) if size else None
+    title = "package of %s MiB downloaded at download_max_rate = %s" % (mib, a.cap)
+    capm = cap / 1048576.0
+    details = {"packageBytes": size, "capBytesPerS": cap, "downloadMs": ms,
+               "status": up.get("status"), "message": up.get("message"), "error": up.get("error")}
+    if not ms or not size or up.get("status") != 2:
+        record(a.results, figure("download_rate", title, None, "%", 5, "<=",
+                                 "mean within 5% of the cap", details=details,
+                                 missing="not measured (see details)"))
+        return
+    mean = size / (ms / 1000.0)
+    off = abs(mean - cap) / cap * 100.0
+    details["meanBytesPerS"] = round(mean)
+    record(a.results, figure(
+        "download_rate", title + ": mean %.2f MiB/s in %.1f s" % (mean / 1048576.0, ms / 1000.0),
+        round(off, 2), "% off", 5, "<=", "mean within 5% of the cap",
+        baseline={"label": "cap", "value": round(capm, 2), "unit": "MiB/s"}, details=details))
+    print(json.dumps(details, indent=1))
+
+
 def cmd_e2e(a):
     """End to end and switch downtime from fig-e2e.sh's runs (one JSON file a run)."""
     runs = []
@@ -870,6 +908,12 @@ def main():
     s.add_argument("--big", type=int, required=True)
     s.add_argument("--results", required=True)
     s.set_defaults(fn=cmd_sizes)
+
+    s = sub.add_parser("rate")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--cap", required=True, help="agent.download_max_rate, e.g. 50M")
+    s.add_argument("--results", required=True)
+    s.set_defaults(fn=cmd_rate)
 
     s = sub.add_parser("e2e")
     s.add_argument("--dir", required=True)

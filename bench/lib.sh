@@ -106,10 +106,11 @@ env_new() {
 }
 
 # root_conf DIR NAME: configuration of one agent whose install root, state and upgrade
-# directories are under DIR.
+# directories are under DIR (DOWNLOAD_MAX_RATE: its agent.download_max_rate, default 0).
 root_conf() {
     agent_conf_write "$1" "$2" "$TRUSTED" --heartbeat "${HB_MS:-1000}ms" \
-        --trial-timeout "${TRIAL_TIMEOUT:-30s}" --log-level "${BENCH_LOG_LEVEL:-info}"
+        --trial-timeout "${TRIAL_TIMEOUT:-30s}" --log-level "${BENCH_LOG_LEVEL:-info}" \
+        --download-max-rate "${DOWNLOAD_MAX_RATE:-0}"
 }
 
 # root_install DIR PACKAGE: molt-installer install (verifies, stages, switches).

@@ -22,9 +22,10 @@ export MOLT_BUILD_VERSION
 if [ -n "${BENCH_QUICK:-}" ]; then # a run of a few minutes, for trying things out
     : "${BENCH_HEARTBEATS:=200}" "${BENCH_DL_MIB:=64}" "${BENCH_RSS_SMALL_MIB:=16}"
     : "${BENCH_RSS_BIG_MIB:=128}" "${BENCH_PICKUPS:=10}" "${BENCH_E2E_RUNS:=3}" "${BENCH_FLEET:=50}"
+    : "${BENCH_RATE_MIB:=256}"
 fi
 export BENCH_HEARTBEATS BENCH_DL_MIB BENCH_RSS_SMALL_MIB BENCH_RSS_BIG_MIB BENCH_PICKUPS \
-    BENCH_E2E_RUNS BENCH_FLEET 2>/dev/null
+    BENCH_E2E_RUNS BENCH_FLEET BENCH_RATE_MIB 2>/dev/null
 
 export BENCH_CACHE=${BENCH_CACHE:-$MOLT_TOP_BUILDDIR/bench-cache}
 OUT=${BENCH_OUT:-$MOLT_TOP_BUILDDIR/bench-results.json}
@@ -51,11 +52,11 @@ TPID=
 trap '[ -n "$TPID" ] && kill -TERM "$TPID" 2>/dev/null && wait "$TPID"; exit 130' INT TERM
 
 figures=("$@")
-[ ${#figures[@]} -gt 0 ] || figures=(heartbeat download pickup e2e fleet hostile)
+[ ${#figures[@]} -gt 0 ] || figures=(heartbeat download rate pickup e2e fleet hostile)
 failed=0
 for f in "${figures[@]}"; do
     script="$here/fig-$f.sh"
-    [ -f "$script" ] || { echo "bench: no figure '$f' (heartbeat download pickup e2e fleet hostile)" >&2;
+    [ -f "$script" ] || { echo "bench: no figure '$f' (heartbeat download rate pickup e2e fleet hostile)" >&2;
                           exit 2; }
     before=$(wc -l <"$BENCH_RESULTS")
     echo "bench: $f ... (log: $LOGS/$f.log)" >&2

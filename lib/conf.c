@@ -17,7 +17,12 @@
 #include "log.h"
 #include "proto.h"
 
-enum conf_type { CONF_STR, CONF_BOOL, CONF_DURATION, CONF_COUNT, CONF_LEVEL, CONF_TARGET };
+/* A start-up wait longer than an hour is a host out of touch, not a spread. */
+#define STARTUP_JITTER_MAX_MS (3600LL * 1000)
+
+enum conf_type {
+    CONF_STR, CONF_BOOL, CONF_DURATION, CONF_COUNT, CONF_RATE, CONF_LEVEL, CONF_TARGET
+};
 
 struct conf_key {
     const char *section;
@@ -56,6 +61,8 @@ static const struct conf_key conf_keys[] = {
     STR(agent, machine_id_file),
     TYPED(agent, heartbeat_interval, heartbeat_interval_ms, CONF_DURATION),
     TYPED(agent, backoff_max, backoff_max_ms, CONF_DURATION),
+    TYPED(agent, download_max_rate, download_max_rate, CONF_RATE),
+    TYPED(agent, startup_jitter, startup_jitter_ms, CONF_DURATION),
     TYPED(agent, long_poll, long_poll, CONF_BOOL),
     TYPED(agent, allow_downgrade, allow_downgrade, CONF_BOOL),
     { "agent", "log_level", CONF_LEVEL, offsetof(struct molt_config, agent.log_level),
@@ -88,6 +95,11 @@ void molt_conf_defaults(struct molt_config *conf)
     snprintf(conf->agent.machine_id_file, sizeof(conf->agent.machine_id_file), "/etc/machine-id");
     conf->agent.heartbeat_interval_ms = 15000;
     conf->agent.backoff_max_ms = 300000;
+    /* Twice the default heartbeat interval: after a power cut a fleet's
+     * registrations spread over 30 s (10,000 hosts: ~330/s, not 10,000 at once,
+     * and after that their heartbeats stay spread over the interval), while no
+     * host is silent for more than two missed heartbeats. */
+    conf->agent.startup_jitter_ms = 30000;
     conf->agent.long_poll = 1;
     conf->agent.allow_downgrade = 1;
     snprintf(conf->agent.log_level, sizeof(conf->agent.log_level), "info");
@@ -125,6 +137,31 @@ int molt_conf_parse_duration(const char *s, int64_t *ms)
     if (v > INT64_MAX / mult)
         return MOLT_E_INVAL;
     *ms = v * mult;
+    return 0;
+}
+
+int molt_conf_parse_rate(const char *s, int64_t *bps)
+{
+    char *end;
+    long long v;
+    int64_t mult = 1;
+
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return MOLT_E_INVAL;
+    v = strtoll(s, &end, 10);
+    if (errno)
+        return MOLT_E_INVAL;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024, end++; break;
+    case 'm': case 'M': mult = 1024 * 1024, end++; break;
+    case 'g': case 'G': mult = 1024 * 1024 * 1024, end++; break;
+    }
+    if (*end && strcmp(end, "/s") != 0)
+        return MOLT_E_INVAL;
+    if (v > INT64_MAX / mult)
+        return MOLT_E_INVAL;
+    *bps = v * mult;
     return 0;
 }
 
@@ -183,6 +220,11 @@ static int set_typed(struct molt_config *conf, const struct conf_key *k, const c
             return MOLT_E_INVAL;
         memcpy(field, &n, sizeof(n));
         return 0;
+    case CONF_RATE:
+        if (molt_conf_parse_rate(value, &n) < 0)
+            return MOLT_E_INVAL;
+        memcpy(field, &n, sizeof(n));
+        return 0;
     case CONF_COUNT: {
         char *end;
         errno = 0;
@@ -203,6 +245,7 @@ static const char *type_hint(enum conf_type t)
     case CONF_BOOL: return "expected true or false";
     case CONF_DURATION: return "expected a duration such as 15s, 500ms or 5m";
     case CONF_COUNT: return "expected a whole number";
+    case CONF_RATE: return "expected bytes per second such as 0, 512K or 50M";
     case CONF_LEVEL: return "expected error, warn, info or debug";
     case CONF_TARGET: return "expected stderr or syslog";
     case CONF_STR: return "value too long";
@@ -538,6 +581,16 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
                             (long long)MOLT_HB_INTERVAL_MIN_MS, (long long)MOLT_HB_INTERVAL_MAX_MS);
     if (conf->agent.backoff_max_ms < 1000)
         return molt_err_set(err, MOLT_E_CONFIG, "agent.backoff_max: at least 1s");
+    if (conf->agent.download_max_rate != 0 &&
+        (conf->agent.download_max_rate < MOLT_RATE_MIN_BPS ||
+         conf->agent.download_max_rate > MOLT_RATE_MAX_BPS))
+        return molt_err_set(err, MOLT_E_CONFIG,
+                            "agent.download_max_rate: %lld bytes/s is not 0 (unlimited) or in "
+                            "%lld..%lld", (long long)conf->agent.download_max_rate,
+                            (long long)MOLT_RATE_MIN_BPS, (long long)MOLT_RATE_MAX_BPS);
+    if (conf->agent.startup_jitter_ms > STARTUP_JITTER_MAX_MS)
+        return molt_err_set(err, MOLT_E_CONFIG, "agent.startup_jitter: at most %llds",
+                            (long long)STARTUP_JITTER_MAX_MS / 1000);
     if (conf->install.trial_max_starts < 1)
         return molt_err_set(err, MOLT_E_CONFIG, "install.trial_max_starts: at least 1");
     if (conf->install.trial_timeout_ms < 1000)

@@ -38,6 +38,8 @@ struct molt_config {
         char machine_id_file[MOLT_CONF_STR];
         int64_t heartbeat_interval_ms;
         int64_t backoff_max_ms;
+        int64_t download_max_rate;     /* bytes/s, 0 = unlimited */
+        int64_t startup_jitter_ms;     /* first registration/heartbeat waits up to this */
         int long_poll;
         int allow_downgrade;
         char log_level[16];
@@ -90,5 +92,8 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err);
 int molt_conf_url_is_loopback(const char *url);
 /* Parses "15", "15s", "500ms", "5m", "1h" into milliseconds. */
 int molt_conf_parse_duration(const char *s, int64_t *ms);
+/* Parses a rate in bytes per second: "0", "65536", "512K", "50M", "1G" (K, M,
+ * G are 1024-based, as in curl --limit-rate; a trailing "/s" is allowed). */
+int molt_conf_parse_rate(const char *s, int64_t *bps);
 
 #endif

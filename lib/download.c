@@ -248,6 +248,19 @@ static int setup_handle(CURL *h, struct attempt *a, struct curl_slist **hdrs, co
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->o->size);
+    /* libcurl averages over the transfer and stops reading the socket when
+     * ahead; body and progress callbacks keep coming between pauses, so
+     * progress reports and cancellation work as without a cap. It checks the
+     * rate only between rounds of up to 100 reads of its buffer (libcurl 7.x),
+     * so a full socket is read in one burst: a buffer of a thousandth of the
+     * rate keeps a burst near 0.1 s of the cap (at least 100 KiB). */
+    if (a->o->max_rate > 0) {
+        curl_off_t rate = (curl_off_t)a->o->max_rate, buf = rate / 1000;
+        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, rate);
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE,
+                         (long)(buf < 1024 ? 1024 : buf > CURL_MAX_WRITE_SIZE ? CURL_MAX_WRITE_SIZE
+                                                                            : buf));
+    }
     if (a->o->bearer) {
         snprintf(line, sizeof(line), "Authorization: Bearer %s", a->o->bearer);
         *hdrs = curl_slist_append(*hdrs, line);

@@ -22,6 +22,7 @@ struct molt_dl_opts {
     int max_attempts;                 /* connections tried before giving up */
     int64_t backoff_base_ms;
     int64_t backoff_max_ms;
+    int64_t max_rate;                 /* bytes/s, 0 = unlimited (libcurl paces the reads) */
     volatile sig_atomic_t *stop;      /* aborts with MOLT_E_CANCELLED when set */
     void (*on_reset)(void *ctx);
     void (*on_data)(void *ctx, const void *buf, size_t len);

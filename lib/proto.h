@@ -23,6 +23,11 @@
 /* heartbeatIntervalMs from the server, and agent.heartbeat_interval: 100 ms .. 24 h. */
 #define MOLT_HB_INTERVAL_MIN_MS 100
 #define MOLT_HB_INTERVAL_MAX_MS (24LL * 3600 * 1000)
+/* A download rate cap (agent.download_max_rate, an upgrade command's
+ * maxBytesPerSecond), bytes per second: below 1 KiB/s a package of a few MiB
+ * outlives its task; above 1 TiB/s a cap means nothing. */
+#define MOLT_RATE_MIN_BPS 1024LL
+#define MOLT_RATE_MAX_BPS (1LL << 40)
 
 /* 1 when s is 1..MOLT_TASK_ID_MAX decimal digits. */
 int molt_task_id_valid(const char *s);

@@ -9,7 +9,7 @@ import time
 import cp_builds
 import cp_version
 from cp_common import ApiError, bad_request, log
-from cp_input import parse_facts, parse_report
+from cp_input import opt_int, parse_facts, parse_report
 
 ACTIVE = (0, 1, 6)
 FIRST_TASK_ID = 12345
@@ -88,7 +88,7 @@ class Tasks:
 
     def task_json(self, t):
         last = json.loads(t["last_report"]) if t["last_report"] else {}
-        return {
+        out = {
             "id": t["id"],
             "collectorId": t["collector_id"],
             "toVersion": t["to_version"],
@@ -108,6 +108,9 @@ class Tasks:
                 "updated": t["updated"],
             },
         }
+        if t["max_rate"] is not None:
+            out["maxBytesPerSecond"] = t["max_rate"]
+        return out
 
     def get_task(self, tid):
         self.expire_tasks()
@@ -190,6 +193,9 @@ class Tasks:
             cid = int(cid)
         if isinstance(cid, bool) or not isinstance(cid, int):
             raise ApiError(400, "collector.invalid", "The Collector ID was not provided.")
+        # Passed through as the command's maxBytesPerSecond: the agent checks its range and
+        # takes the lower of it and its own download_max_rate.
+        rate = opt_int(body, "maxBytesPerSecond", minimum=1)
         self.expire_tasks()
         with self.tx() as db:
             now = self.clock.now()
@@ -217,8 +223,8 @@ class Tasks:
                                "%s to %s." % (c["collector_version"], target))
             tid = self._next_id("tasks", FIRST_TASK_ID)
             db.execute("INSERT INTO tasks(id, collector_id, to_version, from_version, os, arch, "
-                       "request_time, status, updated) VALUES(?,?,?,?,?,?,?,0,?)",
-                       (tid, cid, target, c["collector_version"], os_name, arch, now, now))
+                       "request_time, status, updated, max_rate) VALUES(?,?,?,?,?,?,?,0,?,?)",
+                       (tid, cid, target, c["collector_version"], os_name, arch, now, now, rate))
             self._event(tid, "server", "api", "created", status=0, build_version=target)
         log("task.created", id=tid, collector=cid, toVersion=target)
         self.notify(cid)
@@ -367,14 +373,17 @@ class Tasks:
                             build_version=b.version)
                 log("task.command", id=t["id"], collector=cid, build=b.version)
             self.db.execute("UPDATE tasks SET sends=sends+1 WHERE id=?", (t["id"],))
-        return {
+        cmd = {
             "type": "upgrade",
             "taskId": str(t["id"]),
             "toVersion": t["to_version"],
             "requestTime": t["request_time"],
             "expiresAt": t["request_time"] + self.cfg.task_timeout_ms,
             "build": b.command_object(base_url),
-        }, repeat
+        }
+        if t["max_rate"] is not None:
+            cmd["maxBytesPerSecond"] = t["max_rate"]
+        return cmd, repeat
 
     def heartbeat(self, cid, body, wait_ms, base_url):
         """Handle a heartbeat of collector cid; may hold it open up to wait_ms (long-poll).

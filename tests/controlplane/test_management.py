@@ -326,6 +326,22 @@ class ManagementTest(cptest.ServerTestCase):
         self.assertError(self.srv.api("GET", "/collectors/upgrades/999999"), 404)
         self.assertError(self.srv.api("GET", "/collectors/upgrades/abc"), 404)
 
+    def test_create_task_with_rate(self):
+        # maxBytesPerSecond rides on the task's command and its view; without it, neither has it.
+        a, b = self.agent(), self.agent()
+        post = lambda body: self.srv.api("POST", "/collectors/upgrades", body)  # noqa: E731
+        for v in ("50M", 0, -1, True, 1.5):
+            with self.subTest(maxBytesPerSecond=v):
+                self.assertError(post({"collectorId": a.id, "maxBytesPerSecond": v}), 400,
+                                 "request.invalid")
+        r = post({"collectorId": a.id, "toVersion": "20.2-100", "maxBytesPerSecond": 65536})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(self.srv.task(r.json["id"])["maxBytesPerSecond"], 65536)
+        self.assertEqual(a.heartbeat().json["command"]["maxBytesPerSecond"], 65536)
+        tid = self.srv.create_task(b.id, "20.2-100")
+        self.assertNotIn("maxBytesPerSecond", self.srv.task(tid))
+        self.assertNotIn("maxBytesPerSecond", b.heartbeat().json["command"])
+
     def test_create_task_defaults_to_latest(self):
         a = self.agent(version="20.2-100")
         tid = self.srv.create_task(a.id)

@@ -23,7 +23,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$ca" -u "
     "$url/api/v1/collectors")
 is "$code" 200 "the management API answers with those credentials over verified TLS"
 mkdir -p "$W/a"
-printf '[server]\nurl = %s\naccess_id = %s\naccess_key = %s\nca_file = %s\n[agent]\nname = a\nstate_dir = %s\nrun_dir = %s\nmachine_id_file = %s\n' \
+printf '[server]\nurl = %s\naccess_id = %s\naccess_key = %s\nca_file = %s\n[agent]\nname = a\nstate_dir = %s\nrun_dir = %s\nmachine_id_file = %s\nstartup_jitter = 0\n' \
     "$url" "$id" "$key" "$ca" "$W/a/state" "$W/a/run" "$W/a/machine-id" >"$W/a/molt.conf"
 new_machine_id >"$W/a/machine-id"
 agent_start a

@@ -45,6 +45,7 @@ upgrade_dir = $W/upgrade
 keys_dir = $FIX/trusted
 machine_id_file = $W/machine-id
 heartbeat_interval = 200ms
+startup_jitter = 0
 backoff_max = 1s
 log_level = debug
 [install]

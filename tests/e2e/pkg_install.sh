@@ -72,6 +72,7 @@ cat >"$P/etc/molt/molt.conf.d/50-cloud.conf" <<CONF
 [agent]
 machine_id_file = $WORK/machine-id
 heartbeat_interval = 1s
+startup_jitter = 0
 backoff_max = 2s
 log_level = debug
 [install]

@@ -72,7 +72,7 @@ is "$(ct ls -A /opt/molt/upgrade)" "" "the default upgrade_dir /opt/molt/upgrade
 # ---- reload --------------------------------------------------------------------------------
 
 ct mkdir -p /etc/molt/molt.conf.d
-printf '[agent]\nlog_level = debug\n[install]\ntrial_timeout = 40s\n' >"$CT_ROOT/etc/molt/molt.conf.d/50-test.conf"
+printf '[agent]\nlog_level = debug\nstartup_jitter = 0\n[install]\ntrial_timeout = 40s\n' >"$CT_ROOT/etc/molt/molt.conf.d/50-test.conf"
 since=$(ct date '+%Y-%m-%d %H:%M:%S')
 pid=$(main_pid)
 ct systemctl reload molt-agent

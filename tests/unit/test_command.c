@@ -26,6 +26,7 @@ static void test_command_valid(void **state)
     assert_memory_equal(cmd.build.statement, "statement bytes", cmd.build.statement_len);
     assert_int_equal(cmd.build.signature_len, 3);
     assert_memory_equal(cmd.build.signature, "sig", 3);
+    assert_int_equal(cmd.max_rate, 0);    /* absent: the host's cap alone */
     assert_int_equal(molt_command_copy(&copy, &cmd, &err), 0);
     molt_command_free(&cmd);
     assert_memory_equal(copy.build.statement, "statement bytes", copy.build.statement_len);
@@ -35,6 +36,14 @@ static void test_command_valid(void **state)
                                     &err), 0);
     assert_int_equal(cmd.type, MOLT_CMD_CANCEL);
     assert_string_equal(cmd.task_id, "9");
+    molt_command_free(&cmd);
+    /* A rate from the server, at both ends of its range. */
+    assert_int_equal(tu_parse_command(tu_upgrade_json("maxBytesPerSecond", "1024"), &cmd, &err), 0);
+    assert_int_equal(cmd.max_rate, 1024);
+    molt_command_free(&cmd);
+    assert_int_equal(tu_parse_command(tu_upgrade_json("maxBytesPerSecond", "1099511627776"), &cmd,
+                                      &err), 0);
+    assert_int_equal(cmd.max_rate, 1099511627776LL);
     molt_command_free(&cmd);
     /* An absolute https URL is fine too. */
     assert_int_equal(tu_parse_command(tu_upgrade_json("build.url", "\"https://cp.example/b.tgz\""),
@@ -64,6 +73,12 @@ static void test_command_hostile(void **state)
         { "expiresAt", "1600000000000", "expiresAt" },
         { "expiresAt", "9000000000000000000", "expiresAt" },
         { "expiresAt", "1700000000000", "expiresAt" },
+        { "maxBytesPerSecond", "0", "maxBytesPerSecond" },
+        { "maxBytesPerSecond", "1023", "maxBytesPerSecond" },
+        { "maxBytesPerSecond", "-1", "maxBytesPerSecond" },
+        { "maxBytesPerSecond", "1099511627777", "maxBytesPerSecond" },
+        { "maxBytesPerSecond", "\"50M\"", "maxBytesPerSecond" },
+        { "maxBytesPerSecond", "1.5e6", "maxBytesPerSecond" },
         { "build", NULL, "build" },
         { "build", "[]", "build" },
         { "build.version", "\"20.2-100/../x\"", "version" },

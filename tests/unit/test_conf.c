@@ -298,6 +298,53 @@ static void test_health_keys(void **state)
     tu_rmtree(dir);
 }
 
+/* [agent] download_max_rate and startup_jitter (issue 18). */
+static void test_rate_and_jitter(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+    int64_t bps;
+
+    assert_int_equal(molt_conf_parse_rate("0", &bps), 0);
+    assert_int_equal(bps, 0);
+    assert_int_equal(molt_conf_parse_rate("65536", &bps), 0);
+    assert_int_equal(bps, 65536);
+    assert_int_equal(molt_conf_parse_rate("512K", &bps), 0);
+    assert_int_equal(bps, 512 * 1024);
+    assert_int_equal(molt_conf_parse_rate("50M", &bps), 0);
+    assert_int_equal(bps, 50LL * 1024 * 1024);
+    assert_int_equal(molt_conf_parse_rate("2g/s", &bps), 0);
+    assert_int_equal(bps, 2LL * 1024 * 1024 * 1024);
+    assert_true(molt_conf_parse_rate("", &bps) < 0);
+    assert_true(molt_conf_parse_rate("-5M", &bps) < 0);
+    assert_true(molt_conf_parse_rate("50MB", &bps) < 0);
+    assert_true(molt_conf_parse_rate("M", &bps) < 0);
+    assert_true(molt_conf_parse_rate("9999999999999G", &bps) < 0);
+
+    molt_conf_defaults(&conf);
+    assert_int_equal(conf.agent.download_max_rate, 0);
+    assert_int_equal(conf.agent.startup_jitter_ms, 30000);
+    clear_env();
+    assert_int_equal(load_text("[agent]\ndownload_max_rate = 50M\nstartup_jitter = 2s\n", &conf,
+                               &err, dir), 0);
+    assert_int_equal(conf.agent.download_max_rate, 50LL * 1024 * 1024);
+    assert_int_equal(conf.agent.startup_jitter_ms, 2000);
+    tu_rmtree(dir);
+    assert_int_equal(load_text("[agent]\ndownload_max_rate = 0\nstartup_jitter = 0\n", &conf,
+                               &err, dir), 0);
+    assert_int_equal(conf.agent.download_max_rate, 0);
+    assert_int_equal(conf.agent.startup_jitter_ms, 0);
+    tu_rmtree(dir);
+    expect_error("[agent]\ndownload_max_rate = fast\n",
+                 "agent.download_max_rate: bad value 'fast' (expected bytes per second");
+    expect_error("[agent]\ndownload_max_rate = 100\n",
+                 "agent.download_max_rate: 100 bytes/s is not 0 (unlimited) or in 1024..");
+    expect_error("[agent]\ndownload_max_rate = 2000G\n", "is not 0 (unlimited) or in");
+    expect_error("[agent]\nstartup_jitter = soon\n", "agent.startup_jitter: bad value 'soon'");
+    expect_error("[agent]\nstartup_jitter = 2h\n", "agent.startup_jitter: at most 3600s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_dir_follows_root),
         cmocka_unit_test(test_durations_and_loopback),
         cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_rate_and_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,10 +49,36 @@ static void test_upgrade_state_task_dir_checked(void **state)
     tu_rmtree(dir);
 }
 
+/* A command's maxBytesPerSecond survives a restart: a resumed download keeps
+ * the server's rate (absent stays absent). */
+static void test_upgrade_state_keeps_rate(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_upgrade_state t, back;
+    struct molt_command cmd;
+    char dir[PATH_MAX];
+
+    tu_mkdtemp(dir);
+    for (int64_t rate = 0; rate <= 65536; rate += 65536) {
+        tu_command(&cmd, "78", "999.0-1", "999.0-1");
+        cmd.max_rate = rate;
+        assert_int_equal(
+            molt_upgrade_state_from_command(&t, &cmd, "1.0-1", "/var/lib/molt/upgrade", &err), 0);
+        molt_command_free(&cmd);
+        assert_int_equal(molt_upgrade_state_save(dir, &t, &err), 0);
+        assert_int_equal(molt_upgrade_state_load(dir, &back, &err), 0);
+        assert_int_equal(back.max_rate, rate);
+        molt_upgrade_state_free(&back);
+        molt_upgrade_state_free(&t);
+    }
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upgrade_state_task_dir_checked),
+        cmocka_unit_test(test_upgrade_state_keeps_rate),
     };
 
     molt_log_setup("test_upgrade_state", MOLT_LOG_ERROR, 0);

@@ -36,7 +36,8 @@ trap 'exit 1' INT TERM
 new_machine_id() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
 
 # agent_config NAME [LINE...]: $W/NAME/molt.conf for the running control plane; extra
-# lines go to the [agent] section. Each agent gets its own state and run dirs and machine id.
+# lines go to the [agent] section (after startup_jitter = 0, which one may override). Each agent
+# gets its own state and run dirs and machine id.
 agent_config() {
     local n=$1 d="$W/$1"
     shift
@@ -48,6 +49,7 @@ agent_config() {
         printf 'connect_timeout = 2s\n'
         printf '[agent]\nname = %s\nstate_dir = %s/state\nrun_dir = %s/run\n' "$n" "$d" "$d"
         printf 'machine_id_file = %s/machine-id\nbackoff_max = 2s\nlog_level = debug\n' "$d"
+        printf 'startup_jitter = 0\n'    # the tests time what follows a start
         for l in "$@"; do printf '%s\n' "$l"; done
     } >"$d/molt.conf"
 }
