@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -112,11 +113,18 @@ void molt_conf_defaults(struct molt_config *conf)
     conf->install.health_interval_ms = 5000;
 }
 
-int molt_conf_parse_duration(const char *s, int64_t *ms)
+struct unit {
+    const char *suffix;
+    int64_t mult;
+};
+
+/* A decimal number followed by one of UNITS' suffixes (the first entry's is
+ * taken when there is none; NOCASE: in either case), scaled without overflow. */
+static int parse_scaled(const char *s, const struct unit *units, size_t n, int nocase,
+                        int64_t *out)
 {
     char *end;
     long long v;
-    int64_t mult;
 
     errno = 0;
     if (!isdigit((unsigned char)*s))
@@ -124,45 +132,35 @@ int molt_conf_parse_duration(const char *s, int64_t *ms)
     v = strtoll(s, &end, 10);
     if (errno)
         return MOLT_E_INVAL;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else
-        return MOLT_E_INVAL;
-    if (v > INT64_MAX / mult)
-        return MOLT_E_INVAL;
-    *ms = v * mult;
-    return 0;
+    for (size_t i = 0; i < n; i++) {
+        int same = nocase ? !strcasecmp(end, units[i].suffix) : !strcmp(end, units[i].suffix);
+        if (!same && (i > 0 || *end))
+            continue;
+        if (v > INT64_MAX / units[i].mult)
+            return MOLT_E_INVAL;
+        *out = v * units[i].mult;
+        return 0;
+    }
+    return MOLT_E_INVAL;
+}
+
+int molt_conf_parse_duration(const char *s, int64_t *ms)
+{
+    static const struct unit units[] = {
+        { "s", 1000 }, { "ms", 1 }, { "m", 60000 }, { "h", 3600000 },
+    };
+
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 0, ms);
 }
 
 int molt_conf_parse_rate(const char *s, int64_t *bps)
 {
-    char *end;
-    long long v;
-    int64_t mult = 1;
+    static const struct unit units[] = {
+        { "/s", 1 }, { "k", 1024 }, { "k/s", 1024 }, { "m", 1 << 20 }, { "m/s", 1 << 20 },
+        { "g", 1 << 30 }, { "g/s", 1 << 30 },
+    };
 
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return MOLT_E_INVAL;
-    v = strtoll(s, &end, 10);
-    if (errno)
-        return MOLT_E_INVAL;
-    switch (*end) {
-    case 'k': case 'K': mult = 1024, end++; break;
-    case 'm': case 'M': mult = 1024 * 1024, end++; break;
-    case 'g': case 'G': mult = 1024 * 1024 * 1024, end++; break;
-    }
-    if (*end && strcmp(end, "/s") != 0)
-        return MOLT_E_INVAL;
-    if (v > INT64_MAX / mult)
-        return MOLT_E_INVAL;
-    *bps = v * mult;
-    return 0;
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 1, bps);
 }
 
 static int parse_bool(const char *s, int *out)
