@@ -31,22 +31,6 @@ static const char good_doc[] =
     "],\"expires\":1700086400000,\"floor\":\"20.2-0\",\"format\":\"molt-channel-1\","
     "\"issued\":1700000000000,\"name\":\"stable\",\"serial\":7}\n";
 
-static int setup(void **state)
-{
-    struct tp_env *env = calloc(1, sizeof(*env));
-
-    tp_env_setup(env);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tp_env_teardown(*state);
-    free(*state);
-    return 0;
-}
-
 static void parse_ok(const char *doc, struct molt_channel *ch)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -596,14 +580,14 @@ int main(void)
         cmocka_unit_test(test_parse_fields),
         cmocka_unit_test(test_parse_too_many_builds),
         cmocka_unit_test(test_format_reproducible),
-        cmocka_unit_test_setup_teardown(test_load_signatures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_load_signed_garbage, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_load_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_signatures, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_load_signed_garbage, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_load_threshold, tp_setup, tp_teardown),
         cmocka_unit_test(test_admits),
         cmocka_unit_test(test_bucket_stable_and_spread),
         cmocka_unit_test(test_bucket_definition),
         cmocka_unit_test(test_replay),
-        cmocka_unit_test_setup_teardown(test_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept, tp_setup, tp_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,22 +20,6 @@ static const char good_stmt[] =
     "\"minVersion\":\"20.1-0\",\"created\":1700000000000,"
     "\"package\":\"molt-20.2-100-linux-amd64.tar.gz\"}\n";
 
-static int setup(void **state)
-{
-    struct tp_env *env = calloc(1, sizeof(*env));
-
-    tp_env_setup(env);
-    *state = env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tp_env_teardown(*state);
-    free(*state);
-    return 0;
-}
-
 /* Signs msg with key and returns the .sig bytes. */
 static char *sign_bytes(const char *key, const char *msg, size_t *len)
 {
@@ -555,22 +539,22 @@ static void test_build_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sig_good_and_keyid, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sig_invalid, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sig_missing_truncated_malformed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sig_untrusted_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sig_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sig_good_and_keyid, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_sig_invalid, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_sig_missing_truncated_malformed, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_sig_untrusted_key, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_sig_rotation, tp_setup, tp_teardown),
         cmocka_unit_test(test_printable),
         cmocka_unit_test(test_statement_parse_good),
         cmocka_unit_test(test_statement_parse_bad),
         cmocka_unit_test(test_statement_check),
-        cmocka_unit_test_setup_teardown(test_authenticate_verifies_before_parsing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hasher_streaming, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authenticate_verifies_before_parsing, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_hasher_streaming, tp_setup, tp_teardown),
         cmocka_unit_test(test_bytes_check),
-        cmocka_unit_test_setup_teardown(test_verify_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_build_gzip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_build_zstd, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_build_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_file, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_build_gzip, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_build_zstd, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_build_rejects, tp_setup, tp_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,21 +13,10 @@
 #include "fs.h"
 #include "package.h"
 
-static int setup(void **state)
-{
-    struct tp_env *env = calloc(1, sizeof(*env));
-
-    tp_env_setup(env);
-    *state = env;
-    return 0;
-}
-
 static int teardown(void **state)
 {
     unsetenv("MOLT_FAULT");
-    tp_env_teardown(*state);
-    free(*state);
-    return 0;
+    return tp_teardown(state);
 }
 
 /* Makes, verifies and stages a package; returns staging's rc. Verification
@@ -539,7 +528,7 @@ static void test_manifest_parse(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tp_setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_good_gzip),
         T(test_good_zstd),

@@ -80,6 +80,24 @@ void tp_env_teardown(struct tp_env *env)
     tu_rmtree(env->dir);
 }
 
+int tp_setup(void **state)
+{
+    struct tp_env *env = calloc(1, sizeof(*env));
+
+    if (!env)
+        return -1;
+    tp_env_setup(env);
+    *state = env;
+    return 0;
+}
+
+int tp_teardown(void **state)
+{
+    tp_env_teardown(*state);
+    free(*state);
+    return 0;
+}
+
 char *tp_slurp(const char *path, size_t *len)
 {
     struct molt_err err = MOLT_ERR_INIT;

@@ -49,6 +49,9 @@ struct tp_env {
 
 void tp_env_setup(struct tp_env *env);
 void tp_env_teardown(struct tp_env *env);
+/* cmocka setup and teardown: *state is a struct tp_env made by tp_env_setup. */
+int tp_setup(void **state);
+int tp_teardown(void **state);
 
 /* The default, valid version tree. */
 extern const struct tp_entry tp_good[];
