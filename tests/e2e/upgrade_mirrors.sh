@@ -7,7 +7,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 27
+tap_plan 29
 env_start mirrors
 publish "$V1" "$V2"
 
