@@ -7,7 +7,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 29
+tap_plan 30
 env_start mirrors
 publish "$V1" "$V2"
 
@@ -112,6 +112,8 @@ cp_wait_task_status "$tid" 2 90
 ok $? "task $tid ends 2 after the restart ($CP_TASK_MESSAGE)"
 is "$(requests A)" 0 "the restarted agent did not go back to mirror A"
 like "$(stub_field B range | head -n 1)" '^bytes=[1-9][0-9]*-$' "it resumed from mirror B with a Range"
+is "$(stub_field B ifRange | head -n 1)" "\"stub-${URL_B##*:}-$(stat -c %s "$(pkg_of "$V1")")\"" \
+    "and with mirror B's own ETag (If-Range)"
 is "$(served_by "$tid")" "$URL_B/$(pkgname "$V1")" "servedBy names mirror B"
 note_auth
 
