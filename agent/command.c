@@ -2,7 +2,6 @@
 #include "command.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -137,19 +136,6 @@ int molt_build_sources(const struct molt_build *b, const char *out[MOLT_BUILD_SO
             out[count++] = all[i];
     }
     return count;
-}
-
-void molt_build_source_name(const char *url, char *out, size_t n)
-{
-    size_t len = strcspn(url, "?#");
-
-    if (n == 0)
-        return;
-    if (len < n) {
-        snprintf(out, n, "%.*s", (int)len, url);
-        return;
-    }
-    snprintf(out, n, "%.*s...", (int)(n > 4 ? n - 4 : 0), url);
 }
 
 static int parse_sha256(struct json_object *o, char out[65], struct molt_err *err)

@@ -31,8 +31,8 @@
  * spare; each one more is a source a malicious server can make us wait on. */
 #define MOLT_BUILD_MIRRORS_MAX 4
 #define MOLT_BUILD_SOURCES_MAX (MOLT_BUILD_MIRRORS_MAX + 1)
-/* A source as logs and reports name it (servedBy): the URL less its query
- * and fragment (signed CDN URLs carry their credentials there), cut to this. */
+/* A source as logs and reports name it (servedBy): molt_http_url_name, the
+ * URL less its query and fragment, cut to MOLT_HTTP_URL_NAME_MAX (the same). */
 #define MOLT_SOURCE_NAME_MAX 160
 #define MOLT_BUILD_MAX_SIZE (2LL * 1024 * 1024 * 1024)   /* 2 GiB */
 #define MOLT_BUILD_BLOB_MAX (64 * 1024)         /* statement (decoded): MOLT_PKG_STATEMENT_MAX */
@@ -85,9 +85,6 @@ int molt_build_mirrors_parse(struct json_object *o, struct molt_build *b, struct
 /* The order in which a build is fetched: its mirrors in the listed order, then
  * its url (the origin), each once. out[i] points into b; returns the count (>= 1). */
 int molt_build_sources(const struct molt_build *b, const char *out[MOLT_BUILD_SOURCES_MAX]);
-/* The name of a source for logs and reports (above): scheme, host, port and
- * path, never the query or fragment; cut to n - 1 bytes ("..." at the end). */
-void molt_build_source_name(const char *url, char *out, size_t n);
 /* "upgrade" / "cancel". */
 const char *molt_command_type_name(enum molt_command_type t);
 

@@ -36,6 +36,8 @@
 #include "version.h"
 
 #define PROGRESS_PERIOD_MS 1000
+
+_Static_assert(MOLT_SOURCE_NAME_MAX == MOLT_HTTP_URL_NAME_MAX, "servedBy holds a URL's name");
 #define FREE_MARGIN (16ULL * 1024 * 1024)
 
 enum abort_reason { ABORT_NONE, ABORT_CANCEL, ABORT_SHUTDOWN, ABORT_EXPIRED };
@@ -90,14 +92,23 @@ static void post_progress(struct molt_agent *a, struct molt_http *http, const st
     json_object_put(body);
 }
 
+/* A source's name for logs and reports: its URL resolved against server.url
+ * (the origin may be a path), less query and fragment (molt_http_url_name). */
+static void source_name(const struct molt_config *conf, const char *ref, char *out, size_t n)
+{
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR];
+    struct molt_err err = MOLT_ERR_INIT;
+
+    molt_http_url_name(molt_http_resolve(conf, ref, url, sizeof(url), &err) == 0 ? url : ref,
+                           out, n);
+}
+
 /* servedBy: the source in use from the download on (while downloading, the
  * one being tried; afterwards, the one that served). Local tasks have none. */
 static void fill_source(struct molt_agent *a, const struct molt_upgrade_state *t, int stage,
                         struct molt_report *r)
 {
     const char *src[MOLT_BUILD_SOURCES_MAX];
-    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR];
-    struct molt_err err = MOLT_ERR_INIT;
     struct molt_config conf;
     int n;
 
@@ -107,8 +118,7 @@ static void fill_source(struct molt_agent *a, const struct molt_upgrade_state *t
     if (t->source < 0 || t->source >= n)
         return;
     molt_agent_config(a, &conf);
-    if (molt_http_resolve(&conf, src[t->source], url, sizeof(url), &err) == 0)
-        molt_build_source_name(url, r->served_by, sizeof(r->served_by));
+    source_name(&conf, src[t->source], r->served_by, sizeof(r->served_by));
 }
 
 /* http: the calling thread's client (the worker's, or the agent's on the main thread). */
@@ -522,7 +532,7 @@ static int fetch_source(struct upgrade *u, const struct molt_config *conf,
                       (long long)conf->agent.download_max_rate, (long long)u->task.max_rate);
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
-    molt_build_source_name(url, name, sizeof(name));
+    molt_http_url_name(url, name, sizeof(name));
     molt_http_sanitize(shown, sizeof(shown), name);
     molt_log_info("upgrade.download",
                   "task=%s build=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d "
@@ -575,12 +585,13 @@ static uint64_t partial_size(const struct upgrade *u)
 
 /* Appends "name: error" for a failed source to the reason, each source in
  * its share of the message so that every one is named. */
-static void add_reason(char *out, size_t n, int nsrc, const char *ref, const char *msg)
+static void add_reason(const struct molt_config *conf, char *out, size_t n, int nsrc,
+                       const char *ref, const char *msg)
 {
     size_t used = strlen(out), share = (n - 48) / (size_t)nsrc;
     char name[MOLT_SOURCE_NAME_MAX + 1];
 
-    molt_build_source_name(ref, name, share / 2 < sizeof(name) ? share / 2 : sizeof(name));
+    source_name(conf, ref, name, share / 2 < sizeof(name) ? share / 2 : sizeof(name));
     if (used < n)
         snprintf(out + used, n - used, "%s%s: %.*s", used ? "; " : "", name,
                  (int)(share - strlen(name) - 4), source_error(msg));
@@ -639,9 +650,16 @@ static int download_sources(struct upgrade *u, const struct molt_config *conf,
             return rc;
         if (rc == MOLT_E_VERIFY)
             discard_partial(u);
-        molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d error=\"%s\"",
-                      u->task.task_id, i + 1, n, err->msg);
-        add_reason(reason, sizeof(reason), n, src[i], err->msg);
+        {
+            /* Named, not quoted: a signed URL's query is a credential. */
+            char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+            source_name(conf, src[i], name, sizeof(name));
+            molt_http_sanitize(shown, sizeof(shown), name);
+            molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d name=\"%s\" "
+                          "error=\"%s\"", u->task.task_id, i + 1, n, shown,
+                          source_error(err->msg));
+        }
+        add_reason(conf, reason, sizeof(reason), n, src[i], err->msg);
     }
     return molt_err_set(err, rc, "all %d sources failed: %s", n, reason);
 }

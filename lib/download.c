@@ -410,7 +410,12 @@ out:
     if (a.fd >= 0)
         close(a.fd);
     curl_easy_cleanup(h);
-    if (rc < 0)
-        molt_err_prefix(err, "download %s", o->url);
+    if (rc < 0) {
+        /* Named, so that a signed URL's query stays out of messages and a long
+         * URL does not push the error itself out of them. */
+        char name[MOLT_HTTP_URL_NAME_MAX + 1];
+        molt_http_url_name(o->url, name, sizeof(name));
+        molt_err_prefix(err, "download %s", name);
+    }
     return rc;
 }

@@ -75,7 +75,7 @@ range=$(stub_field B range | head -n 1)
 is "$range" "bytes=$((size / 2))-" "mirror B was asked for the rest with a Range request ($range)"
 is "$(stub_field B ifRange | sort -u)" None "and without mirror A's ETag (If-Range)"
 like "$(grep "upgrade.source_failed task=$tid " "$WORK/agent.log" | head -n 1)" \
-    "source=1 of=3 error=" "the agent logged that source 1 of 3 failed"
+    "source=1 of=3 name=\"$URL_A/$(pkgname "$V1")\" error=" "the agent logged that source 1 of 3 failed"
 note_auth
 
 # 3. Mirror A serves wrong bytes: B starts from scratch.
@@ -117,17 +117,19 @@ is "$(stub_field B ifRange | head -n 1)" "\"stub-${URL_B##*:}-$(stat -c %s "$(pk
 is "$(served_by "$tid")" "$URL_B/$(pkgname "$V1")" "servedBy names mirror B"
 note_auth
 
-# 5. Nothing serves: A 404, B redirects to file:///etc/passwd, the control plane's own URL 404s.
-# The task ends 3 naming each source; the origin still got the token.
+# 5. Nothing serves: A 404 (under a 900-byte path), B redirects to file:///etc/passwd, the
+# control plane's own URL 404s. The task ends 3 naming each source, the long one cut short;
+# the origin still got the token.
 wait_for 20 version_is "$V1"
 mode A 404
 mode B redirect
 cp_fault '{"type": "error", "status": 404, "path": "/builds/", "count": null}' >/dev/null
-tid=$(cp_create_task "$CID" "$V2" "" "$MIRRORS")
+long=$(printf "x%.0s" $(seq 900))
+tid=$(cp_create_task "$CID" "$V2" "" "[\"$URL_A/$long\", \"$URL_B\"]")
 cp_wait_task_status "$tid" 3 90
 ok $? "task $tid (no source serves) ends 3"
-like "$CP_TASK_MESSAGE" "^downloading: all 3 sources failed: $URL_A/[^;]*HTTP 404; $URL_B/[^;]*HTTP 302; $CP_URL/builds/[^;]*HTTP 404" \
-    "the reason names each source and its error ($CP_TASK_MESSAGE)"
+like "$CP_TASK_MESSAGE" "^downloading: all 3 sources failed: $URL_A/x*\\.\\.\\.: [^;]*HTTP 404; $URL_B/[^;]*HTTP 302; $CP_URL/builds/[^;]*HTTP 404\$" \
+    "the reason names each source and its error, the long URL cut ($CP_TASK_MESSAGE)"
 is "$(stub_field B action)" 302 "mirror B's redirect was not followed (nothing else asked of it)"
 like "$(grep "upgrade.download task=$tid " "$WORK/agent.log" | tail -n 1)" \
     "auth=token .*source=\"$CP_URL/builds/" "the control plane's own URL got the token"

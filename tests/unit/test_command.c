@@ -162,7 +162,7 @@ static void test_command_mirrors(void **state)
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_command cmd, copy;
     const char *src[MOLT_BUILD_SOURCES_MAX];
-    char name[MOLT_SOURCE_NAME_MAX + 1], longest[MOLT_BUILD_URL_MAX + 16];
+    char longest[MOLT_BUILD_URL_MAX + 16];
 
     /* No list: the origin alone. */
     assert_int_equal(tu_parse_command(tu_upgrade_json(NULL, NULL), &cmd, &err), 0);
@@ -196,18 +196,9 @@ static void test_command_mirrors(void **state)
     assert_string_equal(src[1], "HTTPS://m.example:8443/p?sig=abc");
     molt_command_free(&copy);
 
-    /* Names for logs and reports: no query or fragment, bounded. */
-    molt_build_source_name("https://m.example:8443/p?sig=secret#f", name, sizeof(name));
-    assert_string_equal(name, "https://m.example:8443/p");
-    molt_build_source_name("https://m.example/p#frag", name, sizeof(name));
-    assert_string_equal(name, "https://m.example/p");
     memcpy(longest, "https://m.example/", 18);
     memset(longest + 18, 'a', MOLT_BUILD_URL_MAX - 18);
     longest[MOLT_BUILD_URL_MAX] = '\0';
-    molt_build_source_name(longest, name, sizeof(name));
-    assert_int_equal(strlen(name), MOLT_SOURCE_NAME_MAX);
-    assert_string_equal(name + MOLT_SOURCE_NAME_MAX - 3, "...");
-    assert_memory_equal(name, "https://m.example/aaa", 21);
     /* The longest mirror URL is taken; one byte more is not. */
     {
         char doc[MOLT_BUILD_URL_MAX + 16];
