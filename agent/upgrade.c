@@ -597,12 +597,56 @@ static void add_reason(const struct molt_config *conf, char *out, size_t n, int 
                  (int)(share - strlen(name) - 4), source_error(msg));
 }
 
+/* One source's turn, its result checked against the signed size and sha256
+ * when others could do better (check). Bytes partly another source's that
+ * come out wrong get this source one more go from scratch before it is
+ * blamed: one bad mirror must not discredit a good one that resumed it. */
+static int try_source(struct upgrade *u, const struct molt_config *conf,
+                      const struct molt_statement *st, const char *ref, int attempts, int check,
+                      char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
+{
+    int carried = check && partial_size(u) > 0;
+
+    for (;;) {
+        int rc = fetch_source(u, conf, st, ref, attempts, err);
+        if (rc < 0) {
+            molt_pkg_hasher_free(&u->hasher);
+            return rc;
+        }
+        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
+        if (rc < 0 || !check || (rc = molt_pkg_bytes_check(st, *size, hex, err)) == 0 ||
+            !carried)
+            return rc;
+        molt_log_warn("upgrade.download", "task=%s reason=\"%s\" action=refetch",
+                      u->task.task_id, err->msg);
+        discard_partial(u);
+        carried = 0;
+    }
+}
+
+/* Logs a source that failed and adds it to the task's reason; its bytes go
+ * when they were wrong, and stay for the next source to resume otherwise. */
+static void source_failed(struct upgrade *u, const struct molt_config *conf, int i, int n,
+                          const char *ref, int rc, const struct molt_err *err, char *reason,
+                          size_t reason_len)
+{
+    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+
+    if (rc == MOLT_E_VERIFY)
+        discard_partial(u);
+    source_name(conf, ref, name, sizeof(name));
+    molt_http_sanitize(shown, sizeof(shown), name);
+    molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d name=\"%s\" error=\"%s\"",
+                  u->task.task_id, i + 1, n, shown, source_error(err->msg));
+    add_reason(conf, reason, reason_len, n, ref, err->msg);
+}
+
 /* The build's sources in turn (molt_build_sources), from the one upgrade.json
  * says is in use: a partial download carries over to the next source (a Range
  * request; a validator never goes to a source it did not come from), and with
- * more than one source each result is checked against the signed size and
- * sha256 here, so that wrong bytes cost one source, not the task. With one
- * source the verifying stage checks it, as it always did. */
+ * more than one source each result is checked here, so that wrong bytes cost
+ * one source, not the task. With one source the verifying stage checks it, as
+ * it always did. Failures that are not the source's end the loop. */
 static int download_sources(struct upgrade *u, const struct molt_config *conf,
                             const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
                             uint64_t *size, struct molt_err *err)
@@ -614,52 +658,20 @@ static int download_sources(struct upgrade *u, const struct molt_config *conf,
     if (u->task.source < 0 || u->task.source >= n)
         u->task.source = 0;
     for (int i = u->task.source; i < n; i++) {
-        int fresh_retry = 0;
         if (i != u->task.source) {
-            u->task.source = i;
+            u->task.source = i;   /* persisted: a restart goes on from here */
             if (molt_upgrade_state_save(u->agent->state_dir, &u->task, err) < 0)
                 return err->code;
             report_stage(u, MOLT_STAGE_DOWNLOADING, (int64_t)partial_size(u), st->size);
         }
-    again:
-        {
-            /* Bytes from an earlier source: if the whole is wrong, this source
-             * gets one more go from scratch before it is blamed. */
-            int carried = partial_size(u) > 0 && !fresh_retry;
-            rc = fetch_source(u, conf, st, src[i], i + 1 < n ? 3 : 8, err);
-            if (rc == 0 && n == 1)
-                return molt_pkg_hasher_final(&u->hasher, hex, size, err);
-            if (rc == 0) {
-                rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
-                if (rc == 0 && (rc = molt_pkg_bytes_check(st, *size, hex, err)) == 0)
-                    return 0;
-                if (rc == MOLT_E_VERIFY && carried) {
-                    molt_log_warn("upgrade.download", "task=%s reason=\"%s\" action=refetch",
-                                  u->task.task_id, err->msg);
-                    discard_partial(u);
-                    fresh_retry = 1;
-                    goto again;
-                }
-            } else {
-                molt_pkg_hasher_free(&u->hasher);
-            }
-        }
+        rc = try_source(u, conf, st, src[i], i + 1 < n ? 3 : 8, n > 1, hex, size, err);
+        if (rc == 0)
+            return 0;
         if (rc == MOLT_E_CANCELLED)
             return aborted(u, err);
         if (n == 1 || !source_failure(rc))
             return rc;
-        if (rc == MOLT_E_VERIFY)
-            discard_partial(u);
-        {
-            /* Named, not quoted: a signed URL's query is a credential. */
-            char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
-            source_name(conf, src[i], name, sizeof(name));
-            molt_http_sanitize(shown, sizeof(shown), name);
-            molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d name=\"%s\" "
-                          "error=\"%s\"", u->task.task_id, i + 1, n, shown,
-                          source_error(err->msg));
-        }
-        add_reason(conf, reason, sizeof(reason), n, src[i], err->msg);
+        source_failed(u, conf, i, n, src[i], rc, err, reason, sizeof(reason));
     }
     return molt_err_set(err, rc, "all %d sources failed: %s", n, reason);
 }
