@@ -4,10 +4,11 @@
 # source with a Range request (never with another source's ETag), starts from scratch after wrong
 # bytes, persists the source in use across a restart, reports which source served (servedBy), and
 # fails naming every source when none serves. The collector token goes to the control plane only.
+# A command whose list has a bad entry is refused whole, and the agent heartbeats on.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 30
+tap_plan 33
 env_start mirrors
 publish "$V1" "$V2"
 
@@ -47,6 +48,26 @@ pkgname() { basename "$(pkg_of "$1")"; }
 agent_start
 wait_for 30 registered
 ok $? "agent registered (collector $CID)"
+
+# 0. A command whose list has a bad entry (credentials in a mirror URL) is refused whole, with the
+# field named: no task, no download, heartbeats go on.
+now=$(date +%s%3N)
+bad="{\"heartbeatIntervalMs\": 1000, \"command\": {\"type\": \"upgrade\", \"taskId\": \"999\",
+  \"toVersion\": \"$V2\", \"requestTime\": $now, \"expiresAt\": $((now + 600000)),
+  \"build\": {\"version\": \"$V2\", \"url\": \"/builds/$(pkgname "$V2")\", \"size\": 1000,
+  \"sha256\": \"$(printf '0%.0s' $(seq 64))\", \"statement\": \"c3Q=\", \"signature\": \"c2ln\",
+  \"downloadUrls\": [\"$URL_B/$(pkgname "$V2")\", \"https://user:secret@127.0.0.1:1/p\"]}}}"
+cp_fault "$("$PY" -c 'import json, sys; print(json.dumps({"type": "malformed", "kind": "body",
+    "body": sys.argv[1], "count": 3}))' "$bad")" >/dev/null
+wait_for 30 grep -q "command.invalid .*downloadUrls\[1\]" "$WORK/agent.log"
+like "$(grep "command.invalid" "$WORK/agent.log" | head -n 1)" \
+    "command: build: field 'downloadUrls\[1\]': credentials in the URL.* action=ignore" \
+    "a list with user:password@ in an entry refuses the command, naming the entry"
+cp_faults_reset
+sleep 2
+ok "$( ! grep -q "task=999" "$WORK/agent.log" && [ ! -e "$UPG/task-999" ] && [ "$(requests B)" = 0 ]; echo $?)" \
+    "nothing of it was applied: no task 999, no download, mirror B not asked"
+ok "$( ! grep -q "secret" "$WORK/agent.log"; echo $?)" "the URL's password is not in the log"
 
 # 1. The first mirror answers 404: the second serves, and the report says so.
 mode A 404
