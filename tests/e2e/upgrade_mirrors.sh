@@ -16,14 +16,14 @@ STUB="$MOLT_TOP_SRCDIR/tests/e2e/lib/mirror_stub.py"
 STUB_PIDS=()
 # stub_start NAME: a mirror serving the control plane's builds; sets URL_<NAME>.
 stub_start() {
-    local n=$1 d="$WORK/stub-$1" i url=''
+    local n=$1 d="$WORK/stub-$1" url=''
     mkdir -p "$d"
     echo ok >"$d/mode"
     : >"$d/log"
     "$PY" "$STUB" --dir "$CP_BUILDS" --cert "$CP_DIR/tls/server.pem" --key "$CP_DIR/tls/server.key" \
         --mode-file "$d/mode" --log "$d/log" >"$d/url" 2>"$d/stderr" </dev/null &
     STUB_PIDS+=($!)
-    for i in $(seq 100); do url=$(head -n 1 "$d/url" 2>/dev/null); [ -n "$url" ] && break; sleep 0.1; done
+    for _ in $(seq 100); do url=$(head -n 1 "$d/url" 2>/dev/null); [ -n "$url" ] && break; sleep 0.1; done
     [ -n "$url" ] || { cat "$d/stderr"; echo "Bail out! mirror stub $n"; exit 1; }
     printf -v "URL_$n" '%s' "$url"
 }
