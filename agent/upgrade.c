@@ -34,11 +34,13 @@
 #include "resume.h"
 #include "upgrade_state.h"
 #include "version.h"
+#include "window.h"
 
 #define PROGRESS_PERIOD_MS 1000
 
 _Static_assert(MOLT_SOURCE_NAME_MAX == MOLT_HTTP_URL_NAME_MAX, "servedBy holds a URL's name");
 #define FREE_MARGIN (16ULL * 1024 * 1024)
+#define WINDOW_POLL_MS 500 /* how soon a wait sees a cancel, --now or a reload */
 
 enum abort_reason { ABORT_NONE, ABORT_CANCEL, ABORT_SHUTDOWN, ABORT_EXPIRED };
 
@@ -53,6 +55,7 @@ struct upgrade {
     struct molt_upgrade_state task;     /* what upgrade.json holds */
     volatile sig_atomic_t abort;
     volatile sig_atomic_t abort_reason;
+    volatile sig_atomic_t switch_now;   /* the operator's upgrade --now: skip the window */
     struct molt_pkg_hasher hasher;
     int hash_failed;
     struct molt_err hash_err;
@@ -121,9 +124,10 @@ static void fill_source(struct molt_agent *a, const struct molt_upgrade_state *t
     source_name(&conf, src[t->source], r->served_by, sizeof(r->served_by));
 }
 
-/* http: the calling thread's client (the worker's, or the agent's on the main thread). */
+/* http: the calling thread's client (the worker's, or the agent's on the main
+ * thread); message: NULL for none. */
 static void report_stage_via(struct upgrade *u, struct molt_http *http, int stage, int64_t done,
-                             int64_t total)
+                             int64_t total, const char *message)
 {
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_report r;
@@ -132,6 +136,8 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     r.local = u->task.local;
     r.bytes_done = done;
     r.bytes_total = total;
+    if (message)
+        snprintf(r.message, sizeof(r.message), "%s", message);
     fill_source(u->agent, &u->task, stage, &r);
     if (molt_task_update(&u->agent->tasks, &r, &err) < 0 && molt_task_begin(&u->agent->tasks, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
@@ -141,13 +147,13 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
 
 static void report_stage(struct upgrade *u, int stage, int64_t done, int64_t total)
 {
-    report_stage_via(u, u->http, stage, done, total);
+    report_stage_via(u, u->http, stage, done, total, NULL);
 }
 
 /* From the main thread, which owns the agent's client. */
 static void report_stage_main(struct upgrade *u, int stage)
 {
-    report_stage_via(u, u->agent->http, stage, 0, 0);
+    report_stage_via(u, u->agent->http, stage, 0, 0, NULL);
 }
 
 static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int status, int stage,
@@ -355,6 +361,66 @@ static int check_rename_into_root(const struct upgrade *u, const struct molt_con
     return rc;
 }
 
+/* ---- the switch window ([install] switch_window) ---------------------------- */
+
+/* 0: the switch may happen now; 1: not before *open_at; MOLT_E_TIMEOUT when
+ * the next window opens after the task's deadline, so that the task fails at
+ * once with the reason rather than timing out in the wait. */
+static int window_closed(struct upgrade *u, const struct molt_config *conf, time_t *open_at,
+                         struct molt_err *err)
+{
+    struct molt_window_set set;
+    char when[48], deadline[48];
+
+    if (u->switch_now)
+        return 0;
+    if (molt_window_parse(conf->install.switch_window, &set, err) < 0)
+        return molt_err_prefix(err, "install.switch_window");
+    if (molt_window_next_open(&set, time(NULL), open_at))
+        return 0;
+    if ((int64_t)*open_at * 1000 < u->task.expires_at)
+        return 1;
+    molt_window_format(*open_at, when, sizeof(when));
+    molt_window_format((time_t)(u->task.expires_at / 1000), deadline, sizeof(deadline));
+    return molt_err_set(err, MOLT_E_TIMEOUT, "the next switch window opens %s, after the task's "
+                        "deadline %s (install.switch_window = %s)", when, deadline,
+                        conf->install.switch_window);
+}
+
+/* Waits, in the reported stage waiting, until a window opens (the operator's
+ * --now, a cancel, the deadline or a stop end it sooner). Reads the
+ * configuration on every round, so a reload that changes the window counts. */
+static int wait_for_window(struct upgrade *u, struct molt_err *err)
+{
+    struct molt_config conf;
+    struct timespec nap = { 0, WINDOW_POLL_MS * 1000000L };
+    time_t open_at = 0, reported = 0;
+    char when[48], msg[128];
+    int rc;
+
+    molt_agent_config(u->agent, &conf);
+    while ((rc = window_closed(u, &conf, &open_at, err)) == 1) {
+        if (open_at != reported) {
+            if (reported == 0 && (rc = enter(u, MOLT_STAGE_WAITING, err)) < 0)
+                return rc;
+            molt_window_format(open_at, when, sizeof(when));
+            snprintf(msg, sizeof(msg), "waiting for a switch window: the next opens %s", when);
+            report_stage_via(u, u->http, MOLT_STAGE_WAITING, 0, 0, msg);
+            molt_log_info("upgrade.waiting", "task=%s window=\"%s\" opens=\"%s\"",
+                          u->task.task_id, conf.install.switch_window, when);
+            reported = open_at;
+        }
+        nanosleep(&nap, NULL);
+        if ((rc = aborted(u, err)) < 0)
+            return rc;
+        molt_agent_config(u->agent, &conf);
+    }
+    if (rc == 0 && reported)
+        molt_log_info("upgrade.window", "task=%s result=%s", u->task.task_id,
+                      u->switch_now ? "operator --now" : "open");
+    return rc;
+}
+
 static int preflight(struct upgrade *u, const struct molt_config *conf, struct molt_statement *st,
                      struct molt_err *err)
 {
@@ -366,6 +432,10 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     /* Verify before anything else reads the statement or spends bandwidth. */
     rc = authenticate(u, conf, st, err);
     if (rc < 0)
+        return rc;
+    /* Nor download what could not be switched to before the deadline. */
+    time_t open_at;
+    if ((rc = window_closed(u, conf, &open_at, err)) < 0)
         return rc;
     if (molt_fs_mkdir_p(u->task.task_dir, 0700, err) < 0)
         return err->code;
@@ -757,6 +827,8 @@ static int run_stages(struct upgrade *u, struct molt_err *err)
     if (enter(u, MOLT_STAGE_STAGING, err) < 0 || stage_build(u, &st, staged, err) < 0)
         return MOLT_STAGE_STAGING;
     MOLT_FAULT_POINT("upgrade.after_staging");
+    if (wait_for_window(u, err) < 0)
+        return MOLT_STAGE_WAITING;
     /* The last moment a cancel or the deadline can stop the task cleanly. */
     if (enter(u, MOLT_STAGE_SWITCHING, err) < 0 || switch_to(u, &conf, staged, err) < 0)
         return MOLT_STAGE_SWITCHING;
@@ -840,6 +912,7 @@ static int spawn(struct molt_agent *a, struct molt_err *err)
 
     u->abort = 0;
     u->abort_reason = ABORT_NONE;
+    u->switch_now = 0;
     u->last_progress_mono = 0;
     if (pthread_create(&u->thread, NULL, worker, u) != 0)
         return molt_err_set(err, MOLT_E_NOMEM, "cannot start the upgrade thread");
@@ -971,7 +1044,7 @@ int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_
 int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct molt_err *err)
 {
     struct upgrade *u = upgrade_of(a);
-    struct molt_report cur;
+    struct molt_report cur = { 0 };
     int rc = 0;
 
     pthread_mutex_lock(&u->mu);
@@ -992,6 +1065,27 @@ int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct m
     pthread_mutex_unlock(&u->mu);
     molt_log_info("upgrade.cancel", "task=%s stage=%s result=\"%s\"", task_id, cur.stage,
                   rc < 0 ? err->msg : "cancelling");
+    return rc;
+}
+
+int molt_upgrade_switch_now(struct molt_agent *a, const char *task_id, struct molt_err *err)
+{
+    struct upgrade *u = upgrade_of(a);
+    struct molt_report cur = { 0 };
+    int rc = 0;
+
+    pthread_mutex_lock(&u->mu);
+    if (!molt_task_current(&a->tasks, &cur) || strcmp(cur.task_id, task_id) != 0 ||
+        !u->thread_started)
+        rc = molt_err_set(err, MOLT_E_NOTFOUND, "task %s is not in progress", task_id);
+    else if (cur.stage_index >= MOLT_STAGE_SWITCHING)
+        rc = molt_err_set(err, MOLT_E_STATE, "task %s is past its switch: stage %s", task_id,
+                          cur.stage);
+    else
+        u->switch_now = 1;
+    pthread_mutex_unlock(&u->mu);
+    molt_log_info("upgrade.switch_now", "task=%s stage=%s result=\"%s\"", task_id, cur.stage,
+                  rc < 0 ? err->msg : "the switch window is skipped");
     return rc;
 }
 

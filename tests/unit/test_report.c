@@ -48,10 +48,35 @@ static void test_report_roundtrip(void **state)
     assert_string_equal(molt_stage_name(MOLT_STAGE_COUNT), "committed");
 }
 
+/* waiting (a switch window) is reported by name with staging's index: stageCount
+ * stays 9, and the strict reader (the outbox's, an older agent's) accepts it. */
+static void test_report_waiting(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_report r, back;
+    struct json_object *o;
+
+    (void)state;
+    assert_string_equal(molt_stage_name(MOLT_STAGE_WAITING), "waiting");
+    assert_null(molt_stage_name(MOLT_STAGE_NAMES + 1));
+    assert_int_equal(molt_stage_reported_index(MOLT_STAGE_WAITING), MOLT_STAGE_STAGING);
+    assert_int_equal(molt_stage_reported_index(MOLT_STAGE_SWITCHING), MOLT_STAGE_SWITCHING);
+    molt_report_init(&r, "42", "2.0.0", MOLT_TASK_PROGRESSING, MOLT_STAGE_WAITING);
+    assert_string_equal(r.stage, "waiting");
+    assert_int_equal(r.stage_index, MOLT_STAGE_STAGING);
+    assert_int_equal(r.stage_count, 9);
+    o = molt_report_to_json(&r);
+    assert_int_equal(molt_report_from_json(o, &back, &err), 0);
+    assert_string_equal(back.stage, "waiting");
+    assert_int_equal(back.stage_index, MOLT_STAGE_STAGING);
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_roundtrip),
+        cmocka_unit_test(test_report_waiting),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
