@@ -56,6 +56,8 @@ struct json_object *molt_report_to_json(const struct molt_report *r)
     json_object_object_add(o, "version", json_object_new_string(r->version));
     json_object_object_add(o, "buildVersion", json_object_new_string(r->build_version));
     json_object_object_add(o, "message", json_object_new_string(r->message));
+    if (r->served_by[0])
+        json_object_object_add(o, "servedBy", json_object_new_string(r->served_by));
     return o;
 }
 
@@ -88,6 +90,12 @@ int molt_report_from_json(struct json_object *o, struct molt_report *r, struct m
                                  err)) < 0 ||
         (rc = molt_json_copy_str(o, "message", r->message, sizeof(r->message), err)) < 0)
         return rc;
+    const char *served = "";
+    if ((rc = molt_json_opt_str(o, "servedBy", &served, err)) < 0)
+        return rc;
+    if (strlen(served) >= sizeof(r->served_by))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'servedBy': too long");
+    snprintf(r->served_by, sizeof(r->served_by), "%s", served);
     if (!molt_task_id_valid(r->task_id))
         return molt_err_set(err, MOLT_E_PARSE, "field 'taskId': expected digits");
     if (r->status != 2 && r->status != 3 && r->status != 6)

@@ -51,6 +51,8 @@ struct molt_report {
     char version[MOLT_VERSION_MAX + 1];    /* running now */
     char build_version[MOLT_VERSION_MAX + 1];
     char message[512];
+    char served_by[MOLT_SOURCE_NAME_MAX + 1];   /* servedBy: the download source in use (its
+                                                 * name, molt_http_url_name), "" = none */
     int local;                             /* host-started (local API): never sent to the
                                             * control plane, which does not know the task */
 };

@@ -37,6 +37,8 @@
 #include "window.h"
 
 #define PROGRESS_PERIOD_MS 1000
+
+_Static_assert(MOLT_SOURCE_NAME_MAX == MOLT_HTTP_URL_NAME_MAX, "servedBy holds a URL's name");
 #define FREE_MARGIN (16ULL * 1024 * 1024)
 #define WINDOW_POLL_MS 500 /* how soon a wait sees a cancel, --now or a reload */
 
@@ -93,6 +95,35 @@ static void post_progress(struct molt_agent *a, struct molt_http *http, const st
     json_object_put(body);
 }
 
+/* A source's name for logs and reports: its URL resolved against server.url
+ * (the origin may be a path), less query and fragment (molt_http_url_name). */
+static void source_name(const struct molt_config *conf, const char *ref, char *out, size_t n)
+{
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR];
+    struct molt_err err = MOLT_ERR_INIT;
+
+    molt_http_url_name(molt_http_resolve(conf, ref, url, sizeof(url), &err) == 0 ? url : ref,
+                           out, n);
+}
+
+/* servedBy: the source in use from the download on (while downloading, the
+ * one being tried; afterwards, the one that served). Local tasks have none. */
+static void fill_source(struct molt_agent *a, const struct molt_upgrade_state *t, int stage,
+                        struct molt_report *r)
+{
+    const char *src[MOLT_BUILD_SOURCES_MAX];
+    struct molt_config conf;
+    int n;
+
+    if (t->local || t->local_package[0] || stage < MOLT_STAGE_DOWNLOADING)
+        return;
+    n = molt_build_sources(&t->build, src);
+    if (t->source < 0 || t->source >= n)
+        return;
+    molt_agent_config(a, &conf);
+    source_name(&conf, src[t->source], r->served_by, sizeof(r->served_by));
+}
+
 /* http: the calling thread's client (the worker's, or the agent's on the main
  * thread); message: NULL for none. */
 static void report_stage_via(struct upgrade *u, struct molt_http *http, int stage, int64_t done,
@@ -107,6 +138,7 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     r.bytes_total = total;
     if (message)
         snprintf(r.message, sizeof(r.message), "%s", message);
+    fill_source(u->agent, &u->task, stage, &r);
     if (molt_task_update(&u->agent->tasks, &r, &err) < 0 && molt_task_begin(&u->agent->tasks, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
     if (http && !u->task.local)   /* the server does not know local tasks */
@@ -133,6 +165,8 @@ static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int
     molt_report_init(&r, t->task_id, t->build.version, status, stage);
     r.local = t->local;
     snprintf(r.message, sizeof(r.message), "%s", message);
+    if (status == MOLT_TASK_SUCCEEDED || stage > MOLT_STAGE_DOWNLOADING)
+        fill_source(a, t, stage, &r);
     if (a->upgrade) {
         struct upgrade *u = a->upgrade;
         pthread_mutex_lock(&u->final_mu);
@@ -525,42 +559,41 @@ static int64_t download_rate(int64_t host_cap, int64_t asked)
     return asked > 0 ? asked : 0;
 }
 
-static int download(struct upgrade *u, const struct molt_config *conf,
-                    const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
-                    uint64_t *size, struct molt_err *err)
+/* One source's turn: the package at ref into <task_dir>/package, resuming what
+ * is there (whoever served it), hashed as it streams. attempts: connections
+ * tried before the next source gets its turn. */
+static int fetch_source(struct upgrade *u, const struct molt_config *conf,
+                        const struct molt_statement *st, const char *ref, int attempts,
+                        struct molt_err *err)
 {
     char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], dest[PATH_MAX], token[MOLT_TOKEN_MAX + 1];
-    struct molt_dl_stats stats;
+    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+    struct molt_dl_stats stats = { 0 };
     struct molt_dl_opts o = {
         .conf = conf, .url = url, .dest = dest, .bearer = token, .size = st->size,
-        .max_attempts = 8, .backoff_base_ms = 500, .backoff_max_ms = 10000,
+        .max_attempts = attempts, .backoff_base_ms = 500, .backoff_max_ms = 10000,
         .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
         .on_progress = dl_progress, .ctx = u,
     };
     int rc;
 
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
+    /* The bytes already in the file are hashed again as the fetch opens it. */
+    dl_reset(u);
     if (u->hash_failed)
-        return err->code;
-    if (u->task.local_package[0]) {
-        rc = copy_local(u, st, err);
-        memset(&stats, 0, sizeof(stats));
-        o.bearer = NULL;
-        goto hashed;
-    }
-    rc = molt_http_resolve(conf, u->task.build.url, url, sizeof(url), err);
+        return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
+                            u->hash_err.msg);
+    rc = molt_http_resolve(conf, ref, url, sizeof(url), err);
     if (rc == 0)
         rc = molt_http_url_check(conf, url, err);
-    /* The token is the collector's credential with its server: a build hosted
-     * elsewhere (a mirror, a CDN) gets the request without it. */
+    /* The one place the rule lives: the token is the collector's credential
+     * with its server, and goes to nobody else (a mirror, a CDN, a build URL
+     * on another host or port). */
     if (rc == 0 && molt_http_same_origin(conf->server.url, url))
         rc = molt_agent_token(u->agent, token, sizeof(token), err);
     else
         o.bearer = NULL;
-    if (rc < 0) {
-        molt_pkg_hasher_free(&u->hasher);
+    if (rc < 0)
         return rc;
-    }
     snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
     o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
     if (o.max_rate)
@@ -569,11 +602,164 @@ static int download(struct upgrade *u, const struct molt_config *conf,
                       (long long)conf->agent.download_max_rate, (long long)u->task.max_rate);
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
-hashed:
+    molt_http_url_name(url, name, sizeof(name));
+    molt_http_sanitize(shown, sizeof(shown), name);
     molt_log_info("upgrade.download",
-                  "task=%s build=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d",
-                  u->task.task_id, u->task.build.version, o.bearer ? "token" : "none",
-                  (unsigned long long)stats.transferred, stats.attempts, stats.restarts, rc);
+                  "task=%s build=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d "
+                  "source=\"%s\"", u->task.task_id, u->task.build.version,
+                  o.bearer ? "token" : "none", (unsigned long long)stats.transferred,
+                  stats.attempts, stats.restarts, rc, shown);
+    if (rc == 0 && u->hash_failed)
+        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
+                          u->hash_err.msg);
+    return rc;
+}
+
+/* 1 when a failure is the source's (its answer, its bytes, its URL), so the
+ * next source may do better; 0 for ours (disk, cancel, deadline). */
+static int source_failure(int code)
+{
+    return code == MOLT_E_NET || code == MOLT_E_HTTP || code == MOLT_E_AUTH ||
+           code == MOLT_E_VERIFY || code == MOLT_E_INVAL || code == MOLT_E_LIMIT ||
+           code == MOLT_E_CONFIG;
+}
+
+/* The source's error without the "download URL: " molt_dl_fetch puts first. */
+static const char *source_error(const char *msg)
+{
+    const char *p = strstr(msg, "://");
+
+    if (strncmp(msg, "download ", 9) != 0 || !p || !(p = strstr(p, ": ")))
+        return msg;
+    return p + 2;
+}
+
+/* The partial file goes: the next source starts from scratch. */
+static void discard_partial(struct upgrade *u)
+{
+    char dest[PATH_MAX];
+
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    if (unlink(dest) < 0 && errno != ENOENT)
+        molt_log_warn("upgrade.download", "task=%s error=\"unlink %s: %s\"", u->task.task_id,
+                      dest, strerror(errno));
+}
+
+static uint64_t partial_size(const struct upgrade *u)
+{
+    char dest[PATH_MAX];
+
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    return file_size(dest);
+}
+
+/* Appends "name: error" for a failed source to the reason, each source in
+ * its share of the message so that every one is named. */
+static void add_reason(const struct molt_config *conf, char *out, size_t n, int nsrc,
+                       const char *ref, const char *msg)
+{
+    size_t used = strlen(out), share = (n - 48) / (size_t)nsrc;
+    char name[MOLT_SOURCE_NAME_MAX + 1];
+
+    source_name(conf, ref, name, share / 2 < sizeof(name) ? share / 2 : sizeof(name));
+    if (used < n)
+        snprintf(out + used, n - used, "%s%s: %.*s", used ? "; " : "", name,
+                 (int)(share - strlen(name) - 4), source_error(msg));
+}
+
+/* One source's turn, its result checked against the signed size and sha256
+ * when others could do better (check). Bytes partly another source's that
+ * come out wrong get this source one more go from scratch before it is
+ * blamed: one bad mirror must not discredit a good one that resumed it. */
+static int try_source(struct upgrade *u, const struct molt_config *conf,
+                      const struct molt_statement *st, const char *ref, int attempts, int check,
+                      char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
+{
+    int carried = check && partial_size(u) > 0;
+
+    for (;;) {
+        int rc = fetch_source(u, conf, st, ref, attempts, err);
+        if (rc < 0) {
+            molt_pkg_hasher_free(&u->hasher);
+            return rc;
+        }
+        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
+        if (rc < 0 || !check || (rc = molt_pkg_bytes_check(st, *size, hex, err)) == 0 ||
+            !carried)
+            return rc;
+        molt_log_warn("upgrade.download", "task=%s reason=\"%s\" action=refetch",
+                      u->task.task_id, err->msg);
+        discard_partial(u);
+        carried = 0;
+    }
+}
+
+/* Logs a source that failed and adds it to the task's reason; its bytes go
+ * when they were wrong, and stay for the next source to resume otherwise. */
+static void source_failed(struct upgrade *u, const struct molt_config *conf, int i, int n,
+                          const char *ref, int rc, const struct molt_err *err, char *reason,
+                          size_t reason_len)
+{
+    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+
+    if (rc == MOLT_E_VERIFY)
+        discard_partial(u);
+    source_name(conf, ref, name, sizeof(name));
+    molt_http_sanitize(shown, sizeof(shown), name);
+    molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d name=\"%s\" error=\"%s\"",
+                  u->task.task_id, i + 1, n, shown, source_error(err->msg));
+    add_reason(conf, reason, reason_len, n, ref, err->msg);
+}
+
+/* The build's sources in turn (molt_build_sources), from the one upgrade.json
+ * says is in use: a partial download carries over to the next source (a Range
+ * request; a validator never goes to a source it did not come from), and with
+ * more than one source each result is checked here, so that wrong bytes cost
+ * one source, not the task. With one source the verifying stage checks it, as
+ * it always did. Failures that are not the source's end the loop. */
+static int download_sources(struct upgrade *u, const struct molt_config *conf,
+                            const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
+                            uint64_t *size, struct molt_err *err)
+{
+    const char *src[MOLT_BUILD_SOURCES_MAX];
+    char reason[MOLT_ERR_MSG_MAX] = "";
+    int n = molt_build_sources(&u->task.build, src), rc = MOLT_E_NET;
+
+    if (u->task.source < 0 || u->task.source >= n)
+        u->task.source = 0;
+    for (int i = u->task.source; i < n; i++) {
+        if (i != u->task.source) {
+            u->task.source = i;   /* persisted: a restart goes on from here */
+            if (molt_upgrade_state_save(u->agent->state_dir, &u->task, err) < 0)
+                return err->code;
+            report_stage(u, MOLT_STAGE_DOWNLOADING, (int64_t)partial_size(u), st->size);
+        }
+        rc = try_source(u, conf, st, src[i], i + 1 < n ? 3 : 8, n > 1, hex, size, err);
+        if (rc == 0)
+            return 0;
+        if (rc == MOLT_E_CANCELLED)
+            return aborted(u, err);
+        if (n == 1 || !source_failure(rc))
+            return rc;
+        source_failed(u, conf, i, n, src[i], rc, err, reason, sizeof(reason));
+    }
+    return molt_err_set(err, rc, "all %d sources failed: %s", n, reason);
+}
+
+static int download(struct upgrade *u, const struct molt_config *conf,
+                    const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
+                    uint64_t *size, struct molt_err *err)
+{
+    int rc;
+
+    if (!u->task.local_package[0])
+        return download_sources(u, conf, st, hex, size, err);
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
+    if (u->hash_failed)
+        return err->code;
+    rc = copy_local(u, st, err);
+    molt_log_info("upgrade.download", "task=%s build=%s auth=none bytes=0 attempts=0 "
+                  "restarts=0 rc=%d", u->task.task_id, u->task.build.version, rc);
     if (rc == MOLT_E_CANCELLED)
         rc = aborted(u, err);
     if (rc == 0 && u->hash_failed)

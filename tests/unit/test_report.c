@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "report.h"
 
@@ -22,6 +23,25 @@ static void test_report_roundtrip(void **state)
     json_object_object_add(o, "status", json_object_new_int(2));
     json_object_object_add(o, "taskId", json_object_new_string("1/2"));
     assert_int_not_equal(molt_report_from_json(o, &back, &err), 0);
+    json_object_put(o);
+    /* servedBy: optional, kept through the outbox's JSON, bounded. */
+    assert_null(json_object_object_get(o, "servedBy"));
+    snprintf(r.served_by, sizeof(r.served_by), "https://cdn.example/p.tar.gz");
+    o = molt_report_to_json(&r);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "servedBy")),
+                        "https://cdn.example/p.tar.gz");
+    assert_int_equal(molt_report_from_json(o, &back, &err), 0);
+    assert_memory_equal(&r, &back, sizeof(r));
+    {
+        char big[MOLT_SOURCE_NAME_MAX + 2];
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        json_object_object_add(o, "servedBy", json_object_new_string(big));
+        assert_int_not_equal(molt_report_from_json(o, &back, &err), 0);
+        assert_non_null(strstr(err.msg, "servedBy"));
+        json_object_object_add(o, "servedBy", json_object_new_int(1));
+        assert_int_not_equal(molt_report_from_json(o, &back, &err), 0);
+    }
     json_object_put(o);
     assert_null(molt_stage_name(0));
     assert_string_equal(molt_stage_name(MOLT_STAGE_HEALTH_CHECK), "health-check");
