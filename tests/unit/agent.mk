@@ -12,7 +12,7 @@ TESTS += $(AGENT_UNIT_TESTS)
 check_LIBRARIES += tests/unit/libagenttestutil.a
 tests_unit_libagenttestutil_a_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/agent
 tests_unit_libagenttestutil_a_SOURCES = tests/unit/agent_testutil.c tests/unit/agent_testutil.h
-AGENT_UNIT_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS) -I$(top_srcdir)/agent
+AGENT_UNIT_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/agent
 AGENT_UNIT_LDADD = tests/unit/libagenttestutil.a tests/unit/libtestutil.a $(MOLT_AGENT_LIBS) \
 	$(CMOCKA_LIBS)
 tests_unit_test_agent_CFLAGS = $(AGENT_UNIT_CFLAGS)
