@@ -1,6 +1,7 @@
 # agent.mk: unit and e2e tests of the agent core and the HTTPS client.
 # One unit-test program per agent module (tests/unit/test_<module>.c).
-AGENT_MODULE_TESTS = tests/unit/test_agent tests/unit/test_api tests/unit/test_backoff \
+AGENT_MODULE_TESTS = tests/unit/test_agent tests/unit/test_api tests/unit/test_api_http \
+	tests/unit/test_backoff \
 	tests/unit/test_command tests/unit/test_health tests/unit/test_heartbeat tests/unit/test_identity \
 	tests/unit/test_outbox tests/unit/test_report tests/unit/test_resume tests/unit/test_status \
 	tests/unit/test_task tests/unit/test_upgrade_state
@@ -19,6 +20,8 @@ tests_unit_test_agent_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_agent_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_api_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_api_LDADD = $(AGENT_UNIT_LDADD)
+tests_unit_test_api_http_CFLAGS = $(AGENT_UNIT_CFLAGS)
+tests_unit_test_api_http_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_backoff_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_backoff_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_command_CFLAGS = $(AGENT_UNIT_CFLAGS)
