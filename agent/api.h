@@ -24,10 +24,11 @@
 
 #include <json-c/json.h>
 
+#include "api_http.h"
 #include "err.h"
 
 #define MOLT_API_SOCKET "agent.sock"
-#define MOLT_API_BODY_MAX (64 * 1024)
+#define MOLT_API_BODY_MAX MOLT_API_HTTP_BODY_MAX
 #define MOLT_API_MAX_ROUTES 32
 
 struct molt_api;

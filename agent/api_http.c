@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api.h"
 #include "host.h"
 
 /* ---- request head parser ---- */
@@ -331,7 +330,7 @@ static int conn_head_done(struct molt_api_http *srv, struct conn *c)
     size_t have = c->len - c->req.head_len;
 
     c->x.req = &c->req;
-    c->x.body_too_large = cl > MOLT_API_BODY_MAX;
+    c->x.body_too_large = cl > MOLT_API_HTTP_BODY_MAX;
     if (cl == 0)
         return conn_reply(srv, c);
     if (!c->x.peer_allowed || c->x.body_too_large) {

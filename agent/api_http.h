@@ -15,7 +15,7 @@
  *     bytes with at most MOLT_API_HTTP_HEADERS_MAX header lines, CRLF only,
  *     no obsolete line folding, no control bytes;
  *   - a body only with one Content-Length; Transfer-Encoding is refused (411),
- *     bodies over MOLT_API_BODY_MAX answer 413 (read and dropped up to
+ *     bodies over MOLT_API_HTTP_BODY_MAX answer 413 (read and dropped up to
  *     MOLT_API_HTTP_DISCARD_MAX, so a client still sending sees the answer);
  *   - MOLT_API_HTTP_DEADLINE_MS for the whole exchange, accept to last byte.
  *
@@ -33,6 +33,7 @@
 #include "err.h"
 
 #define MOLT_API_HTTP_CONN_MAX 32
+#define MOLT_API_HTTP_BODY_MAX (64 * 1024)
 #define MOLT_API_HTTP_HEAD_MAX (8 * 1024)
 #define MOLT_API_HTTP_HEADERS_MAX 32
 #define MOLT_API_HTTP_PATH_MAX 1024
@@ -72,7 +73,7 @@ struct molt_api_http_exchange {
     const char *refused_reason;           /* and why (the parser's message) */
     const char *body;                     /* NUL-terminated, "" without one */
     size_t body_len;
-    int body_too_large;                   /* over MOLT_API_BODY_MAX: not kept */
+    int body_too_large;                   /* over MOLT_API_HTTP_BODY_MAX: not kept */
     int peer_allowed;                     /* what the admit function said */
     uid_t peer_uid;
     pid_t peer_pid;

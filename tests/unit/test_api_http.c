@@ -13,7 +13,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "api.h"
 #include "api_http.h"
 #include "err.h"
 
@@ -405,7 +404,7 @@ static void test_server_too_large(void **state)
 {
     struct server *s = *state;
     char head[256], out[1024];
-    size_t big = MOLT_API_BODY_MAX + 1;
+    size_t big = MOLT_API_HTTP_BODY_MAX + 1;
     char *body = calloc(1, big);
     int fd = client(s), n;
 
