@@ -204,7 +204,8 @@ static void set_reply(struct molt_api_http_exchange *x, struct molt_api_response
         x->reply = res->text;
         x->reply_len = strlen(res->text);
         res->text = NULL;
-        snprintf(x->content_type, sizeof(x->content_type), "%s", res->text_type);
+        snprintf(x->content_type, sizeof(x->content_type), "%s",
+                 res->text_type ? res->text_type : "text/plain");
         return;
     }
     new_trace_id(trace);

@@ -258,6 +258,7 @@ struct conn {
     size_t len, cap;
     uint64_t discard_left;
     struct molt_api_http_req req;
+    struct molt_err refusal;     /* why the head was refused: x.refused_reason */
     struct molt_api_http_exchange x;
     char *out;               /* the reply: head and body */
     size_t out_len, out_off;
@@ -350,9 +351,10 @@ static int conn_head_done(struct molt_api_http *srv, struct conn *c)
     }
     if (c->req.expect_continue && have == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        /* A fresh socket's buffer takes it; if not, the client sends after its wait. */
+        /* Best effort: a fresh socket's buffer takes it, and a client that
+         * does not see it sends the body after its own wait (curl: 1 s). */
         if (send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-            /* As above. */
+            /* Nothing to undo. */
         }
     }
     c->state = CONN_BODY;
@@ -374,7 +376,6 @@ static int body_complete(struct molt_api_http *srv, struct conn *c)
 /* Reads what is there; returns -1 to close the connection. */
 static int conn_read(struct molt_api_http *srv, struct conn *c)
 {
-    struct molt_err err = MOLT_ERR_INIT;
     char sink[4096];
     ssize_t n;
     int rc, status;
@@ -396,12 +397,12 @@ static int conn_read(struct molt_api_http *srv, struct conn *c)
     c->len += (size_t)n;
     if (c->state == CONN_BODY)
         return body_complete(srv, c);
-    rc = molt_api_http_parse(c->buf, c->len, &c->req, &status, &err);
+    rc = molt_api_http_parse(c->buf, c->len, &c->req, &status, &c->refusal);
     if (rc == 0)
         return 0;
     if (rc < 0) {
         c->x.refused_status = status;
-        c->x.refused_reason = err.msg;
+        c->x.refused_reason = c->refusal.msg;
         return conn_reply(srv, c);
     }
     if (c->len > c->req.head_len + c->req.content_length)
