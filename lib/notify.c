@@ -30,15 +30,16 @@ static int notify_address(const char *name, struct sockaddr_un *sa, socklen_t *l
                           struct molt_err *err)
 {
     size_t n = strlen(name);
+    /* A path needs its NUL in sun_path; an abstract name has none. */
+    size_t max = sizeof(sa->sun_path) - (name[0] == '/');
 
     memset(sa, 0, sizeof(*sa));
     sa->sun_family = AF_UNIX;
     if ((name[0] != '/' && name[0] != '@') || n < 2)
         return molt_err_set(err, MOLT_E_INVAL,
                             "NOTIFY_SOCKET: not an absolute path or @abstract name: '%s'", name);
-    if (n >= sizeof(sa->sun_path))
-        return molt_err_set(err, MOLT_E_LIMIT, "NOTIFY_SOCKET: longer than %zu bytes",
-                            sizeof(sa->sun_path) - 1);
+    if (n > max)
+        return molt_err_set(err, MOLT_E_LIMIT, "NOTIFY_SOCKET: longer than %zu bytes", max);
     memcpy(sa->sun_path, name, n);
     if (name[0] == '@') {
         sa->sun_path[0] = '\0';

@@ -133,6 +133,17 @@ static void test_bad_socket(void **state)
     longname[sizeof(longname) - 1] = '\0';
     setenv("NOTIFY_SOCKET", longname, 1);
     assert_int_equal(molt_notify("READY=1", &err), MOLT_E_LIMIT);
+    /* 108 bytes: too long for a path (no room for its NUL), not for an abstract name. */
+    longname[108] = '\0';
+    setenv("NOTIFY_SOCKET", longname, 1);
+    assert_int_equal(molt_notify("READY=1", &err), MOLT_E_LIMIT);
+    longname[0] = '@';
+    setenv("NOTIFY_SOCKET", longname, 1);
+    assert_int_equal(molt_notify("READY=1", &err), MOLT_E_IO);    /* valid, nobody there */
+    longname[108] = 'x';    /* 109 bytes */
+    longname[109] = '\0';
+    setenv("NOTIFY_SOCKET", longname, 1);
+    assert_int_equal(molt_notify("READY=1", &err), MOLT_E_LIMIT);
     /* Nobody listens there: the send fails, saying where it went. */
     snprintf(path, sizeof(path), "%s/absent", l->dir);
     setenv("NOTIFY_SOCKET", path, 1);
