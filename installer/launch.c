@@ -128,6 +128,54 @@ static void write_trial_log(const struct inst *in, const struct tail *t, const c
 
 /* ---- deciding what to start ---- */
 
+/* After a commit, for install.watch_window: a start of the committed version
+ * is counted, and a start beyond install.watch_max_starts rolls back to the
+ * version before it, although its task ended 2 (the agent running then
+ * reports the event). Once the window has passed the watch is closed. */
+static int watch_locked(struct inst *in, struct molt_journal *j, struct tail *tail,
+                        struct molt_err *err)
+{
+    char reason[MOLT_JOURNAL_REASON_MAX], header[MOLT_JOURNAL_REASON_MAX + 128];
+    char current[INST_VERSION_MAX];
+    int64_t now = inst_now_ms();
+    int rc;
+
+    if (molt_journal_watch_over(j, now)) {
+        molt_log_info("installer.watch_over", "task=%s version=%s starts=%lld", j->task_id,
+                      j->to_version, (long long)j->watch_starts);
+        if ((rc = molt_journal_end_watch(j, now, err)) < 0)
+            return rc;
+        return inst_journal_save(in, j, err);
+    }
+    if (!molt_journal_watching(j, now))
+        return 0;
+    /* Only starts of the watched version count (not one after a manual
+     * change of current). */
+    if ((rc = inst_read_link(in, "current", current, err)) < 0)
+        return rc;
+    if (strcmp(current, j->to_version) != 0)
+        return 0;
+    if (molt_journal_watch_failed(j, now, in->conf.install.watch_max_starts, reason,
+                                  sizeof(reason))) {
+        molt_log_warn("installer.watch_failed", "task=%s version=%s starts=%lld reason=\"%s\"",
+                      j->task_id, j->to_version, (long long)j->watch_starts, reason);
+        if (tail && tail->count && strcmp(tail->version, j->to_version) == 0) {
+            snprintf(header, sizeof(header), "watch of %s for task %s: rolled back: %s",
+                     j->to_version, j->task_id, reason);
+            write_trial_log(in, tail, header);
+        }
+        return inst_rollback_watch(in, j, reason, err);
+    }
+    if ((rc = molt_journal_count_watch_start(j, now, err)) < 0 ||
+        (rc = inst_journal_save(in, j, err)) < 0)
+        return rc;
+    molt_log_info("installer.watch_start", "task=%s version=%s start=%lld of %lld",
+                  j->task_id, j->to_version, (long long)j->watch_starts,
+                  (long long)in->conf.install.watch_max_starts);
+    MOLT_FAULT_POINT("launch.after_count_watch_start");
+    return 0;
+}
+
 static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail *tail,
                           struct molt_err *err)
 {
@@ -153,6 +201,8 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
             (rc = inst_journal_save(in, &j, err)) < 0)
             return rc;
         MOLT_FAULT_POINT("launch.after_count_start");
+    } else if ((rc = watch_locked(in, &j, tail, err)) < 0) {
+        return rc;
     }
     if ((rc = inst_read_link(in, "current", plan->version, err)) < 0)
         return rc;
