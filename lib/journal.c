@@ -300,8 +300,8 @@ static struct json_object *journal_json(const struct molt_journal *j)
         add_int(o, "updatedAt", j->updated_ms))
         goto fail;
     /* Written only when set, so a journal without a watch reads as before. */
-    if ((j->watch_until_ms && (add_int(o, "watchUntil", j->watch_until_ms) ||
-                               add_int(o, "watchStarts", j->watch_starts))) ||
+    if ((j->watch_until_ms && add_int(o, "watchUntil", j->watch_until_ms)) ||
+        (j->watch_starts && add_int(o, "watchStarts", j->watch_starts)) ||
         (j->after_commit && add(o, "afterCommit", json_object_new_boolean(1))))
         goto fail;
     for (size_t i = 0; i < j->n_outcomes; i++) {
