@@ -1,0 +1,20 @@
+/* watch.h: the agent's side of the watch window after a commit
+ * (docs/upgrades.md section 5.4): the agent running after a rollback that
+ * ended a watch queues a rolled-back-after-commit event, read from the
+ * journal's outcome, for its outbox to send once. */
+#ifndef MOLT_WATCH_H
+#define MOLT_WATCH_H
+
+#define MOLT_EVENT_ROLLED_BACK_AFTER_COMMIT "rolled-back-after-commit"
+
+/* Queues an event for every after-commit rollback in the journal that was
+ * not queued before, and forgets the sent markers of outcomes the journal
+ * no longer holds. Logs what goes wrong; never fails the agent. */
+void molt_watch_queue_events(const char *state_dir, const char *outbox_dir);
+
+/* Test builds only (fault point agent.watch_crash): dies by SIGKILL once
+ * this version is committed, inside its watch, and MOLT_WATCH_CRASH_MS (30 s)
+ * have passed since the commit: a build that crashes after its commit. */
+void molt_watch_fault_tick(const char *state_dir);
+
+#endif
