@@ -3,11 +3,13 @@
 #include "watch.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "fault.h"
+#include "fault.h" /* MOLT_FAULT_POINTS */
 #include "host.h"
 #include "journal.h"
 #include "log.h"
@@ -93,8 +95,12 @@ void molt_watch_fault_tick(const char *state_dir)
         strcmp(j->to_version, molt_version_self()) == 0 &&
         (o = molt_journal_find_outcome(j, j->task_id)) != NULL &&
         o->result == MOLT_JOURNAL_RESULT_COMMITTED &&
-        molt_host_realtime_ms() - o->at_ms >= MOLT_WATCH_CRASH_MS)
-        MOLT_FAULT_POINT("agent.watch_crash");
+        molt_host_realtime_ms() - o->at_ms >= MOLT_WATCH_CRASH_MS) {
+        /* Not MOLT_FAULT_POINT: it must fire in every start (a crash loop),
+         * also when MOLT_FAULT_ONCE_DIR makes the other points fire once. */
+        molt_log_warn("fault.kill", "point=agent.watch_crash action=kill");
+        kill(getpid(), SIGKILL);
+    }
     free(j);
 #else
     (void)state_dir;

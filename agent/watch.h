@@ -12,8 +12,8 @@
  * no longer holds. Logs what goes wrong; never fails the agent. */
 void molt_watch_queue_events(const char *state_dir, const char *outbox_dir);
 
-/* Test builds only (fault point agent.watch_crash): dies by SIGKILL once
- * this version is committed, inside its watch, and MOLT_WATCH_CRASH_MS (30 s)
+/* Test builds only (agent.watch_crash listed in MOLT_FAULT): dies by SIGKILL,
+ * in every start, once this version is committed, inside its watch, and 30 s
  * have passed since the commit: a build that crashes after its commit. */
 void molt_watch_fault_tick(const char *state_dir);
 

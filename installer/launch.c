@@ -133,7 +133,7 @@ static void write_trial_log(const struct inst *in, const struct tail *t, const c
  * version before it, although its task ended 2 (the agent running then
  * reports the event). Once the window has passed the watch is closed. */
 static int watch_locked(struct inst *in, struct molt_journal *j, struct tail *tail,
-                        struct molt_err *err)
+                        int clean_restart, struct molt_err *err)
 {
     char reason[MOLT_JOURNAL_REASON_MAX], header[MOLT_JOURNAL_REASON_MAX + 128];
     char current[INST_VERSION_MAX];
@@ -147,7 +147,10 @@ static int watch_locked(struct inst *in, struct molt_journal *j, struct tail *ta
             return rc;
         return inst_journal_save(in, j, err);
     }
-    if (!molt_journal_watching(j, now))
+    /* A crash loop is what the watch is for: a restart the supervisor saw
+     * follow a clean exit (0, or 75 asking for it) is not one. A first start
+     * cannot tell, and counts. */
+    if (!molt_journal_watching(j, now) || clean_restart)
         return 0;
     /* Only starts of the watched version count (not one after a manual
      * change of current). */
@@ -177,7 +180,7 @@ static int watch_locked(struct inst *in, struct molt_journal *j, struct tail *ta
 }
 
 static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail *tail,
-                          struct molt_err *err)
+                          int clean_restart, struct molt_err *err)
 {
     char reason[MOLT_JOURNAL_REASON_MAX], header[MOLT_JOURNAL_REASON_MAX + 128];
     struct molt_journal j;
@@ -201,7 +204,7 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
             (rc = inst_journal_save(in, &j, err)) < 0)
             return rc;
         MOLT_FAULT_POINT("launch.after_count_start");
-    } else if ((rc = watch_locked(in, &j, tail, err)) < 0) {
+    } else if ((rc = watch_locked(in, &j, tail, clean_restart, err)) < 0) {
         return rc;
     }
     if ((rc = inst_read_link(in, "current", plan->version, err)) < 0)
@@ -219,15 +222,16 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
     return 0;
 }
 
+/* clean_restart: the supervisor restarts an agent that exited 0 or 75. */
 static int prepare_start(struct inst *in, struct start_plan *plan, struct tail *tail,
-                         struct molt_err *err)
+                         int clean_restart, struct molt_err *err)
 {
     int rc;
 
     memset(plan, 0, sizeof(*plan));
     if ((rc = inst_lock(in, err)) < 0)
         return rc;
-    rc = prepare_locked(in, plan, tail, err);
+    rc = prepare_locked(in, plan, tail, clean_restart, err);
     inst_unlock(in);
     if (rc == 0 && plan->trial)
         molt_log_info("installer.trial_start", "task=%s version=%s start=%lld of %lld",
@@ -406,7 +410,7 @@ static int launch_exec(struct inst *in, struct molt_err *err)
         pid_t watchdog;
         int e;
 
-        if ((rc = prepare_start(in, &plan, NULL, err)) < 0)
+        if ((rc = prepare_start(in, &plan, NULL, 0, err)) < 0)
             return rc;
         watchdog = plan.trial ? spawn_watchdog(in, &plan) : -1;
         MOLT_FAULT_POINT("launch.before_exec");
@@ -683,11 +687,11 @@ static int supervise_loop(struct inst *in, int sfd, struct tail *tail, struct mo
     int64_t backoff = BACKOFF_MIN_MS;
     struct start_plan plan;
     struct child c;
-    int stop = 0;
+    int stop = 0, clean = 0;
     int rc = 0;
 
     while (!stop) {
-        if ((rc = prepare_start(in, &plan, tail, err)) < 0)
+        if ((rc = prepare_start(in, &plan, tail, clean, err)) < 0)
             break;
         if (strcmp(tail->version, plan.version) != 0)
             tail_reset(tail, plan.version);
@@ -697,6 +701,8 @@ static int supervise_loop(struct inst *in, int sfd, struct tail *tail, struct mo
                       plan.trial ? " trial=1" : "");
         run_child(in, &plan, &c, sfd, tail, &stop);
         after_exit(in, &plan, &c, tail);
+        clean = WIFEXITED(c.status) &&
+                (WEXITSTATUS(c.status) == 0 || WEXITSTATUS(c.status) == EXIT_RESTART);
         if (!stop)
             wait_delay(sfd, next_delay(&c, &backoff), &stop);
     }
