@@ -534,7 +534,7 @@ static int send_report(void *arg, const char *task_id, const char *body, size_t 
     return post_entry(arg, "/api/v1/collector/reports", body, len, status, err);
 }
 
-/* An event of docs/protocol.md section 4.3. */
+/* An event of docs/protocol.md section 4. */
 static int send_event(void *arg, const char *task_id, const char *body, size_t len,
                       long *status, struct molt_err *err)
 {

@@ -11,7 +11,7 @@
  * memory instead (struct molt_outbox_kept) and sent all the same: it is lost
  * only if the agent stops before the server has it.
  *
- * Events (docs/protocol.md section 4.3) live beside them in <dir>/events/,
+ * Events (docs/protocol.md section 4) live beside them in <dir>/events/,
  * one file <taskId>-<at>.json each. An event is sent until the server answers
  * for good; then its file is renamed <taskId>-<at>.sent, and an event whose
  * file or marker exists is never queued again: one delivery per event even

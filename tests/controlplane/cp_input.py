@@ -1,6 +1,5 @@
-"""Validation of what collectors send: task reports (docs/protocol.md, section 4), events
-(section 4.3) and the host facts of a registration or heartbeat; bad input is a 400 naming the
-field.
+"""Validation of what collectors send: task reports and events (docs/protocol.md, section 4) and
+the host facts of a registration or heartbeat; bad input is a 400 naming the field.
 """
 
 import cp_version
@@ -99,8 +98,8 @@ EVENT_REASON_MAX = 512
 
 
 def parse_event(e):
-    """Validate a collector event (docs/protocol.md, section 4.3): every field required, typed
-    and bounded, nothing else allowed: the server must not store what it does not understand."""
+    """Validate a collector event (docs/protocol.md, section 4): every field required, typed and
+    bounded, nothing else allowed: the server must not store what it does not understand."""
     if not isinstance(e, dict):
         raise bad_request("the event must be a JSON object")
     for k in e:

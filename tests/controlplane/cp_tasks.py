@@ -459,9 +459,9 @@ class Tasks:
         return out
 
     def collector_event(self, cid, body):
-        """An event of docs/protocol.md section 4.3, for one of this collector's tasks. Stored
-        once: a repeat (same task, type and at: the agent resends until it has a 200) only
-        counts in repeats. A closed task takes it (that is what it is for)."""
+        """An event (docs/protocol.md section 4) for one of this collector's tasks. Stored once: a
+        repeat (same task, type and at: the agent resends until it has a 200) only counts in
+        repeats. A closed task takes it (that is what it is for)."""
         e = parse_event(body)
         with self.tx() as db:
             if self._collector(cid) is None:
