@@ -503,8 +503,9 @@ static int manual_rollback_locked(struct inst *in, const char *why, struct molt_
     return 0;
 }
 
-/* The agent on trial found itself unhealthy: end that task's trial, and only
- * that one, with its reason as given (no "manual rollback" prefix). */
+/* The agent on trial, or watched after its commit, found itself unhealthy:
+ * end that task's trial or watch, and only that one, with its reason as given
+ * (no "manual rollback" prefix). */
 static int fail_trial_locked(struct inst *in, const char *task_id, const char *why,
                              struct molt_err *err)
 {
@@ -513,6 +514,15 @@ static int fail_trial_locked(struct inst *in, const char *task_id, const char *w
 
     if ((rc = inst_journal_open(in, &j, err)) < 0 || (rc = inst_recover(in, &j, err)) < 0)
         return rc;
+    /* After the commit, during its watch: the health check repeated by the
+     * new agent failed (docs/upgrades.md 5.4). */
+    if (molt_journal_watching(&j, inst_now_ms()) && strcmp(j.task_id, task_id) == 0) {
+        if ((rc = inst_rollback_watch(in, &j, why && *why ? why : "watch failed", err)) < 0)
+            return rc;
+        printf("rolled back task %s after its commit: current is %s\n", j.task_id,
+               j.from_version);
+        return 0;
+    }
     if (j.state != MOLT_JOURNAL_TRIAL || strcmp(j.task_id, task_id) != 0)
         return molt_err_set(err, MOLT_E_STATE, "no trial of task %s in progress", task_id);
     if ((rc = inst_rollback_trial(in, &j, why && *why ? why : "trial failed", err)) < 0)
