@@ -5,13 +5,14 @@
 # and the control plane shows one rolled-back-after-commit event with the
 # reason, sent once (also across a restart). The launcher SIGKILLed during the
 # watch still ends consistent. A build that stays healthy past the window is
-# kept: restarts after it are not counted.
+# kept: restarts after it are not counted. With health_command, the check is
+# repeated during the watch and its failure rolls back the same way.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 tap_need_fault_points
 
 WINDOW=60 # s; the crash comes 30 s after the commit, the loop takes a few more
-tap_plan 25
+tap_plan 32
 env_start watch
 publish "$V1" "$V2"
 cat >>"$WORK/molt.conf" <<CONF
@@ -118,6 +119,8 @@ ok $? "task $tid3 commits $V2 ($CP_TASK_MESSAGE)"
 "$ROOT/bin/molt-installer" gc >/dev/null 2>&1
 [ -x "$ROOT/versions/$V1/bin/molt-agent" ]
 ok $? "during the watch gc keeps $V1, the way back"
+like "$("$ROOT/bin/molt-installer" status 2>/dev/null | grep '^watch:')" "^watch: +0 of 3 starts, until " \
+    "molt-installer status shows the watch"
 sleep "$WINDOW"
 # four crashes after the window: each start is the first after it, none counted
 for i in 1 2 3 4; do
@@ -129,5 +132,37 @@ wait_for 30 version_is "$V2"
 is "$(current_link):$(journal 'j["state"]'):$(journal '"watchUntil" in j')" "$V2:committed:False" \
     "$V2 kept after the window, its watch closed, 4 restarts after it not counted"
 is "$(n_events "$tid3")" 0 "no event for task $tid3"
+
+# 4. the health command, repeated during the watch, fails: rolled back too
+agent_stop
+HEALTH=$WORK/health.sh
+cat >"$HEALTH" <<SH
+#!/bin/sh
+[ -e "$WORK/health-fail" ] && { echo "collector stalled: queue full"; exit 1; }
+echo "collector healthy"
+SH
+chmod 755 "$HEALTH"
+cat >>"$WORK/molt.conf" <<CONF
+[install]
+health_command = $HEALTH
+health_interval = 1s
+health_timeout = 3s
+CONF
+agent_start
+wait_for 30 version_is "$V2"
+tid4=$(cp_create_task "$CID" "$V1")
+cp_wait_task_status "$tid4" 2 120
+ok $? "task $tid4 commits $V1, its trial's health check passing ($CP_TASK_MESSAGE)"
+: >"$WORK/health-fail"
+wait_for "$WINDOW" rolled_back_after_commit
+ok $? "the check failing during the watch rolls back"
+want="watch: health check 1/1 failed (exit 1): collector stalled: queue full"
+is "$(journal 'j["outcomes"][0]["reason"]')" "$want" "the reason names the check and its output"
+wait_for 30 version_is "$V2"
+ok $? "$V2 heartbeats again"
+wait_for 30 one_event "$tid4"
+is "$(watch_events "$tid4" | sed 's/ [0-9]*|/|/')" "collector $V1 $V2 1|$want" \
+    "the event, once, with the check's reason"
+is "$(task_status "$tid4")" 2 "task $tid4 stays 2"
 [ "$TAP_FAILED" -eq 0 ] || show_log 80
 tap_done
