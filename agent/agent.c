@@ -25,7 +25,7 @@
 #include "identity.h"
 #include "log.h"
 #include "outbox.h"
-#include "watch.h"
+#include "watch_events.h"
 #include "version.h"
 
 #define LOCK_FILE "agent.lock"

@@ -230,8 +230,12 @@ static int run_installer(struct molt_agent *a, const struct molt_config *conf, c
     return -1;
 }
 
-int molt_upgrade_installer(struct molt_agent *a, const char **args, char *msg, size_t n)
+/* The watch's health check failed after the commit: the installer's entry
+ * point a failed trial's check uses ends that task's watch. */
+static int rollback_watch(struct molt_agent *a, const char *task_id, const char *reason,
+                          char *msg, size_t n)
 {
+    const char *args[] = { "rollback", "--task", task_id, "--reason", reason, NULL };
     struct molt_config conf;
 
     molt_agent_config(a, &conf);
@@ -956,7 +960,7 @@ static int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     pthread_mutex_init(&u->mu, NULL);
     pthread_mutex_init(&u->final_mu, NULL);
     a->upgrade = u;
-    u->watch = molt_watch_start(a);
+    u->watch = molt_watch_start(a, rollback_watch);
     rc = molt_upgrade_state_load(a->state_dir, &u->task, err);
     if (rc == MOLT_E_NOTFOUND)
         return 0;

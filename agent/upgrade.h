@@ -3,8 +3,6 @@
 #ifndef MOLT_UPGRADE_H
 #define MOLT_UPGRADE_H
 
-#include <stddef.h>
-
 #include "command.h"
 #include "err.h"
 #include "pipeline.h"
@@ -30,9 +28,6 @@ int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct m
  * then names it: the caller restarts the agent into it
  * (molt_agent_request_exit(a, MOLT_EXIT_RESTART)) once it has answered. */
 int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_err *err);
-/* Runs <root>/bin/molt-installer with args (the command, then its options);
- * -1 on failure with msg its last error line. Any thread. */
-int molt_upgrade_installer(struct molt_agent *a, const char **args, char *msg, size_t n);
 /* Registers POST/GET /api/v1/agent/upgrade and /api/v1/agent/tasks/ID. */
 int molt_upgrade_api_routes(struct molt_agent *a, struct molt_err *err);
 

@@ -1,47 +1,27 @@
-/* watch.c: the health check repeated during the watch after a commit,
- * after-commit rollbacks turned into events for the control plane, and the
- * test builds' crash-after-commit fault. */
+/* watch.c: the health check repeated during the watch after a commit
+ * (docs/upgrades.md section 5.4): with [install] health_command the new
+ * version runs it every health_interval in a thread of its own, and a failure
+ * has the stable installer roll back. */
 #include "watch.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agent.h"
-#include "fault.h" /* MOLT_FAULT_POINTS */
 #include "health.h"
 #include "host.h"
 #include "journal.h"
 #include "log.h"
-#include "outbox.h"
-#include "upgrade.h"
 #include "version.h"
-
-#define MOLT_WATCH_CRASH_MS 30000
-
-static int load_journal(const char *state_dir, struct molt_journal *j)
-{
-    struct molt_err err = MOLT_ERR_INIT;
-    char path[PATH_MAX];
-
-    if (molt_journal_path(path, sizeof(path), state_dir, &err) < 0 ||
-        molt_journal_load(path, j, &err) < 0) {
-        molt_log_warn("watch.journal", "error=\"%s\"", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- the health watch ---- */
+#include "watch_events.h"
 
 struct molt_watch {
     struct molt_agent *a;
+    molt_watch_rollback_fn rollback;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -59,7 +39,7 @@ static enum watch_phase phase(const char *state_dir, char *task_id, size_t n)
 
     if (!j)
         return WATCH_NONE;
-    if (load_journal(state_dir, j) == 0) {
+    if (molt_watch_load_journal(state_dir, j) == 0) {
         if (molt_journal_trial_task(j, self))
             p = WATCH_TRIAL;
         else if (molt_journal_watching(j, molt_host_realtime_ms()) &&
@@ -103,11 +83,10 @@ static int watch_wait(struct molt_watch *w, int64_t ms)
 static void watch_failed(struct molt_watch *w, const char *task_id, const char *why)
 {
     char reason[MOLT_HEALTH_REASON_MAX + 16], msg[400];
-    const char *args[] = {"rollback", "--task", task_id, "--reason", reason, NULL};
 
     snprintf(reason, sizeof(reason), "watch: %s", why);
     molt_log_warn("watch.health_failed", "task=%s reason=\"%s\" action=rollback", task_id, reason);
-    if (molt_upgrade_installer(w->a, args, msg, sizeof(msg)) < 0) {
+    if (w->rollback(w->a, task_id, reason, msg, sizeof(msg)) < 0) {
         molt_log_error("watch.rollback", "task=%s error=\"%s\"", task_id, msg);
         return;
     }
@@ -146,7 +125,7 @@ out:
     return NULL;
 }
 
-struct molt_watch *molt_watch_start(struct molt_agent *a)
+struct molt_watch *molt_watch_start(struct molt_agent *a, molt_watch_rollback_fn rollback)
 {
     char task_id[MOLT_JOURNAL_TASK_MAX];
     struct molt_config conf;
@@ -159,6 +138,7 @@ struct molt_watch *molt_watch_start(struct molt_agent *a)
     if (!w)
         return NULL;
     w->a = a;
+    w->rollback = rollback;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, watch_thread, w) != 0) {
@@ -188,80 +168,3 @@ void molt_watch_stop(struct molt_watch *w)
     free(w);
 }
 
-/* ---- events ---- */
-
-/* Is (task_id, at) still an after-commit rollback in the journal? */
-static int in_journal(void *arg, const char *task_id, int64_t at_ms)
-{
-    const struct molt_journal *j = arg;
-
-    for (size_t i = 0; i < j->n_outcomes; i++) {
-        const struct molt_journal_outcome *o = &j->outcomes[i];
-        if (o->after_commit && o->at_ms == at_ms && strcmp(o->task_id, task_id) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-void molt_watch_queue_events(const char *state_dir, const char *outbox_dir)
-{
-    struct molt_err err = MOLT_ERR_INIT;
-    struct molt_journal *j = malloc(sizeof(*j));
-
-    if (!j)
-        return;
-    if (load_journal(state_dir, j) < 0)
-        goto out;
-    for (size_t i = 0; i < j->n_outcomes; i++) {
-        const struct molt_journal_outcome *o = &j->outcomes[i];
-        struct molt_outbox_event e;
-
-        /* A manual revert has no task: nothing on the server to attach it to. */
-        if (!o->after_commit || !o->task_id[0])
-            continue;
-        memset(&e, 0, sizeof(e));
-        snprintf(e.task_id, sizeof(e.task_id), "%s", o->task_id);
-        snprintf(e.type, sizeof(e.type), "%s", MOLT_EVENT_ROLLED_BACK_AFTER_COMMIT);
-        /* The outcome describes the switch; the event, the way back. */
-        snprintf(e.from_version, sizeof(e.from_version), "%s", o->to_version);
-        snprintf(e.to_version, sizeof(e.to_version), "%s", o->from_version);
-        snprintf(e.reason, sizeof(e.reason), "%s", o->reason);
-        e.at_ms = o->at_ms;
-        if (molt_outbox_put_event(outbox_dir, &e, &err) < 0) {
-            molt_log_error("event.queue", "task=%s error=\"%s\"", e.task_id, err.msg);
-            molt_err_clear(&err);
-        }
-    }
-    molt_outbox_prune_events(outbox_dir, in_journal, j);
-out:
-    free(j);
-}
-
-void molt_watch_fault_tick(const char *state_dir)
-{
-#ifdef MOLT_FAULT_POINTS
-    const char *list = getenv("MOLT_FAULT");
-    const struct molt_journal_outcome *o;
-    struct molt_journal *j;
-
-    if (!list || !strstr(list, "agent.watch_crash"))
-        return;
-    j = malloc(sizeof(*j));
-    if (!j)
-        return;
-    if (load_journal(state_dir, j) == 0 &&
-        molt_journal_watching(j, molt_host_realtime_ms()) &&
-        strcmp(j->to_version, molt_version_self()) == 0 &&
-        (o = molt_journal_find_outcome(j, j->task_id)) != NULL &&
-        o->result == MOLT_JOURNAL_RESULT_COMMITTED &&
-        molt_host_realtime_ms() - o->at_ms >= MOLT_WATCH_CRASH_MS) {
-        /* Not MOLT_FAULT_POINT: it must fire in every start (a crash loop),
-         * also when MOLT_FAULT_ONCE_DIR makes the other points fire once. */
-        molt_log_warn("fault.kill", "point=agent.watch_crash action=kill");
-        kill(getpid(), SIGKILL);
-    }
-    free(j);
-#else
-    (void)state_dir;
-#endif
-}
