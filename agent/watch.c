@@ -1,5 +1,5 @@
 /* watch.c: the health check repeated during the watch after a commit
- * (docs/upgrades.md section 5.4): with [install] health_command the new
+ * (docs/upgrades.md section 5.5): with [install] health_command the new
  * version runs it every health_interval in a thread of its own, and a failure
  * has the stable installer roll back. */
 #include "watch.h"

@@ -1,5 +1,5 @@
 /* watch.h: the health check repeated during the watch after a commit
- * (docs/upgrades.md section 5.4), in a thread of the new version's agent. */
+ * (docs/upgrades.md section 5.5), in a thread of the new version's agent. */
 #ifndef MOLT_WATCH_H
 #define MOLT_WATCH_H
 

@@ -1,5 +1,5 @@
 /* watch_events.h: the agent's side of a rollback after a commit
- * (docs/upgrades.md section 5.4): the agent running after a rollback that
+ * (docs/upgrades.md section 5.5): the agent running after a rollback that
  * ended a watch queues a rolled-back-after-commit event, read from the
  * journal's outcome, for its outbox to send once. */
 #ifndef MOLT_WATCH_EVENTS_H

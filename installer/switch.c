@@ -515,7 +515,7 @@ static int fail_trial_locked(struct inst *in, const char *task_id, const char *w
     if ((rc = inst_journal_open(in, &j, err)) < 0 || (rc = inst_recover(in, &j, err)) < 0)
         return rc;
     /* After the commit, during its watch: the health check repeated by the
-     * new agent failed (docs/upgrades.md 5.4). */
+     * new agent failed (docs/upgrades.md 5.5). */
     if (molt_journal_watching(&j, inst_now_ms()) && strcmp(j.task_id, task_id) == 0) {
         if ((rc = inst_rollback_watch(in, &j, why && *why ? why : "watch failed", err)) < 0)
             return rc;

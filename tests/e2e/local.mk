@@ -11,6 +11,11 @@ UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_health.sh tests/e2e
 UPGRADE_TESTS += tests/e2e/upgrade_pacing.sh
 # The watch window after a commit (issue 19).
 UPGRADE_TESTS += tests/e2e/upgrade_watch.sh
+# Mirror lists (issue 18): downloadUrls tried in order, resume across them, servedBy.
+UPGRADE_TESTS += tests/e2e/upgrade_mirrors.sh
+EXTRA_DIST += tests/e2e/lib/mirror_stub.py
+# Switch windows (issue 19).
+UPGRADE_TESTS += tests/e2e/upgrade_window.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/lib/upgrade.sh
 # The agent configuration of the upgrade tests, the demo and the benchmarks.
