@@ -123,7 +123,7 @@ like "$("$ROOT/bin/molt-installer" status 2>/dev/null | grep '^watch:')" "^watch
     "molt-installer status shows the watch"
 sleep "$WINDOW"
 # four crashes after the window: each start is the first after it, none counted
-for i in 1 2 3 4; do
+for _ in 1 2 3 4; do
     apid=$(agent_pid)
     [ -n "$apid" ] && kill -KILL "$apid"
     wait_for 20 restarted "$apid"
