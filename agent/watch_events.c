@@ -78,6 +78,14 @@ out:
     free(j);
 }
 
+void molt_watch_mark_clean_exit(const char *state_dir)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+
+    if (state_dir[0] && molt_journal_mark_clean_exit(state_dir, molt_version_self(), &err) < 0)
+        molt_log_warn("watch.clean_exit", "error=\"%s\"", err.msg);
+}
+
 void molt_watch_fault_tick(const char *state_dir)
 {
 #ifdef MOLT_FAULT_POINTS

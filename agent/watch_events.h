@@ -17,6 +17,10 @@ int molt_watch_load_journal(const char *state_dir, struct molt_journal *j);
  * no longer holds. Logs what goes wrong; never fails the agent. */
 void molt_watch_queue_events(const char *state_dir, const char *outbox_dir);
 
+/* After the agent stopped by itself (exit 0 or 75): the clean-exit marker
+ * (journal.h), so the launcher does not count the next start in a watch. */
+void molt_watch_mark_clean_exit(const char *state_dir);
+
 /* Test builds only (agent.watch_crash listed in MOLT_FAULT): dies by SIGKILL,
  * in every start, once this version is committed, inside its watch, and 30 s
  * have passed since the commit: a build that crashes after its commit. */

@@ -147,16 +147,20 @@ static int watch_locked(struct inst *in, struct molt_journal *j, struct tail *ta
             return rc;
         return inst_journal_save(in, j, err);
     }
-    /* A crash loop is what the watch is for: a restart the supervisor saw
-     * follow a clean exit (0, or 75 asking for it) is not one. A first start
-     * cannot tell, and counts. */
-    if (!molt_journal_watching(j, now) || clean_restart)
+    /* A crash loop is what the watch is for: a restart after a clean exit
+     * (0, or 75 asking for it), which the supervisor saw or the agent's
+     * clean-exit marker tells, is not one. */
+    if (!molt_journal_watching(j, now))
         return 0;
     /* Only starts of the watched version count (not one after a manual
      * change of current). */
     if ((rc = inst_read_link(in, "current", current, err)) < 0)
         return rc;
-    if (strcmp(current, j->to_version) != 0)
+    /* The agent's marker says it exited by itself (exec mode: a service
+     * restart or stop); taken in any case, it is for this start only. */
+    if (molt_journal_take_clean_exit(in->state_dir, j->to_version))
+        clean_restart = 1;
+    if (strcmp(current, j->to_version) != 0 || clean_restart)
         return 0;
     if (molt_journal_watch_failed(j, now, in->conf.install.watch_max_starts, reason,
                                   sizeof(reason))) {

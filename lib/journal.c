@@ -2,9 +2,11 @@
 #include "journal.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -592,6 +594,35 @@ int molt_journal_end_watch(struct molt_journal *j, int64_t now_ms, struct molt_e
     j->watch_starts = 0;
     j->updated_ms = now_ms;
     return 0;
+}
+
+/* ---- the clean-exit marker ---- */
+
+int molt_journal_mark_clean_exit(const char *state_dir, const char *version,
+                                 struct molt_err *err)
+{
+    char path[PATH_MAX];
+    int rc = molt_fs_join(path, sizeof(path), state_dir, MOLT_JOURNAL_CLEAN_EXIT_FILE, err);
+
+    if (rc == 0)
+        rc = molt_fs_write_atomic(path, version, strlen(version), 0644, err);
+    return rc < 0 ? molt_err_prefix(err, "clean-exit marker") : 0;
+}
+
+int molt_journal_take_clean_exit(const char *state_dir, const char *version)
+{
+    char path[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    int same = 0;
+
+    if (molt_fs_join(path, sizeof(path), state_dir, MOLT_JOURNAL_CLEAN_EXIT_FILE, NULL) < 0)
+        return 0;
+    if (molt_fs_read_file(path, MOLT_JOURNAL_VERSION_MAX, &text, &len, NULL) == 0) {
+        same = len == strlen(version) && memcmp(text, version, len) == 0;
+        unlink(path);
+    }
+    free(text);
+    return same;
 }
 
 /* ---- queries ---- */

@@ -135,6 +135,17 @@ int molt_journal_begin_watch_rollback(struct molt_journal *j, const char *reason
 /* Ends the watch once its window passed (watch_until_ms back to 0). */
 int molt_journal_end_watch(struct molt_journal *j, int64_t now_ms, struct molt_err *err);
 
+/* <state_dir>/clean-exit: the agent of `version` leaves it when it exits by
+ * itself (0, or 75 asking for a restart), so that the launcher's next start,
+ * in exec mode too, tells a restart from a crash: only crashes count in the
+ * watch. Written by the agent (not the journal: launch only reads and removes
+ * it). */
+#define MOLT_JOURNAL_CLEAN_EXIT_FILE "clean-exit"
+int molt_journal_mark_clean_exit(const char *state_dir, const char *version,
+                                 struct molt_err *err);
+/* 1 when the marker names version; removes any marker (it is for one start). */
+int molt_journal_take_clean_exit(const char *state_dir, const char *version);
+
 /* Queries. */
 /* 1 while committed and now_ms is inside the watch window. */
 int molt_journal_watching(const struct molt_journal *j, int64_t now_ms);

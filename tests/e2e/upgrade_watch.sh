@@ -12,7 +12,7 @@ set -u
 tap_need_fault_points
 
 WINDOW=60 # s; the crash comes 30 s after the commit, the loop takes a few more
-tap_plan 32
+tap_plan 33
 env_start watch
 publish "$V1" "$V2"
 cat >>"$WORK/molt.conf" <<CONF
@@ -121,6 +121,14 @@ ok $? "task $tid3 commits $V2 ($CP_TASK_MESSAGE)"
 ok $? "during the watch gc keeps $V1, the way back"
 like "$("$ROOT/bin/molt-installer" status 2>/dev/null | grep '^watch:')" "^watch: +0 of 3 starts, until " \
     "molt-installer status shows the watch"
+# a stop and start of the service (a clean exit, its marker left) is no crash
+for _ in 1 2 3 4; do
+    agent_stop
+    agent_start
+    wait_for 30 agent_pid
+done
+is "$(journal 'j.get("watchStarts", 0)'):$(current_link)" "0:$V2" \
+    "4 clean restarts during the watch are not counted"
 sleep "$WINDOW"
 # four crashes after the window: each start is the first after it, none counted
 for _ in 1 2 3 4; do

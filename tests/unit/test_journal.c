@@ -569,6 +569,24 @@ static void test_watch_fields(void **state)
     free(doc);
 }
 
+/* The agent's clean-exit marker: taken once, only for the version it names. */
+static void test_clean_exit_marker(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+
+    (void)state;
+    tu_mkdtemp(dir);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 0);
+    assert_int_equal(molt_journal_mark_clean_exit(dir, "20.2-100", &err), 0);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 1);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 0); /* one start only */
+    assert_int_equal(molt_journal_mark_clean_exit(dir, "20.1-2749", &err), 0);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 0); /* another version's */
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.1-2749"), 0); /* and removed */
+    tu_rmtree(dir);
+}
+
 static void test_commit_after_deadline(void **state)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -728,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_commit_after_deadline),
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_watch_fields),
+        cmocka_unit_test(test_clean_exit_marker),
         cmocka_unit_test(test_trial_verdict),
         cmocka_unit_test(test_switch_validation),
         cmocka_unit_test(test_revert),
