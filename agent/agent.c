@@ -22,6 +22,7 @@
 #include "log.h"
 #include "notify.h"
 #include "outbox.h"
+#include "watch_events.h"
 #include "version.h"
 
 #define LOCK_FILE "agent.lock"
@@ -495,10 +496,10 @@ struct sender {
     struct loop *l;
 };
 
-static int send_report(void *arg, const char *task_id, const char *body, size_t len,
-                       long *status, struct molt_err *err)
+/* POSTs one outbox entry to url: a final report or an event. */
+static int post_entry(struct sender *s, const char *url, const char *body, size_t len,
+                      long *status, struct molt_err *err)
 {
-    struct sender *s = arg;
     char token[MOLT_TOKEN_MAX + 1];
     struct molt_http_reply rep;
     int rc;
@@ -508,7 +509,7 @@ static int send_report(void *arg, const char *task_id, const char *body, size_t 
         return rc;
     struct molt_http_req req = {
         .method = "POST",
-        .url = "/api/v1/collector/reports",
+        .url = url,
         .body = body,
         .body_len = len,
         .bearer = token,
@@ -526,6 +527,21 @@ static int send_report(void *arg, const char *task_id, const char *body, size_t 
     return rc;
 }
 
+static int send_report(void *arg, const char *task_id, const char *body, size_t len,
+                       long *status, struct molt_err *err)
+{
+    (void)task_id;
+    return post_entry(arg, "/api/v1/collector/reports", body, len, status, err);
+}
+
+/* An event of docs/protocol.md section 4. */
+static int send_event(void *arg, const char *task_id, const char *body, size_t len,
+                      long *status, struct molt_err *err)
+{
+    (void)task_id;
+    return post_entry(arg, "/api/v1/collector/events", body, len, status, err);
+}
+
 static void flush_outbox(struct molt_agent *a, struct loop *l, int64_t now)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -537,6 +553,8 @@ static void flush_outbox(struct molt_agent *a, struct loop *l, int64_t now)
     rc = molt_outbox_flush(a->outbox_dir, send_report, &s, &err);
     if (rc == 0)
         rc = molt_outbox_flush_kept(&a->tasks.kept, a->outbox_dir, send_report, &s, &err);
+    if (rc == 0)
+        rc = molt_outbox_flush_events(a->outbox_dir, send_event, &s, &err);
     if (rc == 0) {
         l->outbox_pending = 0;
         molt_backoff_reset(&a->outbox_backoff);
@@ -693,6 +711,7 @@ static void heartbeat_cycle(struct molt_agent *a, struct loop *l)
     int64_t now, delay;
     int rc;
 
+    molt_watch_fault_tick(a->state_dir);
     l->last_send = molt_host_monotonic_ms();
     rc = send_heartbeat(a, l->long_poll ? l->interval_ms : 0, &rep, &hr, &err);
     now = molt_host_monotonic_ms();
@@ -835,7 +854,10 @@ int molt_agent_run(struct molt_agent *a)
     struct loop l = { 0 };
 
     l.interval_ms = a->conf.agent.heartbeat_interval_ms;
-    l.outbox_pending = molt_outbox_count(a->outbox_dir) > 0;
+    /* The agent running after a rollback that ended a watch tells the server. */
+    molt_watch_queue_events(a->state_dir, a->outbox_dir);
+    l.outbox_pending = molt_outbox_count(a->outbox_dir) > 0 ||
+                       molt_outbox_event_count(a->outbox_dir) > 0;
     l.last_send = -WAKE_SPACING_MS;
     start_watchdog(a);
     notify(a, "READY=1");

@@ -20,7 +20,9 @@ agent_libmoltagent_a_SOURCES = \
 	agent/task.c agent/task.h \
 	agent/upgrade.h agent/upgrade.c \
 	agent/upgrade_state.c agent/upgrade_state.h \
-	agent/upgrade_api.c agent/upgrade_cli.c agent/upgrade_cli.h
+	agent/upgrade_api.c agent/upgrade_cli.c agent/upgrade_cli.h \
+	agent/watch.c agent/watch.h \
+	agent/watch_events.c agent/watch_events.h
 
 MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) -lpthread
 

@@ -13,6 +13,7 @@
 #include "status.h"
 #include "upgrade.h"
 #include "upgrade_cli.h"
+#include "watch_events.h"
 
 static const char usage[] =
     "Usage: molt-agent [--config FILE] COMMAND [OPTIONS]\n"
@@ -175,6 +176,8 @@ static int run(const char *config_path)
         rc = molt_agent_run(a);
     }
     molt_agent_cleanup(a);
+    if (rc == 0 || rc == MOLT_EXIT_RESTART)
+        molt_watch_mark_clean_exit(a->state_dir);
     free(a);
     molt_http_global_cleanup();
     return rc;

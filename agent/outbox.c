@@ -311,3 +311,217 @@ int molt_outbox_flush_kept(struct molt_outbox_kept *k, const char *dir, molt_out
     }
     return filed ? molt_outbox_flush(dir, send, arg, err) : 0;
 }
+
+/* ---- events ---------------------------------------------------------------- */
+
+/* <dir>/events/<taskId>-<at><suffix>, creating the directory when asked. */
+static int event_path(char *out, size_t n, const char *dir, const char *task_id, int64_t at_ms,
+                      const char *suffix, struct molt_err *err)
+{
+    char name[MOLT_TASK_ID_MAX + 48];
+    char edir[PATH_MAX];
+    int rc;
+
+    if (!molt_task_id_valid(task_id) || at_ms < 0)
+        return molt_err_set(err, MOLT_E_INVAL, "outbox: bad event key");
+    snprintf(name, sizeof(name), "%s-%lld%s", task_id, (long long)at_ms, suffix);
+    if ((rc = molt_fs_join(edir, sizeof(edir), dir, MOLT_OUTBOX_EVENTS, err)) < 0)
+        return rc;
+    return molt_fs_join(out, n, edir, name, err);
+}
+
+static int event_known(const char *dir, const struct molt_outbox_event *e)
+{
+    static const char *const suffixes[] = {".json", ".sent", ".json.bad"};
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (event_path(path, sizeof(path), dir, e->task_id, e->at_ms, suffixes[i], NULL) == 0 &&
+            molt_fs_exists(path))
+            return 1;
+    }
+    return 0;
+}
+
+static struct json_object *event_json(const struct molt_outbox_event *e)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "taskId", json_object_new_string(e->task_id));
+    json_object_object_add(o, "type", json_object_new_string(e->type));
+    json_object_object_add(o, "fromVersion", json_object_new_string(e->from_version));
+    json_object_object_add(o, "toVersion", json_object_new_string(e->to_version));
+    json_object_object_add(o, "reason", json_object_new_string(e->reason));
+    json_object_object_add(o, "at", json_object_new_int64(e->at_ms));
+    return o;
+}
+
+int molt_outbox_put_event(const char *dir, const struct molt_outbox_event *e,
+                          struct molt_err *err)
+{
+    char path[PATH_MAX], edir[PATH_MAX];
+    struct json_object *o;
+    const char *text;
+    int rc;
+
+    if ((rc = event_path(path, sizeof(path), dir, e->task_id, e->at_ms, ".json", err)) < 0 ||
+        (rc = molt_fs_join(edir, sizeof(edir), dir, MOLT_OUTBOX_EVENTS, err)) < 0)
+        return molt_err_prefix(err, "outbox");
+    if (event_known(dir, e))
+        return 0;
+    if ((rc = molt_fs_mkdir_p(edir, 0700, err)) < 0)
+        return molt_err_prefix(err, "outbox");
+    o = event_json(e);
+    if (!o)
+        return molt_err_set(err, MOLT_E_NOMEM, "outbox: out of memory");
+    text = molt_json_dump(o);
+    rc = molt_fs_write_atomic(path, text, strlen(text), 0600, err);
+    json_object_put(o);
+    if (rc < 0)
+        return molt_err_prefix(err, "outbox");
+    molt_log_info("event.queued", "task=%s type=%s at=%lld", e->task_id, e->type,
+                  (long long)e->at_ms);
+    return 1;
+}
+
+/* "<digits>-<digits>.json" */
+static int is_event_entry(const struct dirent *de)
+{
+    const char *dash = strchr(de->d_name, '-');
+    const char *dot = strrchr(de->d_name, '.');
+    size_t n;
+
+    if (!dash || !dot || dot < dash || strcmp(dot, ".json") != 0)
+        return 0;
+    n = (size_t)(dash - de->d_name);
+    if (n == 0 || n > MOLT_TASK_ID_MAX || dot == dash + 1)
+        return 0;
+    for (const char *p = de->d_name; p < dot; p++) {
+        if (p != dash && (*p < '0' || *p > '9'))
+            return 0;
+    }
+    return 1;
+}
+
+static int is_event_marker(const struct dirent *de)
+{
+    const char *dot = strrchr(de->d_name, '.');
+
+    return dot && strcmp(dot, ".sent") == 0 && strchr(de->d_name, '-');
+}
+
+int molt_outbox_event_count(const char *dir)
+{
+    struct dirent **list = NULL;
+    char edir[PATH_MAX];
+    int n;
+
+    if (molt_fs_join(edir, sizeof(edir), dir, MOLT_OUTBOX_EVENTS, NULL) < 0)
+        return 0;
+    n = scandir(edir, &list, is_event_entry, NULL);
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    return n < 0 ? 0 : n;
+}
+
+/* Sends one event file; 1 = done with it (marked sent or moved aside). */
+static int send_event_entry(const char *edir, const char *name, molt_outbox_send_fn send,
+                            void *arg, struct molt_err *err)
+{
+    char path[PATH_MAX], sent[PATH_MAX], id[MOLT_TASK_ID_MAX + 1];
+    struct json_object *o = NULL;
+    const char *tid = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    long status = 0;
+    int rc;
+
+    snprintf(id, sizeof(id), "%.*s", (int)strcspn(name, "-"), name);
+    if ((rc = molt_fs_join(path, sizeof(path), edir, name, err)) < 0)
+        return rc;
+    snprintf(sent, sizeof(sent), "%.*s.sent", (int)(strlen(path) - 5), path);
+    rc = molt_fs_read_file(path, MOLT_OUTBOX_ENTRY_MAX, &text, &len, err);
+    if (rc == MOLT_E_NOTFOUND)
+        return 1;
+    if (rc == MOLT_E_LIMIT || rc == MOLT_E_INVAL) {
+        move_aside(path, err && err->msg[0] ? err->msg : "not an event file");
+        return 1;
+    }
+    if (rc < 0)
+        return rc;
+    if (molt_json_parse(text, len, &o, err) < 0 || molt_json_get_str(o, "taskId", &tid, err) < 0 ||
+        strcmp(tid, id) != 0) {
+        move_aside(path, "not an event of the task its name says");
+        rc = 1;
+        goto out;
+    }
+    rc = send(arg, id, text, len, &status, err);
+    if (status == 200 || status == 404 || status == 409) {
+        if (status == 200)
+            molt_log_info("event.sent", "task=%s file=%s", id, name);
+        else
+            molt_log_warn("event.refused", "task=%s http=%ld error=\"%s\"", id, status,
+                          err ? err->msg : "");
+        /* Marked, not removed: the journal raises it again after a restart. */
+        rc = rename(path, sent) < 0 ? molt_err_errno(err, "outbox: rename %s", path) : 1;
+        if (rc == 1)
+            molt_fs_fsync_dir(edir, NULL);
+    } else if (status == 400) {
+        move_aside(path, err && err->msg[0] ? err->msg : "refused by the server (400)");
+        rc = 1;
+    } else if (rc >= 0) {
+        rc = molt_err_set(err, MOLT_E_HTTP, "unexpected HTTP %ld", status);
+    }
+out:
+    json_object_put(o);
+    free(text);
+    return rc;
+}
+
+int molt_outbox_flush_events(const char *dir, molt_outbox_send_fn send, void *arg,
+                             struct molt_err *err)
+{
+    struct dirent **list = NULL;
+    char edir[PATH_MAX];
+    int n, rc = 0;
+
+    if ((rc = molt_fs_join(edir, sizeof(edir), dir, MOLT_OUTBOX_EVENTS, err)) < 0)
+        return rc;
+    n = scandir(edir, &list, is_event_entry, alphasort);
+    if (n < 0)
+        return errno == ENOENT ? 0 : molt_err_errno(err, "outbox: read %s", edir);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && send_event_entry(edir, list[i]->d_name, send, arg, err) < 0)
+            rc = molt_err_prefix(err, "event %s", list[i]->d_name);
+        free(list[i]);
+    }
+    free(list);
+    return rc;
+}
+
+void molt_outbox_prune_events(const char *dir, int (*keep)(void *arg, const char *task_id,
+                                                           int64_t at_ms),
+                              void *arg)
+{
+    struct dirent **list = NULL;
+    char edir[PATH_MAX], path[PATH_MAX];
+    int n;
+
+    if (molt_fs_join(edir, sizeof(edir), dir, MOLT_OUTBOX_EVENTS, NULL) < 0)
+        return;
+    n = scandir(edir, &list, is_event_marker, NULL);
+    for (int i = 0; i < n; i++) {
+        char id[MOLT_TASK_ID_MAX + 1];
+        const char *name = list[i]->d_name;
+        long long at = strtoll(strchr(name, '-') + 1, NULL, 10);
+
+        snprintf(id, sizeof(id), "%.*s", (int)strcspn(name, "-"), name);
+        if (!keep(arg, id, at) && molt_fs_join(path, sizeof(path), edir, name, NULL) == 0)
+            unlink(path);
+        free(list[i]);
+    }
+    free(list);
+}

@@ -9,14 +9,22 @@
  *
  * A report the directory will not take (read-only or full disk) is kept in
  * memory instead (struct molt_outbox_kept) and sent all the same: it is lost
- * only if the agent stops before the server has it. */
+ * only if the agent stops before the server has it.
+ *
+ * Events (docs/protocol.md section 4) live beside them in <dir>/events/,
+ * one file <taskId>-<at>.json each. An event is sent until the server answers
+ * for good; then its file is renamed <taskId>-<at>.sent, and an event whose
+ * file or marker exists is never queued again: one delivery per event even
+ * when what raises it (the journal's outcome) is read after every restart. */
 #ifndef MOLT_OUTBOX_H
 #define MOLT_OUTBOX_H
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
+#include "proto.h"
 #include "report.h"
 
 #define MOLT_OUTBOX_ENTRY_MAX 65536
@@ -47,6 +55,35 @@ int molt_outbox_count(const char *dir);
  * emptied, or the failing entry's error (later entries stay for the retry). */
 int molt_outbox_flush(const char *dir, molt_outbox_send_fn send, void *arg,
                       struct molt_err *err);
+
+#define MOLT_OUTBOX_EVENTS "events"
+#define MOLT_EVENT_TYPE_MAX 32
+#define MOLT_EVENT_REASON_MAX 512
+
+struct molt_outbox_event {
+    char task_id[MOLT_TASK_ID_MAX + 1];
+    char type[MOLT_EVENT_TYPE_MAX];         /* "rolled-back-after-commit" */
+    char from_version[MOLT_VERSION_MAX + 1]; /* the version that ran before */
+    char to_version[MOLT_VERSION_MAX + 1];   /* the version that runs now */
+    char reason[MOLT_EVENT_REASON_MAX];
+    int64_t at_ms;
+};
+
+/* Queues e unless it was queued before (pending, sent or refused): 1 when
+ * queued now, 0 when already known, negative on error. */
+int molt_outbox_put_event(const char *dir, const struct molt_outbox_event *e,
+                          struct molt_err *err);
+/* Number of events waiting to be sent. */
+int molt_outbox_event_count(const char *dir);
+/* Sends pending events, oldest first, until one fails (0 when none is left).
+ * 200, 404 and 409 end an event (marked sent); 400 moves it aside (.bad). */
+int molt_outbox_flush_events(const char *dir, molt_outbox_send_fn send, void *arg,
+                             struct molt_err *err);
+/* Removes the sent markers of events for which keep(arg, task_id, at_ms) is 0
+ * (no longer raised by anything), so the directory stays bounded. */
+void molt_outbox_prune_events(const char *dir, int (*keep)(void *arg, const char *task_id,
+                                                           int64_t at_ms),
+                              void *arg);
 
 void molt_outbox_kept_init(struct molt_outbox_kept *k);
 /* Logs every report still kept (they are about to be lost) and frees the lock. */

@@ -33,6 +33,7 @@
 #include "package.h"
 #include "resume.h"
 #include "upgrade_state.h"
+#include "watch.h"
 #include "version.h"
 #include "window.h"
 
@@ -61,6 +62,7 @@ struct upgrade {
     struct molt_err hash_err;
     int64_t last_progress_mono;
     struct molt_agent *agent;
+    struct molt_watch *watch;           /* health checks during the watch after a commit */
 };
 
 static struct upgrade *upgrade_of(struct molt_agent *a)
@@ -266,6 +268,18 @@ static int run_installer(struct molt_agent *a, const struct molt_config *conf, c
         snprintf(msg, n, "molt-installer exited with status %d",
                  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     return -1;
+}
+
+/* The watch's health check failed after the commit: the installer's entry
+ * point a failed trial's check uses ends that task's watch. */
+static int rollback_watch(struct molt_agent *a, const char *task_id, const char *reason,
+                          char *msg, size_t n)
+{
+    const char *args[] = { "rollback", "--task", task_id, "--reason", reason, NULL };
+    struct molt_config conf;
+
+    molt_agent_config(a, &conf);
+    return run_installer(a, &conf, args, msg, n);
 }
 
 /* Removes versions beyond current and previous, and the upgrade directory's leftovers. */
@@ -1226,6 +1240,7 @@ static int molt_upgrade_init(struct molt_agent *a, struct molt_err *err)
     pthread_mutex_init(&u->mu, NULL);
     pthread_mutex_init(&u->final_mu, NULL);
     a->upgrade = u;
+    u->watch = molt_watch_start(a, rollback_watch);
     rc = molt_upgrade_state_load(a->state_dir, &u->task, err);
     if (rc == MOLT_E_NOTFOUND)
         return 0;
@@ -1263,6 +1278,7 @@ static void molt_upgrade_shutdown(struct molt_agent *a)
         }
         join_worker(u);
     }
+    molt_watch_stop(u->watch);
     molt_upgrade_state_free(&u->task);
     pthread_mutex_destroy(&u->mu);
     pthread_mutex_destroy(&u->final_mu);

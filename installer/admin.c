@@ -65,7 +65,22 @@ static void print_time(const char *label, int64_t ms)
     printf("%s%s", label, buf);
 }
 
-static void print_journal(const struct molt_journal *j, int64_t max_starts)
+static void print_watch(const struct molt_journal *j, int64_t max_starts)
+{
+    int64_t left = j->watch_until_ms - inst_now_ms();
+
+    if (!j->watch_until_ms)
+        return;
+    printf("watch:      %lld of %lld starts, ", (long long)j->watch_starts, (long long)max_starts);
+    print_time("until ", j->watch_until_ms);
+    if (left > 0)
+        printf(" (in %lld s)\n", (long long)(left + 999) / 1000);
+    else
+        printf(" (over)\n");
+}
+
+static void print_journal(const struct molt_journal *j, int64_t max_starts,
+                          int64_t watch_max_starts)
 {
     int64_t left = j->trial_deadline_ms - inst_now_ms();
 
@@ -81,6 +96,7 @@ static void print_journal(const struct molt_journal *j, int64_t max_starts)
         else
             printf(" (passed)\n");
     }
+    print_watch(j, watch_max_starts);
     if (j->reason[0])
         printf("reason:     %s\n", j->reason);
     for (size_t i = 0; i < j->n_outcomes; i++) {
@@ -112,7 +128,7 @@ static int status_text(const struct inst *in, const char *current, const char *p
                "no trial)\n",
                journal_error);
     else
-        print_journal(j, in->conf.install.trial_max_starts);
+        print_journal(j, in->conf.install.trial_max_starts, in->conf.install.watch_max_starts);
     return 0;
 }
 
@@ -140,6 +156,8 @@ static int status_json(const struct inst *in, const char *current, const char *p
     arr = NULL;
     json_object_object_add(o, "trialMaxStarts",
                            json_object_new_int64(in->conf.install.trial_max_starts));
+    json_object_object_add(o, "watchMaxStarts",
+                           json_object_new_int64(in->conf.install.watch_max_starts));
     if (journal_error) {
         json_object_object_add(o, "journal", NULL);
         json_object_object_add(o, "journalError", json_object_new_string(journal_error));

@@ -85,6 +85,10 @@ int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err);
 /* Ends a switch or trial in j by switching back. Lock held. */
 int inst_rollback_trial(struct inst *in, struct molt_journal *j, const char *reason,
                         struct molt_err *err);
+/* Ends the watch after a commit in j by switching back, the same way a failed
+ * trial goes (from_version current, prev_version previous). Lock held. */
+int inst_rollback_watch(struct inst *in, struct molt_journal *j, const char *reason,
+                        struct molt_err *err);
 int inst_apply(struct inst *in, const struct inst_apply_args *a, struct molt_err *err);
 int inst_commit(struct inst *in, const char *task_id, struct molt_err *err);
 int inst_manual_rollback(struct inst *in, const char *task_id, const char *reason,

@@ -128,8 +128,63 @@ static void write_trial_log(const struct inst *in, const struct tail *t, const c
 
 /* ---- deciding what to start ---- */
 
+/* After a commit, for install.watch_window: a start of the committed version
+ * is counted, and a start beyond install.watch_max_starts rolls back to the
+ * version before it, although its task ended 2 (the agent running then
+ * reports the event). Once the window has passed the watch is closed. */
+static int watch_locked(struct inst *in, struct molt_journal *j, struct tail *tail,
+                        int clean_restart, struct molt_err *err)
+{
+    char reason[MOLT_JOURNAL_REASON_MAX], header[MOLT_JOURNAL_REASON_MAX + 128];
+    char current[INST_VERSION_MAX];
+    int64_t now = inst_now_ms();
+    int rc;
+
+    if (molt_journal_watch_over(j, now)) {
+        molt_log_info("installer.watch_over", "task=%s version=%s starts=%lld", j->task_id,
+                      j->to_version, (long long)j->watch_starts);
+        if ((rc = molt_journal_end_watch(j, now, err)) < 0)
+            return rc;
+        return inst_journal_save(in, j, err);
+    }
+    /* A crash loop is what the watch is for: a restart after a clean exit
+     * (0, or 75 asking for it), which the supervisor saw or the agent's
+     * clean-exit marker tells, is not one. */
+    if (!molt_journal_watching(j, now))
+        return 0;
+    /* Only starts of the watched version count (not one after a manual
+     * change of current). */
+    if ((rc = inst_read_link(in, "current", current, err)) < 0)
+        return rc;
+    /* The agent's marker says it exited by itself (exec mode: a service
+     * restart or stop); taken in any case, it is for this start only. */
+    if (molt_journal_take_clean_exit(in->state_dir, j->to_version))
+        clean_restart = 1;
+    if (strcmp(current, j->to_version) != 0 || clean_restart)
+        return 0;
+    if (molt_journal_watch_failed(j, now, in->conf.install.watch_max_starts, reason,
+                                  sizeof(reason))) {
+        molt_log_warn("installer.watch_failed", "task=%s version=%s starts=%lld reason=\"%s\"",
+                      j->task_id, j->to_version, (long long)j->watch_starts, reason);
+        if (tail && tail->count && strcmp(tail->version, j->to_version) == 0) {
+            snprintf(header, sizeof(header), "watch of %s for task %s: rolled back: %s",
+                     j->to_version, j->task_id, reason);
+            write_trial_log(in, tail, header);
+        }
+        return inst_rollback_watch(in, j, reason, err);
+    }
+    if ((rc = molt_journal_count_watch_start(j, now, err)) < 0 ||
+        (rc = inst_journal_save(in, j, err)) < 0)
+        return rc;
+    molt_log_info("installer.watch_start", "task=%s version=%s start=%lld of %lld",
+                  j->task_id, j->to_version, (long long)j->watch_starts,
+                  (long long)in->conf.install.watch_max_starts);
+    MOLT_FAULT_POINT("launch.after_count_watch_start");
+    return 0;
+}
+
 static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail *tail,
-                          struct molt_err *err)
+                          int clean_restart, struct molt_err *err)
 {
     char reason[MOLT_JOURNAL_REASON_MAX], header[MOLT_JOURNAL_REASON_MAX + 128];
     struct molt_journal j;
@@ -153,6 +208,8 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
             (rc = inst_journal_save(in, &j, err)) < 0)
             return rc;
         MOLT_FAULT_POINT("launch.after_count_start");
+    } else if ((rc = watch_locked(in, &j, tail, clean_restart, err)) < 0) {
+        return rc;
     }
     if ((rc = inst_read_link(in, "current", plan->version, err)) < 0)
         return rc;
@@ -169,15 +226,16 @@ static int prepare_locked(struct inst *in, struct start_plan *plan, struct tail 
     return 0;
 }
 
+/* clean_restart: the supervisor restarts an agent that exited 0 or 75. */
 static int prepare_start(struct inst *in, struct start_plan *plan, struct tail *tail,
-                         struct molt_err *err)
+                         int clean_restart, struct molt_err *err)
 {
     int rc;
 
     memset(plan, 0, sizeof(*plan));
     if ((rc = inst_lock(in, err)) < 0)
         return rc;
-    rc = prepare_locked(in, plan, tail, err);
+    rc = prepare_locked(in, plan, tail, clean_restart, err);
     inst_unlock(in);
     if (rc == 0 && plan->trial)
         molt_log_info("installer.trial_start", "task=%s version=%s start=%lld of %lld",
@@ -356,7 +414,7 @@ static int launch_exec(struct inst *in, struct molt_err *err)
         pid_t watchdog;
         int e;
 
-        if ((rc = prepare_start(in, &plan, NULL, err)) < 0)
+        if ((rc = prepare_start(in, &plan, NULL, 0, err)) < 0)
             return rc;
         watchdog = plan.trial ? spawn_watchdog(in, &plan) : -1;
         MOLT_FAULT_POINT("launch.before_exec");
@@ -633,11 +691,11 @@ static int supervise_loop(struct inst *in, int sfd, struct tail *tail, struct mo
     int64_t backoff = BACKOFF_MIN_MS;
     struct start_plan plan;
     struct child c;
-    int stop = 0;
+    int stop = 0, clean = 0;
     int rc = 0;
 
     while (!stop) {
-        if ((rc = prepare_start(in, &plan, tail, err)) < 0)
+        if ((rc = prepare_start(in, &plan, tail, clean, err)) < 0)
             break;
         if (strcmp(tail->version, plan.version) != 0)
             tail_reset(tail, plan.version);
@@ -647,6 +705,8 @@ static int supervise_loop(struct inst *in, int sfd, struct tail *tail, struct mo
                       plan.trial ? " trial=1" : "");
         run_child(in, &plan, &c, sfd, tail, &stop);
         after_exit(in, &plan, &c, tail);
+        clean = WIFEXITED(c.status) &&
+                (WEXITSTATUS(c.status) == 0 || WEXITSTATUS(c.status) == EXIT_RESTART);
         if (!stop)
             wait_delay(sfd, next_delay(&c, &backoff), &stop);
     }

@@ -59,6 +59,18 @@ int inst_rollback_trial(struct inst *in, struct molt_journal *j, const char *rea
     return finish_rollback(in, j, err);
 }
 
+int inst_rollback_watch(struct inst *in, struct molt_journal *j, const char *reason,
+                        struct molt_err *err)
+{
+    int rc;
+
+    if ((rc = molt_journal_begin_watch_rollback(j, reason, inst_now_ms(), err)) < 0 ||
+        (rc = inst_journal_save(in, j, err)) < 0)
+        return rc;
+    MOLT_FAULT_POINT("rollback.after_journal");
+    return finish_rollback(in, j, err);
+}
+
 int inst_recover(struct inst *in, struct molt_journal *j, struct molt_err *err)
 {
     struct molt_err serr = MOLT_ERR_INIT;
@@ -379,6 +391,7 @@ static int commit_locked(struct inst *in, const char *task_id, struct molt_err *
     const struct molt_journal_outcome *o;
     char current[INST_VERSION_MAX];
     struct molt_journal j;
+    int64_t now;
     int rc;
 
     if ((rc = inst_journal_open(in, &j, err)) < 0 || (rc = inst_recover(in, &j, err)) < 0 ||
@@ -398,12 +411,28 @@ static int commit_locked(struct inst *in, const char *task_id, struct molt_err *
         return molt_err_set(err, MOLT_E_STATE, "no trial in progress%s%s",
                             task_id ? " for task " : "", task_id ? task_id : "");
     }
-    if ((rc = molt_journal_commit(&j, task_id, inst_now_ms(), err)) < 0 ||
+    now = inst_now_ms();
+    /* One write: committed and watched, so no crash leaves a commit that
+     * escaped its watch. */
+    if ((rc = molt_journal_commit(&j, task_id, now, err)) < 0 ||
+        (rc = molt_journal_watch(&j, in->conf.install.watch_window_ms, now, err)) < 0 ||
         (rc = inst_journal_save(in, &j, err)) < 0)
         return rc;
     MOLT_FAULT_POINT("commit.after_journal");
-    molt_log_info("installer.committed", "task=%s version=%s previous=%s starts=%lld", j.task_id,
-                  j.to_version, j.from_version, (long long)j.starts);
+    molt_log_info("installer.committed",
+                  "task=%s version=%s previous=%s starts=%lld watch_until=%lld", j.task_id,
+                  j.to_version, j.from_version, (long long)j.starts,
+                  (long long)j.watch_until_ms);
+    /* The stable installer becomes the committed version's now, watch or not:
+     * the watch's rollback is launch's decision before a start, made by a
+     * process that is not the crashing agent. Under launch --supervise that
+     * process is the supervisor started before the upgrade, still running the
+     * previous version's code. In exec mode the service manager's restart runs
+     * this new copy; keeping the old one for the watch would not buy much: an
+     * installer that cannot launch bricks the host at the watch's end as well,
+     * and a previous version older than the watch would ignore the watch and
+     * copy this one anyway (recovery syncs the copy to current). The rollback
+     * itself is finish_rollback, the code every trial's rollback runs. */
     if ((rc = inst_sync_installer(in, j.to_version, err)) < 0)
         return rc;
     MOLT_FAULT_POINT("commit.after_installer");
@@ -474,8 +503,9 @@ static int manual_rollback_locked(struct inst *in, const char *why, struct molt_
     return 0;
 }
 
-/* The agent on trial found itself unhealthy: end that task's trial, and only
- * that one, with its reason as given (no "manual rollback" prefix). */
+/* The agent on trial, or watched after its commit, found itself unhealthy:
+ * end that task's trial or watch, and only that one, with its reason as given
+ * (no "manual rollback" prefix). */
 static int fail_trial_locked(struct inst *in, const char *task_id, const char *why,
                              struct molt_err *err)
 {
@@ -484,6 +514,15 @@ static int fail_trial_locked(struct inst *in, const char *task_id, const char *w
 
     if ((rc = inst_journal_open(in, &j, err)) < 0 || (rc = inst_recover(in, &j, err)) < 0)
         return rc;
+    /* After the commit, during its watch: the health check repeated by the
+     * new agent failed (docs/upgrades.md 5.5). */
+    if (molt_journal_watching(&j, inst_now_ms()) && strcmp(j.task_id, task_id) == 0) {
+        if ((rc = inst_rollback_watch(in, &j, why && *why ? why : "watch failed", err)) < 0)
+            return rc;
+        printf("rolled back task %s after its commit: current is %s\n", j.task_id,
+               j.from_version);
+        return 0;
+    }
     if (j.state != MOLT_JOURNAL_TRIAL || strcmp(j.task_id, task_id) != 0)
         return molt_err_set(err, MOLT_E_STATE, "no trial of task %s in progress", task_id);
     if ((rc = inst_rollback_trial(in, &j, why && *why ? why : "trial failed", err)) < 0)

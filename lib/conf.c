@@ -21,6 +21,7 @@
 
 /* A start-up wait longer than an hour is a host out of touch, not a spread. */
 #define STARTUP_JITTER_MAX_MS (3600LL * 1000)
+#define WATCH_WINDOW_MAX_MS (24LL * 3600 * 1000)
 
 enum conf_type {
     CONF_STR, CONF_BOOL, CONF_DURATION, CONF_COUNT, CONF_RATE, CONF_LEVEL, CONF_TARGET
@@ -78,6 +79,8 @@ static const struct conf_key conf_keys[] = {
     TYPED(install, health_timeout, health_timeout_ms, CONF_DURATION),
     TYPED(install, health_checks, health_checks, CONF_COUNT),
     TYPED(install, health_interval, health_interval_ms, CONF_DURATION),
+    TYPED(install, watch_window, watch_window_ms, CONF_DURATION),
+    TYPED(install, watch_max_starts, watch_max_starts, CONF_COUNT),
     STR(install, switch_window),
 };
 
@@ -113,6 +116,8 @@ void molt_conf_defaults(struct molt_config *conf)
     conf->install.health_timeout_ms = 30000;
     conf->install.health_checks = 1;
     conf->install.health_interval_ms = 5000;
+    conf->install.watch_window_ms = 600000;
+    conf->install.watch_max_starts = 3;
 }
 
 struct unit {
@@ -607,6 +612,11 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
         return molt_err_set(err, MOLT_E_CONFIG, "install.trial_max_starts: at least 1");
     if (conf->install.trial_timeout_ms < 1000)
         return molt_err_set(err, MOLT_E_CONFIG, "install.trial_timeout: at least 1s");
+    if (conf->install.watch_window_ms > WATCH_WINDOW_MAX_MS)
+        return molt_err_set(err, MOLT_E_CONFIG, "install.watch_window: at most %lldh",
+                            (long long)WATCH_WINDOW_MAX_MS / 3600000);
+    if (conf->install.watch_max_starts < 1 || conf->install.watch_max_starts > 100)
+        return molt_err_set(err, MOLT_E_CONFIG, "install.watch_max_starts: 1..100");
     if (!!conf->server.client_cert[0] != !!conf->server.client_key[0])
         return molt_err_set(err, MOLT_E_CONFIG,
                             "server.client_cert and server.client_key go together");

@@ -53,6 +53,8 @@ struct molt_config {
         int64_t health_timeout_ms;
         int64_t health_checks;
         int64_t health_interval_ms;
+        int64_t watch_window_ms;  /* after a commit: a crash loop still rolls back; 0 = off */
+        int64_t watch_max_starts; /* starts of the committed version allowed in the window */
         char switch_window[MOLT_CONF_STR]; /* "" = switch at once (window.h's syntax) */
     } install;
 };

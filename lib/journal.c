@@ -2,9 +2,11 @@
 #include "journal.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -100,6 +102,26 @@ static int get_time(struct json_object *o, const char *key, int64_t *out, struct
     return rc < 0 ? rc : 0;
 }
 
+/* Fields later than the first format: absent in older journals, 0 then. */
+static int get_opt_time(struct json_object *o, const char *key, int64_t *out, struct molt_err *err)
+{
+    int rc;
+
+    *out = 0;
+    rc = molt_json_int_field(o, key, 1, 0, INT64_MAX, out, err);
+    return rc < 0 ? rc : 0;
+}
+
+static int get_opt_bool(struct json_object *o, const char *key, int *out, struct molt_err *err)
+{
+    struct json_object *v;
+
+    *out = 0;
+    if (!json_object_object_get_ex(o, key, &v) || !v)
+        return 0;
+    return molt_json_get_bool(o, key, out, err);
+}
+
 static int parse_outcome(struct json_object *o, struct molt_journal_outcome *out,
                          struct molt_err *err)
 {
@@ -113,7 +135,8 @@ static int parse_outcome(struct json_object *o, struct molt_journal_outcome *out
         (rc = get_version(o, "fromVersion", out->from_version, err)) < 0 ||
         (rc = get_version(o, "toVersion", out->to_version, err)) < 0 ||
         (rc = molt_json_copy_str(o, "reason", out->reason, sizeof(out->reason), err)) < 0 ||
-        (rc = get_time(o, "at", &out->at_ms, err)) < 0)
+        (rc = get_time(o, "at", &out->at_ms, err)) < 0 ||
+        (rc = get_opt_bool(o, "afterCommit", &out->after_commit, err)) < 0)
         return rc;
     if (result_parse(result, &out->result) < 0)
         return molt_err_set(err, MOLT_E_PARSE, "field 'result': unknown result '%.32s'", result);
@@ -162,6 +185,10 @@ static int check_state_fields(const struct molt_journal *j, struct molt_err *err
         return molt_err_set(err, MOLT_E_PARSE, "state %s without taskId", state);
     if (j->state == MOLT_JOURNAL_TRIAL && j->trial_deadline_ms <= 0)
         return molt_err_set(err, MOLT_E_PARSE, "state trial without trialDeadline");
+    if (j->watch_until_ms && j->state != MOLT_JOURNAL_COMMITTED)
+        return molt_err_set(err, MOLT_E_PARSE, "state %s with a watchUntil", state);
+    if (j->after_commit && j->state != MOLT_JOURNAL_ROLLING_BACK)
+        return molt_err_set(err, MOLT_E_PARSE, "state %s with afterCommit", state);
     return 0;
 }
 
@@ -190,6 +217,9 @@ static int parse_root(struct json_object *root, struct molt_journal *j, struct m
         (rc = get_time(root, "trialDeadline", &j->trial_deadline_ms, err)) < 0 ||
         (rc = molt_json_copy_str(root, "reason", j->reason, sizeof(j->reason), err)) < 0 ||
         (rc = get_time(root, "updatedAt", &j->updated_ms, err)) < 0 ||
+        (rc = get_opt_time(root, "watchUntil", &j->watch_until_ms, err)) < 0 ||
+        (rc = get_opt_time(root, "watchStarts", &j->watch_starts, err)) < 0 ||
+        (rc = get_opt_bool(root, "afterCommit", &j->after_commit, err)) < 0 ||
         (rc = parse_outcomes(root, j, err)) < 0)
         return rc;
     return check_state_fields(j, err);
@@ -248,7 +278,8 @@ static struct json_object *outcome_json(const struct molt_journal_outcome *oc)
     if (add_str(o, "taskId", oc->task_id) ||
         add_str(o, "result", molt_journal_result_name(oc->result)) ||
         add_str(o, "fromVersion", oc->from_version) || add_str(o, "toVersion", oc->to_version) ||
-        add_str(o, "reason", oc->reason) || add_int(o, "at", oc->at_ms)) {
+        add_str(o, "reason", oc->reason) || add_int(o, "at", oc->at_ms) ||
+        (oc->after_commit && add(o, "afterCommit", json_object_new_boolean(1)))) {
         json_object_put(o);
         return NULL;
     }
@@ -269,6 +300,11 @@ static struct json_object *journal_json(const struct molt_journal *j)
         add_int(o, "starts", j->starts) || add_int(o, "trialStartedAt", j->trial_started_ms) ||
         add_int(o, "trialDeadline", j->trial_deadline_ms) || add_str(o, "reason", j->reason) ||
         add_int(o, "updatedAt", j->updated_ms))
+        goto fail;
+    /* Written only when set, so a journal without a watch reads as before. */
+    if ((j->watch_until_ms && add_int(o, "watchUntil", j->watch_until_ms)) ||
+        (j->watch_starts && add_int(o, "watchStarts", j->watch_starts)) ||
+        (j->after_commit && add(o, "afterCommit", json_object_new_boolean(1))))
         goto fail;
     for (size_t i = 0; i < j->n_outcomes; i++) {
         struct json_object *oc = outcome_json(&j->outcomes[i]);
@@ -357,6 +393,14 @@ int molt_journal_in_progress(const struct molt_journal *j)
     return !is_resting(j->state);
 }
 
+/* A new switch or a revert supersedes whatever watch was on. */
+static void clear_watch(struct molt_journal *j)
+{
+    j->watch_until_ms = 0;
+    j->watch_starts = 0;
+    j->after_commit = 0;
+}
+
 static int refuse(const struct molt_journal *j, const char *what, struct molt_err *err)
 {
     if (j->task_id[0])
@@ -388,6 +432,7 @@ int molt_journal_begin_switch(struct molt_journal *j, const char *task_id, const
     j->trial_started_ms = 0;
     j->trial_deadline_ms = 0;
     j->reason[0] = '\0';
+    clear_watch(j);
     j->updated_ms = now_ms;
     return 0;
 }
@@ -448,6 +493,7 @@ int molt_journal_begin_revert(struct molt_journal *j, const char *current, const
     j->trial_started_ms = 0;
     j->trial_deadline_ms = 0;
     copy_reason(j->reason, reason);
+    clear_watch(j);
     j->updated_ms = now_ms;
     return 0;
 }
@@ -468,6 +514,7 @@ static void push_outcome(struct molt_journal *j, enum molt_journal_result result
     if (result == MOLT_JOURNAL_RESULT_ROLLED_BACK)
         copy_reason(o->reason, j->reason);
     o->at_ms = now_ms;
+    o->after_commit = result == MOLT_JOURNAL_RESULT_ROLLED_BACK && j->after_commit;
 }
 
 int molt_journal_finish_rollback(struct molt_journal *j, int64_t now_ms, struct molt_err *err)
@@ -477,6 +524,7 @@ int molt_journal_finish_rollback(struct molt_journal *j, int64_t now_ms, struct 
     j->state = MOLT_JOURNAL_ROLLED_BACK;
     j->updated_ms = now_ms;
     push_outcome(j, MOLT_JOURNAL_RESULT_ROLLED_BACK, now_ms);
+    clear_watch(j);
     return 0;
 }
 
@@ -495,12 +543,128 @@ int molt_journal_commit(struct molt_journal *j, const char *task_id, int64_t now
                             j->task_id);
     j->state = MOLT_JOURNAL_COMMITTED;
     j->reason[0] = '\0';
+    clear_watch(j);
     j->updated_ms = now_ms;
     push_outcome(j, MOLT_JOURNAL_RESULT_COMMITTED, now_ms);
     return 0;
 }
 
+int molt_journal_watch(struct molt_journal *j, int64_t window_ms, int64_t now_ms,
+                       struct molt_err *err)
+{
+    if (j->state != MOLT_JOURNAL_COMMITTED)
+        return refuse(j, "watch", err);
+    if (window_ms < 0)
+        return molt_err_set(err, MOLT_E_INVAL, "watch window must not be negative");
+    j->watch_until_ms = window_ms ? now_ms + window_ms : 0;
+    j->watch_starts = 0;
+    j->updated_ms = now_ms;
+    return 0;
+}
+
+int molt_journal_count_watch_start(struct molt_journal *j, int64_t now_ms, struct molt_err *err)
+{
+    if (!molt_journal_watching(j, now_ms))
+        return refuse(j, "count a start during the watch", err);
+    j->watch_starts++;
+    j->updated_ms = now_ms;
+    return 0;
+}
+
+int molt_journal_begin_watch_rollback(struct molt_journal *j, const char *reason, int64_t now_ms,
+                                      struct molt_err *err)
+{
+    if (!molt_journal_watching(j, now_ms))
+        return refuse(j, "roll back after the commit (no watch)", err);
+    /* from/to/previous still describe the switch the commit ended: the same
+     * way back as a failed trial. */
+    j->state = MOLT_JOURNAL_ROLLING_BACK;
+    copy_reason(j->reason, reason);
+    j->watch_until_ms = 0;
+    j->after_commit = 1;
+    j->updated_ms = now_ms;
+    return 0;
+}
+
+int molt_journal_end_watch(struct molt_journal *j, int64_t now_ms, struct molt_err *err)
+{
+    if (!molt_journal_watch_over(j, now_ms))
+        return refuse(j, "end the watch", err);
+    j->watch_until_ms = 0;
+    j->watch_starts = 0;
+    j->updated_ms = now_ms;
+    return 0;
+}
+
+/* ---- the clean-exit marker ---- */
+
+int molt_journal_mark_clean_exit(const char *state_dir, const char *version,
+                                 struct molt_err *err)
+{
+    char path[PATH_MAX];
+    int rc = molt_fs_join(path, sizeof(path), state_dir, MOLT_JOURNAL_CLEAN_EXIT_FILE, err);
+
+    if (rc == 0)
+        rc = molt_fs_write_atomic(path, version, strlen(version), 0644, err);
+    return rc < 0 ? molt_err_prefix(err, "clean-exit marker") : 0;
+}
+
+int molt_journal_take_clean_exit(const char *state_dir, const char *version)
+{
+    char path[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    int same = 0;
+
+    if (molt_fs_join(path, sizeof(path), state_dir, MOLT_JOURNAL_CLEAN_EXIT_FILE, NULL) < 0)
+        return 0;
+    if (molt_fs_read_file(path, MOLT_JOURNAL_VERSION_MAX, &text, &len, NULL) == 0) {
+        same = len == strlen(version) && memcmp(text, version, len) == 0;
+        unlink(path);
+    }
+    free(text);
+    return same;
+}
+
 /* ---- queries ---- */
+
+int molt_journal_watching(const struct molt_journal *j, int64_t now_ms)
+{
+    return j->state == MOLT_JOURNAL_COMMITTED && j->watch_until_ms && now_ms < j->watch_until_ms;
+}
+
+int molt_journal_watch_over(const struct molt_journal *j, int64_t now_ms)
+{
+    return j->state == MOLT_JOURNAL_COMMITTED && j->watch_until_ms && now_ms >= j->watch_until_ms;
+}
+
+/* "10 min", "45 s" or "1500 ms": the window as the configuration gave it. */
+static void format_window(char *buf, size_t n, int64_t ms)
+{
+    if (ms > 0 && ms % 60000 == 0)
+        snprintf(buf, n, "%" PRId64 " min", ms / 60000);
+    else if (ms % 1000 == 0)
+        snprintf(buf, n, "%" PRId64 " s", ms / 1000);
+    else
+        snprintf(buf, n, "%" PRId64 " ms", ms);
+}
+
+int molt_journal_watch_failed(const struct molt_journal *j, int64_t now_ms, int64_t max_starts,
+                              char *reason, size_t n)
+{
+    const struct molt_journal_outcome *o;
+    char window[32];
+
+    if (!molt_journal_watching(j, now_ms) || j->watch_starts < max_starts)
+        return 0;
+    /* The commit's outcome dates the window's start. */
+    o = molt_journal_find_outcome(j, j->task_id);
+    format_window(window, sizeof(window),
+                  o && o->result == MOLT_JOURNAL_RESULT_COMMITTED ? j->watch_until_ms - o->at_ms
+                                                                  : 0);
+    snprintf(reason, n, "watch: %s started %" PRId64 " time%s within %s of its commit",
+             j->to_version, j->watch_starts, j->watch_starts == 1 ? "" : "s", window);
+    return 1;
+}
 
 int molt_journal_trial_failed(const struct molt_journal *j, int64_t now_ms, int64_t max_starts,
                               char *reason, size_t n)

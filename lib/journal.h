@@ -10,6 +10,10 @@
  *   trial --count_start--> trial          trial --commit--> committed
  *   switching|trial --begin_rollback--> rolling-back --finish_rollback--> rolled-back
  *   idle|committed|rolled-back --begin_revert--> rolling-back   (manual rollback)
+ *   committed --watch--> committed(watching until watch_until_ms)
+ *   committed(watching) --count_watch_start--> committed(watching)
+ *   committed(watching) --begin_watch_rollback--> rolling-back  (a crash loop
+ *                                                after the commit)
  *
  * Every transition function checks that it is legal from the current state and
  * returns MOLT_E_STATE otherwise, leaving the journal unchanged. */
@@ -49,6 +53,7 @@ struct molt_journal_outcome {
     char to_version[MOLT_JOURNAL_VERSION_MAX];
     char reason[MOLT_JOURNAL_REASON_MAX]; /* why it was rolled back; "" when committed */
     int64_t at_ms;
+    int after_commit; /* rolled back during the watch window, after the task ended 2 */
 };
 
 struct molt_journal {
@@ -62,6 +67,12 @@ struct molt_journal {
     int64_t trial_started_ms;
     int64_t trial_deadline_ms;
     char reason[MOLT_JOURNAL_REASON_MAX]; /* rolling-back / rolled-back: why */
+    /* committed: the watch window ("watchUntil", 0 = none) and the starts of
+     * to_version counted in it; rolling-back: after_commit says the rollback
+     * ends a watch. Optional in the file: older parsers ignore them. */
+    int64_t watch_until_ms;
+    int64_t watch_starts;
+    int after_commit;
     int64_t updated_ms;
     size_t n_outcomes;
     struct molt_journal_outcome outcomes[MOLT_JOURNAL_OUTCOMES];
@@ -110,7 +121,41 @@ int molt_journal_finish_rollback(struct molt_journal *j, int64_t now_ms, struct 
 int molt_journal_commit(struct molt_journal *j, const char *task_id, int64_t now_ms,
                         struct molt_err *err);
 
+/* committed -> committed and watched: for window_ms from now a crash loop of
+ * to_version still rolls back (window_ms 0: no watch). */
+int molt_journal_watch(struct molt_journal *j, int64_t window_ms, int64_t now_ms,
+                       struct molt_err *err);
+/* Counts a start of to_version during the watch. */
+int molt_journal_count_watch_start(struct molt_journal *j, int64_t now_ms, struct molt_err *err);
+/* committed(watching) -> rolling-back: the way back is from_version, with
+ * previous restored to prev_version, as for a failed trial; the outcome gets
+ * after_commit. */
+int molt_journal_begin_watch_rollback(struct molt_journal *j, const char *reason, int64_t now_ms,
+                                      struct molt_err *err);
+/* Ends the watch once its window passed (watch_until_ms back to 0). */
+int molt_journal_end_watch(struct molt_journal *j, int64_t now_ms, struct molt_err *err);
+
+/* <state_dir>/clean-exit: the agent of `version` leaves it when it exits by
+ * itself (0, or 75 asking for a restart), so that the launcher's next start,
+ * in exec mode too, tells a restart from a crash: only crashes count in the
+ * watch. Written by the agent (not the journal: launch only reads and removes
+ * it). */
+#define MOLT_JOURNAL_CLEAN_EXIT_FILE "clean-exit"
+int molt_journal_mark_clean_exit(const char *state_dir, const char *version,
+                                 struct molt_err *err);
+/* 1 when the marker names version; removes any marker (it is for one start). */
+int molt_journal_take_clean_exit(const char *state_dir, const char *version);
+
 /* Queries. */
+/* 1 while committed and now_ms is inside the watch window. */
+int molt_journal_watching(const struct molt_journal *j, int64_t now_ms);
+/* 1 when committed with a watch whose window has passed (end_watch is due). */
+int molt_journal_watch_over(const struct molt_journal *j, int64_t now_ms);
+/* 1 when the watched version has used max_starts starts within the window:
+ * the next start would be one more; reason gets "watch: V started N times
+ * within T of its commit". */
+int molt_journal_watch_failed(const struct molt_journal *j, int64_t now_ms, int64_t max_starts,
+                              char *reason, size_t n);
 /* 1 while a switch, trial or rollback is unfinished. */
 int molt_journal_in_progress(const struct molt_journal *j);
 /* 1 when the trial has failed: max_starts starts used up, or the deadline

@@ -1,5 +1,5 @@
-"""Validation of what collectors send: task reports (docs/protocol.md, section 4) and the host
-facts of a registration or heartbeat; bad input is a 400 naming the field.
+"""Validation of what collectors send: task reports and events (docs/protocol.md, section 4) and
+the host facts of a registration or heartbeat; bad input is a 400 naming the field.
 """
 
 import cp_version
@@ -123,6 +123,44 @@ def parse_report(r, where="report"):
         raise bad_request("%s.%s" % (where, e.message))
     if served:
         out["servedBy"] = served
+    return out
+
+
+EVENT_TYPES = ("rolled-back-after-commit",)
+EVENT_FIELDS = ("taskId", "type", "fromVersion", "toVersion", "reason", "at")
+EVENT_REASON_MAX = 512
+
+
+def parse_event(e):
+    """Validate a collector event (docs/protocol.md, section 4): every field required, typed and
+    bounded, nothing else allowed: the server must not store what it does not understand."""
+    if not isinstance(e, dict):
+        raise bad_request("the event must be a JSON object")
+    for k in e:
+        if k not in EVENT_FIELDS:
+            raise bad_request("event.%.64s is not a known field" % k)
+    tid = e.get("taskId")
+    if not isinstance(tid, str) or not tid.isdigit() or not 0 < len(tid) <= 18:
+        raise bad_request("event.taskId must be a string of 1 to 18 digits")
+    typ = e.get("type")
+    if typ not in EVENT_TYPES:
+        raise bad_request("event.type must be one of %s" % ", ".join(EVENT_TYPES))
+    try:
+        out = {
+            "taskId": tid, "type": typ,
+            "fromVersion": _version(e, "fromVersion", required=True),
+            "toVersion": _version(e, "toVersion", required=True),
+            "reason": opt_str(e, "reason", EVENT_REASON_MAX, required=True),
+            "at": opt_int(e, "at", required=True),
+        }
+    except ApiError as x:
+        raise bad_request("event.%s" % x.message)
+    if out["fromVersion"] == out["toVersion"]:
+        raise bad_request("event.fromVersion and event.toVersion must differ")
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in out["reason"]):
+        raise bad_request("event.reason must not contain control characters")
+    if out["at"] > 2 ** 53:
+        raise bad_request("event.at is out of range")
     return out
 
 

@@ -1,4 +1,4 @@
-"""The collector protocol (docs/protocol.md): register, heartbeat with long-poll, reports.
+"""The collector protocol (docs/protocol.md): register, heartbeat with long-poll, reports, events.
 A mixin of server.App; the rules live in the store (cp_store, cp_tasks).
 """
 
@@ -7,7 +7,7 @@ from cp_http import json_response
 
 
 class CollectorProtocol:
-    """register, heartbeat and reports (collector token)."""
+    """register, heartbeat, reports and events (collector token)."""
 
     # ------------------------------------------------------------ collector protocol
 
@@ -26,3 +26,7 @@ class CollectorProtocol:
 
     def report(self, req):
         return json_response(200, self.store.report(req.collector["id"], self.json_body(req)))
+
+    def event(self, req):
+        return json_response(200, self.store.collector_event(req.collector["id"],
+                                                             self.json_body(req)))

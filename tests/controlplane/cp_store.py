@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS events(
   time INTEGER NOT NULL, source TEXT NOT NULL, via TEXT NOT NULL, what TEXT NOT NULL DEFAULT '',
   status INTEGER, stage TEXT, stage_index INTEGER, stage_count INTEGER,
   bytes_done INTEGER, bytes_total INTEGER, version TEXT, build_version TEXT, message TEXT,
-  repeats INTEGER NOT NULL DEFAULT 1);
+  repeats INTEGER NOT NULL DEFAULT 1,
+  from_version TEXT, to_version TEXT, at INTEGER);
 CREATE INDEX IF NOT EXISTS events_task ON events(task_id, id);
 CREATE TABLE IF NOT EXISTS id_counters(
   name TEXT PRIMARY KEY,

@@ -9,7 +9,7 @@ import time
 import cp_builds
 import cp_version
 from cp_common import ApiError, bad_request, log
-from cp_input import opt_int, opt_mirrors, parse_facts, parse_report
+from cp_input import opt_int, opt_mirrors, parse_event, parse_facts, parse_report
 
 ACTIVE = (0, 1, 6)
 FIRST_TASK_ID = 12345
@@ -147,7 +147,9 @@ class Tasks:
                 for k, col in (("stage", "stage"), ("stageIndex", "stage_index"),
                                ("stageCount", "stage_count"), ("bytesDone", "bytes_done"),
                                ("bytesTotal", "bytes_total"), ("version", "version"),
-                               ("buildVersion", "build_version"), ("message", "message")):
+                               ("buildVersion", "build_version"), ("message", "message"),
+                               ("fromVersion", "from_version"), ("toVersion", "to_version"),
+                               ("at", "at")):
                     if e[col] is not None:
                         d[k] = e[col]
                 out.append(d)
@@ -463,3 +465,31 @@ class Tasks:
         if status != 200:
             raise ApiError(status, out["code"], out["message"])
         return out
+
+    def collector_event(self, cid, body):
+        """An event (docs/protocol.md section 4) for one of this collector's tasks. Stored once: a
+        repeat (same task, type and at: the agent resends until it has a 200) only counts in
+        repeats. A closed task takes it (that is what it is for)."""
+        e = parse_event(body)
+        with self.tx() as db:
+            if self._collector(cid) is None:
+                raise ApiError(401, "token.invalid", "collector token not recognised")
+            t = self._task(int(e["taskId"]))
+            if t is None or t["collector_id"] != cid:
+                raise ApiError(404, "task.unknown", "The upgrade task ID was not found.")
+            tid = t["id"]
+            same = db.execute("SELECT id FROM events WHERE task_id=? AND source='collector' AND "
+                              "via='events' AND what=? AND at=?",
+                              (tid, e["type"], e["at"])).fetchone()
+            if same is not None:
+                db.execute("UPDATE events SET repeats=repeats+1 WHERE id=?", (same["id"],))
+                return {"taskId": e["taskId"], "recorded": False}
+            n = db.execute("SELECT COUNT(*) FROM events WHERE task_id=?", (tid,)).fetchone()[0]
+            if n >= MAX_EVENTS_PER_TASK:
+                raise ApiError(409, "task.events_full", "the task has too many events")
+            db.execute("INSERT INTO events(task_id, time, source, via, what, version, message, "
+                       "from_version, to_version, at) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                       (tid, self.clock.now(), "collector", "events", e["type"], e["toVersion"],
+                        e["reason"], e["fromVersion"], e["toVersion"], e["at"]))
+            log("task." + e["type"], id=tid, collector=cid, reason=repr(e["reason"]))
+        return {"taskId": e["taskId"], "recorded": True}

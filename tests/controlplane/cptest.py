@@ -315,6 +315,10 @@ class FakeAgent:
         return self.server.api("POST", "/collector/reports", rep,
                                auth="Bearer " + (token or self.token))
 
+    def event(self, ev, token=None):
+        return self.server.api("POST", "/collector/events", ev,
+                               auth="Bearer " + (token or self.token))
+
     def progress(self, task_id, stage, build_version, status=6, message="", **extra):
         stages = ["accepted", "preflight", "downloading", "verifying", "staging", "switching",
                   "restarting", "health-check", "committed"]

@@ -80,6 +80,7 @@ class App(HttpApp, ManagementApi, CollectorProtocol, Downloads, AdminApi):
         r("POST", a + "/collector/register", self.register, "register")
         r("POST", a + "/collector/heartbeat", self.heartbeat, "bearer")
         r("POST", a + "/collector/reports", self.report, "bearer")
+        r("POST", a + "/collector/events", self.event, "bearer")
         r("GET", a + "/collector/builds/(?P<version>[^/]+)", self.get_build, "bearer", "{version}")
         r("GET", "/builds/(?P<file>[^/]+)", self.download, "download", "{file}")
         r("HEAD", "/builds/(?P<file>[^/]+)", self.download, "download", "{file}")

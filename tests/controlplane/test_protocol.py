@@ -231,6 +231,70 @@ class ProtocolTest(cptest.ServerTestCase):
         r = a.report(a.progress(tid, "accepted", "20.2-100", status=3, message="again"))
         self.assertEqual((r.status, r.json["taskStatus"]), (200, 3), "same final: idempotent")
 
+    def _committed_task(self, a):
+        tid = self.srv.create_task(a.id, "20.2-100")
+        a.beat()
+        a.version = "20.2-100"
+        a.report(a.progress(tid, "committed", "20.2-100", status=2))
+        return tid
+
+    def test_event_after_commit(self):
+        """rolled-back-after-commit: kept among the closed task's events, once per rollback"""
+        a = self.agent()
+        tid = self._committed_task(a)
+        ev = {"taskId": str(tid), "type": "rolled-back-after-commit", "fromVersion": "20.2-100",
+              "toVersion": "20.1-2749", "at": 1700000000000,
+              "reason": "watch: 20.2-100 started 3 times within 10 min of its commit"}
+        r = a.event(ev)
+        self.assertEqual((r.status, r.json), (200, {"taskId": str(tid), "recorded": True}))
+        r = a.event(ev)
+        self.assertEqual((r.status, r.json["recorded"]), (200, False), "a resend is folded")
+        t = self.srv.task(tid)
+        self.assertEqual(t["status"], 2, "the task stays 2")
+        got = [e for e in self.srv.events(tid) if e["what"] == "rolled-back-after-commit"]
+        self.assertEqual(len(got), 1, got)
+        e = got[0]
+        self.assertEqual((e["source"], e["via"], e["fromVersion"], e["toVersion"], e["at"],
+                          e["message"], e["repeats"]),
+                         ("collector", "events", "20.2-100", "20.1-2749", 1700000000000,
+                          ev["reason"], 2))
+        r = a.event(dict(ev, at=1700000000001))
+        self.assertEqual(r.json["recorded"], True, "another rollback (another at) is another event")
+
+    def test_event_errors(self):
+        """a bad event is refused with the field named, and nothing is stored"""
+        a = self.agent()
+        other = self.agent()
+        tid = self._committed_task(a)
+        good = {"taskId": str(tid), "type": "rolled-back-after-commit",
+                "fromVersion": "20.2-100", "toVersion": "20.1-2749", "reason": "watch: x",
+                "at": 5}
+        cases = [({"type": "rolled-back"}, "event.type"), ({"type": None}, "event.type"),
+                 ({"taskId": "12a"}, "event.taskId"), ({"taskId": 12}, "event.taskId"),
+                 ({"taskId": "1" * 19}, "event.taskId"),
+                 ({"fromVersion": "../x"}, "fromVersion"), ({"toVersion": None}, "toVersion"),
+                 ({"toVersion": "20.2-100"}, "must differ"),
+                 ({"reason": "r" * 513}, "reason"), ({"reason": 5}, "reason"),
+                 ({"reason": "a\nb"}, "control characters"), ({"reason": None}, "reason"),
+                 ({"at": -1}, "event.at"), ({"at": "now"}, "event.at"), ({"at": 2 ** 60}, "at"),
+                 ({"extra": 1}, "event.extra")]
+        for change, field in cases:
+            with self.subTest(change=change):
+                body = dict(good)
+                for k, v in change.items():
+                    if v is None:
+                        body.pop(k)
+                    else:
+                        body[k] = v
+                err = self.assertError(a.event(body), 400, "request.invalid")
+                self.assertIn(field, err["message"])
+        self.assertError(a.event([good]), 400, "request.invalid")
+        self.assertError(a.event(dict(good, taskId="999999")), 404, "task.unknown")
+        self.assertError(other.event(good), 404, "task.unknown")
+        self.assertError(a.event(good, token="y" * 40), 401)
+        self.assertEqual([e for e in self.srv.events(tid) if e["source"] == "collector"], [],
+                         "nothing stored")
+
     def test_refused_command(self):
         a = self.agent()
         tid = self.srv.create_task(a.id, "20.2-100")

@@ -31,6 +31,8 @@ health_command = $HEALTH 'the collector'
 health_checks = 2
 health_interval = 1s
 health_timeout = 4s
+# the trial's check only: the watch's repeated check is upgrade_watch.sh's
+watch_window = 0
 CONF
 status_shows() { "$ROOT/current/bin/molt-agent" status 2>/dev/null | grep -q "$1"; }
 runs() { [ -e "$WORK/health-runs" ] && wc -l <"$WORK/health-runs" || echo 0; }

@@ -298,6 +298,35 @@ static void test_health_keys(void **state)
     tu_rmtree(dir);
 }
 
+/* [install] watch_window and watch_max_starts: the watch after a commit (issue 19). */
+static void test_watch_keys(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+
+    (void)state;
+    clear_env();
+    assert_int_equal(load_text("[install]\n", &conf, &err, dir), 0);
+    assert_int_equal(conf.install.watch_window_ms, 600000);
+    assert_int_equal(conf.install.watch_max_starts, 3);
+    tu_rmtree(dir);
+    assert_int_equal(load_text("[install]\nwatch_window = 45s\nwatch_max_starts = 5\n", &conf,
+                               &err, dir), 0);
+    assert_int_equal(conf.install.watch_window_ms, 45000);
+    assert_int_equal(conf.install.watch_max_starts, 5);
+    tu_rmtree(dir);
+    /* 0 turns the watch off */
+    assert_int_equal(load_text("[install]\nwatch_window = 0\n", &conf, &err, dir), 0);
+    assert_int_equal(conf.install.watch_window_ms, 0);
+    tu_rmtree(dir);
+    expect_error("[install]\nwatch_window = later\n", "install.watch_window: bad value");
+    expect_error("[install]\nwatch_window = 25h\n", "install.watch_window: at most 24h");
+    expect_error("[install]\nwatch_max_starts = 0\n", "install.watch_max_starts: 1..100");
+    expect_error("[install]\nwatch_max_starts = 101\n", "install.watch_max_starts: 1..100");
+    expect_error("[install]\nwatch_max_starts = -1\n", "expected a whole number");
+}
+
 /* [install] switch_window: checked at load, its error prefixed with the key (issue 19). */
 static void test_switch_window(void **state)
 {
@@ -380,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_durations_and_loopback),
         cmocka_unit_test(test_health_keys),
         cmocka_unit_test(test_switch_window),
+        cmocka_unit_test(test_watch_keys),
         cmocka_unit_test(test_rate_and_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,18 @@
 
 /* ---- states built through the API ---- */
 
-enum { ST_IDLE, ST_SWITCHING, ST_TRIAL, ST_ROLLING_BACK, ST_COMMITTED, ST_ROLLED_BACK, N_ST };
+enum {
+    ST_IDLE,
+    ST_SWITCHING,
+    ST_TRIAL,
+    ST_ROLLING_BACK,
+    ST_COMMITTED,
+    ST_ROLLED_BACK,
+    ST_WATCHING, /* committed, inside its watch window */
+    N_ST
+};
+
+#define WATCH_MS 600000
 
 static void make_state(struct molt_journal *j, int st)
 {
@@ -32,8 +43,10 @@ static void make_state(struct molt_journal *j, int st)
     assert_int_equal(molt_journal_begin_trial(j, NOW + 10, 120000, &err), 0);
     if (st == ST_TRIAL)
         return;
-    if (st == ST_COMMITTED) {
+    if (st == ST_COMMITTED || st == ST_WATCHING) {
         assert_int_equal(molt_journal_commit(j, "12", NOW + 20, &err), 0);
+        if (st == ST_WATCHING)
+            assert_int_equal(molt_journal_watch(j, WATCH_MS, NOW + 20, &err), 0);
         return;
     }
     assert_int_equal(
@@ -54,6 +67,9 @@ static void assert_journal_equal(const struct molt_journal *a, const struct molt
     assert_int_equal(a->trial_started_ms, b->trial_started_ms);
     assert_int_equal(a->trial_deadline_ms, b->trial_deadline_ms);
     assert_string_equal(a->reason, b->reason);
+    assert_int_equal(a->watch_until_ms, b->watch_until_ms);
+    assert_int_equal(a->watch_starts, b->watch_starts);
+    assert_int_equal(a->after_commit, b->after_commit);
     assert_int_equal(a->updated_ms, b->updated_ms);
     assert_int_equal(a->n_outcomes, b->n_outcomes);
     for (size_t i = 0; i < a->n_outcomes; i++) {
@@ -63,6 +79,7 @@ static void assert_journal_equal(const struct molt_journal *a, const struct molt
         assert_string_equal(a->outcomes[i].to_version, b->outcomes[i].to_version);
         assert_string_equal(a->outcomes[i].reason, b->outcomes[i].reason);
         assert_int_equal(a->outcomes[i].at_ms, b->outcomes[i].at_ms);
+        assert_int_equal(a->outcomes[i].after_commit, b->outcomes[i].after_commit);
     }
 }
 
@@ -300,11 +317,25 @@ static void test_load_corrupt_file(void **state)
 
 /* ---- transitions ---- */
 
-enum { TR_SWITCH, TR_TRIAL, TR_START, TR_ROLLBACK, TR_REVERT, TR_FINISH, TR_COMMIT, N_TR };
+enum {
+    TR_SWITCH,
+    TR_TRIAL,
+    TR_START,
+    TR_ROLLBACK,
+    TR_REVERT,
+    TR_FINISH,
+    TR_COMMIT,
+    TR_WATCH,
+    TR_WATCH_START,
+    TR_WATCH_ROLLBACK,
+    TR_END_WATCH,
+    N_TR
+};
 
-static const char *const tr_names[] = {"begin_switch",   "begin_trial",  "count_start",
-                                       "begin_rollback", "begin_revert", "finish_rollback",
-                                       "commit"};
+static const char *const tr_names[] = {
+    "begin_switch", "begin_trial", "count_start",       "begin_rollback",
+    "begin_revert", "finish_rollback", "commit",        "watch",
+    "count_watch_start", "begin_watch_rollback", "end_watch"};
 
 static int do_transition(struct molt_journal *j, int tr, struct molt_err *err)
 {
@@ -323,6 +354,15 @@ static int do_transition(struct molt_journal *j, int tr, struct molt_err *err)
         return molt_journal_finish_rollback(j, NOW + 80, err);
     case TR_COMMIT:
         return molt_journal_commit(j, NULL, NOW + 90, err);
+    case TR_WATCH:
+        return molt_journal_watch(j, 60000, NOW + 100, err);
+    case TR_WATCH_START:
+        return molt_journal_count_watch_start(j, NOW + 110, err);
+    case TR_WATCH_ROLLBACK:
+        return molt_journal_begin_watch_rollback(j, "watch: test", NOW + 120, err);
+    case TR_END_WATCH:
+        /* past the window of ST_WATCHING (and far from any other) */
+        return molt_journal_end_watch(j, NOW + 20 + WATCH_MS, err);
     }
     return -1;
 }
@@ -335,14 +375,18 @@ static void test_transition_matrix(void **state)
         [ST_SWITCHING] = {[TR_TRIAL] = 1, [TR_ROLLBACK] = 1},
         [ST_TRIAL] = {[TR_START] = 1, [TR_ROLLBACK] = 1, [TR_COMMIT] = 1},
         [ST_ROLLING_BACK] = {[TR_FINISH] = 1},
-        [ST_COMMITTED] = {[TR_SWITCH] = 1, [TR_REVERT] = 1},
+        [ST_COMMITTED] = {[TR_SWITCH] = 1, [TR_REVERT] = 1, [TR_WATCH] = 1},
         [ST_ROLLED_BACK] = {[TR_SWITCH] = 1, [TR_REVERT] = 1},
+        [ST_WATCHING] = {[TR_SWITCH] = 1, [TR_REVERT] = 1, [TR_WATCH] = 1, [TR_WATCH_START] = 1,
+                         [TR_WATCH_ROLLBACK] = 1, [TR_END_WATCH] = 1},
     };
     static const enum molt_journal_state after[N_TR] = {
         [TR_SWITCH] = MOLT_JOURNAL_SWITCHING,    [TR_TRIAL] = MOLT_JOURNAL_TRIAL,
         [TR_START] = MOLT_JOURNAL_TRIAL,         [TR_ROLLBACK] = MOLT_JOURNAL_ROLLING_BACK,
         [TR_REVERT] = MOLT_JOURNAL_ROLLING_BACK, [TR_FINISH] = MOLT_JOURNAL_ROLLED_BACK,
-        [TR_COMMIT] = MOLT_JOURNAL_COMMITTED,
+        [TR_COMMIT] = MOLT_JOURNAL_COMMITTED,    [TR_WATCH] = MOLT_JOURNAL_COMMITTED,
+        [TR_WATCH_START] = MOLT_JOURNAL_COMMITTED, [TR_WATCH_ROLLBACK] = MOLT_JOURNAL_ROLLING_BACK,
+        [TR_END_WATCH] = MOLT_JOURNAL_COMMITTED,
     };
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_journal j, before;
@@ -422,6 +466,125 @@ static void test_rollback_outcome(void **state)
     molt_journal_outcome_message(o, msg, sizeof(msg));
     /* what the old agent reports, after "health-check: " */
     assert_string_equal(msg, "rolled back: 20.2-100 exited 3 times during trial");
+}
+
+/* The watch after a commit: starts counted in the window, a crash loop rolls
+ * back to where a failed trial would, with the outcome marked after_commit;
+ * the window's end closes it; a new switch supersedes it. */
+static void test_watch(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    const struct molt_journal_outcome *o;
+    struct molt_journal j;
+    char reason[MOLT_JOURNAL_REASON_MAX];
+    int64_t t = NOW + 30;
+
+    make_state(&j, ST_WATCHING);
+    assert_int_equal(j.watch_until_ms, NOW + 20 + WATCH_MS);
+    assert_true(molt_journal_watching(&j, t));
+    assert_false(molt_journal_watching(&j, NOW + 20 + WATCH_MS));
+    assert_false(molt_journal_watch_over(&j, t));
+    assert_true(molt_journal_watch_over(&j, NOW + 20 + WATCH_MS));
+    assert_int_equal(molt_journal_in_progress(&j), 0); /* at rest: gc and apply may run */
+    for (int i = 1; i <= 3; i++) {
+        assert_false(molt_journal_watch_failed(&j, t, 3, reason, sizeof(reason)));
+        assert_int_equal(molt_journal_count_watch_start(&j, t, &err), 0);
+        assert_int_equal(j.watch_starts, i);
+        roundtrip(&j);
+    }
+    /* past the window nothing fails and no start is counted */
+    assert_false(molt_journal_watch_failed(&j, NOW + 20 + WATCH_MS, 3, reason, sizeof(reason)));
+    assert_int_equal(molt_journal_count_watch_start(&j, NOW + 20 + WATCH_MS, &err), MOLT_E_STATE);
+    assert_true(molt_journal_watch_failed(&j, t, 3, reason, sizeof(reason)));
+    assert_string_equal(reason, "watch: 20.2-100 started 3 times within 10 min of its commit");
+    assert_int_equal(molt_journal_begin_watch_rollback(&j, reason, t, &err), 0);
+    assert_int_equal(j.state, MOLT_JOURNAL_ROLLING_BACK);
+    assert_string_equal(j.from_version, "20.1-2749");
+    assert_string_equal(j.prev_version, "20.0-1");
+    assert_int_equal(j.after_commit, 1);
+    roundtrip(&j);
+    assert_int_equal(molt_journal_finish_rollback(&j, t + 1, &err), 0);
+    assert_int_equal(j.after_commit, 0);
+    assert_int_equal(j.watch_until_ms, 0);
+    o = molt_journal_find_outcome(&j, "12");
+    assert_non_null(o);
+    assert_int_equal(o->result, MOLT_JOURNAL_RESULT_ROLLED_BACK);
+    assert_int_equal(o->after_commit, 1);
+    assert_string_equal(o->reason, reason);
+    /* the commit's outcome stays behind it, unmarked */
+    assert_int_equal(j.outcomes[1].result, MOLT_JOURNAL_RESULT_COMMITTED);
+    assert_int_equal(j.outcomes[1].after_commit, 0);
+    roundtrip(&j);
+
+    /* the window ends: closed, and the watch rollback is refused */
+    make_state(&j, ST_WATCHING);
+    assert_int_equal(molt_journal_begin_watch_rollback(&j, "x", NOW + 20 + WATCH_MS, &err),
+                     MOLT_E_STATE);
+    assert_int_equal(molt_journal_end_watch(&j, NOW + 20 + WATCH_MS, &err), 0);
+    assert_int_equal(j.watch_until_ms, 0);
+    assert_false(molt_journal_watching(&j, t));
+    assert_int_equal(molt_journal_end_watch(&j, NOW + 20 + WATCH_MS, &err), MOLT_E_STATE);
+    /* a zero window is no watch */
+    make_state(&j, ST_COMMITTED);
+    assert_int_equal(molt_journal_watch(&j, 0, NOW, &err), 0);
+    assert_false(molt_journal_watching(&j, NOW));
+    assert_int_equal(molt_journal_watch(&j, -1, NOW, &err), MOLT_E_INVAL);
+    /* a new switch supersedes the watch */
+    make_state(&j, ST_WATCHING);
+    assert_int_equal(molt_journal_begin_switch(&j, "13", "20.2-100", "20.3-1", "20.1-2749", t,
+                                               &err), 0);
+    assert_int_equal(j.watch_until_ms, 0);
+}
+
+/* Fields a format-1 parser may meet or not: absent is no watch; present
+ * outside their states is corrupt; an older parser ignores them (unknown). */
+static void test_watch_fields(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_journal j;
+    char *doc;
+
+    doc = trial_doc_with(NULL, NULL);
+    assert_int_equal(molt_journal_parse(doc, strlen(doc), &j, &err), 0);
+    assert_int_equal(j.watch_until_ms, 0);
+    assert_int_equal(j.outcomes[0].after_commit, 0);
+    free(doc);
+    doc = trial_doc_with("\"updatedAt\"", "\"watchUntil\":5,\"updatedAt\"");
+    assert_int_equal(molt_journal_parse(doc, strlen(doc), &j, &err), MOLT_E_PARSE);
+    assert_non_null(strstr(err.msg, "state trial with a watchUntil"));
+    free(doc);
+    doc = trial_doc_with("\"updatedAt\"", "\"afterCommit\":true,\"updatedAt\"");
+    assert_int_equal(molt_journal_parse(doc, strlen(doc), &j, &err), MOLT_E_PARSE);
+    assert_non_null(strstr(err.msg, "afterCommit"));
+    free(doc);
+    doc = trial_doc_with("\"updatedAt\"", "\"watchStarts\":-1,\"updatedAt\"");
+    assert_int_equal(molt_journal_parse(doc, strlen(doc), &j, &err), MOLT_E_PARSE);
+    free(doc);
+    doc = trial_doc_with("\"at\":900", "\"at\":900,\"afterCommit\":\"yes\"");
+    assert_int_equal(molt_journal_parse(doc, strlen(doc), &j, &err), MOLT_E_PARSE);
+    free(doc);
+    doc = trial_doc_with("\"at\":900", "\"at\":900,\"afterCommit\":true");
+    assert_int_equal(molt_journal_parse(doc, strlen(doc), &j, &err), 0);
+    assert_int_equal(j.outcomes[0].after_commit, 1);
+    free(doc);
+}
+
+/* The agent's clean-exit marker: taken once, only for the version it names. */
+static void test_clean_exit_marker(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+
+    (void)state;
+    tu_mkdtemp(dir);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 0);
+    assert_int_equal(molt_journal_mark_clean_exit(dir, "20.2-100", &err), 0);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 1);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 0); /* one start only */
+    assert_int_equal(molt_journal_mark_clean_exit(dir, "20.1-2749", &err), 0);
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.2-100"), 0); /* another version's */
+    assert_int_equal(molt_journal_take_clean_exit(dir, "20.1-2749"), 0); /* and removed */
+    tu_rmtree(dir);
 }
 
 static void test_commit_after_deadline(void **state)
@@ -581,6 +744,9 @@ int main(void)
         cmocka_unit_test(test_upgrade_then_commit),
         cmocka_unit_test(test_rollback_outcome),
         cmocka_unit_test(test_commit_after_deadline),
+        cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_watch_fields),
+        cmocka_unit_test(test_clean_exit_marker),
         cmocka_unit_test(test_trial_verdict),
         cmocka_unit_test(test_switch_validation),
         cmocka_unit_test(test_revert),

@@ -1,5 +1,5 @@
 /* test_outbox.c: agent/outbox.c: queued final reports, their order and
- * answers, entries moved aside, reports kept in memory. */
+ * answers, entries moved aside, reports kept in memory, events sent once. */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -219,12 +219,80 @@ static void test_outbox_unreadable_entries_moved_aside(void **state)
     tu_rmtree(tmp);
 }
 
+static void make_event(struct molt_outbox_event *e, const char *task, int64_t at)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->task_id, sizeof(e->task_id), "%s", task);
+    snprintf(e->type, sizeof(e->type), "rolled-back-after-commit");
+    snprintf(e->from_version, sizeof(e->from_version), "20.2-100");
+    snprintf(e->to_version, sizeof(e->to_version), "20.1-2749");
+    snprintf(e->reason, sizeof(e->reason), "watch: 20.2-100 started 3 times");
+    e->at_ms = at;
+}
+
+static int keep_none(void *arg, const char *task_id, int64_t at_ms)
+{
+    (void)arg;
+    (void)task_id;
+    (void)at_ms;
+    return 0;
+}
+
+/* Events: queued once, retried until the server answers, then marked sent so
+ * that raising the same event again (after a restart) queues nothing. */
+static void test_outbox_events(void **state)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX], path[PATH_MAX];
+    struct molt_err err = MOLT_ERR_INIT;
+    struct fake_server s = { .statuses = { 0, 200, 400 } };
+    struct molt_outbox_event e;
+
+    (void)state;
+    tu_mkdtemp(tmp);
+    snprintf(dir, sizeof(dir), "%s/outbox", tmp);
+    assert_int_equal(molt_outbox_event_count(dir), 0);
+    assert_int_equal(molt_outbox_flush_events(dir, fake_send, &s, &err), 0);
+    make_event(&e, "12", 1700000000000LL);
+    assert_int_equal(molt_outbox_put_event(dir, &e, &err), 1);
+    assert_int_equal(molt_outbox_put_event(dir, &e, &err), 0); /* queued already */
+    assert_int_equal(molt_outbox_event_count(dir), 1);
+    assert_int_equal(molt_outbox_count(dir), 0); /* not a report */
+    /* no reply: kept */
+    assert_true(molt_outbox_flush_events(dir, fake_send, &s, &err) < 0);
+    assert_int_equal(molt_outbox_event_count(dir), 1);
+    /* 200: marked sent, never queued again */
+    assert_int_equal(molt_outbox_flush_events(dir, fake_send, &s, &err), 0);
+    assert_string_equal(s.sent[1], "12");
+    assert_int_equal(molt_outbox_event_count(dir), 0);
+    snprintf(path, sizeof(path), "%s/events/12-1700000000000.sent", dir);
+    assert_true(molt_fs_exists(path));
+    assert_int_equal(molt_outbox_put_event(dir, &e, &err), 0);
+    assert_int_equal(molt_outbox_event_count(dir), 0);
+    /* another rollback of the same task is another event; 400 moves it aside */
+    make_event(&e, "12", 1700000000001LL);
+    assert_int_equal(molt_outbox_put_event(dir, &e, &err), 1);
+    assert_int_equal(molt_outbox_flush_events(dir, fake_send, &s, &err), 0);
+    assert_int_equal(s.n_calls, 3);
+    snprintf(path, sizeof(path), "%s/events/12-1700000000001.json.bad", dir);
+    assert_true(molt_fs_exists(path));
+    assert_int_equal(molt_outbox_put_event(dir, &e, &err), 0);
+    /* a bad key is refused */
+    make_event(&e, "1x", 5);
+    assert_int_equal(molt_outbox_put_event(dir, &e, &err), MOLT_E_INVAL);
+    /* markers of events nothing raises any more are pruned */
+    molt_outbox_prune_events(dir, keep_none, NULL);
+    snprintf(path, sizeof(path), "%s/events/12-1700000000000.sent", dir);
+    assert_false(molt_fs_exists(path));
+    tu_rmtree(tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_outbox_kept),
         cmocka_unit_test(test_outbox_unreadable_entries_moved_aside),
+        cmocka_unit_test(test_outbox_events),
     };
 
     molt_log_setup("test_outbox", MOLT_LOG_ERROR, 0);
