@@ -277,7 +277,9 @@ static int hash_sink_out(void *ud, const void *buf, size_t n, struct molt_err *e
     struct hash_sink *s = ud;
     int rc = molt_pkg_hasher_update(&s->h, buf, n, err);
 
-    if (rc == 0 && s->fd >= 0 && molt_fs_write_all(s->fd, buf, n) < 0)
+    if (rc < 0)
+        return molt_err_prefix(err, "delta: the rebuilt package is over its size");
+    if (s->fd >= 0 && s->fd >= 0 && molt_fs_write_all(s->fd, buf, n) < 0)
         rc = molt_err_errno(err, "write the package");
     return rc;
 }
@@ -522,9 +524,10 @@ static int check_results(struct apply *ap, const struct molt_delta_header *h,
 
     if (rc == 0 && (size != h->archive_size || strcmp(hex, h->archive_sha256) != 0))
         return molt_err_set(err, MOLT_E_VERIFY,
-                            "delta: the patch rebuilt the wrong archive (%" PRIu64
-                            " bytes, header says %" PRIu64 ")",
-                            size, h->archive_size);
+                            "delta: the patch rebuilt the wrong archive: %" PRIu64
+                            " bytes, sha256 %.16s..., the header says %" PRIu64
+                            " bytes, sha256 %.16s...",
+                            size, hex, h->archive_size, h->archive_sha256);
     if (rc == 0)
         rc = molt_pkg_recompress_close(ap->r, 1, err);
     ap->r = NULL;
@@ -532,10 +535,10 @@ static int check_results(struct apply *ap, const struct molt_delta_header *h,
         rc = molt_pkg_hasher_final(&ap->pkg.h, hex, &size, err);
     if (rc == 0 && (size != h->package_size || strcmp(hex, h->package_sha256) != 0))
         return molt_err_set(err, MOLT_E_VERIFY,
-                            "delta: the recompressed package differs from the signed one (%" PRIu64
+                            "delta: the recompressed package differs from the signed one: %" PRIu64
                             " bytes, sha256 %.16s..., expected %" PRIu64
-                            " bytes): this host compresses differently",
-                            size, hex, h->package_size);
+                            " bytes, sha256 %.16s... (this host compresses differently?)",
+                            size, hex, h->package_size, h->package_sha256);
     return rc;
 }
 

@@ -211,8 +211,9 @@ static int write_file_data(struct archive *a, struct sink *s, int srcfd,
             rc = molt_err_errno(err, "read %s", f->path);
         else if (n == 0)
             break;
-        else if ((rc = molt_pkg_hasher_update(&h, buf, (size_t)n, err)) == 0 &&
-                 archive_write_data(a, buf, (size_t)n) != n)
+        else if ((rc = molt_pkg_hasher_update(&h, buf, (size_t)n, err)) < 0)
+            molt_err_prefix(err, "%s", f->path);
+        else if (archive_write_data(a, buf, (size_t)n) != n)
             rc = archive_err(a, s, f->path, err);
     }
     close(fd);

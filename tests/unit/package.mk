@@ -1,5 +1,5 @@
 # package.mk: tests of build packages (lib/package*, lib/sign*, molt-pack).
-PACKAGE_TESTS = tests/unit/test_package tests/unit/test_package_stage
+PACKAGE_TESTS = tests/unit/test_package tests/unit/test_package_stage tests/unit/test_delta
 check_PROGRAMS += $(PACKAGE_TESTS)
 TESTS += $(PACKAGE_TESTS) tests/e2e/pack.sh
 EXTRA_DIST += tests/e2e/pack.sh
@@ -11,6 +11,9 @@ tests_unit_test_package_LDADD = $(UNIT_LDADD)
 tests_unit_test_package_stage_SOURCES = tests/unit/test_package_stage.c $(PACKAGE_TEST_SOURCES)
 tests_unit_test_package_stage_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_package_stage_LDADD = $(UNIT_LDADD)
+tests_unit_test_delta_SOURCES = tests/unit/test_delta.c $(PACKAGE_TEST_SOURCES)
+tests_unit_test_delta_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_delta_LDADD = $(UNIT_LDADD)
 
 # libFuzzer harnesses (configure --enable-fuzzing, CC=clang); run e.g.
 #   tests/fuzz/fuzz_statement -max_total_time=600 $(top_srcdir)/tests/fuzz/corpus/statement
