@@ -1,8 +1,8 @@
 # package.mk: tests of build packages (lib/package*, lib/sign*, molt-pack).
 PACKAGE_TESTS = tests/unit/test_package tests/unit/test_package_stage tests/unit/test_delta
 check_PROGRAMS += $(PACKAGE_TESTS)
-TESTS += $(PACKAGE_TESTS) tests/e2e/pack.sh
-EXTRA_DIST += tests/e2e/pack.sh
+TESTS += $(PACKAGE_TESTS) tests/e2e/pack.sh tests/e2e/pack_delta.sh
+EXTRA_DIST += tests/e2e/pack.sh tests/e2e/pack_delta.sh
 
 PACKAGE_TEST_SOURCES = tests/unit/test_package_util.c tests/unit/test_package_util.h
 tests_unit_test_package_SOURCES = tests/unit/test_package.c $(PACKAGE_TEST_SOURCES)
