@@ -18,11 +18,12 @@ tests_unit_test_delta_LDADD = $(UNIT_LDADD)
 # libFuzzer harnesses (configure --enable-fuzzing, CC=clang); run e.g.
 #   tests/fuzz/fuzz_statement -max_total_time=600 $(top_srcdir)/tests/fuzz/corpus/statement
 PACKAGE_FUZZERS = tests/fuzz/fuzz_statement tests/fuzz/fuzz_manifest tests/fuzz/fuzz_sig \
-	tests/fuzz/fuzz_archive tests/fuzz/fuzz_channel
+	tests/fuzz/fuzz_archive tests/fuzz/fuzz_channel tests/fuzz/fuzz_delta
 PACKAGE_FUZZ_CORPORA = tests/fuzz/corpus/statement tests/fuzz/corpus/manifest \
-	tests/fuzz/corpus/sig tests/fuzz/corpus/archive tests/fuzz/corpus/channel
+	tests/fuzz/corpus/sig tests/fuzz/corpus/archive tests/fuzz/corpus/channel \
+	tests/fuzz/corpus/delta
 EXTRA_DIST += $(PACKAGE_FUZZ_CORPORA) tests/fuzz/fuzz_statement.c tests/fuzz/fuzz_manifest.c \
-	tests/fuzz/fuzz_sig.c tests/fuzz/fuzz_archive.c
+	tests/fuzz/fuzz_sig.c tests/fuzz/fuzz_archive.c tests/fuzz/fuzz_delta.c
 if ENABLE_FUZZING
 noinst_PROGRAMS += $(PACKAGE_FUZZERS)
 PACKAGE_FUZZ_COMPILE = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
@@ -43,5 +44,9 @@ tests_fuzz_fuzz_archive_SOURCES = tests/fuzz/fuzz_archive.c
 tests_fuzz_fuzz_archive_CFLAGS = $(PACKAGE_FUZZ_COMPILE)
 tests_fuzz_fuzz_archive_LDFLAGS = $(PACKAGE_FUZZ_LINK)
 tests_fuzz_fuzz_archive_LDADD = $(MOLT_LIBS)
+tests_fuzz_fuzz_delta_SOURCES = tests/fuzz/fuzz_delta.c tests/fuzz/fuzz_util.c tests/fuzz/fuzz_util.h
+tests_fuzz_fuzz_delta_CFLAGS = $(PACKAGE_FUZZ_COMPILE)
+tests_fuzz_fuzz_delta_LDFLAGS = $(PACKAGE_FUZZ_LINK)
+tests_fuzz_fuzz_delta_LDADD = $(MOLT_LIBS)
 endif
 include tests/fuzz/fuzz.mk
