@@ -566,8 +566,9 @@ static la_ssize_t recompress_sink(struct archive *a, void *ud, const void *buf, 
 static int recompress_err(struct molt_pkg_recompress *r, const char *what, struct molt_err *err)
 {
     if (r->failed) {
-        *err = r->err;
-        return err->code;
+        if (err)
+            *err = r->err;
+        return r->err.code;
     }
     return molt_err_set(err, MOLT_E_IO, "recompress: %s: %s", what,
                         archive_error_string(r->a) ? archive_error_string(r->a) : "error");
