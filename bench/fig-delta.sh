@@ -39,6 +39,7 @@ trap env_end EXIT
 p1=$(release "$BENCH_CACHE/rel/v1" "$V1") || die "release $V1"
 p2=$(release "$BENCH_CACHE/rel/v2" "$V2") || die "release $V2"
 
+env_new delta-cp
 # The base an agent has: V1 installed by molt-installer.
 R=$OUT/root
 mkdir -p "$R"
@@ -52,7 +53,6 @@ say "delta: $V1 -> $V2"
 pair point "$p1" "$p2" "$tree" || die "point release"
 
 # Baseline: the full package over HTTPS on loopback.
-env_new delta-cp
 publish "$p2"
 timed full-download curl -sS --fail --cacert "$CP_CA" --netrc-file "$CP_DIR/netrc" \
     -o "$OUT/full.pkg" "$CP_URL/builds/$(basename "$p2")" || die "full download"
