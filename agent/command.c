@@ -77,8 +77,24 @@ static int parse_sha256(struct json_object *o, char out[65], struct molt_err *er
     return 0;
 }
 
+static int parse_delta(struct json_object *o, struct molt_delta_ref *d, struct molt_err *err)
+{
+    const char *url;
+    int rc;
+
+    if ((rc = get_version(o, "baseVersion", d->base_version, err)) < 0 ||
+        (rc = molt_json_get_str(o, "url", &url, err)) < 0 || (rc = check_url(url, err)) < 0 ||
+        (rc = molt_json_int_field(o, "size", 0, 1, MOLT_BUILD_MAX_SIZE, &d->size, err)) < 0 ||
+        (rc = parse_sha256(o, d->sha256, err)) < 0)
+        return rc;
+    memcpy(d->url, url, strlen(url) + 1);
+    d->present = 1;
+    return 0;
+}
+
 static int parse_build(struct json_object *o, struct molt_build *b, struct molt_err *err)
 {
+    struct json_object *delta = NULL;
     const char *url;
     int rc;
 
@@ -93,6 +109,10 @@ static int parse_build(struct json_object *o, struct molt_build *b, struct molt_
         (rc = molt_base64_field(o, "signature", MOLT_BUILD_SIG_MAX, &b->signature,
                                 &b->signature_len, err)) < 0)
         return rc;
+    if ((rc = molt_json_opt_obj(o, "delta", &delta, err)) < 0)
+        return rc;
+    if (delta && (rc = parse_delta(delta, &b->delta, err)) < 0)
+        return molt_err_prefix(err, "delta");
     return 0;
 }
 

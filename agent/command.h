@@ -6,7 +6,8 @@
  * 0 < size <= MOLT_BUILD_MAX_SIZE, 64 hex digits of sha256, an https URL or a
  * server-relative path, and statement and signature that are valid base64 of at
  * most MOLT_BUILD_BLOB_MAX and MOLT_BUILD_SIG_MAX bytes (kept decoded: the exact bytes that were
- * signed), and an optional maxBytesPerSecond in MOLT_RATE_MIN_BPS..MOLT_RATE_MAX_BPS.
+ * signed), an optional build.delta (baseVersion, url, size, sha256, checked as the
+ * build's), and an optional maxBytesPerSecond in MOLT_RATE_MIN_BPS..MOLT_RATE_MAX_BPS.
  * Anything else is an error naming the offending field; the caller logs
  * it and ignores the command. Whether a valid command is expired, a downgrade or
  * the running version is policy, decided in task.c. */
@@ -38,6 +39,17 @@
 
 enum molt_command_type { MOLT_CMD_UPGRADE = 1, MOLT_CMD_CANCEL = 2 };
 
+/* build.delta (docs/protocol.md section 3): a patch that rebuilds the build's
+ * package from base_version's installed tree (docs/package-format.md section 7).
+ * Only a hint: the rebuilt package must still match the signed statement. */
+struct molt_delta_ref {
+    int present;
+    char base_version[MOLT_VERSION_MAX + 1];
+    char url[MOLT_BUILD_URL_MAX + 1];
+    int64_t size;
+    char sha256[65];
+};
+
 struct molt_build {
     char version[MOLT_VERSION_MAX + 1];
     char url[MOLT_BUILD_URL_MAX + 1];        /* absolute https://, or "/path" on the server */
@@ -47,6 +59,7 @@ struct molt_build {
     size_t statement_len;
     unsigned char *signature;                /* decoded; malloc'd */
     size_t signature_len;
+    struct molt_delta_ref delta;             /* optional */
 };
 
 struct molt_command {
