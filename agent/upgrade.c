@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "delta.h"
 #include "download.h"
 #include "fault.h"
 #include "fs.h"
@@ -55,6 +56,7 @@ struct upgrade {
     int hash_failed;
     struct molt_err hash_err;
     int64_t last_progress_mono;
+    uint64_t dl_limit; /* bytes the transfer under way may bring: the package's or the delta's */
     struct molt_agent *agent;
 };
 
@@ -364,7 +366,7 @@ static void dl_reset(void *ctx)
     struct molt_err err = MOLT_ERR_INIT;
 
     molt_pkg_hasher_free(&u->hasher);
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, (uint64_t)u->task.build.size, &err) < 0;
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, u->dl_limit, &err) < 0;
 }
 
 static void dl_data(void *ctx, const void *buf, size_t len)
@@ -455,30 +457,44 @@ static int64_t download_rate(int64_t host_cap, int64_t asked)
     return asked > 0 ? asked : 0;
 }
 
-static int download(struct upgrade *u, const struct molt_config *conf,
-                    const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
-                    uint64_t *size, struct molt_err *err)
+/* The end of every transfer: a cancel, a failed hash, or the digest. */
+static int hash_result(struct upgrade *u, int rc, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                       struct molt_err *err)
 {
-    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], dest[PATH_MAX], token[MOLT_TOKEN_MAX + 1];
+    if (rc == MOLT_E_CANCELLED)
+        rc = aborted(u, err);
+    if (rc == 0 && u->hash_failed)
+        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
+                          u->hash_err.msg);
+    if (rc == 0)
+        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
+    else
+        molt_pkg_hasher_free(&u->hasher);
+    return rc;
+}
+
+/* Downloads raw_url (the package's or a delta's) to dest, hashed as it arrives,
+ * never more than limit bytes; progress reports count these bytes. */
+static int fetch(struct upgrade *u, const struct molt_config *conf, const char *raw_url,
+                 const char *dest, uint64_t limit, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                 struct molt_err *err)
+{
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], token[MOLT_TOKEN_MAX + 1];
     struct molt_dl_stats stats;
     struct molt_dl_opts o = {
-        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = st->size,
+        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = limit,
         .max_attempts = 8, .backoff_base_ms = 500, .backoff_max_ms = 10000,
         .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
         .on_progress = dl_progress, .ctx = u,
     };
     int rc;
 
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
+    memset(&stats, 0, sizeof(stats));
+    u->dl_limit = limit;
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, limit, err) < 0;
     if (u->hash_failed)
         return err->code;
-    if (u->task.local_package[0]) {
-        rc = copy_local(u, st, err);
-        memset(&stats, 0, sizeof(stats));
-        o.bearer = NULL;
-        goto hashed;
-    }
-    rc = molt_http_resolve(conf, u->task.build.url, url, sizeof(url), err);
+    rc = molt_http_resolve(conf, raw_url, url, sizeof(url), err);
     if (rc == 0)
         rc = molt_http_url_check(conf, url, err);
     /* The token is the collector's credential with its server: a build hosted
@@ -491,7 +507,6 @@ static int download(struct upgrade *u, const struct molt_config *conf,
         molt_pkg_hasher_free(&u->hasher);
         return rc;
     }
-    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
     o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
     if (o.max_rate)
         molt_log_info("upgrade.rate", "task=%s max_bytes_per_second=%lld host_cap=%lld "
@@ -499,21 +514,131 @@ static int download(struct upgrade *u, const struct molt_config *conf,
                       (long long)conf->agent.download_max_rate, (long long)u->task.max_rate);
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
-hashed:
     molt_log_info("upgrade.download",
-                  "task=%s build=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d",
-                  u->task.task_id, u->task.build.version, o.bearer ? "token" : "none",
-                  (unsigned long long)stats.transferred, stats.attempts, stats.restarts, rc);
-    if (rc == MOLT_E_CANCELLED)
-        rc = aborted(u, err);
-    if (rc == 0 && u->hash_failed)
-        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
-                          u->hash_err.msg);
+                  "task=%s build=%s file=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d",
+                  u->task.task_id, u->task.build.version, strrchr(dest, '/') + 1,
+                  o.bearer ? "token" : "none", (unsigned long long)stats.transferred,
+                  stats.attempts, stats.restarts, rc);
+    return hash_result(u, rc, hex, size, err);
+}
+
+static void unlink_download(const char *path)
+{
+    char etag[PATH_MAX];
+
+    unlink(path);
+    if (snprintf(etag, sizeof(etag), "%s.etag", path) < (int)sizeof(etag))
+        unlink(etag);
+}
+
+/* Rebuilds the package from the command's delta (docs/upgrades.md, section
+ * 10): the delta downloaded and checked against its size and sha256, the
+ * base rebuilt from the running version's installed tree, the package written
+ * beside "package" and renamed to it only when it has the statement's size
+ * and sha256 (so a crash never leaves a wrong "package" to resume). */
+static int via_delta(struct upgrade *u, const struct molt_config *conf,
+                     const struct molt_statement *st, struct molt_err *err)
+{
+    const struct molt_delta_ref *d = &u->task.build.delta;
+    char dpath[PATH_MAX], tmp[PATH_MAX], pkg[PATH_MAX], tree[PATH_MAX + 64];
+    char dhex[MOLT_PKG_SHA256_HEX];
+    struct molt_delta_base base;
+    uint64_t dsize = 0;
+    int in = -1, out = -1, rc;
+
+    memset(&base, 0, sizeof(base));
+    if (strcmp(d->base_version, molt_version_self()) != 0)
+        return molt_err_set(err, MOLT_E_STATE, "it applies to %s, this host runs %s",
+                            d->base_version, molt_version_self());
+    snprintf(dpath, sizeof(dpath), "%s/delta", u->task.task_dir);
+    snprintf(tmp, sizeof(tmp), "%s/package.from-delta", u->task.task_dir);
+    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
+    snprintf(tree, sizeof(tree), "%s/versions/%s", conf->install.root, d->base_version);
+    rc = fetch(u, conf, d->url, dpath, (uint64_t)d->size, dhex, &dsize, err);
+    if (rc == 0 && (dsize != (uint64_t)d->size || strcmp(dhex, d->sha256) != 0))
+        rc = molt_err_set(err, MOLT_E_VERIFY, "the delta's %llu bytes do not have the "
+                          "command's size and sha256", (unsigned long long)dsize);
     if (rc == 0)
-        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
-    else
-        molt_pkg_hasher_free(&u->hasher);
+        rc = molt_delta_base_from_tree(tree, u->task.task_dir, &base, err);
+    if (rc == 0 && (in = open(dpath, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = molt_err_errno(err, "open %s", dpath);
+    if (rc == 0 &&
+        (out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+        rc = molt_err_errno(err, "open %s", tmp);
+    if (rc == 0)
+        rc = molt_delta_apply(in, &base, st->size, st->sha256, out, NULL, err);
+    if (rc == 0 && fsync(out) < 0)
+        rc = molt_err_errno(err, "fsync %s", tmp);
+    if (rc == 0 && rename(tmp, pkg) < 0)
+        rc = molt_err_errno(err, "rename %s", tmp);
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    molt_delta_base_close(&base);
+    unlink_download(dpath);
+    if (rc < 0)
+        unlink(tmp);
     return rc;
+}
+
+/* A progress report whose message says why the delta was not used. */
+static void report_fallback(struct upgrade *u, const char *why)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_report r;
+
+    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING,
+                     MOLT_STAGE_DOWNLOADING);
+    r.local = u->task.local;
+    r.bytes_total = u->task.build.size;
+    snprintf(r.message, sizeof(r.message), "delta not used, downloading the full package: %s",
+             why);
+    if (molt_task_update(&u->agent->tasks, &r, &err) < 0)
+        molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
+    if (u->http && !u->task.local)
+        post_progress(u->agent, u->http, &r);
+}
+
+static int download(struct upgrade *u, const struct molt_config *conf,
+                    const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
+                    uint64_t *size, struct molt_err *err)
+{
+    struct molt_err derr = MOLT_ERR_INIT;
+    char dest[PATH_MAX];
+    int rc;
+
+    if (u->task.local_package[0]) {
+        u->dl_limit = st->size;
+        u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
+        if (u->hash_failed)
+            return err->code;
+        rc = copy_local(u, st, err);
+        molt_log_info("upgrade.download", "task=%s build=%s local=%s rc=%d", u->task.task_id,
+                      u->task.build.version, u->task.local_package, rc);
+        return hash_result(u, rc, hex, size, err);
+    }
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    if (u->task.build.delta.present) {
+        rc = via_delta(u, conf, st, &derr);
+        if (rc == 0) {
+            molt_log_info("upgrade.delta", "task=%s build=%s base=%s delta_bytes=%lld "
+                          "package_bytes=%llu", u->task.task_id, u->task.build.version,
+                          u->task.build.delta.base_version, (long long)u->task.build.delta.size,
+                          (unsigned long long)st->size);
+            snprintf(hex, MOLT_PKG_SHA256_HEX, "%s", st->sha256);
+            *size = st->size;
+            return 0;
+        }
+        if (u->abort)
+            return aborted(u, err);
+        /* A bad delta costs time, never the upgrade: the full package follows. */
+        molt_log_warn("upgrade.delta", "task=%s build=%s action=full-download reason=\"%s\"",
+                      u->task.task_id, u->task.build.version, derr.msg);
+        report_fallback(u, derr.msg);
+        unlink_download(dest);
+    }
+    return fetch(u, conf, u->task.build.url, dest, st->size, hex, size, err);
 }
 
 static int stage_build(struct upgrade *u, const struct molt_statement *st, char out[PATH_MAX],
