@@ -9,6 +9,8 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib/tap.sh
 UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_health.sh tests/e2e/upgrade_hop.sh tests/e2e/upgrade_faults.sh tests/e2e/upgrade_crash.sh tests/e2e/upgrade_local.sh tests/e2e/upgrade_mirror.sh
 # Download rate caps and start-up jitter (issue 18).
 UPGRADE_TESTS += tests/e2e/upgrade_pacing.sh
+# Delta upgrades (issue 18): a good delta, a corrupted one that falls back to the full package.
+UPGRADE_TESTS += tests/e2e/upgrade_delta.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/lib/upgrade.sh
 # The agent configuration of the upgrade tests, the demo and the benchmarks.
