@@ -5,7 +5,7 @@
 # package and rebuilds it byte for byte (so its signed statement verifies it),
 # from the old package or from its unpacked tree, gzip and zstd; a corrupt
 # delta, the wrong base or statement and a changed tree are refused by name
-# and leave no output.
+# and leave no output; mkrelease.sh --delta-from makes a release and its delta.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
@@ -16,7 +16,7 @@ trap 'rm -rf "$T"' EXIT
 run() { out=$("$@" 2>&1); rc=$?; }
 flip_byte() { "$PY" -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) * 2 // 3] ^= 1; open(p, "wb").write(b)' "$1"; }
 
-tap_plan 19
+tap_plan 21
 
 mkdir -p "$FIX"
 B2=$( (flock 8; fix__build "$V2") 8>"$FIX.lock") || { echo "Bail out! build of $V2"; exit 1; }
@@ -72,6 +72,13 @@ like "$rc $out" "^1 .*wrong target" "a delta for another package than the statem
 chmod u+w "$T/tree/bin/molt-installer" && echo x >>"$T/tree/bin/molt-installer"
 run "$P" delta-apply --base-tree "$T/tree" --statement "$P2.statement.json" "$T/d.delta" -o "$T/bad.tar.gz"
 like "$rc $out" "^1 .*bin/molt-installer" "a tree changed since it was installed is no base, naming the file"
+ARCH=$("$P" arch)
+run bash "$MK" --build-dir "$B2" --version "$V2" --keys "$T/keys" --out "$T/mk" --delta-from "$P1"
+is "$rc $out" "0 $T/mk/molt-$V2-linux-$ARCH.tar.gz
+$T/mk/molt-$V1-to-$V2-linux-$ARCH.delta" "mkrelease.sh --delta-from prints the package and the delta"
+"$P" delta-apply -q --from "$P1" --statement "$T/mk/molt-$V2-linux-$ARCH.tar.gz.statement.json" \
+    "$T/mk/molt-$V1-to-$V2-linux-$ARCH.delta" -o "$T/mk.tar.gz" && cmp -s "$T/mk.tar.gz" "$T/mk/molt-$V2-linux-$ARCH.tar.gz"
+ok $? "and the delta rebuilds that package"
 run "$P" delta "$P2" -o "$T/x.delta"
 is "$rc" 2 "delta without --from is a usage error"
 
