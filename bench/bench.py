@@ -810,6 +810,32 @@ def cmd_delta(a):
         "delta_apply_rss", "peak RSS of molt-pack delta-apply, point release",
         round(point["applyPeakKiB"] / 1024.0, 1), "MiB", 12, "<=", "<= 12 MiB (peak RSS goal)",
         details=details))
+    agent = {}
+    for name in ("bydelta", "full"):
+        up = load_json(os.path.join(a.dir, "agent-%s.json" % name), {})
+        hwm = load_json(os.path.join(a.dir, "agent-%s-hwm.json" % name), {})
+        st = up.get("stages", {})
+        try:
+            with open(os.path.join(a.dir, "agent-%s.used" % name)) as f:
+                used = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            used = None
+        agent[name] = {"status": up.get("status"), "message": up.get("message"),
+                       "vmHwmKiB": hwm.get("vmHwmKiB"), "deltaUsed": used,
+                       "downloadingMs": st["verifying"] - st["downloading"]
+                       if "verifying" in st and "downloading" in st else None}
+    details["agent"] = agent
+    d, f = agent["bydelta"], agent["full"]
+    ok = d["status"] == 2 and f["status"] == 2 and d["deltaUsed"] == 1 and d["vmHwmKiB"]
+    record(a.results, figure(
+        "delta_agent_rss", "peak RSS (VmHWM) of the agent, upgrade %s -> %s by delta "
+        "(downloading stage %s ms, full package %s ms)" % (
+            a.v1, a.v2, d["downloadingMs"], f["downloadingMs"]),
+        round(d["vmHwmKiB"] / 1024.0, 1) if ok else None, "MiB", 12, "<=",
+        "<= 12 MiB (peak RSS goal)",
+        baseline={"label": "full package", "value": round(f["vmHwmKiB"] / 1024.0, 1)
+                  if f.get("vmHwmKiB") else None, "unit": "MiB"},
+        details=details, missing=None if ok else "not measured (see details)"))
     if padded:
         record(a.results, figure(
             "delta_apply_rss_padded", "peak RSS of delta-apply, %d-byte package (%d MiB padding),"
@@ -995,6 +1021,8 @@ def main():
     s = sub.add_parser("delta")
     s.add_argument("--dir", required=True)
     s.add_argument("--pad", type=int, required=True)
+    s.add_argument("--v1", required=True)
+    s.add_argument("--v2", required=True)
     s.add_argument("--results", required=True)
     s.set_defaults(fn=cmd_delta)
 

@@ -8,6 +8,8 @@
 # --base-tree) against curl downloading the full package over HTTPS on loopback from the
 # reference control plane. A second pair, both versions with the same BENCH_DELTA_PAD_MIB (64)
 # MiB of random padding (share/molt/pad.bin), shows how time and RSS grow with the package.
+# And the agent: peak RSS (VmHWM) and the downloading stage of a real upgrade V1 -> V2 by
+# delta (the control plane offers it) against one with the full package.
 . "$(dirname "$0")/lib.sh"
 
 PACK=$MOLT_TOP_BUILDDIR/packaging/molt-pack
@@ -60,6 +62,30 @@ cmp -s "$OUT/full.pkg" "$p2" || die "full download differs"
 rm -f "$OUT/full.pkg"
 env_end
 
+# The agent itself: a real upgrade V1 -> V2 by delta, then one with the full package, each
+# in a fresh install root, VmHWM of the (old) agent sampled until it exits into V2.
+agent_upgrade() { # NAME WITH_DELTA
+    local name=$1 w
+    env_new "delta-$name"
+    one_agent "bench-delta-$name"
+    publish "$p2"
+    if [ "$2" = 1 ]; then
+        cp "$OUT/point.delta" "$CP_BUILDS/molt-$V1-to-$V2-linux-$("$PACK" arch).delta"
+    fi
+    BPY watch-hwm --pid "$AGENT_PID" --timeout 600 --ready "$OUT/$name.watching" \
+        >"$OUT/agent-$name-hwm.json" &
+    w=$!
+    for ((i = 0; i < 200; i++)); do [ -e "$OUT/$name.watching" ] && break; sleep 0.05; done
+    BPY upgrade --collector "$CID" --old "$V1" --to "$V2" --timeout 300 --log "$A/agent.log" \
+        >"$OUT/agent-$name.json"
+    wait "$w"
+    grep -c "upgrade.delta task=.* delta_bytes=" "$A/agent.log" >"$OUT/agent-$name.used"
+    env_end
+}
+say "delta: agent upgrades, by delta and in full"
+agent_upgrade bydelta 1
+agent_upgrade full 0
+
 # The padded pair: V1's and V2's trees with the same padding, built unsigned.
 say "delta: $V1 -> $V2 with $PAD MiB of the same padding"
 for v in 1 2; do
@@ -80,4 +106,4 @@ tar -xzf "$q1" -C "$OUT/padtree" || die "unpack padded"
 pair padded "$q1" "$q2" "$OUT/padtree" || die "padded pair"
 rm -rf "$OUT/pad1" "$OUT/pad2" "$OUT/padtree"
 
-BPY delta --dir "$OUT" --pad "$PAD" --results "$BENCH_RESULTS"
+BPY delta --dir "$OUT" --pad "$PAD" --v1 "$V1" --v2 "$V2" --results "$BENCH_RESULTS"
