@@ -111,7 +111,7 @@ static int parse_build(struct json_object *o, struct molt_build *b, struct molt_
         return rc;
     if ((rc = molt_json_opt_obj(o, "delta", &delta, err)) < 0)
         return rc;
-    if (delta && (rc = parse_delta(delta, &b->delta, err)) < 0)
+    if (delta && parse_delta(delta, &b->delta, err) < 0)
         return molt_err_prefix(err, "delta");
     return 0;
 }

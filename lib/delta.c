@@ -279,7 +279,7 @@ static int hash_sink_out(void *ud, const void *buf, size_t n, struct molt_err *e
 
     if (rc < 0)
         return molt_err_prefix(err, "delta: the rebuilt package is over its size");
-    if (s->fd >= 0 && s->fd >= 0 && molt_fs_write_all(s->fd, buf, n) < 0)
+    if (s->fd >= 0 && molt_fs_write_all(s->fd, buf, n) < 0)
         rc = molt_err_errno(err, "write the package");
     return rc;
 }
@@ -470,25 +470,32 @@ static int check_header(const struct molt_delta_header *h, const struct molt_del
 static int feed(struct apply *ap, const void *data, size_t len, struct molt_err *err)
 {
     ZSTD_inBuffer in = {data, len, 0};
-    ZSTD_outBuffer o;
-    size_t ret;
-    int rc = 0;
 
-    do {
-        if (ap->frame_done)
-            return molt_err_set(err, MOLT_E_VERIFY, "delta: data after the zstd frame");
-        o = (ZSTD_outBuffer){ap->out, sizeof(ap->out), 0};
-        ret = ZSTD_decompressStream(ap->dc, &o, &in);
+    if (ap->frame_done)
+        return molt_err_set(err, MOLT_E_VERIFY, "delta: data after the zstd frame");
+    for (;;) {
+        ZSTD_outBuffer o = {ap->out, sizeof(ap->out), 0};
+        size_t ret = ZSTD_decompressStream(ap->dc, &o, &in);
+        int rc;
+
         if (ZSTD_isError(ret))
             return molt_err_set(err, MOLT_E_VERIFY, "delta: corrupt patch: %s",
                                 ZSTD_getErrorName(ret));
-        if (o.pos > 0 && (rc = molt_pkg_hasher_update(&ap->arch, ap->out, o.pos, err)) < 0)
-            return molt_err_prefix(err, "delta: the patch rebuilds an archive larger than its header says");
+        if (o.pos > 0 && molt_pkg_hasher_update(&ap->arch, ap->out, o.pos, err) < 0)
+            return molt_err_prefix(err, "delta: the patch rebuilds an archive larger than its "
+                                        "header says");
         if (o.pos > 0 && (rc = molt_pkg_recompress_write(ap->r, ap->out, o.pos, err)) < 0)
             return rc;
-        ap->frame_done = ret == 0;
-    } while (in.pos < in.size || o.pos == o.size);
-    return 0;
+        if (ret == 0) {
+            ap->frame_done = 1;
+            return in.pos < in.size
+                       ? molt_err_set(err, MOLT_E_VERIFY, "delta: data after the zstd frame")
+                       : 0;
+        }
+        /* A full output buffer may hold back more: call again even without input. */
+        if (in.pos == in.size && o.pos < o.size)
+            return 0;
+    }
 }
 
 static int apply_stream(int patch_fd, struct apply *ap, struct molt_err *err)
