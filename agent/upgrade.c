@@ -531,6 +531,31 @@ static void unlink_download(const char *path)
         unlink(etag);
 }
 
+/* Applying maps the base and keeps a window of up to the new archive
+ * (docs/package-format.md, 7.4): both together stay under this, or the full
+ * package is downloaded instead. This tree's point releases need 2.8 MB. */
+#define DELTA_MEMORY_BUDGET ((uint64_t)32 << 20)
+
+static int delta_within_budget(const char *path, struct molt_err *err)
+{
+    unsigned char buf[MOLT_DELTA_HEADER_SIZE];
+    struct molt_delta_header h;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return molt_err_errno(err, "open %s", path);
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    rc = molt_delta_header_parse(buf, n > 0 ? (size_t)n : 0, &h, err);
+    if (rc == 0 && h.base_size + h.archive_size > DELTA_MEMORY_BUDGET)
+        rc = molt_err_set(err, MOLT_E_LIMIT, "applying it needs %llu MiB, over the budget of "
+                          "%d MiB", (unsigned long long)((h.base_size + h.archive_size) >> 20),
+                          (int)(DELTA_MEMORY_BUDGET >> 20));
+    return rc;
+}
+
 /* Rebuilds the package from the command's delta (docs/upgrades.md, section
  * 10): the delta downloaded and checked against its size and sha256, the
  * base rebuilt from the running version's installed tree, the package written
@@ -550,6 +575,11 @@ static int via_delta(struct upgrade *u, const struct molt_config *conf,
     if (strcmp(d->base_version, molt_version_self()) != 0)
         return molt_err_set(err, MOLT_E_STATE, "it applies to %s, this host runs %s",
                             d->base_version, molt_version_self());
+    /* The package bounds its archive from below: too big a package, no delta at all. */
+    if (st->size > DELTA_MEMORY_BUDGET / 2)
+        return molt_err_set(err, MOLT_E_LIMIT, "the package's %llu bytes are too many for a "
+                            "delta (budget %d MiB)", (unsigned long long)st->size,
+                            (int)(DELTA_MEMORY_BUDGET >> 20));
     snprintf(dpath, sizeof(dpath), "%s/delta", u->task.task_dir);
     snprintf(tmp, sizeof(tmp), "%s/package.from-delta", u->task.task_dir);
     snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
@@ -558,6 +588,8 @@ static int via_delta(struct upgrade *u, const struct molt_config *conf,
     if (rc == 0 && (dsize != (uint64_t)d->size || strcmp(dhex, d->sha256) != 0))
         rc = molt_err_set(err, MOLT_E_VERIFY, "the delta's %llu bytes do not have the "
                           "command's size and sha256", (unsigned long long)dsize);
+    if (rc == 0)
+        rc = delta_within_budget(dpath, err);
     if (rc == 0)
         rc = molt_delta_base_from_tree(tree, u->task.task_dir, &base, err);
     if (rc == 0 && (in = open(dpath, O_RDONLY | O_CLOEXEC)) < 0)

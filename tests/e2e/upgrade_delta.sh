@@ -5,11 +5,12 @@
 # builds). V1 -> V2 with a good delta: the agent downloads the delta only,
 # rebuilds the signed package from its installed tree and ends 2. V2 -> V3 with a
 # corrupted delta: the agent reports why it did not use it, downloads the full
-# package in the same task and still ends 2.
+# package in the same task and still ends 2. V3 -> V1 with a package too large for
+# the agent's delta memory budget: the delta is not even downloaded.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 13
+tap_plan 17
 env_start delta
 publish "$V1" "$V2" "$V3"
 PACK=$MOLT_TOP_BUILDDIR/packaging/molt-pack
@@ -54,5 +55,21 @@ grep -q "upgrade.download task=$tid .*file=package .*rc=0" "$WORK/agent.log"
 ok $? "the full package was downloaded in the same task"
 wait_for 20 version_is "$V3"
 ok $? "collector now reports $V3"
+# 3. a package over the delta budget (16 MiB of package; the delta file is never read)
+P1=$(pkg_of "$V1")
+mkdir -p "$WORK/padded"
+bash "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$MOLT_TOP_BUILDDIR" --version "$V1" \
+    --keys "$FIX/keys" --out "$WORK/padded" --pad-mib 20 >/dev/null
+ok $? "a $V1 release with 20 MiB of padding"
+big=$(ls "$WORK"/padded/molt-*.tar.gz)
+cp "$big.statement.json" "$big.sig" "$big" "$CP_BUILDS/"
+cp "$D12" "$CP_BUILDS/$(delta_name "$V3" "$V1")"
+tid=$(cp_create_task "$CID" "$V1")
+cp_wait_task_status "$tid" 2 90
+ok $? "task $tid to the big $V1 ends 2 ($CP_TASK_MESSAGE)"
+like "$(cp_task_events "$tid")" "delta not used, downloading the full package: the package's [0-9]* bytes are too many for a delta" \
+    "the delta was refused for the package's size"
+grep -q "upgrade.download task=$tid .*file=delta" "$WORK/agent.log"
+is $? 1 "and never downloaded"
 [ "$TAP_FAILED" -eq 0 ] || show_log 60
 tap_done
