@@ -56,7 +56,6 @@ ok $? "the full package was downloaded in the same task"
 wait_for 20 version_is "$V3"
 ok $? "collector now reports $V3"
 # 3. a package over the delta budget (16 MiB of package; the delta file is never read)
-P1=$(pkg_of "$V1")
 mkdir -p "$WORK/padded"
 bash "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$MOLT_TOP_BUILDDIR" --version "$V1" \
     --keys "$FIX/keys" --out "$WORK/padded" --pad-mib 20 >/dev/null
