@@ -77,7 +77,7 @@ static int parse_sha256(struct json_object *o, char out[65], struct molt_err *er
     return 0;
 }
 
-static int parse_delta(struct json_object *o, struct molt_delta_ref *d, struct molt_err *err)
+int molt_delta_ref_parse(struct json_object *o, struct molt_delta_ref *d, struct molt_err *err)
 {
     const char *url;
     int rc;
@@ -90,6 +90,17 @@ static int parse_delta(struct json_object *o, struct molt_delta_ref *d, struct m
     memcpy(d->url, url, strlen(url) + 1);
     d->present = 1;
     return 0;
+}
+
+struct json_object *molt_delta_ref_to_json(const struct molt_delta_ref *d)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "baseVersion", json_object_new_string(d->base_version));
+    json_object_object_add(o, "url", json_object_new_string(d->url));
+    json_object_object_add(o, "size", json_object_new_int64(d->size));
+    json_object_object_add(o, "sha256", json_object_new_string(d->sha256));
+    return o;
 }
 
 static int parse_build(struct json_object *o, struct molt_build *b, struct molt_err *err)
@@ -111,7 +122,7 @@ static int parse_build(struct json_object *o, struct molt_build *b, struct molt_
         return rc;
     if ((rc = molt_json_opt_obj(o, "delta", &delta, err)) < 0)
         return rc;
-    if (delta && parse_delta(delta, &b->delta, err) < 0)
+    if (delta && molt_delta_ref_parse(delta, &b->delta, err) < 0)
         return molt_err_prefix(err, "delta");
     return 0;
 }

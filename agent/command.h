@@ -73,6 +73,10 @@ struct molt_command {
     struct molt_build build;
 };
 
+/* build.delta's object, parsed as strictly as the command (upgrade.json keeps it too). */
+int molt_delta_ref_parse(struct json_object *o, struct molt_delta_ref *d, struct molt_err *err);
+struct json_object *molt_delta_ref_to_json(const struct molt_delta_ref *d);
+
 /* Fills cmd from a command object; on error cmd holds nothing to free. */
 int molt_command_parse(struct json_object *o, struct molt_command *cmd, struct molt_err *err);
 /* Deep copy, for a pipeline that keeps the command beyond the dispatch call. */
