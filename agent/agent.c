@@ -14,16 +14,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "api.h"
 #include "fs.h"
 #include "heartbeat.h"
 #include "http.h"
 #include "identity.h"
 #include "log.h"
+#include "notify.h"
 #include "outbox.h"
 #include "version.h"
 
@@ -70,14 +67,17 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-static void notify(const char *state)
+/* The service manager's notifications never stop the agent: a failure is
+ * logged once, then the agent carries on as if there were no manager. */
+static void notify(struct molt_agent *a, const char *state)
 {
-#ifdef HAVE_SYSTEMD
-    if (getenv("NOTIFY_SOCKET"))
-        sd_notify(0, state);
-#else
-    (void)state;
-#endif
+    struct molt_err err = MOLT_ERR_INIT;
+
+    if (molt_notify(state, &err) < 0 && !a->notify_warned) {
+        a->notify_warned = 1;
+        molt_log_warn("agent.notify", "state=%.*s error=\"%s\"", (int)strcspn(state, "\n"), state,
+                      err.msg);
+    }
 }
 
 static void poke(struct molt_agent *a)
@@ -154,7 +154,7 @@ static void watchdog_tick(struct molt_agent *a)
         return;
     now = molt_host_monotonic_ms();
     if (now - a->watchdog_last_mono >= a->watchdog_ms) {
-        notify("WATCHDOG=1");
+        notify(a, "WATCHDOG=1");
         a->watchdog_last_mono = now;
     }
 }
@@ -817,6 +817,19 @@ static void startup_jitter(struct molt_agent *a, struct loop *l)
                   (long long)max);
 }
 
+/* WATCHDOG=1 at half the manager's period, as sd_watchdog_enabled(3) advises. */
+static void start_watchdog(struct molt_agent *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    uint64_t usec = 0;
+    int rc = molt_notify_watchdog_usec(&usec, &err);
+
+    if (rc < 0)
+        molt_log_warn("agent.watchdog", "error=\"%s\"", err.msg);
+    else if (rc > 0 && usec >= 2000)
+        a->watchdog_ms = usec / 2000 > INT32_MAX ? INT32_MAX : (int)(usec / 2000);
+}
+
 int molt_agent_run(struct molt_agent *a)
 {
     struct loop l = { 0 };
@@ -824,12 +837,8 @@ int molt_agent_run(struct molt_agent *a)
     l.interval_ms = a->conf.agent.heartbeat_interval_ms;
     l.outbox_pending = molt_outbox_count(a->outbox_dir) > 0;
     l.last_send = -WAKE_SPACING_MS;
-#ifdef HAVE_SYSTEMD
-    uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)
-        a->watchdog_ms = (int)(usec / 2000);
-#endif
-    notify("READY=1");
+    start_watchdog(a);
+    notify(a, "READY=1");
     molt_log_info("agent.start", "version=%s server=%s state_dir=%s pid=%ld", molt_version_self(),
                   a->conf.server.url, a->state_dir, (long)getpid());
     startup_jitter(a, &l);
@@ -859,7 +868,7 @@ int molt_agent_run(struct molt_agent *a)
             deadline = a->outbox_due_mono;
         wait_until(a, deadline);
     }
-    notify("STOPPING=1");
+    notify(a, "STOPPING=1");
     molt_log_info("agent.stopping", "exit_code=%d", atomic_load(&a->exit_code));
     return atomic_load(&a->exit_code);
 }

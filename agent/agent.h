@@ -1,7 +1,7 @@
 /* agent.h: the molt-agent context and its main loop.
  *
  * Threads: the main thread runs molt_agent_run (registration, heartbeats, the
- * outbox); the local API runs in libmicrohttpd's thread; an upgrade pipeline
+ * outbox); the local API runs in its server's thread; an upgrade pipeline
  * may run a worker thread of its own. Fields are grouped below by who may touch
  * them. Anything marked "mu" is read and written with a->mu held; use the
  * accessor functions from other threads.
@@ -87,8 +87,9 @@ struct molt_agent {
     int64_t outbox_due_mono;             /* next outbox attempt, 0 = now */
     int lock_fd;
     int wake_fd;                          /* eventfd: signals and wakeups */
-    int watchdog_ms;                     /* sd_notify WATCHDOG=1 period, 0 = off */
+    int watchdog_ms;                     /* WATCHDOG=1 period (lib/notify.h), 0 = off */
     int64_t watchdog_last_mono;
+    int notify_warned;                   /* a failed notification was logged */
     struct molt_api *api;
     const struct molt_pipeline *pipeline;   /* given to molt_agent_init */
     void *upgrade;                       /* the pipeline's private state */

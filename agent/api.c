@@ -1,4 +1,7 @@
-/* api.c: local API server: Unix socket, peer check, router, obshell envelope. */
+/* api.c: local API server: Unix socket, peer check, router, obshell envelope
+ * (the HTTP itself: api_http.c). */
+#include "config.h"
+
 #include "api.h"
 
 #include <errno.h>
@@ -14,8 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
+#include "api_http.h"
 #include "host.h"
 #include "json.h"
 #include "log.h"
@@ -31,23 +33,10 @@ struct route {
 struct molt_api {
     struct route routes[MOLT_API_MAX_ROUTES];
     int n_routes;
-    struct MHD_Daemon *daemon;
+    struct molt_api_http *server;
     int listen_fd;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     gid_t socket_gid;
-};
-
-/* Per-request state, kept by MHD between calls of the access handler. */
-struct req_ctx {
-    int64_t start_ms;
-    int denied;
-    uid_t uid;
-    pid_t pid;
-    char *body;
-    size_t len;
-    int too_big;
-    void (*then)(void *arg);    /* the response's, run in on_completed */
-    void *then_arg;
 };
 
 int molt_api_new(struct molt_api **out, struct molt_err *err)
@@ -67,7 +56,7 @@ int molt_api_route(struct molt_api *api, const char *method, const char *path,
     struct route *r;
     size_t n = strlen(path);
 
-    if (api->daemon)
+    if (api->server)
         return molt_err_set(err, MOLT_E_STATE, "api: routes are fixed once serving");
     if (api->n_routes == MOLT_API_MAX_ROUTES)
         return molt_err_set(err, MOLT_E_LIMIT, "api: too many routes");
@@ -178,19 +167,12 @@ static int pid_in_group(pid_t pid, gid_t gid)
     return found;
 }
 
-static int peer_allowed(struct molt_api *api, struct MHD_Connection *c, struct req_ctx *rc)
+static int peer_allowed(void *arg, uid_t uid, gid_t gid, pid_t pid)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
-                                                                 MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
+    struct molt_api *api = arg;
 
-    if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return 0;
-    rc->uid = cred.uid;
-    rc->pid = cred.pid;
-    return cred.uid == 0 || cred.uid == geteuid() || cred.gid == api->socket_gid ||
-           pid_in_group(cred.pid, api->socket_gid);
+    return uid == 0 || uid == geteuid() || gid == api->socket_gid ||
+           pid_in_group(pid, api->socket_gid);
 }
 
 static const struct route *find_route(struct molt_api *api, const char *method, const char *path,
@@ -210,52 +192,45 @@ static const struct route *find_route(struct molt_api *api, const char *method, 
     return NULL;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c, const struct molt_api_response *res,
-                                     const struct req_ctx *rc)
+/* The reply: text as it is, or the response in the envelope. */
+static void set_reply(struct molt_api_http_exchange *x, struct molt_api_response *res)
 {
     char trace[17];
-    long duration = (long)(molt_host_monotonic_ms() - rc->start_ms);
     struct json_object *env;
-    struct MHD_Response *resp;
-    enum MHD_Result ret;
     const char *text;
 
     if (res->text) {
-        resp = MHD_create_response_from_buffer(strlen(res->text), res->text,
-                                               MHD_RESPMEM_MUST_COPY);
-        if (!resp)
-            return MHD_NO;
-        MHD_add_response_header(resp, "Content-Type", res->text_type);
-        ret = MHD_queue_response(c, 200, resp);
-        MHD_destroy_response(resp);
-        return ret;
-    }
-    new_trace_id(trace);
-    env = molt_api_envelope(res, duration, trace);
-    text = molt_json_dump(env);
-    resp = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
-                                           MHD_RESPMEM_MUST_COPY);
-    json_object_put(env);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    ret = MHD_queue_response(c, (unsigned)(res->status ? res->status : 200), resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-static void dispatch(struct molt_api *api, struct MHD_Connection *c, const char *method,
-                     const char *url, struct req_ctx *rc, struct molt_api_response *res)
-{
-    int known;
-    const struct route *r;
-
-    if (rc->denied) {
-        molt_api_error(res, 403, "access.denied", "uid %ld may not use this socket",
-                       (long)rc->uid);
+        x->status = 200;
+        x->reply = res->text;
+        x->reply_len = strlen(res->text);
+        res->text = NULL;
+        snprintf(x->content_type, sizeof(x->content_type), "%s",
+                 res->text_type ? res->text_type : "text/plain");
         return;
     }
-    if (rc->too_big) {
+    new_trace_id(trace);
+    env = molt_api_envelope(res, (long)(molt_host_monotonic_ms() - x->start_ms), trace);
+    text = molt_json_dump(env);
+    x->status = res->status ? res->status : 200;
+    x->reply = strdup(text);
+    x->reply_len = x->reply ? strlen(x->reply) : 0;
+    snprintf(x->content_type, sizeof(x->content_type), "application/json");
+    json_object_put(env);
+}
+
+static void dispatch(struct molt_api *api, const struct molt_api_http_exchange *x,
+                     struct molt_api_response *res)
+{
+    const char *method = x->req->method, *url = x->req->path;
+    const struct route *r;
+    int known;
+
+    if (!x->peer_allowed) {
+        molt_api_error(res, 403, "access.denied", "uid %ld may not use this socket",
+                       (long)x->peer_uid);
+        return;
+    }
+    if (x->body_too_large) {
         molt_api_error(res, 413, "request.too.large", "request body larger than %d bytes",
                        MOLT_API_BODY_MAX);
         return;
@@ -272,85 +247,50 @@ static void dispatch(struct molt_api *api, struct MHD_Connection *c, const char 
         .method = method,
         .path = url,
         .rest = r->prefix_len ? url + r->prefix_len : "",
-        .body = rc->body ? rc->body : "",
-        .body_len = rc->len,
-        .peer_uid = rc->uid,
-        .peer_pid = rc->pid,
+        .body = x->body,
+        .body_len = x->body_len,
+        .peer_uid = x->peer_uid,
+        .peer_pid = x->peer_pid,
     };
     r->fn(r->arg, &req, res);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+/* The envelope's error code of a request the HTTP layer refused. */
+static const char *refused_code(int status)
 {
-    struct molt_api *api = cls;
-    struct req_ctx *rc = *con_cls;
-    struct molt_api_response res = { 0 };
-    enum MHD_Result ret;
+    switch (status) {
+    case 411: return "length.required";
+    case 414: return "uri.too.long";
+    case 417: return "expectation.failed";
+    case 431: return "request.head.too.large";
+    case 501: return "not.implemented";
+    case 505: return "version.not.supported";
+    default: return "request.malformed";
+    }
+}
 
-    if (!rc) {
-        rc = calloc(1, sizeof(*rc));
-        if (!rc)
-            return MHD_NO;
-        rc->start_ms = molt_host_monotonic_ms();
-        rc->denied = !peer_allowed(api, c, rc);
-        *con_cls = rc;
-        return MHD_YES;
-    }
-    if (*upload_size > 0) {
-        size_t n = *upload_size;
-        if (!rc->denied && !rc->too_big && rc->len + n <= MOLT_API_BODY_MAX) {
-            char *p = realloc(rc->body, rc->len + n + 1);
-            if (!p)
-                return MHD_NO;
-            rc->body = p;
-            memcpy(rc->body + rc->len, upload_data, n);
-            rc->len += n;
-            rc->body[rc->len] = '\0';
-        } else {
-            rc->too_big = !rc->denied;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    dispatch(api, c, method, url, rc, &res);
+static void on_request(void *arg, struct molt_api_http_exchange *x)
+{
+    struct molt_api *api = arg;
+    struct molt_api_response res = { 0 };
+    const char *method = x->req ? x->req->method : "-", *url = x->req ? x->req->path : "-";
+
+    if (!x->req)
+        molt_api_error(&res, x->refused_status, refused_code(x->refused_status), "%s",
+                       x->refused_reason);
+    else
+        dispatch(api, x, &res);
     if (res.status >= 400 || res.error_code[0])
         molt_log_info("api.request", "method=%s path=%s status=%d uid=%ld", method, url,
-                      res.status, (long)rc->uid);
+                      res.status, (long)x->peer_uid);
     else
         molt_log_debug("api.request", "method=%s path=%s status=%d uid=%ld", method, url,
-                       res.status ? res.status : 200, (long)rc->uid);
-    ret = send_response(c, &res, rc);
-    rc->then = res.then;
-    rc->then_arg = res.then_arg;
+                       res.status ? res.status : 200, (long)x->peer_uid);
+    set_reply(x, &res);
+    x->then = res.then;
+    x->then_arg = res.then_arg;
     json_object_put(res.data);
     free(res.text);
-    return ret;
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct req_ctx *rc = *con_cls;
-
-    if (rc) {
-        if (rc->then)
-            rc->then(rc->then_arg);
-        free(rc->body);
-        free(rc);
-        *con_cls = NULL;
-    }
-}
-
-/* fmt comes from libmicrohttpd, a printf format with ap as its arguments. */
-MOLT_PRINTF(2, 0) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\r\n")] = '\0';
-    molt_log_debug("api.mhd", "message=\"%s\"", line);
 }
 
 /* A live socket file means another agent is serving it; a dead one is stale. */
@@ -410,18 +350,12 @@ int molt_api_start(struct molt_api *api, const char *socket_path, struct molt_er
 
     if (rc < 0)
         return molt_err_prefix(err, "local API");
-    api->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0, NULL, NULL, on_request,
-        api, MHD_OPTION_LISTEN_SOCKET, api->listen_fd, MHD_OPTION_CONNECTION_LIMIT, 32u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api, MHD_OPTION_END);
-    if (!api->daemon) {
+    rc = molt_api_http_start(&api->server, api->listen_fd, peer_allowed, on_request, api, err);
+    if (rc < 0) {
         close(api->listen_fd);
         api->listen_fd = -1;
         unlink(api->socket_path);
-        return molt_err_set(err, MOLT_E_IO, "local API: cannot start the HTTP server on %s",
-                            socket_path);
+        return molt_err_prefix(err, "local API: cannot start the HTTP server on %s", socket_path);
     }
     molt_log_info("api.listening", "socket=%s", socket_path);
     return 0;
@@ -431,11 +365,7 @@ void molt_api_free(struct molt_api *api)
 {
     if (!api)
         return;
-    if (api->daemon) {
-        /* Quiesced first, so the listen socket stays ours to close (once). */
-        MHD_quiesce_daemon(api->daemon);
-        MHD_stop_daemon(api->daemon);
-    }
+    molt_api_http_stop(api->server);
     if (api->listen_fd >= 0) {
         close(api->listen_fd);
         unlink(api->socket_path);

@@ -1,12 +1,14 @@
 /* api.h: the agent's local HTTP API on a Unix socket, with a small router.
  *
- * libmicrohttpd serves <run_dir>/agent.sock (mode 0660) from its own thread.
+ * api_http.c serves <run_dir>/agent.sock (mode 0660) from its own thread,
+ * one request per connection.
  * Every connection's peer is checked with SO_PEERCRED: root, the agent's own
  * user, and members of the socket's group are served; others get 403.
  * Responses use the obshell envelope:
  *   {"successful", "timestamp", "duration", "status", "traceId", "data", "error"}
  * where error is null or {"code", "message"}. Unknown paths answer 404, a known
- * path with another method 405, in the same envelope.
+ * path with another method 405, in the same envelope, as do requests the HTTP
+ * layer refuses (400, 411, 413, 414, 417, 431, 501, 505).
  *
  * Adding an endpoint (before molt_api_start; the table is fixed afterwards):
  *   molt_api_route(api, "POST", "/api/v1/agent/upgrade", handler, arg);
@@ -22,10 +24,11 @@
 
 #include <json-c/json.h>
 
+#include "api_http.h"
 #include "err.h"
 
 #define MOLT_API_SOCKET "agent.sock"
-#define MOLT_API_BODY_MAX (64 * 1024)
+#define MOLT_API_BODY_MAX MOLT_API_HTTP_BODY_MAX
 #define MOLT_API_MAX_ROUTES 32
 
 struct molt_api;

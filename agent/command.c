@@ -13,7 +13,7 @@
 _Static_assert(MOLT_BUILD_SIG_MAX == MOLT_PKG_SIG_MAX, "a command carries any .sig file");
 _Static_assert(MOLT_COMMAND_REPLY_MAX > MOLT_BASE64_LEN(MOLT_BUILD_BLOB_MAX) +
                                             MOLT_BASE64_LEN(MOLT_BUILD_SIG_MAX) +
-                                            MOLT_BUILD_URL_MAX + 1024,
+                                            (MOLT_BUILD_SOURCES_MAX * (MOLT_BUILD_URL_MAX + 4)) + 1024,
                "the largest valid command fits a heartbeat reply");
 
 const char *molt_command_type_name(enum molt_command_type t)
@@ -57,6 +57,85 @@ static int check_url(const char *url, struct molt_err *err)
     if (url[0] == '/' && url[1] != '/')
         return 0;
     return molt_err_set(err, MOLT_E_PARSE, "field 'url': neither an http(s) URL nor a path");
+}
+
+/* One entry of downloadUrls. Stricter than url: https only, absolute, with a
+ * host and no user:password@ (which libcurl would send, and logs would show). */
+static int check_mirror(struct json_object *v, int i, char out[MOLT_BUILD_URL_MAX + 1],
+                        struct molt_err *err)
+{
+    const char *url, *auth;
+    size_t n, alen;
+
+    if (!json_object_is_type(v, json_type_string))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': not a string", i);
+    url = json_object_get_string(v);
+    n = strlen(url);
+    if (n == 0 || n > MOLT_BUILD_URL_MAX)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': empty or longer than "
+                            "%d bytes", i, MOLT_BUILD_URL_MAX);
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)url[k];
+        if (c <= 0x20 || c >= 0x7f)
+            return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': space or control "
+                                "character", i);
+    }
+    if (strncasecmp(url, "https://", 8) != 0)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': not an https:// URL",
+                            i);
+    auth = url + 8;
+    alen = strcspn(auth, "/?#");
+    if (alen == 0 || auth[0] == ':')
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': no host", i);
+    if (memchr(auth, '@', alen))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': credentials in the "
+                            "URL", i);
+    memcpy(out, url, n + 1);
+    return 0;
+}
+
+int molt_build_mirrors_parse(struct json_object *o, struct molt_build *b, struct molt_err *err)
+{
+    struct json_object *list;
+    size_t n;
+    int rc;
+
+    b->n_mirrors = 0;
+    if (!json_object_object_get_ex(o, "downloadUrls", &list))
+        return 0;
+    if (!json_object_is_type(list, json_type_array))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls': not an array");
+    n = json_object_array_length(list);
+    if (n > MOLT_BUILD_MIRRORS_MAX)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls': %zu URLs, at most %d", n,
+                            MOLT_BUILD_MIRRORS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        rc = check_mirror(json_object_array_get_idx(list, i), (int)i, b->mirrors[i], err);
+        if (rc < 0) {
+            b->n_mirrors = 0;   /* all or nothing */
+            return rc;
+        }
+    }
+    b->n_mirrors = (int)n;
+    return 0;
+}
+
+int molt_build_sources(const struct molt_build *b, const char *out[MOLT_BUILD_SOURCES_MAX])
+{
+    const char *all[MOLT_BUILD_SOURCES_MAX];
+    int n = 0, count = 0;
+
+    for (int i = 0; i < b->n_mirrors && i < MOLT_BUILD_MIRRORS_MAX; i++)
+        all[n++] = b->mirrors[i];
+    all[n++] = b->url;
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < count && !seen; j++)
+            seen = strcmp(out[j], all[i]) == 0;
+        if (!seen)
+            out[count++] = all[i];
+    }
+    return count;
 }
 
 static int parse_sha256(struct json_object *o, char out[65], struct molt_err *err)
@@ -118,7 +197,8 @@ static int parse_build(struct json_object *o, struct molt_build *b, struct molt_
         (rc = molt_base64_field(o, "statement", MOLT_BUILD_BLOB_MAX, &b->statement,
                                 &b->statement_len, err)) < 0 ||
         (rc = molt_base64_field(o, "signature", MOLT_BUILD_SIG_MAX, &b->signature,
-                                &b->signature_len, err)) < 0)
+                                &b->signature_len, err)) < 0 ||
+        (rc = molt_build_mirrors_parse(o, b, err)) < 0)
         return rc;
     if ((rc = molt_json_opt_obj(o, "delta", &delta, err)) < 0)
         return rc;

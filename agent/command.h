@@ -7,7 +7,10 @@
  * server-relative path, and statement and signature that are valid base64 of at
  * most MOLT_BUILD_BLOB_MAX and MOLT_BUILD_SIG_MAX bytes (kept decoded: the exact bytes that were
  * signed), an optional build.delta (baseVersion, url, size, sha256, checked as the
- * build's), and an optional maxBytesPerSecond in MOLT_RATE_MIN_BPS..MOLT_RATE_MAX_BPS.
+ * build's), an optional maxBytesPerSecond in MOLT_RATE_MIN_BPS..MOLT_RATE_MAX_BPS, and an
+ * optional build.downloadUrls: at most MOLT_BUILD_MIRRORS_MAX https URLs (each at most
+ * MOLT_BUILD_URL_MAX bytes, with a host, no credentials, no spaces or control
+ * characters) tried before the build's own url (molt_build_sources).
  * Anything else is an error naming the offending field; the caller logs
  * it and ignores the command. Whether a valid command is expired, a downgrade or
  * the running version is policy, decided in task.c. */
@@ -24,12 +27,20 @@
 #include "proto.h"
 
 #define MOLT_BUILD_URL_MAX 2048
+/* build.downloadUrls: mirrors and CDNs a server names for the build, tried in
+ * order before url (the origin). Four are enough for a CDN, two mirrors and a
+ * spare; each one more is a source a malicious server can make us wait on. */
+#define MOLT_BUILD_MIRRORS_MAX 4
+#define MOLT_BUILD_SOURCES_MAX (MOLT_BUILD_MIRRORS_MAX + 1)
+/* A source as logs and reports name it (servedBy): molt_http_url_name, the
+ * URL less its query and fragment, cut to MOLT_HTTP_URL_NAME_MAX (the same). */
+#define MOLT_SOURCE_NAME_MAX 160
 #define MOLT_BUILD_MAX_SIZE (2LL * 1024 * 1024 * 1024)   /* 2 GiB */
 #define MOLT_BUILD_BLOB_MAX (64 * 1024)         /* statement (decoded): MOLT_PKG_STATEMENT_MAX */
 #define MOLT_BUILD_SIG_MAX 4096                 /* signature (decoded): MOLT_PKG_SIG_MAX */
 /* The largest command a heartbeat reply can legitimately carry: the statement
- * and signature in base64 (87,384 + 5,464), the URL (2,048) and the fixed
- * members (under 1 KiB), about 96 KiB; the cap leaves room for members a
+ * and signature in base64 (87,384 + 5,464), the URL and the mirrors' (5 x
+ * 2,048) and the fixed members (under 1 KiB), about 104 KiB; the cap leaves room for members a
  * server adds. The builds endpoint returns the same build object. */
 #define MOLT_COMMAND_REPLY_MAX (128 * 1024)
 /* requestTime and expiresAt must fall between these (2020-01-01 .. 2200-01-01). */
@@ -53,6 +64,8 @@ struct molt_delta_ref {
 struct molt_build {
     char version[MOLT_VERSION_MAX + 1];
     char url[MOLT_BUILD_URL_MAX + 1];        /* absolute https://, or "/path" on the server */
+    char mirrors[MOLT_BUILD_MIRRORS_MAX][MOLT_BUILD_URL_MAX + 1];   /* downloadUrls, in order */
+    int n_mirrors;
     int64_t size;
     char sha256[65];                         /* lower-case hex */
     unsigned char *statement;                /* decoded; malloc'd */
@@ -83,6 +96,12 @@ int molt_command_parse(struct json_object *o, struct molt_command *cmd, struct m
 int molt_command_copy(struct molt_command *dst, const struct molt_command *src,
                       struct molt_err *err);
 void molt_command_free(struct molt_command *cmd);
+/* Optional member downloadUrls of the build object o into b (validated as
+ * above; b->n_mirrors = 0 when absent). Also what upgrade.json is read with. */
+int molt_build_mirrors_parse(struct json_object *o, struct molt_build *b, struct molt_err *err);
+/* The order in which a build is fetched: its mirrors in the listed order, then
+ * its url (the origin), each once. out[i] points into b; returns the count (>= 1). */
+int molt_build_sources(const struct molt_build *b, const char *out[MOLT_BUILD_SOURCES_MAX]);
 /* "upgrade" / "cancel". */
 const char *molt_command_type_name(enum molt_command_type t);
 

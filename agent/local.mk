@@ -1,11 +1,12 @@
 # molt-agent: the resident daemon. Everything but main.c lives in a library so
 # the unit tests link the same code.
 noinst_LIBRARIES += agent/libmoltagent.a
-agent_libmoltagent_a_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) $(MHD_CFLAGS)
+agent_libmoltagent_a_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
 agent_libmoltagent_a_SOURCES = \
 	agent/agent.c agent/agent.h \
 	agent/agent_api.c agent/agent_api.h \
 	agent/api.c agent/api.h \
+	agent/api_http.c agent/api_http.h \
 	agent/backoff.c agent/backoff.h \
 	agent/command.c agent/command.h \
 	agent/health.c agent/health.h \
@@ -21,10 +22,10 @@ agent_libmoltagent_a_SOURCES = \
 	agent/upgrade_state.c agent/upgrade_state.h \
 	agent/upgrade_api.c agent/upgrade_cli.c agent/upgrade_cli.h
 
-MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) $(MHD_LIBS) -lpthread
+MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) -lpthread
 
 sbin_PROGRAMS += agent/molt-agent
-agent_molt_agent_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) $(MHD_CFLAGS)
+agent_molt_agent_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
 agent_molt_agent_SOURCES = agent/main.c agent/imageprep.c agent/imageprep.h \
 	agent/checkconf.c agent/checkconf.h
 agent_molt_agent_LDADD = $(MOLT_AGENT_LIBS)

@@ -9,28 +9,35 @@
 #include "json.h"
 #include "version.h"
 
-static const char *const stage_names[MOLT_STAGE_COUNT] = {
+static const char *const stage_names[MOLT_STAGE_NAMES] = {
     "accepted", "preflight", "downloading", "verifying", "staging",
-    "switching", "restarting", "health-check", "committed",
+    "switching", "restarting", "health-check", "committed", "waiting",
 };
 
-const char *molt_stage_name(int stage_index)
+const char *molt_stage_name(int stage)
 {
-    if (stage_index < 1 || stage_index > MOLT_STAGE_COUNT)
+    if (stage < 1 || stage > MOLT_STAGE_NAMES)
         return NULL;
-    return stage_names[stage_index - 1];
+    return stage_names[stage - 1];
+}
+
+int molt_stage_reported_index(int stage)
+{
+    if (stage == MOLT_STAGE_WAITING)
+        return MOLT_STAGE_STAGING;
+    return stage >= 1 && stage <= MOLT_STAGE_COUNT ? stage : MOLT_STAGE_ACCEPTED;
 }
 
 void molt_report_init(struct molt_report *r, const char *task_id, const char *build_version,
-                      int status, int stage_index)
+                      int status, int stage)
 {
     memset(r, 0, sizeof(*r));
     snprintf(r->task_id, sizeof(r->task_id), "%s", task_id);
     r->status = status;
-    r->stage_index = stage_index;
+    r->stage_index = molt_stage_reported_index(stage);
     r->stage_count = MOLT_STAGE_COUNT;
     snprintf(r->stage, sizeof(r->stage), "%s",
-             molt_stage_name(stage_index) ? molt_stage_name(stage_index) : "accepted");
+             molt_stage_name(stage) ? molt_stage_name(stage) : "accepted");
     snprintf(r->version, sizeof(r->version), "%s", molt_version_self());
     snprintf(r->build_version, sizeof(r->build_version), "%s", build_version);
 }
@@ -49,6 +56,8 @@ struct json_object *molt_report_to_json(const struct molt_report *r)
     json_object_object_add(o, "version", json_object_new_string(r->version));
     json_object_object_add(o, "buildVersion", json_object_new_string(r->build_version));
     json_object_object_add(o, "message", json_object_new_string(r->message));
+    if (r->served_by[0])
+        json_object_object_add(o, "servedBy", json_object_new_string(r->served_by));
     return o;
 }
 
@@ -81,6 +90,12 @@ int molt_report_from_json(struct json_object *o, struct molt_report *r, struct m
                                  err)) < 0 ||
         (rc = molt_json_copy_str(o, "message", r->message, sizeof(r->message), err)) < 0)
         return rc;
+    const char *served = "";
+    if ((rc = molt_json_opt_str(o, "servedBy", &served, err)) < 0)
+        return rc;
+    if (strlen(served) >= sizeof(r->served_by))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'servedBy': too long");
+    snprintf(r->served_by, sizeof(r->served_by), "%s", served);
     if (!molt_task_id_valid(r->task_id))
         return molt_err_set(err, MOLT_E_PARSE, "field 'taskId': expected digits");
     if (r->status != 2 && r->status != 3 && r->status != 6)

@@ -28,8 +28,14 @@ enum molt_stage {
     MOLT_STAGE_RESTARTING,
     MOLT_STAGE_HEALTH_CHECK,
     MOLT_STAGE_COMMITTED,
+    /* Staged, waiting for a switch window ([install] switch_window). Not a
+     * stage of the protocol's nine: it is reported as "waiting" with staging's
+     * index, so stageCount stays 9 and an older agent, or a server, that reads
+     * the report still finds a known index. */
+    MOLT_STAGE_WAITING,
 };
-#define MOLT_STAGE_COUNT 9
+#define MOLT_STAGE_COUNT 9           /* the stages reported by index */
+#define MOLT_STAGE_NAMES 10          /* with waiting */
 /* The reply to POST /reports: {"accepted","taskStatus"}, or a legacy error whose
  * message may quote a task's failure message (at most its report's): 8 KiB. */
 #define MOLT_REPORT_REPLY_MAX (8 * 1024)
@@ -45,15 +51,19 @@ struct molt_report {
     char version[MOLT_VERSION_MAX + 1];    /* running now */
     char build_version[MOLT_VERSION_MAX + 1];
     char message[512];
+    char served_by[MOLT_SOURCE_NAME_MAX + 1];   /* servedBy: the download source in use (its
+                                                 * name, molt_http_url_name), "" = none */
     int local;                             /* host-started (local API): never sent to the
                                             * control plane, which does not know the task */
 };
 
-/* "accepted", ..., "committed"; NULL out of range. */
-const char *molt_stage_name(int stage_index);
-/* A report at stage_index with the running version filled in. */
+/* "accepted", ..., "committed", "waiting"; NULL out of range. */
+const char *molt_stage_name(int stage);
+/* The index a stage is reported with (waiting: staging's). */
+int molt_stage_reported_index(int stage);
+/* A report at stage (enum molt_stage) with the running version filled in. */
 void molt_report_init(struct molt_report *r, const char *task_id, const char *build_version,
-                      int status, int stage_index);
+                      int status, int stage);
 struct json_object *molt_report_to_json(const struct molt_report *r);
 /* Strict: every field present and typed, status one of 2/3/6, ids and versions valid. */
 int molt_report_from_json(struct json_object *o, struct molt_report *r, struct molt_err *err);

@@ -9,9 +9,9 @@
 
 int molt_resume_stage_index(const char *name)
 {
-    for (int i = 1; i <= MOLT_STAGE_COUNT; i++) {
+    for (int i = 1; i <= MOLT_STAGE_NAMES; i++) {
         if (strcmp(molt_stage_name(i), name) == 0)
-            return i;
+            return molt_stage_reported_index(i);
     }
     return MOLT_STAGE_ACCEPTED;
 }

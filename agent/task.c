@@ -46,7 +46,9 @@ int molt_task_update(struct molt_tasks *t, const struct molt_report *r, struct m
     if (!t->active || strcmp(t->task.task_id, r->task_id) != 0) {
         rc = molt_err_set(err, MOLT_E_STATE, "task %s does not hold the task slot", r->task_id);
     } else {
-        stage_changed = t->task.stage_index != r->stage_index;
+        /* by name too: waiting shares staging's index */
+        stage_changed = t->task.stage_index != r->stage_index ||
+                        strcmp(t->task.stage, r->stage) != 0;
         if (r->bytes_done > t->task.bytes_done)
             t->bytes_downloaded += r->bytes_done - t->task.bytes_done;
         t->task = *r;

@@ -35,9 +35,13 @@
 #include "resume.h"
 #include "upgrade_state.h"
 #include "version.h"
+#include "window.h"
 
 #define PROGRESS_PERIOD_MS 1000
+
+_Static_assert(MOLT_SOURCE_NAME_MAX == MOLT_HTTP_URL_NAME_MAX, "servedBy holds a URL's name");
 #define FREE_MARGIN (16ULL * 1024 * 1024)
+#define WINDOW_POLL_MS 500 /* how soon a wait sees a cancel, --now or a reload */
 
 enum abort_reason { ABORT_NONE, ABORT_CANCEL, ABORT_SHUTDOWN, ABORT_EXPIRED };
 
@@ -52,11 +56,13 @@ struct upgrade {
     struct molt_upgrade_state task;     /* what upgrade.json holds */
     volatile sig_atomic_t abort;
     volatile sig_atomic_t abort_reason;
+    volatile sig_atomic_t switch_now;   /* the operator's upgrade --now: skip the window */
     struct molt_pkg_hasher hasher;
     int hash_failed;
     struct molt_err hash_err;
     int64_t last_progress_mono;
-    uint64_t dl_limit; /* bytes the transfer under way may bring: the package's or the delta's */
+    uint64_t dl_limit;  /* bytes the transfer under way may bring: the package's or the delta's */
+    int delta_active;   /* the delta is downloading: servedBy names it */
     struct molt_agent *agent;
 };
 
@@ -92,9 +98,39 @@ static void post_progress(struct molt_agent *a, struct molt_http *http, const st
     json_object_put(body);
 }
 
-/* http: the calling thread's client (the worker's, or the agent's on the main thread). */
+/* A source's name for logs and reports: its URL resolved against server.url
+ * (the origin may be a path), less query and fragment (molt_http_url_name). */
+static void source_name(const struct molt_config *conf, const char *ref, char *out, size_t n)
+{
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR];
+    struct molt_err err = MOLT_ERR_INIT;
+
+    molt_http_url_name(molt_http_resolve(conf, ref, url, sizeof(url), &err) == 0 ? url : ref,
+                           out, n);
+}
+
+/* servedBy: the source in use from the download on (while downloading, the
+ * one being tried; afterwards, the one that served). Local tasks have none. */
+static void fill_source(struct molt_agent *a, const struct molt_upgrade_state *t, int stage,
+                        struct molt_report *r)
+{
+    const char *src[MOLT_BUILD_SOURCES_MAX];
+    struct molt_config conf;
+    int n;
+
+    if (t->local || t->local_package[0] || stage < MOLT_STAGE_DOWNLOADING)
+        return;
+    n = molt_build_sources(&t->build, src);
+    if (t->source < 0 || t->source >= n)
+        return;
+    molt_agent_config(a, &conf);
+    source_name(&conf, src[t->source], r->served_by, sizeof(r->served_by));
+}
+
+/* http: the calling thread's client (the worker's, or the agent's on the main
+ * thread); message: NULL for none. */
 static void report_stage_via(struct upgrade *u, struct molt_http *http, int stage, int64_t done,
-                             int64_t total)
+                             int64_t total, const char *message)
 {
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_report r;
@@ -103,6 +139,14 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     r.local = u->task.local;
     r.bytes_done = done;
     r.bytes_total = total;
+    if (message)
+        snprintf(r.message, sizeof(r.message), "%s", message);
+    fill_source(u->agent, &u->task, stage, &r);
+    if (u->delta_active) {
+        struct molt_config conf;
+        molt_agent_config(u->agent, &conf);
+        source_name(&conf, u->task.build.delta.url, r.served_by, sizeof(r.served_by));
+    }
     if (molt_task_update(&u->agent->tasks, &r, &err) < 0 && molt_task_begin(&u->agent->tasks, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
     if (http && !u->task.local)   /* the server does not know local tasks */
@@ -111,13 +155,13 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
 
 static void report_stage(struct upgrade *u, int stage, int64_t done, int64_t total)
 {
-    report_stage_via(u, u->http, stage, done, total);
+    report_stage_via(u, u->http, stage, done, total, NULL);
 }
 
 /* From the main thread, which owns the agent's client. */
 static void report_stage_main(struct upgrade *u, int stage)
 {
-    report_stage_via(u, u->agent->http, stage, 0, 0);
+    report_stage_via(u, u->agent->http, stage, 0, 0, NULL);
 }
 
 static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int status, int stage,
@@ -129,6 +173,8 @@ static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int
     molt_report_init(&r, t->task_id, t->build.version, status, stage);
     r.local = t->local;
     snprintf(r.message, sizeof(r.message), "%s", message);
+    if (status == MOLT_TASK_SUCCEEDED || stage > MOLT_STAGE_DOWNLOADING)
+        fill_source(a, t, stage, &r);
     if (a->upgrade) {
         struct upgrade *u = a->upgrade;
         pthread_mutex_lock(&u->final_mu);
@@ -323,6 +369,66 @@ static int check_rename_into_root(const struct upgrade *u, const struct molt_con
     return rc;
 }
 
+/* ---- the switch window ([install] switch_window) ---------------------------- */
+
+/* 0: the switch may happen now; 1: not before *open_at; MOLT_E_TIMEOUT when
+ * the next window opens after the task's deadline, so that the task fails at
+ * once with the reason rather than timing out in the wait. */
+static int window_closed(struct upgrade *u, const struct molt_config *conf, time_t *open_at,
+                         struct molt_err *err)
+{
+    struct molt_window_set set;
+    char when[48], deadline[48];
+
+    if (u->switch_now)
+        return 0;
+    if (molt_window_parse(conf->install.switch_window, &set, err) < 0)
+        return molt_err_prefix(err, "install.switch_window");
+    if (molt_window_next_open(&set, time(NULL), open_at))
+        return 0;
+    if ((int64_t)*open_at * 1000 < u->task.expires_at)
+        return 1;
+    molt_window_format(*open_at, when, sizeof(when));
+    molt_window_format((time_t)(u->task.expires_at / 1000), deadline, sizeof(deadline));
+    return molt_err_set(err, MOLT_E_TIMEOUT, "the next switch window opens %s, after the task's "
+                        "deadline %s (install.switch_window = %s)", when, deadline,
+                        conf->install.switch_window);
+}
+
+/* Waits, in the reported stage waiting, until a window opens (the operator's
+ * --now, a cancel, the deadline or a stop end it sooner). Reads the
+ * configuration on every round, so a reload that changes the window counts. */
+static int wait_for_window(struct upgrade *u, struct molt_err *err)
+{
+    struct molt_config conf;
+    struct timespec nap = { 0, WINDOW_POLL_MS * 1000000L };
+    time_t open_at = 0, reported = 0;
+    char when[48], msg[128];
+    int rc;
+
+    molt_agent_config(u->agent, &conf);
+    while ((rc = window_closed(u, &conf, &open_at, err)) == 1) {
+        if (open_at != reported) {
+            if (reported == 0 && (rc = enter(u, MOLT_STAGE_WAITING, err)) < 0)
+                return rc;
+            molt_window_format(open_at, when, sizeof(when));
+            snprintf(msg, sizeof(msg), "waiting for a switch window: the next opens %s", when);
+            report_stage_via(u, u->http, MOLT_STAGE_WAITING, 0, 0, msg);
+            molt_log_info("upgrade.waiting", "task=%s window=\"%s\" opens=\"%s\"",
+                          u->task.task_id, conf.install.switch_window, when);
+            reported = open_at;
+        }
+        nanosleep(&nap, NULL);
+        if ((rc = aborted(u, err)) < 0)
+            return rc;
+        molt_agent_config(u->agent, &conf);
+    }
+    if (rc == 0 && reported)
+        molt_log_info("upgrade.window", "task=%s result=%s", u->task.task_id,
+                      u->switch_now ? "operator --now" : "open");
+    return rc;
+}
+
 static int preflight(struct upgrade *u, const struct molt_config *conf, struct molt_statement *st,
                      struct molt_err *err)
 {
@@ -334,6 +440,10 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     /* Verify before anything else reads the statement or spends bandwidth. */
     rc = authenticate(u, conf, st, err);
     if (rc < 0)
+        return rc;
+    /* Nor download what could not be switched to before the deadline. */
+    time_t open_at;
+    if ((rc = window_closed(u, conf, &open_at, err)) < 0)
         return rc;
     if (molt_fs_mkdir_p(u->task.task_dir, 0700, err) < 0)
         return err->code;
@@ -457,56 +567,43 @@ static int64_t download_rate(int64_t host_cap, int64_t asked)
     return asked > 0 ? asked : 0;
 }
 
-/* The end of every transfer: a cancel, a failed hash, or the digest. */
-static int hash_result(struct upgrade *u, int rc, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
-                       struct molt_err *err)
+/* One source's turn: the package at ref into <task_dir>/package, resuming what
+ * is there (whoever served it), hashed as it streams. attempts: connections
+ * tried before the next source gets its turn. */
+static int fetch_source(struct upgrade *u, const struct molt_config *conf,
+                        const struct molt_statement *st, const char *ref, int attempts,
+                        struct molt_err *err)
 {
-    if (rc == MOLT_E_CANCELLED)
-        rc = aborted(u, err);
-    if (rc == 0 && u->hash_failed)
-        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
-                          u->hash_err.msg);
-    if (rc == 0)
-        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
-    else
-        molt_pkg_hasher_free(&u->hasher);
-    return rc;
-}
-
-/* Downloads raw_url (the package's or a delta's) to dest, hashed as it arrives,
- * never more than limit bytes; progress reports count these bytes. */
-static int fetch(struct upgrade *u, const struct molt_config *conf, const char *raw_url,
-                 const char *dest, uint64_t limit, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
-                 struct molt_err *err)
-{
-    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], token[MOLT_TOKEN_MAX + 1];
-    struct molt_dl_stats stats;
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], dest[PATH_MAX], token[MOLT_TOKEN_MAX + 1];
+    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+    struct molt_dl_stats stats = { 0 };
     struct molt_dl_opts o = {
-        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = limit,
-        .max_attempts = 8, .backoff_base_ms = 500, .backoff_max_ms = 10000,
+        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = st->size,
+        .max_attempts = attempts, .backoff_base_ms = 500, .backoff_max_ms = 10000,
         .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
         .on_progress = dl_progress, .ctx = u,
     };
     int rc;
 
-    memset(&stats, 0, sizeof(stats));
-    u->dl_limit = limit;
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, limit, err) < 0;
+    /* The bytes already in the file are hashed again as the fetch opens it. */
+    u->dl_limit = st->size;
+    dl_reset(u);
     if (u->hash_failed)
-        return err->code;
-    rc = molt_http_resolve(conf, raw_url, url, sizeof(url), err);
+        return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
+                            u->hash_err.msg);
+    rc = molt_http_resolve(conf, ref, url, sizeof(url), err);
     if (rc == 0)
         rc = molt_http_url_check(conf, url, err);
-    /* The token is the collector's credential with its server: a build hosted
-     * elsewhere (a mirror, a CDN) gets the request without it. */
+    /* The one place the rule lives: the token is the collector's credential
+     * with its server, and goes to nobody else (a mirror, a CDN, a build URL
+     * on another host or port). */
     if (rc == 0 && molt_http_same_origin(conf->server.url, url))
         rc = molt_agent_token(u->agent, token, sizeof(token), err);
     else
         o.bearer = NULL;
-    if (rc < 0) {
-        molt_pkg_hasher_free(&u->hasher);
+    if (rc < 0)
         return rc;
-    }
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
     o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
     if (o.max_rate)
         molt_log_info("upgrade.rate", "task=%s max_bytes_per_second=%lld host_cap=%lld "
@@ -514,13 +611,156 @@ static int fetch(struct upgrade *u, const struct molt_config *conf, const char *
                       (long long)conf->agent.download_max_rate, (long long)u->task.max_rate);
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
+    molt_http_url_name(url, name, sizeof(name));
+    molt_http_sanitize(shown, sizeof(shown), name);
     molt_log_info("upgrade.download",
-                  "task=%s build=%s file=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d",
-                  u->task.task_id, u->task.build.version, strrchr(dest, '/') + 1,
+                  "task=%s build=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d "
+                  "source=\"%s\"", u->task.task_id, u->task.build.version,
                   o.bearer ? "token" : "none", (unsigned long long)stats.transferred,
-                  stats.attempts, stats.restarts, rc);
-    return hash_result(u, rc, hex, size, err);
+                  stats.attempts, stats.restarts, rc, shown);
+    if (rc == 0 && u->hash_failed)
+        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
+                          u->hash_err.msg);
+    return rc;
 }
+
+/* 1 when a failure is the source's (its answer, its bytes, its URL), so the
+ * next source may do better; 0 for ours (disk, cancel, deadline). */
+static int source_failure(int code)
+{
+    return code == MOLT_E_NET || code == MOLT_E_HTTP || code == MOLT_E_AUTH ||
+           code == MOLT_E_VERIFY || code == MOLT_E_INVAL || code == MOLT_E_LIMIT ||
+           code == MOLT_E_CONFIG;
+}
+
+/* The source's error without the "download URL: " molt_dl_fetch puts first. */
+static const char *source_error(const char *msg)
+{
+    const char *p = strstr(msg, "://");
+
+    if (strncmp(msg, "download ", 9) != 0 || !p || !(p = strstr(p, ": ")))
+        return msg;
+    return p + 2;
+}
+
+/* The partial file goes: the next source starts from scratch. */
+static void discard_partial(struct upgrade *u)
+{
+    char dest[PATH_MAX];
+
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    if (unlink(dest) < 0 && errno != ENOENT)
+        molt_log_warn("upgrade.download", "task=%s error=\"unlink %s: %s\"", u->task.task_id,
+                      dest, strerror(errno));
+}
+
+static uint64_t partial_size(const struct upgrade *u)
+{
+    char dest[PATH_MAX];
+
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    return file_size(dest);
+}
+
+/* Appends "name: error" for a failed source to the reason, each source in
+ * its share of the message so that every one is named. */
+static void add_reason(const struct molt_config *conf, char *out, size_t n, int nsrc,
+                       const char *ref, const char *msg)
+{
+    size_t used = strlen(out), share = (n - 48) / (size_t)nsrc;
+    char name[MOLT_SOURCE_NAME_MAX + 1];
+
+    source_name(conf, ref, name, share / 2 < sizeof(name) ? share / 2 : sizeof(name));
+    if (used < n)
+        snprintf(out + used, n - used, "%s%s: %.*s", used ? "; " : "", name,
+                 (int)(share - strlen(name) - 4), source_error(msg));
+}
+
+/* One source's turn, its result checked against the signed size and sha256
+ * when others could do better (check). Bytes partly another source's that
+ * come out wrong get this source one more go from scratch before it is
+ * blamed: one bad mirror must not discredit a good one that resumed it. */
+static int try_source(struct upgrade *u, const struct molt_config *conf,
+                      const struct molt_statement *st, const char *ref, int attempts, int check,
+                      char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
+{
+    int carried = check && partial_size(u) > 0;
+
+    for (;;) {
+        int rc = fetch_source(u, conf, st, ref, attempts, err);
+        if (rc < 0) {
+            molt_pkg_hasher_free(&u->hasher);
+            return rc;
+        }
+        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
+        if (rc < 0 || !check || (rc = molt_pkg_bytes_check(st, *size, hex, err)) == 0 ||
+            !carried)
+            return rc;
+        molt_log_warn("upgrade.download", "task=%s reason=\"%s\" action=refetch",
+                      u->task.task_id, err->msg);
+        discard_partial(u);
+        carried = 0;
+    }
+}
+
+/* Logs a source that failed and adds it to the task's reason; its bytes go
+ * when they were wrong, and stay for the next source to resume otherwise. */
+static void source_failed(struct upgrade *u, const struct molt_config *conf, int i, int n,
+                          const char *ref, int rc, const struct molt_err *err, char *reason,
+                          size_t reason_len)
+{
+    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+
+    if (rc == MOLT_E_VERIFY)
+        discard_partial(u);
+    source_name(conf, ref, name, sizeof(name));
+    molt_http_sanitize(shown, sizeof(shown), name);
+    molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d name=\"%s\" error=\"%s\"",
+                  u->task.task_id, i + 1, n, shown, source_error(err->msg));
+    add_reason(conf, reason, reason_len, n, ref, err->msg);
+}
+
+/* The build's sources in turn (molt_build_sources), from the one upgrade.json
+ * says is in use: a partial download carries over to the next source (a Range
+ * request; a validator never goes to a source it did not come from), and with
+ * more than one source each result is checked here, so that wrong bytes cost
+ * one source, not the task. With one source the verifying stage checks it, as
+ * it always did. Failures that are not the source's end the loop. */
+static int download_sources(struct upgrade *u, const struct molt_config *conf,
+                            const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
+                            uint64_t *size, struct molt_err *err)
+{
+    const char *src[MOLT_BUILD_SOURCES_MAX];
+    char reason[MOLT_ERR_MSG_MAX] = "";
+    int n = molt_build_sources(&u->task.build, src), rc = MOLT_E_NET;
+
+    if (u->task.source < 0 || u->task.source >= n)
+        u->task.source = 0;
+    for (int i = u->task.source; i < n; i++) {
+        if (i != u->task.source) {
+            u->task.source = i;   /* persisted: a restart goes on from here */
+            if (molt_upgrade_state_save(u->agent->state_dir, &u->task, err) < 0)
+                return err->code;
+            report_stage(u, MOLT_STAGE_DOWNLOADING, (int64_t)partial_size(u), st->size);
+        }
+        rc = try_source(u, conf, st, src[i], i + 1 < n ? 3 : 8, n > 1, hex, size, err);
+        if (rc == 0)
+            return 0;
+        if (rc == MOLT_E_CANCELLED)
+            return aborted(u, err);
+        if (n == 1 || !source_failure(rc))
+            return rc;
+        source_failed(u, conf, i, n, src[i], rc, err, reason, sizeof(reason));
+    }
+    return molt_err_set(err, rc, "all %d sources failed: %s", n, reason);
+}
+
+/* ---- delta upgrades (docs/upgrades.md, section 10) ------------------------ */
+
+/* Applying maps the base and keeps a window of up to the new archive
+ * (docs/package-format.md, 7.4): both together stay under this, or the full
+ * package is downloaded instead. This tree's point releases need 2.8 MB. */
+#define DELTA_MEMORY_BUDGET ((uint64_t)32 << 20)
 
 static void unlink_download(const char *path)
 {
@@ -531,10 +771,59 @@ static void unlink_download(const char *path)
         unlink(etag);
 }
 
-/* Applying maps the base and keeps a window of up to the new archive
- * (docs/package-format.md, 7.4): both together stay under this, or the full
- * package is downloaded instead. This tree's point releases need 2.8 MB. */
-#define DELTA_MEMORY_BUDGET ((uint64_t)32 << 20)
+/* The delta into <task_dir>/delta from the command's delta url, hashed as it
+ * arrives and never longer than its size; the token only to the server. */
+static int fetch_delta(struct upgrade *u, const struct molt_config *conf, const char *dest,
+                       char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
+{
+    const struct molt_delta_ref *d = &u->task.build.delta;
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], token[MOLT_TOKEN_MAX + 1];
+    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+    struct molt_dl_stats stats = { 0 };
+    struct molt_dl_opts o = {
+        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = (uint64_t)d->size,
+        .max_attempts = 3, .backoff_base_ms = 500, .backoff_max_ms = 10000,
+        .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
+        .on_progress = dl_progress, .ctx = u,
+    };
+    int rc;
+
+    u->dl_limit = (uint64_t)d->size;
+    dl_reset(u);
+    if (u->hash_failed)
+        return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
+                            u->hash_err.msg);
+    rc = molt_http_resolve(conf, d->url, url, sizeof(url), err);
+    if (rc == 0)
+        rc = molt_http_url_check(conf, url, err);
+    if (rc == 0 && molt_http_same_origin(conf->server.url, url))
+        rc = molt_agent_token(u->agent, token, sizeof(token), err);
+    else
+        o.bearer = NULL;
+    if (rc < 0) {
+        molt_pkg_hasher_free(&u->hasher);
+        return rc;
+    }
+    o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
+    u->delta_active = 1;
+    rc = molt_dl_fetch(&o, &stats, err);
+    u->delta_active = 0;
+    explicit_bzero(token, sizeof(token));
+    molt_http_url_name(url, name, sizeof(name));
+    molt_http_sanitize(shown, sizeof(shown), name);
+    molt_log_info("upgrade.download",
+                  "task=%s build=%s file=delta auth=%s bytes=%llu attempts=%d restarts=%d rc=%d "
+                  "source=\"%s\"", u->task.task_id, u->task.build.version,
+                  o.bearer ? "token" : "none", (unsigned long long)stats.transferred,
+                  stats.attempts, stats.restarts, rc, shown);
+    if (rc == 0 && u->hash_failed)
+        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
+                          u->hash_err.msg);
+    if (rc == 0)
+        return molt_pkg_hasher_final(&u->hasher, hex, size, err);
+    molt_pkg_hasher_free(&u->hasher);
+    return rc;
+}
 
 static int delta_within_budget(const char *path, struct molt_err *err)
 {
@@ -556,11 +845,11 @@ static int delta_within_budget(const char *path, struct molt_err *err)
     return rc;
 }
 
-/* Rebuilds the package from the command's delta (docs/upgrades.md, section
- * 10): the delta downloaded and checked against its size and sha256, the
- * base rebuilt from the running version's installed tree, the package written
- * beside "package" and renamed to it only when it has the statement's size
- * and sha256 (so a crash never leaves a wrong "package" to resume). */
+/* Rebuilds the package from the command's delta: the delta downloaded and
+ * checked against its size and sha256, the base rebuilt from the running
+ * version's installed tree, the package written beside "package" and renamed
+ * to it only when it has the statement's size and sha256 (so a crash never
+ * leaves a wrong "package" for a resumed download to extend). */
 static int via_delta(struct upgrade *u, const struct molt_config *conf,
                      const struct molt_statement *st, struct molt_err *err)
 {
@@ -584,7 +873,7 @@ static int via_delta(struct upgrade *u, const struct molt_config *conf,
     snprintf(tmp, sizeof(tmp), "%s/package.from-delta", u->task.task_dir);
     snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
     snprintf(tree, sizeof(tree), "%s/versions/%s", conf->install.root, d->base_version);
-    rc = fetch(u, conf, d->url, dpath, (uint64_t)d->size, dhex, &dsize, err);
+    rc = fetch_delta(u, conf, dpath, dhex, &dsize, err);
     if (rc == 0 && (dsize != (uint64_t)d->size || strcmp(dhex, d->sha256) != 0))
         rc = molt_err_set(err, MOLT_E_VERIFY, "the delta's %llu bytes do not have the "
                           "command's size and sha256", (unsigned long long)dsize);
@@ -614,63 +903,67 @@ static int via_delta(struct upgrade *u, const struct molt_config *conf,
     return rc;
 }
 
-/* A progress report whose message says why the delta was not used. */
-static void report_fallback(struct upgrade *u, const char *why)
+/* 0 with the package rebuilt from the delta (hex and size: the statement's,
+ * which the rebuilt bytes were checked against as they were written); 1 when
+ * the full package must be downloaded, the reason reported; < 0 on a cancel. */
+static int try_delta(struct upgrade *u, const struct molt_config *conf,
+                     const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
+                     uint64_t *size, struct molt_err *err)
 {
-    struct molt_err err = MOLT_ERR_INIT;
-    struct molt_report r;
+    struct molt_err derr = MOLT_ERR_INIT;
+    char pkg[PATH_MAX], msg[MOLT_ERR_MSG_MAX + 64];
 
-    molt_report_init(&r, u->task.task_id, u->task.build.version, MOLT_TASK_PROGRESSING,
-                     MOLT_STAGE_DOWNLOADING);
-    r.local = u->task.local;
-    r.bytes_total = u->task.build.size;
-    snprintf(r.message, sizeof(r.message), "delta not used, downloading the full package: %s",
-             why);
-    if (molt_task_update(&u->agent->tasks, &r, &err) < 0)
-        molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
-    if (u->http && !u->task.local)
-        post_progress(u->agent, u->http, &r);
+    if (via_delta(u, conf, st, &derr) == 0) {
+        molt_log_info("upgrade.delta", "task=%s build=%s base=%s delta_bytes=%lld "
+                      "package_bytes=%llu", u->task.task_id, u->task.build.version,
+                      u->task.build.delta.base_version, (long long)u->task.build.delta.size,
+                      (unsigned long long)st->size);
+        snprintf(hex, MOLT_PKG_SHA256_HEX, "%s", st->sha256);
+        *size = st->size;
+        return 0;
+    }
+    if (u->abort)
+        return aborted(u, err);
+    /* A bad delta costs time, never the upgrade: the full package follows. */
+    molt_log_warn("upgrade.delta", "task=%s build=%s action=full-download reason=\"%s\"",
+                  u->task.task_id, u->task.build.version, derr.msg);
+    snprintf(msg, sizeof(msg), "delta not used, downloading the full package: %s", derr.msg);
+    report_stage_via(u, u->http, MOLT_STAGE_DOWNLOADING, 0, st->size, msg);
+    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
+    unlink_download(pkg);
+    return 1;
 }
 
 static int download(struct upgrade *u, const struct molt_config *conf,
                     const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
                     uint64_t *size, struct molt_err *err)
 {
-    struct molt_err derr = MOLT_ERR_INIT;
-    char dest[PATH_MAX];
     int rc;
 
-    if (u->task.local_package[0]) {
-        u->dl_limit = st->size;
-        u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
-        if (u->hash_failed)
-            return err->code;
-        rc = copy_local(u, st, err);
-        molt_log_info("upgrade.download", "task=%s build=%s local=%s rc=%d", u->task.task_id,
-                      u->task.build.version, u->task.local_package, rc);
-        return hash_result(u, rc, hex, size, err);
-    }
-    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
-    if (u->task.build.delta.present) {
-        rc = via_delta(u, conf, st, &derr);
-        if (rc == 0) {
-            molt_log_info("upgrade.delta", "task=%s build=%s base=%s delta_bytes=%lld "
-                          "package_bytes=%llu", u->task.task_id, u->task.build.version,
-                          u->task.build.delta.base_version, (long long)u->task.build.delta.size,
-                          (unsigned long long)st->size);
-            snprintf(hex, MOLT_PKG_SHA256_HEX, "%s", st->sha256);
-            *size = st->size;
-            return 0;
-        }
-        if (u->abort)
-            return aborted(u, err);
-        /* A bad delta costs time, never the upgrade: the full package follows. */
-        molt_log_warn("upgrade.delta", "task=%s build=%s action=full-download reason=\"%s\"",
-                      u->task.task_id, u->task.build.version, derr.msg);
-        report_fallback(u, derr.msg);
-        unlink_download(dest);
-    }
-    return fetch(u, conf, u->task.build.url, dest, st->size, hex, size, err);
+    /* A partial package means a full download is already under way (after a
+     * restart): it goes on; the delta is for a fresh start. */
+    if (!u->task.local_package[0] && u->task.build.delta.present && partial_size(u) == 0 &&
+        (rc = try_delta(u, conf, st, hex, size, err)) <= 0)
+        return rc;
+    if (!u->task.local_package[0])
+        return download_sources(u, conf, st, hex, size, err);
+    u->dl_limit = st->size;
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
+    if (u->hash_failed)
+        return err->code;
+    rc = copy_local(u, st, err);
+    molt_log_info("upgrade.download", "task=%s build=%s auth=none bytes=0 attempts=0 "
+                  "restarts=0 rc=%d", u->task.task_id, u->task.build.version, rc);
+    if (rc == MOLT_E_CANCELLED)
+        rc = aborted(u, err);
+    if (rc == 0 && u->hash_failed)
+        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
+                          u->hash_err.msg);
+    if (rc == 0)
+        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
+    else
+        molt_pkg_hasher_free(&u->hasher);
+    return rc;
 }
 
 static int stage_build(struct upgrade *u, const struct molt_statement *st, char out[PATH_MAX],
@@ -728,6 +1021,8 @@ static int run_stages(struct upgrade *u, struct molt_err *err)
     if (enter(u, MOLT_STAGE_STAGING, err) < 0 || stage_build(u, &st, staged, err) < 0)
         return MOLT_STAGE_STAGING;
     MOLT_FAULT_POINT("upgrade.after_staging");
+    if (wait_for_window(u, err) < 0)
+        return MOLT_STAGE_WAITING;
     /* The last moment a cancel or the deadline can stop the task cleanly. */
     if (enter(u, MOLT_STAGE_SWITCHING, err) < 0 || switch_to(u, &conf, staged, err) < 0)
         return MOLT_STAGE_SWITCHING;
@@ -811,6 +1106,7 @@ static int spawn(struct molt_agent *a, struct molt_err *err)
 
     u->abort = 0;
     u->abort_reason = ABORT_NONE;
+    u->switch_now = 0;
     u->last_progress_mono = 0;
     if (pthread_create(&u->thread, NULL, worker, u) != 0)
         return molt_err_set(err, MOLT_E_NOMEM, "cannot start the upgrade thread");
@@ -942,7 +1238,7 @@ int molt_upgrade_rollback(struct molt_agent *a, const char *reason, struct molt_
 int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct molt_err *err)
 {
     struct upgrade *u = upgrade_of(a);
-    struct molt_report cur;
+    struct molt_report cur = { 0 };
     int rc = 0;
 
     pthread_mutex_lock(&u->mu);
@@ -963,6 +1259,27 @@ int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct m
     pthread_mutex_unlock(&u->mu);
     molt_log_info("upgrade.cancel", "task=%s stage=%s result=\"%s\"", task_id, cur.stage,
                   rc < 0 ? err->msg : "cancelling");
+    return rc;
+}
+
+int molt_upgrade_switch_now(struct molt_agent *a, const char *task_id, struct molt_err *err)
+{
+    struct upgrade *u = upgrade_of(a);
+    struct molt_report cur = { 0 };
+    int rc = 0;
+
+    pthread_mutex_lock(&u->mu);
+    if (!molt_task_current(&a->tasks, &cur) || strcmp(cur.task_id, task_id) != 0 ||
+        !u->thread_started)
+        rc = molt_err_set(err, MOLT_E_NOTFOUND, "task %s is not in progress", task_id);
+    else if (cur.stage_index >= MOLT_STAGE_SWITCHING)
+        rc = molt_err_set(err, MOLT_E_STATE, "task %s is past its switch: stage %s", task_id,
+                          cur.stage);
+    else
+        u->switch_now = 1;
+    pthread_mutex_unlock(&u->mu);
+    molt_log_info("upgrade.switch_now", "task=%s stage=%s result=\"%s\"", task_id, cur.stage,
+                  rc < 0 ? err->msg : "the switch window is skipped");
     return rc;
 }
 

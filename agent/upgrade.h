@@ -24,6 +24,10 @@ int molt_upgrade_submit(struct molt_agent *a, const struct molt_command *cmd,
 int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_report *out,
                       int *active);
 int molt_upgrade_cancel_task(struct molt_agent *a, const char *task_id, struct molt_err *err);
+/* The operator's upgrade --now: task_id switches without waiting for a switch
+ * window (at once when it waits, else when it gets there). MOLT_E_NOTFOUND
+ * when it does not run, MOLT_E_STATE past the switch. */
+int molt_upgrade_switch_now(struct molt_agent *a, const char *task_id, struct molt_err *err);
 /* Switches back to the previous version (molt-installer rollback). current
  * then names it: the caller restarts the agent into it
  * (molt_agent_request_exit(a, MOLT_EXIT_RESTART)) once it has answered. */

@@ -5,7 +5,8 @@
  *        {"package": "/path", "statement": base64, "signature": base64};
  *   GET  /api/v1/agent/upgrade           the current (or last) task;
  *   GET  /api/v1/agent/tasks/ID          that task;
- *   POST /api/v1/agent/tasks/ID {"operator": "CANCEL" | "ROLLBACK"}.
+ *   POST /api/v1/agent/tasks/ID {"operator": "CANCEL" | "ROLLBACK" | "SWITCH_NOW"}
+ *        (SWITCH_NOW: switch without waiting for install.switch_window).
  * Requests are verified before they are accepted (the signature over the
  * statement, os, arch and version), so a bad package is refused at once with
  * its reason. Tasks started here have ids of their own and are unknown to the
@@ -298,13 +299,16 @@ static void on_task_post(void *arg, const struct molt_api_request *req,
         rc = molt_err_set(&err, MOLT_E_NOTFOUND, "task %s: no such task", req->rest);
     if (rc == 0 && strcmp(op, "CANCEL") == 0) {
         rc = molt_upgrade_cancel_task(a, req->rest, &err);
+    } else if (rc == 0 && strcmp(op, "SWITCH_NOW") == 0) {
+        rc = molt_upgrade_switch_now(a, req->rest, &err);
     } else if (rc == 0 && strcmp(op, "ROLLBACK") == 0) {
         snprintf(reason, sizeof(reason), "operator rollback of task %s", req->rest);
         rc = active ? molt_err_set(&err, MOLT_E_STATE, "task %s is still running; cancel it",
                                    req->rest)
                     : molt_upgrade_rollback(a, reason, &err);
     } else if (rc == 0) {
-        rc = molt_err_set(&err, MOLT_E_INVAL, "operator: '%.32s' is not CANCEL or ROLLBACK", op);
+        rc = molt_err_set(&err, MOLT_E_INVAL, "operator: '%.32s' is not CANCEL, ROLLBACK or "
+                          "SWITCH_NOW", op);
     }
     if (rc < 0)
         fail(res, &err);

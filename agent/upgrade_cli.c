@@ -47,17 +47,23 @@ static const char upgrade_usage[] =
     "  --json              print the local API's reply\n"
     "  -h, --help          show this help and exit\n"
     "\n"
+    "molt-agent upgrade --now [TASK] switches a task waiting for install.switch_window\n"
+    "at once (see molt-agent cancel --help).\n"
+    "\n"
     "Exit status: 0 accepted (--wait: succeeded), 1 refused or failed, 2 usage.\n"
     "See molt-agent(8).\n";
 
 static const char operator_usage[] =
     "Usage: molt-agent [--config FILE] cancel [TASK] [--json]\n"
     "       molt-agent [--config FILE] rollback [TASK] [--json]\n"
+    "       molt-agent [--config FILE] upgrade --now [TASK] [--json]\n"
     "cancel: stops the task TASK (default: the current one) of the running agent; it ends\n"
     "3 failed, \"cancelled\", and nothing is switched. rollback: after the task TASK\n"
     "(default: the last one) ended, goes back to the version that ran before it (the\n"
-    "agent restarts into it). Both are the local API's POST /api/v1/agent/tasks/TASK\n"
-    "{\"operator\": \"CANCEL\" | \"ROLLBACK\"}.\n"
+    "agent restarts into it). upgrade --now: the task TASK (default: the current one)\n"
+    "switches without waiting for a switch window (install.switch_window). All are the\n"
+    "local API's POST /api/v1/agent/tasks/TASK\n"
+    "{\"operator\": \"CANCEL\" | \"ROLLBACK\" | \"SWITCH_NOW\"}.\n"
     "\n"
     "  --json        print the local API's reply\n"
     "  -h, --help    show this help and exit\n"
@@ -285,8 +291,11 @@ int molt_upgrade_cli_main(const char *config_path, int json, int argc, char **ar
     struct opts o = { 0 };
     char sock[PATH_MAX], msg[512], id[32] = "", shown[64] = "";
     const char *tid = NULL;
-    int rc = parse(argc, argv, &o);
+    int rc;
 
+    if (argc > 0 && strcmp(argv[0], "--now") == 0)
+        return molt_operator_cli_main(config_path, json, "SWITCH_NOW", argc - 1, argv + 1);
+    rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
     if (molt_conf_load(&conf, config_path, &err) < 0) {
@@ -329,16 +338,32 @@ static int current_task(const char *sock, char *id, size_t n, char *msg, size_t 
     return rc;
 }
 
+/* The operators of molt_operator_cli_main: the command's name and what it
+ * prints once the agent took it. */
+static const struct operator {
+    const char *op, *name, *done;
+} operators[] = {
+    { "CANCEL", "cancel", "cancel asked: it ends 3 failed, cancelled" },
+    { "ROLLBACK", "rollback", "rollback asked: the agent restarts into the version before it" },
+    { "SWITCH_NOW", "upgrade --now", "switch asked: it switches now, whatever the switch window" },
+};
+
 int molt_operator_cli_main(const char *config_path, int json, const char *op, int argc,
                            char **argv)
 {
-    const char *name = strcmp(op, "CANCEL") == 0 ? "cancel" : "rollback";
+    const struct operator *how = &operators[0];
+    const char *name;
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_config conf;
     struct json_object *env = NULL, *data = NULL, *body;
     char sock[PATH_MAX], msg[512], id[MOLT_TASK_ID_MAX + 1] = "", path[128];
     int rc;
 
+    for (size_t k = 0; k < sizeof(operators) / sizeof(operators[0]); k++) {
+        if (strcmp(operators[k].op, op) == 0)
+            how = &operators[k];
+    }
+    name = how->name;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(operator_usage, stdout);
@@ -371,9 +396,7 @@ int molt_operator_cli_main(const char *config_path, int json, const char *op, in
     if (json)
         printf("%s\n", molt_json_dump(data));
     else
-        printf("task %s: %s asked%s\n", id, name,
-               strcmp(op, "ROLLBACK") == 0 ? ": the agent restarts into the version before it"
-                                           : ": it ends 3 failed, cancelled");
+        printf("task %s: %s\n", id, how->done);
     json_object_put(env);
     return 0;
 }

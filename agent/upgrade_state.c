@@ -76,10 +76,17 @@ int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_sta
     json_object_object_add(o, "taskDir", json_object_new_string(t->task_dir));
     json_object_object_add(o, "localPackage", json_object_new_string(t->local_package));
     json_object_object_add(o, "local", json_object_new_boolean(t->local));
+    json_object_object_add(o, "downloadSource", json_object_new_int(t->source));
     json_object_object_add(b, "version", json_object_new_string(t->build.version));
     json_object_object_add(b, "url", json_object_new_string(t->build.url));
     json_object_object_add(b, "size", json_object_new_int64(t->build.size));
     json_object_object_add(b, "sha256", json_object_new_string(t->build.sha256));
+    if (t->build.n_mirrors > 0) {
+        struct json_object *list = json_object_new_array();
+        for (int i = 0; i < t->build.n_mirrors; i++)
+            json_object_array_add(list, json_object_new_string(t->build.mirrors[i]));
+        json_object_object_add(b, "downloadUrls", list);
+    }
     if (t->build.delta.present)
         json_object_object_add(b, "delta", molt_delta_ref_to_json(&t->build.delta));
     json_object_object_add(o, "build", b);
@@ -150,6 +157,18 @@ static int parse_state(struct json_object *o, struct molt_upgrade_state *t, stru
         rc = molt_json_get_int(b, "size", &t->build.size, err);
     if (rc == 0)
         rc = molt_json_copy_str(b, "sha256", t->build.sha256, sizeof(t->build.sha256), err);
+    if (rc == 0)
+        rc = molt_build_mirrors_parse(b, &t->build, err);
+    if (rc == 0) {
+        /* A damaged index must not aim the download at a source the list lacks. */
+        const char *src[MOLT_BUILD_SOURCES_MAX];
+        int64_t idx = 0;
+        rc = molt_json_int_field(o, "downloadSource", 1, 0,
+                                 molt_build_sources(&t->build, src) - 1, &idx, err) < 0
+                 ? err->code
+                 : 0;
+        t->source = (int)idx;
+    }
     if (rc == 0)
         rc = molt_base64_field(b, "statement", MOLT_BUILD_BLOB_MAX, &t->build.statement,
                                &t->build.statement_len, err);

@@ -23,6 +23,8 @@ struct molt_upgrade_state {
     char task_dir[PATH_MAX];                   /* <upgrade_dir>/task-<id> */
     char local_package[PATH_MAX];              /* offline upgrade: the package file, else "" */
     int local;                                 /* started on the local API, unknown to the server */
+    int source;                                /* downloadSource: the source in use, an index
+                                                * into molt_build_sources(&build) */
     struct molt_build build;                   /* owns statement and signature */
 };
 

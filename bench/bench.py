@@ -186,6 +186,7 @@ def memory_breakdown(pid):
                 elif head and head[0] == "Rss:" and name:
                     libs[name] = libs.get(name, 0) + int(head[1])
         out["mappedFiles"] = sum(1 for k in libs if ".so" in k)
+        out["mappedLibraries"] = sorted(k for k in libs if ".so" in k)
         out["topRssKiB"] = dict(sorted(libs.items(), key=lambda kv: -kv[1])[:12])
     except OSError:
         pass

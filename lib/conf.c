@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "log.h"
 #include "proto.h"
+#include "window.h"
 
 /* A start-up wait longer than an hour is a host out of touch, not a spread. */
 #define STARTUP_JITTER_MAX_MS (3600LL * 1000)
@@ -77,6 +78,7 @@ static const struct conf_key conf_keys[] = {
     TYPED(install, health_timeout, health_timeout_ms, CONF_DURATION),
     TYPED(install, health_checks, health_checks, CONF_COUNT),
     TYPED(install, health_interval, health_interval_ms, CONF_DURATION),
+    STR(install, switch_window),
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -555,6 +557,18 @@ static int validate_health(const struct molt_config *c, struct molt_err *err)
     return 0;
 }
 
+static int validate_window(const struct molt_config *c, struct molt_err *err)
+{
+    struct molt_window_set set;
+
+    if (molt_window_parse(c->install.switch_window, &set, err) < 0) {
+        molt_err_prefix(err, "install.switch_window");
+        err->code = MOLT_E_CONFIG; /* as every other key's error */
+        return err->code;
+    }
+    return 0;
+}
+
 int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
 {
     const char *url = conf->server.url;
@@ -596,7 +610,9 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
     if (!!conf->server.client_cert[0] != !!conf->server.client_key[0])
         return molt_err_set(err, MOLT_E_CONFIG,
                             "server.client_cert and server.client_key go together");
-    return validate_health(conf, err);
+    if (validate_health(conf, err) < 0)
+        return err->code;
+    return validate_window(conf, err);
 }
 
 /* The agent appends /api/v1/... to server.url: a URL copied from a browser or

@@ -53,6 +53,7 @@ struct molt_config {
         int64_t health_timeout_ms;
         int64_t health_checks;
         int64_t health_interval_ms;
+        char switch_window[MOLT_CONF_STR]; /* "" = switch at once (window.h's syntax) */
     } install;
 };
 

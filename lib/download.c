@@ -66,6 +66,9 @@ static void etag_path(const struct molt_dl_opts *o, char out[PATH_MAX])
     snprintf(out, PATH_MAX, "%s.etag", o->dest);
 }
 
+/* dest.etag holds the validator and, on its second line, the URL it came
+ * from: a download resumed from another source (a mirror list) must not send
+ * one server's ETag to another, which could match it by chance or by design. */
 static void load_etag(const struct molt_dl_opts *o, char *out, size_t n)
 {
     char path[PATH_MAX];
@@ -73,16 +76,18 @@ static void load_etag(const struct molt_dl_opts *o, char *out, size_t n)
 
     out[0] = '\0';
     etag_path(o, path);
-    if (molt_fs_read_file(path, n - 1, &text, NULL, NULL) == 0) {
-        text[strcspn(text, "\r\n")] = '\0';
-        snprintf(out, n, "%s", text);
+    if (molt_fs_read_file(path, n + strlen(o->url) + 2, &text, NULL, NULL) == 0) {
+        size_t len = strcspn(text, "\n");
+        const char *from = text[len] ? text + len + 1 : "";
+        if (len < n && strcmp(from, o->url) == 0)
+            snprintf(out, n, "%.*s", (int)len, text);
         free(text);
     }
 }
 
 static void save_etag(const struct molt_dl_opts *o, const char *etag)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], text[256 + 4096 + 2];
     struct molt_err err = MOLT_ERR_INIT;
 
     etag_path(o, path);
@@ -91,7 +96,11 @@ static void save_etag(const struct molt_dl_opts *o, const char *etag)
         return;
     }
     /* Best effort: without it a resume after a restart starts over. */
-    if (molt_fs_write_atomic(path, etag, strlen(etag), 0600, &err) < 0)
+    if (snprintf(text, sizeof(text), "%s\n%s", etag, o->url) >= (int)sizeof(text)) {
+        unlink(path);
+        return;
+    }
+    if (molt_fs_write_atomic(path, text, strlen(text), 0600, &err) < 0)
         molt_log_warn("download.etag_not_saved", "reason=\"%s\"", err.msg);
 }
 
@@ -401,7 +410,12 @@ out:
     if (a.fd >= 0)
         close(a.fd);
     curl_easy_cleanup(h);
-    if (rc < 0)
-        molt_err_prefix(err, "download %s", o->url);
+    if (rc < 0) {
+        /* Named, so that a signed URL's query stays out of messages and a long
+         * URL does not push the error itself out of them. */
+        char name[MOLT_HTTP_URL_NAME_MAX + 1];
+        molt_http_url_name(o->url, name, sizeof(name));
+        molt_err_prefix(err, "download %s", name);
+    }
     return rc;
 }

@@ -2,8 +2,10 @@
  * Bytes are handed to on_data as they arrive (the caller hashes them), so the
  * package is never read back for verification. A partial file is resumed with
  * Range/If-Range; a 200 instead of a 206, or a changed ETag, restarts cleanly
- * (on_reset tells the caller to reset its hash). More bytes than declared is an
- * error, never a longer file. */
+ * (on_reset tells the caller to reset its hash). An ETag is sent back only to
+ * the URL it came from, so a partial file may be continued from another source
+ * (a mirror) with a plain Range request. More bytes than declared is an error,
+ * never a longer file. */
 #ifndef MOLT_DOWNLOAD_H
 #define MOLT_DOWNLOAD_H
 

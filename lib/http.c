@@ -111,6 +111,19 @@ int molt_http_url_check(const struct molt_config *conf, const char *url, struct 
     return 0;
 }
 
+void molt_http_url_name(const char *url, char *out, size_t n)
+{
+    size_t len = strcspn(url, "?#");
+
+    if (n == 0)
+        return;
+    if (len < n) {
+        snprintf(out, n, "%.*s", (int)len, url);
+        return;
+    }
+    snprintf(out, n, "%.*s...", (int)(n > 4 ? n - 4 : 0), url);
+}
+
 /* Splits an absolute URL's authority into host and port (the scheme's default
  * when none is given); 0 on success, -1 when there is no usable authority. */
 static int url_host_port(const char *url, const char **host, size_t *hlen, long *port)

@@ -112,6 +112,12 @@ int molt_http_same_origin(const char *a, const char *b);
 int molt_http_resolve(const struct molt_config *conf, const char *ref, char *out, size_t n,
                       struct molt_err *err);
 
+/* The name of a URL for logs and messages: scheme, authority and path, never
+ * the query or fragment (signed download URLs carry credentials there); cut
+ * to n - 1 bytes, ending in "..." when cut. */
+#define MOLT_HTTP_URL_NAME_MAX 160
+void molt_http_url_name(const char *url, char *out, size_t n);
+
 /* Process-wide libcurl setup; call once from main before any thread starts. */
 int molt_http_global_init(struct molt_err *err);
 void molt_http_global_cleanup(void);

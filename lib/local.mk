@@ -14,7 +14,9 @@ lib_libmolt_a_SOURCES = \
 	lib/base64.c lib/base64.h \
 	lib/cli.c lib/cli.h \
 	lib/host.c lib/host.h \
-	lib/download.c lib/download.h
+	lib/window.c lib/window.h \
+	lib/download.c lib/download.h \
+	lib/notify.c lib/notify.h
 
 # Fault points only in test builds (configure --enable-fault-points, see fault.h).
 if ENABLE_FAULT_POINTS

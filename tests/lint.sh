@@ -32,7 +32,7 @@ wanted() { [ ${#ONLY[@]} -eq 0 ] || [[ " ${ONLY[*]} " == *" $1 "* ]]; }
 
 cd "$SRC" || exit 2
 SOURCES=(lib/*.c agent/*.c installer/*.c packaging/molt-pack*.c)
-DEPS="libcurl json-c libarchive libcrypto libmicrohttpd"
+DEPS="libcurl json-c libarchive libcrypto"
 CFLAGS_DEPS=$(pkg-config --cflags $DEPS 2>/dev/null)
 JOBS=$(nproc 2>/dev/null || echo 2)
 failed=()

@@ -40,9 +40,10 @@ class Build:
     __slots__ = ("version", "os", "arch", "min_version", "size", "sha256", "package", "path",
                  "statement", "signature", "created", "release")
 
-    def command_object(self, base_url):
-        """The `build` object of an upgrade command (docs/protocol.md, section 3)."""
-        return {
+    def command_object(self, base_url, mirrors=None):
+        """The `build` object of an upgrade command (docs/protocol.md, section 3). Each of
+        `mirrors` (base URLs, cp_input.opt_mirrors) serves the package under its own name."""
+        out = {
             "version": self.version,
             "url": base_url + "/builds/" + self.package,
             "size": self.size,
@@ -50,6 +51,9 @@ class Build:
             "statement": base64.b64encode(self.statement).decode("ascii"),
             "signature": base64.b64encode(self.signature).decode("ascii"),
         }
+        if mirrors:
+            out["downloadUrls"] = [m.rstrip("/") + "/" + self.package for m in mirrors]
+        return out
 
     def applies_to(self, running):
         """True when a collector running `running` may apply this build."""

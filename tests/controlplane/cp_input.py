@@ -41,6 +41,34 @@ def opt_bool(obj, key):
     return v
 
 
+MIRRORS_MAX = 4          # the agent's MOLT_BUILD_MIRRORS_MAX
+MIRROR_URL_MAX = 1024    # a base: with the package's name it stays within the agent's 2048
+
+
+def opt_mirrors(obj, key="mirrors"):
+    """An upgrade's mirrors: at most 4 https base URLs (a host, no credentials, no query or
+    fragment: the package's name is appended), tried by the agent before the server itself."""
+    v = obj.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) > MIRRORS_MAX:
+        raise bad_request("%s must be a list of at most %d URLs" % (key, MIRRORS_MAX))
+    for i, u in enumerate(v):
+        where = "%s[%d]" % (key, i)
+        if not isinstance(u, str) or not 0 < len(u) <= MIRROR_URL_MAX:
+            raise bad_request("%s must be a URL of 1..%d characters" % (where, MIRROR_URL_MAX))
+        if any(ord(c) <= 0x20 or ord(c) >= 0x7f for c in u):
+            raise bad_request("%s has a space, a control or a non-ASCII character" % where)
+        if not u.lower().startswith("https://"):
+            raise bad_request("%s is not an https:// URL" % where)
+        auth = u[8:].split("/", 1)[0]
+        if not auth or auth.startswith(":") or "@" in auth:
+            raise bad_request("%s must name a host and no credentials" % where)
+        if "?" in u or "#" in u:
+            raise bad_request("%s must not have a query or fragment" % where)
+    return v
+
+
 def opt_fields(obj, key="fields"):
     v = obj.get(key)
     if v is None:
@@ -89,6 +117,12 @@ def parse_report(r, where="report"):
     if msg is not None and not isinstance(msg, str):
         raise bad_request("%s.message must be a string" % where)
     out["message"] = (msg or "")[:4096]
+    try:
+        served = opt_str(r, "servedBy", 512)
+    except ApiError as e:
+        raise bad_request("%s.%s" % (where, e.message))
+    if served:
+        out["servedBy"] = served
     return out
 
 

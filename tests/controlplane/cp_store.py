@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS tasks(
   hop TEXT, hop_state TEXT, hops_done TEXT NOT NULL DEFAULT '[]',
   sends INTEGER NOT NULL DEFAULT 0, cancels INTEGER NOT NULL DEFAULT 0,
   last_report TEXT, updated INTEGER, finished INTEGER,
-  max_rate INTEGER);
+  max_rate INTEGER, mirrors TEXT);
 CREATE INDEX IF NOT EXISTS tasks_collector ON tasks(collector_id, status);
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks(status, request_time);
 CREATE TABLE IF NOT EXISTS events(

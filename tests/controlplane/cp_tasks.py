@@ -9,7 +9,7 @@ import time
 import cp_builds
 import cp_version
 from cp_common import ApiError, bad_request, log
-from cp_input import opt_int, parse_facts, parse_report
+from cp_input import opt_int, opt_mirrors, parse_facts, parse_report
 
 ACTIVE = (0, 1, 6)
 FIRST_TASK_ID = 12345
@@ -110,6 +110,10 @@ class Tasks:
         }
         if t["max_rate"] is not None:
             out["maxBytesPerSecond"] = t["max_rate"]
+        if t["mirrors"]:
+            out["mirrors"] = json.loads(t["mirrors"])
+        if last.get("servedBy"):
+            out["progress"]["servedBy"] = last["servedBy"]
         return out
 
     def get_task(self, tid):
@@ -196,6 +200,8 @@ class Tasks:
         # Passed through as the command's maxBytesPerSecond: the agent checks its range and
         # takes the lower of it and its own download_max_rate.
         rate = opt_int(body, "maxBytesPerSecond", minimum=1)
+        # Each hop's build names the package on every mirror (downloadUrls), before our own URL.
+        mirrors = opt_mirrors(body)
         self.expire_tasks()
         with self.tx() as db:
             now = self.clock.now()
@@ -223,8 +229,10 @@ class Tasks:
                                "%s to %s." % (c["collector_version"], target))
             tid = self._next_id("tasks", FIRST_TASK_ID)
             db.execute("INSERT INTO tasks(id, collector_id, to_version, from_version, os, arch, "
-                       "request_time, status, updated, max_rate) VALUES(?,?,?,?,?,?,?,0,?,?)",
-                       (tid, cid, target, c["collector_version"], os_name, arch, now, now, rate))
+                       "request_time, status, updated, max_rate, mirrors) "
+                       "VALUES(?,?,?,?,?,?,?,0,?,?,?)",
+                       (tid, cid, target, c["collector_version"], os_name, arch, now, now, rate,
+                        json.dumps(mirrors) if mirrors else None))
             self._event(tid, "server", "api", "created", status=0, build_version=target)
         log("task.created", id=tid, collector=cid, toVersion=target)
         self.notify(cid)
@@ -379,7 +387,7 @@ class Tasks:
             "toVersion": t["to_version"],
             "requestTime": t["request_time"],
             "expiresAt": t["request_time"] + self.cfg.task_timeout_ms,
-            "build": b.command_object(base_url),
+            "build": b.command_object(base_url, json.loads(t["mirrors"] or "null")),
         }
         delta = self.builds.delta_for(c["collector_version"], b, base_url)
         if delta is not None:

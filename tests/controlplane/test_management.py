@@ -359,6 +359,51 @@ class ManagementTest(cptest.ServerTestCase):
         self.srv.create_task(b.id, "20.2-100")
         self.assertNotIn("delta", b.heartbeat().json["command"]["build"])
 
+    def test_create_task_with_mirrors(self):
+        # mirrors ride on each build as downloadUrls (the package's name on each base, in order,
+        # before the server's own url) and on the task's view; without them, neither has them.
+        a, b = self.agent(), self.agent()
+        post = lambda body: self.srv.api("POST", "/collectors/upgrades", body)  # noqa: E731
+        long_url = "https://m.example/" + "x" * 1100
+        bad = ("https://m.example", ["http://m.example"], [""], [42], [long_url],
+               ["https://user:pw@m.example/"], ["https://m.example/a b"], ["https://"],
+               ["https://:443/x"], ["https://m.example/?sig=1"], ["https://m.example/#x"],
+               ["https://m.example/\u00e9"], ["https://m%d.example" % i for i in range(5)])
+        for v in bad:
+            with self.subTest(mirrors=v):
+                r = post({"collectorId": a.id, "mirrors": v})
+                self.assertError(r, 400, "request.invalid")
+                self.assertIn("mirrors", r.json["message"])
+        # A refused request made no task: the collector takes the next one.
+        r = post({"collectorId": a.id, "toVersion": "20.2-100",
+                  "mirrors": ["https://cdn.example/molt/", "https://mirror.example:8443"]})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(self.srv.task(r.json["id"])["mirrors"],
+                         ["https://cdn.example/molt/", "https://mirror.example:8443"])
+        build = a.heartbeat().json["command"]["build"]
+        name = build["url"].rsplit("/", 1)[1]
+        self.assertEqual(build["downloadUrls"], ["https://cdn.example/molt/" + name,
+                                                 "https://mirror.example:8443/" + name])
+        tid = self.srv.create_task(b.id, "20.2-100")
+        self.assertNotIn("mirrors", self.srv.task(tid))
+        self.assertNotIn("downloadUrls", b.heartbeat().json["command"]["build"])
+
+    def test_served_by(self):
+        # The report's servedBy shows in the task's progress; a bad one is refused.
+        a = self.agent()
+        tid = self.srv.create_task(a.id, "20.2-100")
+        a.beat()
+        r = a.report(a.progress(tid, "downloading", "20.2-100", servedBy=["x"]))
+        self.assertError(r, 400, "request.invalid")
+        r = a.report(a.progress(tid, "downloading", "20.2-100", servedBy="x" * 513))
+        self.assertError(r, 400, "request.invalid")
+        self.assertNotIn("servedBy", self.srv.task(tid)["progress"])
+        r = a.report(a.progress(tid, "downloading", "20.2-100",
+                                servedBy="https://cdn.example/molt/p.tar.gz"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.srv.task(tid)["progress"]["servedBy"],
+                         "https://cdn.example/molt/p.tar.gz")
+
     def test_create_task_defaults_to_latest(self):
         a = self.agent(version="20.2-100")
         tid = self.srv.create_task(a.id)

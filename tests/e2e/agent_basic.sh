@@ -5,7 +5,7 @@
 set -u
 . "$(dirname "$0")/lib/agent.sh"
 
-tap_plan 42
+tap_plan 44
 cp_start "$W" --heartbeat-interval 300ms || { echo "Bail out! control plane"; exit 1; }
 agent_up basic "category = e2e" "description = basic test"
 ok $? "the agent registers and the server lists it by name"
@@ -64,6 +64,18 @@ is "$(printf '%s|%s|%s' "$(printf '%s' "$body" | json_get successful)" \
     "false|404|not.found" "unknown paths answer 404 in the envelope"
 body=$(agent_api basic /api/v1/agent -X POST -d '{}' -H 'Content-Type: application/json')
 is "$(printf '%s' "$body" | json_get status)" 405 "a known path with another method answers 405"
+# The HTTP layer's refusals come in the envelope too (agent/api_http.c).
+head -c 70000 /dev/zero | tr '\0' x >"$W/big.json"
+body=$(agent_api basic /api/v1/agent/upgrade -X POST --data-binary @"$W/big.json" \
+    -H 'Content-Type: application/json')
+is "$(printf '%s|%s' "$(printf '%s' "$body" | json_get status)" \
+    "$(printf '%s' "$body" | json_get error.code)")" "413|request.too.large" \
+    "a body over 64 KiB answers 413"
+body=$(printf '{}' | agent_api basic /api/v1/agent/upgrade -X POST --data-binary @- \
+    -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json')
+is "$(printf '%s|%s' "$(printf '%s' "$body" | json_get status)" \
+    "$(printf '%s' "$body" | json_get error.code)")" "411|length.required" \
+    "a chunked body is refused (411)"
 
 # Peer check: make the socket world-writable so only SO_PEERCRED stands in the way.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

@@ -9,6 +9,11 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib/tap.sh
 UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_health.sh tests/e2e/upgrade_hop.sh tests/e2e/upgrade_faults.sh tests/e2e/upgrade_crash.sh tests/e2e/upgrade_local.sh tests/e2e/upgrade_mirror.sh
 # Download rate caps and start-up jitter (issue 18).
 UPGRADE_TESTS += tests/e2e/upgrade_pacing.sh
+# Mirror lists (issue 18): downloadUrls tried in order, resume across them, servedBy.
+UPGRADE_TESTS += tests/e2e/upgrade_mirrors.sh
+EXTRA_DIST += tests/e2e/lib/mirror_stub.py
+# Switch windows (issue 19).
+UPGRADE_TESTS += tests/e2e/upgrade_window.sh
 # Delta upgrades (issue 18): a good delta, a corrupted one that falls back to the full package.
 UPGRADE_TESTS += tests/e2e/upgrade_delta.sh
 TESTS += $(UPGRADE_TESTS)

@@ -16,7 +16,7 @@ set -u
 
 command -v dpkg-deb >/dev/null 2>&1 && command -v dpkg-shlibdeps >/dev/null 2>&1 ||
     pkg_skip_all "dpkg-deb and dpkg-shlibdeps (dpkg-dev) are not installed: not a Debian system"
-pkg_start deb 37
+pkg_start deb 38
 
 # ---- building ---------------------------------------------------------------------------
 
@@ -34,7 +34,9 @@ ok "$( { [ -f "$D2" ] && [ -f "$D3" ]; }; echo $?)" "and the .debs of $V2 and $V
 
 info=$(dpkg-deb -f "$D1" Package Version Architecture Depends)
 like "$info" "Version: $V1" "control: version $V1"
-like "$info" "Depends: .*libmicrohttpd" "Depends covers the agent's libraries (inside the embedded build)"
+like "$info" "Depends: .*libarchive" "Depends covers the agent's libraries (inside the embedded build)"
+ok "$(printf '%s\n' "$info" | grep -Eq 'libmicrohttpd|libsystemd'; echo $((! $?)))" \
+    "and not libmicrohttpd or libsystemd (the local API and sd_notify are molt's own)"
 contents=$(dpkg-deb -c "$D1")
 like "$contents" "usr/lib/molt/build/molt-$V1-linux-.*\.tar\.gz\.sig" "it carries the signed build"
 ok "$(printf '%s\n' "$contents" | grep -q ' \./opt/'; echo $((! $?)))" \

@@ -6,7 +6,7 @@
 set -u
 
 command -v rpmbuild >/dev/null 2>&1 || pkg_skip_all "rpmbuild is not installed (the rpm package)"
-pkg_start rpm 9
+pkg_start rpm 10
 pkg_needs_key rpm
 
 RPM=$(pkg_make -C "$MOLT_TOP_BUILDDIR" -s rpm MOLT_SIGNING_KEY="$KEY" MOLT_PKG_OUT_DIR="$WORK/rpms" \
@@ -28,5 +28,8 @@ is "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$RPM" 2>/dev/null)" "$MOLT_BUILD_VER
     "Version-Release is the build version"
 like "$(rpm -qp --scripts "$RPM" 2>/dev/null)" "/usr/lib/molt/install.sh --package" \
     "%post installs the build through install.sh"
-like "$(rpm -qp --requires "$RPM" 2>/dev/null)" "libmicrohttpd" "requires the agent's libraries"
+requires=$(rpm -qp --requires "$RPM" 2>/dev/null)
+like "$requires" "libarchive" "requires the agent's libraries"
+ok "$(printf '%s\n' "$requires" | grep -Eq 'libmicrohttpd|libsystemd'; echo $((! $?)))" \
+    "and not libmicrohttpd or libsystemd"
 tap_done

@@ -9,9 +9,20 @@
 #include "upgrade_state.h"
 #include "version.h"
 
+static int same_mirrors(const struct molt_build *a, const struct molt_build *b)
+{
+    if (a->n_mirrors != b->n_mirrors)
+        return 0;
+    for (int i = 0; i < a->n_mirrors; i++) {
+        if (strcmp(a->mirrors[i], b->mirrors[i]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int same_state(const struct molt_upgrade_state *a, const struct molt_upgrade_state *b)
 {
-    return strcmp(a->task_id, b->task_id) == 0 && strcmp(a->to_version, b->to_version) == 0 &&
+    return a->source == b->source && same_mirrors(&a->build, &b->build) && strcmp(a->task_id, b->task_id) == 0 && strcmp(a->to_version, b->to_version) == 0 &&
            strcmp(a->from_version, b->from_version) == 0 && strcmp(a->stage, b->stage) == 0 &&
            strcmp(a->task_dir, b->task_dir) == 0 &&
            strcmp(a->local_package, b->local_package) == 0 && a->local == b->local &&

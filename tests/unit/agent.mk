@@ -1,6 +1,7 @@
 # agent.mk: unit and e2e tests of the agent core and the HTTPS client.
 # One unit-test program per agent module (tests/unit/test_<module>.c).
-AGENT_MODULE_TESTS = tests/unit/test_agent tests/unit/test_api tests/unit/test_backoff \
+AGENT_MODULE_TESTS = tests/unit/test_agent tests/unit/test_api tests/unit/test_api_http \
+	tests/unit/test_backoff \
 	tests/unit/test_command tests/unit/test_health tests/unit/test_heartbeat tests/unit/test_identity \
 	tests/unit/test_outbox tests/unit/test_report tests/unit/test_resume tests/unit/test_status \
 	tests/unit/test_task tests/unit/test_upgrade_state
@@ -12,13 +13,15 @@ TESTS += $(AGENT_UNIT_TESTS)
 check_LIBRARIES += tests/unit/libagenttestutil.a
 tests_unit_libagenttestutil_a_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/agent
 tests_unit_libagenttestutil_a_SOURCES = tests/unit/agent_testutil.c tests/unit/agent_testutil.h
-AGENT_UNIT_CFLAGS = $(UNIT_CFLAGS) $(MHD_CFLAGS) -I$(top_srcdir)/agent
+AGENT_UNIT_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/agent
 AGENT_UNIT_LDADD = tests/unit/libagenttestutil.a tests/unit/libtestutil.a $(MOLT_AGENT_LIBS) \
 	$(CMOCKA_LIBS)
 tests_unit_test_agent_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_agent_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_api_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_api_LDADD = $(AGENT_UNIT_LDADD)
+tests_unit_test_api_http_CFLAGS = $(AGENT_UNIT_CFLAGS)
+tests_unit_test_api_http_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_backoff_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_backoff_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_command_CFLAGS = $(AGENT_UNIT_CFLAGS)

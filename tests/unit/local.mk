@@ -6,7 +6,8 @@ tests_unit_libtestutil_a_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
 UNIT_TESTS = tests/unit/test_err tests/unit/test_version tests/unit/test_log tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
-	tests/unit/test_json tests/unit/test_base64 tests/unit/test_proto
+	tests/unit/test_json tests/unit/test_base64 tests/unit/test_proto tests/unit/test_window \
+	tests/unit/test_notify
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -28,6 +29,10 @@ tests_unit_test_base64_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_base64_LDADD = $(UNIT_LDADD)
 tests_unit_test_proto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_proto_LDADD = $(UNIT_LDADD)
+tests_unit_test_window_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_window_LDADD = $(UNIT_LDADD)
+tests_unit_test_notify_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_notify_LDADD = $(UNIT_LDADD)
 
 include tests/unit/package.mk
 include tests/unit/channel.mk

@@ -1,6 +1,7 @@
 /* test_command.c: agent/command.c: valid commands and hostile ones. */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,27 @@ static void test_command_hostile(void **state)
                          "\"sha256\":\"00\"}", "delta: field 'sha256'" },
         { "build.delta", "{\"baseVersion\":\"20.1-1\",\"size\":5,\"sha256\":\"" SHA_LOWER "\"}",
           "delta" },
+        /* downloadUrls: a malicious server's mirrors. */
+        { "build.downloadUrls", "\"https://m.example/p\"", "downloadUrls" },
+        { "build.downloadUrls", "{}", "downloadUrls" },
+        { "build.downloadUrls", "[1]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https://a/p\", null]", "downloadUrls[1]" },
+        { "build.downloadUrls", "[\"\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"file:///etc/passwd\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"http://m.example/p\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"/builds/p\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https://\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https:///p\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https://:443/p\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https://user:pw@m.example/p\"]", "credentials" },
+        { "build.downloadUrls", "[\"https://m.example/a b\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https://m.example/a\\nb\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https://m.example/\\u00e9\"]", "downloadUrls[0]" },
+        { "build.downloadUrls", "[\"https://a/1\", \"https://a/2\", \"https://a/3\", "
+          "\"https://a/4\", \"https://a/5\"]", "at most 4" },
+        { "build.downloadUrls", "[\"https://a/1\", \"https://a/2\", \"https://a/3\", "
+          "\"https://a/4\"]", NULL },
+        { "build.downloadUrls", "[]", NULL },
     };
     struct molt_command cmd;
 
@@ -160,6 +182,64 @@ static void test_command_hostile(void **state)
     }
 }
 
+static void test_command_mirrors(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_command cmd, copy;
+    const char *src[MOLT_BUILD_SOURCES_MAX];
+    char longest[MOLT_BUILD_URL_MAX + 16];
+
+    /* No list: the origin alone. */
+    assert_int_equal(tu_parse_command(tu_upgrade_json(NULL, NULL), &cmd, &err), 0);
+    assert_int_equal(cmd.build.n_mirrors, 0);
+    assert_int_equal(molt_build_sources(&cmd.build, src), 1);
+    assert_string_equal(src[0], "/builds/molt-20.2-100.tar.gz");
+    molt_command_free(&cmd);
+    /* Mirrors in the listed order, then the origin; each source once. */
+    assert_int_not_equal(tu_parse_command(tu_upgrade_json("build.downloadUrls",
+                                                          "[\"https://cdn.example/p\", "
+                                                          "\"/builds/molt-20.2-100.tar.gz\"]"),
+                                          &cmd, &err), 0);
+    assert_non_null(strstr(err.msg, "downloadUrls[1]"));   /* a path is not a mirror */
+    assert_int_equal(cmd.build.n_mirrors, 0);              /* nothing half-applied */
+    assert_int_equal(tu_parse_command(tu_upgrade_json("build.downloadUrls",
+                                                      "[\"https://cdn.example/p\", "
+                                                      "\"HTTPS://m.example:8443/p?sig=abc\", "
+                                                      "\"https://cdn.example/p\"]"),
+                                      &cmd, &err), 0);
+    assert_int_equal(cmd.build.n_mirrors, 3);
+    assert_int_equal(molt_command_copy(&copy, &cmd, &err), 0);
+    molt_command_free(&cmd);
+    assert_int_equal(molt_build_sources(&copy.build, src), 3);
+    assert_string_equal(src[0], "https://cdn.example/p");
+    assert_string_equal(src[1], "HTTPS://m.example:8443/p?sig=abc");
+    assert_string_equal(src[2], "/builds/molt-20.2-100.tar.gz");
+    /* The origin listed as a mirror too is tried once, where the list puts it. */
+    snprintf(copy.build.url, sizeof(copy.build.url), "https://cdn.example/p");
+    assert_int_equal(molt_build_sources(&copy.build, src), 2);
+    assert_string_equal(src[0], "https://cdn.example/p");
+    assert_string_equal(src[1], "HTTPS://m.example:8443/p?sig=abc");
+    molt_command_free(&copy);
+
+    memcpy(longest, "https://m.example/", 18);
+    memset(longest + 18, 'a', MOLT_BUILD_URL_MAX - 18);
+    longest[MOLT_BUILD_URL_MAX] = '\0';
+    /* The longest mirror URL is taken; one byte more is not. */
+    {
+        char doc[MOLT_BUILD_URL_MAX + 16];
+        snprintf(doc, sizeof(doc), "[\"%s\"]", longest);
+        assert_int_equal(tu_parse_command(tu_upgrade_json("build.downloadUrls", doc), &cmd, &err),
+                         0);
+        assert_string_equal(cmd.build.mirrors[0], longest);
+        molt_command_free(&cmd);
+        snprintf(doc, sizeof(doc), "[\"%sa\"]", longest);
+        assert_int_not_equal(tu_parse_command(tu_upgrade_json("build.downloadUrls", doc), &cmd,
+                                              &err), 0);
+        assert_non_null(strstr(err.msg, "downloadUrls[0]"));
+        assert_non_null(strstr(err.msg, "longer than"));
+    }
+}
+
 /* A task id with an escaped NUL is refused, not read cut short (seen while
  * writing the fuzz harnesses: "taskId": "12\u000034" was taken as task 12). */
 static void test_command_task_id_with_nul_refused(void **state)
@@ -183,6 +263,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_command_valid),
         cmocka_unit_test(test_command_hostile),
+        cmocka_unit_test(test_command_mirrors),
         cmocka_unit_test(test_command_task_id_with_nul_refused),
     };
 

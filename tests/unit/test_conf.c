@@ -298,6 +298,28 @@ static void test_health_keys(void **state)
     tu_rmtree(dir);
 }
 
+/* [install] switch_window: checked at load, its error prefixed with the key (issue 19). */
+static void test_switch_window(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+
+    (void)state;
+    clear_env();
+    assert_int_equal(load_text("[install]\n", &conf, &err, dir), 0);
+    assert_string_equal(conf.install.switch_window, "");
+    tu_rmtree(dir);
+    assert_int_equal(load_text("[install]\nswitch_window = Mon-Fri 02:00-04:00, Sat 22:00-02:00\n",
+                               &conf, &err, dir), 0);
+    assert_string_equal(conf.install.switch_window, "Mon-Fri 02:00-04:00, Sat 22:00-02:00");
+    tu_rmtree(dir);
+    expect_error("[install]\nswitch_window = Mon-Fri 2am-4am\n",
+                 "install.switch_window: window 1: 'Mon-Fri 2am-4am': expected HH:MM");
+    expect_error("[install]\nswitch_window = 02:00-04:00, Someday 01:00-02:00\n",
+                 "install.switch_window: window 2:");
+}
+
 /* [agent] download_max_rate and startup_jitter (issue 18). */
 static void test_rate_and_jitter(void **state)
 {
@@ -357,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_dir_follows_root),
         cmocka_unit_test(test_durations_and_loopback),
         cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_switch_window),
         cmocka_unit_test(test_rate_and_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

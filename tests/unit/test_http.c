@@ -229,6 +229,29 @@ static void test_url_rules(void **state)
 }
 
 /* Where the collector token may go: the server's own scheme, host and port. */
+/* A URL's name for logs and messages: no query or fragment (signed URLs carry
+ * credentials there), bounded, and visibly cut. */
+static void test_url_name(void **state)
+{
+    char name[MOLT_HTTP_URL_NAME_MAX + 1], longest[2100];
+
+    molt_http_url_name("https://m.example:8443/p?sig=secret#f", name, sizeof(name));
+    assert_string_equal(name, "https://m.example:8443/p");
+    molt_http_url_name("https://m.example/p#frag?x", name, sizeof(name));
+    assert_string_equal(name, "https://m.example/p");
+    molt_http_url_name("/builds/p", name, sizeof(name));
+    assert_string_equal(name, "/builds/p");
+    memset(longest, 'a', sizeof(longest) - 1);
+    memcpy(longest, "https://m.example/", 18);
+    longest[sizeof(longest) - 1] = '\0';
+    molt_http_url_name(longest, name, sizeof(name));
+    assert_int_equal(strlen(name), MOLT_HTTP_URL_NAME_MAX);
+    assert_string_equal(name + MOLT_HTTP_URL_NAME_MAX - 3, "...");
+    assert_memory_equal(name, "https://m.example/aaa", 21);
+    molt_http_url_name(longest, name, 8);
+    assert_string_equal(name, "http...");
+}
+
 static void test_same_origin(void **state)
 {
     const char *srv = "https://cp.example:8443/base";
@@ -604,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_same_origin),
         cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_apply_common),
+        cmocka_unit_test(test_url_name),
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_no_reply),
         cmocka_unit_test(test_abort),

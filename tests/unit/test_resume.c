@@ -61,6 +61,12 @@ static void test_resume_before_switch(void **state)
     journal_in(&j, MOLT_JOURNAL_ROLLED_BACK, "42");
     molt_resume_decide(&t, &j, OLD, &d);
     assert_int_equal(d.action, MOLT_RESUME_CONTINUE);
+    /* Waiting for a switch window: staged, not switched; it carries on (the
+     * window is checked again, the download is complete). */
+    saved(&t, "waiting");
+    molt_resume_decide(&t, NULL, OLD, &d);
+    assert_int_equal(d.action, MOLT_RESUME_CONTINUE);
+    assert_int_equal(d.stage, MOLT_STAGE_STAGING);
     /* A stage name it does not know counts as accepted. */
     saved(&t, "bogus");
     molt_resume_decide(&t, NULL, OLD, &d);

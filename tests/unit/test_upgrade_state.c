@@ -74,6 +74,53 @@ static void test_upgrade_state_keeps_rate(void **state)
     tu_rmtree(dir);
 }
 
+/* The mirror list and the source in use survive a restart, so a resumed
+ * download goes on from the same source; an index the list lacks is refused. */
+static void test_upgrade_state_keeps_source(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_upgrade_state t, back;
+    struct molt_command cmd;
+    char dir[PATH_MAX], path[PATH_MAX], *text = NULL, *p;
+    size_t len = 0;
+    FILE *f;
+
+    tu_mkdtemp(dir);
+    tu_command(&cmd, "79", "999.0-1", "999.0-1");
+    snprintf(cmd.build.mirrors[0], sizeof(cmd.build.mirrors[0]), "https://a.example/p");
+    snprintf(cmd.build.mirrors[1], sizeof(cmd.build.mirrors[1]), "https://b.example/p");
+    cmd.build.n_mirrors = 2;
+    assert_int_equal(
+        molt_upgrade_state_from_command(&t, &cmd, "1.0-1", "/var/lib/molt/upgrade", &err), 0);
+    molt_command_free(&cmd);
+    assert_int_equal(t.source, 0);
+    t.source = 2;   /* the origin */
+    assert_int_equal(molt_upgrade_state_save(dir, &t, &err), 0);
+    assert_int_equal(molt_upgrade_state_load(dir, &back, &err), 0);
+    assert_int_equal(back.source, 2);
+    assert_int_equal(back.build.n_mirrors, 2);
+    assert_string_equal(back.build.mirrors[1], "https://b.example/p");
+    molt_upgrade_state_free(&back);
+
+    /* downloadSource 3 with three sources: refused, not a read past the list. */
+    snprintf(path, sizeof(path), "%s/%s", dir, MOLT_UPGRADE_STATE_FILE);
+    assert_int_equal(molt_fs_read_file(path, 1 << 20, &text, &len, &err), 0);
+    p = strstr(text, "\"downloadSource\": 2");
+    if (!p)
+        p = strstr(text, "\"downloadSource\":2");
+    assert_non_null(p);
+    p[strlen(p[17] == ' ' ? "\"downloadSource\": " : "\"downloadSource\":")] = '3';
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    free(text);
+    assert_int_equal(molt_upgrade_state_load(dir, &back, &err), MOLT_E_PARSE);
+    assert_non_null(strstr(err.msg, "downloadSource"));
+    molt_upgrade_state_free(&t);
+    tu_rmtree(dir);
+}
+
 /* build.delta survives a restart too: a resumed task can still take the delta. */
 static void test_upgrade_state_keeps_delta(void **state)
 {
@@ -117,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_state_task_dir_checked),
         cmocka_unit_test(test_upgrade_state_keeps_delta),
         cmocka_unit_test(test_upgrade_state_keeps_rate),
+        cmocka_unit_test(test_upgrade_state_keeps_source),
     };
 
     molt_log_setup("test_upgrade_state", MOLT_LOG_ERROR, 0);

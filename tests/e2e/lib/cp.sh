@@ -218,12 +218,14 @@ cp_stats() { cp__admin GET /admin/stats; }
 cp_clock_advance() { cp__admin POST /admin/clock "{\"advanceMs\": $1}" >/dev/null; }
 cp_task_events() { cp__admin GET "/admin/tasks/$1/events"; }
 
-# cp_create_task COLLECTOR_ID [VERSION] [MAX_BYTES_PER_SECOND]: prints the task id. VERSION ""
-# is the latest; the rate rides on the command as maxBytesPerSecond.
+# cp_create_task COLLECTOR_ID [VERSION] [MAX_BYTES_PER_SECOND] [MIRRORS_JSON]: prints the task id.
+# VERSION "" is the latest; the rate rides on the command as maxBytesPerSecond; MIRRORS_JSON (a
+# JSON list of base URLs) on the build as downloadUrls.
 cp_create_task() {
     local body="{\"collectorId\": $1"
     [ -n "${2:-}" ] && body="$body, \"toVersion\": \"$2\""
     [ -n "${3:-}" ] && body="$body, \"maxBytesPerSecond\": $3"
+    [ -n "${4:-}" ] && body="$body, \"mirrors\": $4"
     body="$body}"
     cp_api POST /collectors/upgrades "$body" >/dev/null || return 1
     [ "$CP_HTTP_STATUS" = 202 ] || { cp__say "create task: $CP_HTTP_STATUS $CP_BODY"; return 1; }

@@ -23,7 +23,7 @@ flock 9
 [ -e "$DIR/.molt-rootfs-ok" ] && exit 0
 rm -rf "$DIR" "$DIR.tmp"
 debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,ca-certificates,libcurl4,libjson-c5,libarchive13,libssl3,libmicrohttpd12,libsystemd0,curl,passwd,sysvinit-utils \
+    --include=systemd,systemd-sysv,dbus,ca-certificates,libcurl4,libjson-c5,libarchive13,libssl3,curl,passwd,sysvinit-utils \
     "$SUITE" "$DIR.tmp" "$(mirror)" >"$DIR.log" 2>&1 || { tail -n 20 "$DIR.log" >&2; exit 1; }
 # The container's own apt and a machine id of its own.
 rm -f "$DIR.tmp/etc/machine-id"
