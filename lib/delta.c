@@ -388,8 +388,10 @@ int molt_delta_make(const char *old_package, const char *new_package, const char
         (rc = check_recompress(&arch, c, h.package_size, h.package_sha256, err)) < 0)
         molt_err_prefix(err, "%s", new_package);
     if (rc == 0)
-        rc = compress_patch(&base, &arch, level > 0 ? level : MOLT_DELTA_LEVEL_DEFAULT, &buf, &n,
-                            err);
+        rc = compress_patch(&base, &arch, level > 0                               ? level
+                                          : arch.size > MOLT_DELTA_LARGE_ARCHIVE ? MOLT_DELTA_LEVEL_LARGE
+                                                                                 : MOLT_DELTA_LEVEL_DEFAULT,
+                            &buf, &n, err);
     if (rc == 0) {
         h.compress = c;
         h.base_size = base.size;

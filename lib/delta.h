@@ -17,7 +17,12 @@
 #define MOLT_DELTA_HEADER_SIZE 144
 /* Bases and rebuilt archives: 4 GiB of file data plus headers and the manifest. */
 #define MOLT_DELTA_ARCHIVE_MAX ((uint64_t)5 << 30)
+/* zstd levels: 19 gives the smallest point-release deltas, but past a few tens
+ * of MiB its parser misses long matches (a 64 MiB pair: 1 MB at 19, 295 KB at
+ * 9, bench/README.md), so larger archives get 9. */
 #define MOLT_DELTA_LEVEL_DEFAULT 19
+#define MOLT_DELTA_LEVEL_LARGE 9
+#define MOLT_DELTA_LARGE_ARCHIVE ((uint64_t)32 << 20)
 
 struct molt_delta_header {
     enum molt_pkg_compress compress; /* the package's: MOLT_PKG_GZIP or MOLT_PKG_ZSTD */
@@ -59,7 +64,7 @@ void molt_delta_base_close(struct molt_delta_base *b);
 /* Makes a delta from old_package's archive to new_package at out_path
  * (written atomically). Refuses a new package that recompressing its own
  * archive does not give again (not a molt-pack build, or another compressor).
- * level: zstd level (0: MOLT_DELTA_LEVEL_DEFAULT). */
+ * level: zstd level (0: MOLT_DELTA_LEVEL_DEFAULT, or _LARGE above MOLT_DELTA_LARGE_ARCHIVE). */
 int molt_delta_make(const char *old_package, const char *new_package, const char *out_path,
                     int level, const char *tmp_dir, struct molt_delta_header *h_out,
                     struct molt_err *err);

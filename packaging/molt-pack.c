@@ -60,7 +60,7 @@ static const char usage[] =
     "      --from PACKAGE     delta: the older package; delta-apply: the base's package\n"
     "      --base-tree DIR    delta-apply: rebuild the base from an installed tree\n"
     "      --statement FILE   delta-apply: the new package's statement (size, sha256)\n"
-    "      --level N          delta: zstd level, 1..22 (default 19)\n"
+    "      --level N          delta: zstd level, 1..22 (default 19; 9 for archives over 32 MiB)\n"
     "  -k, --key FILE         sign: the private key\n"
     "      --keys DIR         verify: directory of trusted *.pub keys\n"
     "      --running R        verify: running version for the minimum-version check\n"
