@@ -156,8 +156,35 @@ static int parse_sha256(struct json_object *o, char out[65], struct molt_err *er
     return 0;
 }
 
+int molt_delta_ref_parse(struct json_object *o, struct molt_delta_ref *d, struct molt_err *err)
+{
+    const char *url;
+    int rc;
+
+    if ((rc = get_version(o, "baseVersion", d->base_version, err)) < 0 ||
+        (rc = molt_json_get_str(o, "url", &url, err)) < 0 || (rc = check_url(url, err)) < 0 ||
+        (rc = molt_json_int_field(o, "size", 0, 1, MOLT_BUILD_MAX_SIZE, &d->size, err)) < 0 ||
+        (rc = parse_sha256(o, d->sha256, err)) < 0)
+        return rc;
+    memcpy(d->url, url, strlen(url) + 1);
+    d->present = 1;
+    return 0;
+}
+
+struct json_object *molt_delta_ref_to_json(const struct molt_delta_ref *d)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "baseVersion", json_object_new_string(d->base_version));
+    json_object_object_add(o, "url", json_object_new_string(d->url));
+    json_object_object_add(o, "size", json_object_new_int64(d->size));
+    json_object_object_add(o, "sha256", json_object_new_string(d->sha256));
+    return o;
+}
+
 static int parse_build(struct json_object *o, struct molt_build *b, struct molt_err *err)
 {
+    struct json_object *delta = NULL;
     const char *url;
     int rc;
 
@@ -173,6 +200,10 @@ static int parse_build(struct json_object *o, struct molt_build *b, struct molt_
                                 &b->signature_len, err)) < 0 ||
         (rc = molt_build_mirrors_parse(o, b, err)) < 0)
         return rc;
+    if ((rc = molt_json_opt_obj(o, "delta", &delta, err)) < 0)
+        return rc;
+    if (delta && molt_delta_ref_parse(delta, &b->delta, err) < 0)
+        return molt_err_prefix(err, "delta");
     return 0;
 }
 

@@ -6,7 +6,8 @@
  * 0 < size <= MOLT_BUILD_MAX_SIZE, 64 hex digits of sha256, an https URL or a
  * server-relative path, and statement and signature that are valid base64 of at
  * most MOLT_BUILD_BLOB_MAX and MOLT_BUILD_SIG_MAX bytes (kept decoded: the exact bytes that were
- * signed), an optional maxBytesPerSecond in MOLT_RATE_MIN_BPS..MOLT_RATE_MAX_BPS, and an
+ * signed), an optional build.delta (baseVersion, url, size, sha256, checked as the
+ * build's), an optional maxBytesPerSecond in MOLT_RATE_MIN_BPS..MOLT_RATE_MAX_BPS, and an
  * optional build.downloadUrls: at most MOLT_BUILD_MIRRORS_MAX https URLs (each at most
  * MOLT_BUILD_URL_MAX bytes, with a host, no credentials, no spaces or control
  * characters) tried before the build's own url (molt_build_sources).
@@ -49,6 +50,17 @@
 
 enum molt_command_type { MOLT_CMD_UPGRADE = 1, MOLT_CMD_CANCEL = 2 };
 
+/* build.delta (docs/protocol.md section 3): a patch that rebuilds the build's
+ * package from base_version's installed tree (docs/package-format.md section 7).
+ * Only a hint: the rebuilt package must still match the signed statement. */
+struct molt_delta_ref {
+    int present;
+    char base_version[MOLT_VERSION_MAX + 1];
+    char url[MOLT_BUILD_URL_MAX + 1];
+    int64_t size;
+    char sha256[65];
+};
+
 struct molt_build {
     char version[MOLT_VERSION_MAX + 1];
     char url[MOLT_BUILD_URL_MAX + 1];        /* absolute https://, or "/path" on the server */
@@ -60,6 +72,7 @@ struct molt_build {
     size_t statement_len;
     unsigned char *signature;                /* decoded; malloc'd */
     size_t signature_len;
+    struct molt_delta_ref delta;             /* optional */
 };
 
 struct molt_command {
@@ -72,6 +85,10 @@ struct molt_command {
     int64_t max_rate;        /* maxBytesPerSecond, 0 = none asked (the host's cap applies) */
     struct molt_build build;
 };
+
+/* build.delta's object, parsed as strictly as the command (upgrade.json keeps it too). */
+int molt_delta_ref_parse(struct json_object *o, struct molt_delta_ref *d, struct molt_err *err);
+struct json_object *molt_delta_ref_to_json(const struct molt_delta_ref *d);
 
 /* Fills cmd from a command object; on error cmd holds nothing to free. */
 int molt_command_parse(struct json_object *o, struct molt_command *cmd, struct molt_err *err);

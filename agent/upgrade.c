@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "delta.h"
 #include "download.h"
 #include "fault.h"
 #include "fs.h"
@@ -61,6 +62,8 @@ struct upgrade {
     int hash_failed;
     struct molt_err hash_err;
     int64_t last_progress_mono;
+    uint64_t dl_limit;  /* bytes the transfer under way may bring: the package's or the delta's */
+    int delta_active;   /* the delta is downloading: servedBy names it */
     struct molt_agent *agent;
     struct molt_watch *watch;           /* health checks during the watch after a commit */
 };
@@ -141,6 +144,11 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     if (message)
         snprintf(r.message, sizeof(r.message), "%s", message);
     fill_source(u->agent, &u->task, stage, &r);
+    if (u->delta_active) {
+        struct molt_config conf;
+        molt_agent_config(u->agent, &conf);
+        source_name(&conf, u->task.build.delta.url, r.served_by, sizeof(r.served_by));
+    }
     if (molt_task_update(&u->agent->tasks, &r, &err) < 0 && molt_task_begin(&u->agent->tasks, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
     if (http && !u->task.local)   /* the server does not know local tasks */
@@ -482,7 +490,7 @@ static void dl_reset(void *ctx)
     struct molt_err err = MOLT_ERR_INIT;
 
     molt_pkg_hasher_free(&u->hasher);
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, (uint64_t)u->task.build.size, &err) < 0;
+    u->hash_failed = molt_pkg_hasher_init(&u->hasher, u->dl_limit, &err) < 0;
 }
 
 static void dl_data(void *ctx, const void *buf, size_t len)
@@ -592,6 +600,7 @@ static int fetch_source(struct upgrade *u, const struct molt_config *conf,
     int rc;
 
     /* The bytes already in the file are hashed again as the fetch opens it. */
+    u->dl_limit = st->size;
     dl_reset(u);
     if (u->hash_failed)
         return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
@@ -760,14 +769,199 @@ static int download_sources(struct upgrade *u, const struct molt_config *conf,
     return molt_err_set(err, rc, "all %d sources failed: %s", n, reason);
 }
 
+/* ---- delta upgrades (docs/upgrades.md, section 10) ------------------------ */
+
+/* Applying maps the base and keeps a window of up to the new archive
+ * (docs/package-format.md, 7.4): both together stay under this, or the full
+ * package is downloaded instead. This tree's point releases need 2.8 MB. */
+#define DELTA_MEMORY_BUDGET ((uint64_t)32 << 20)
+
+static void unlink_download(const char *path)
+{
+    char etag[PATH_MAX];
+
+    unlink(path);
+    if (snprintf(etag, sizeof(etag), "%s.etag", path) < (int)sizeof(etag))
+        unlink(etag);
+}
+
+/* The delta into <task_dir>/delta from the command's delta url, hashed as it
+ * arrives and never longer than its size; the token only to the server. */
+static int fetch_delta(struct upgrade *u, const struct molt_config *conf, const char *dest,
+                       char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
+{
+    const struct molt_delta_ref *d = &u->task.build.delta;
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], token[MOLT_TOKEN_MAX + 1];
+    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
+    struct molt_dl_stats stats = { 0 };
+    struct molt_dl_opts o = {
+        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = (uint64_t)d->size,
+        .max_attempts = 3, .backoff_base_ms = 500, .backoff_max_ms = 10000,
+        .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
+        .on_progress = dl_progress, .ctx = u,
+    };
+    int rc;
+
+    u->dl_limit = (uint64_t)d->size;
+    dl_reset(u);
+    if (u->hash_failed)
+        return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
+                            u->hash_err.msg);
+    rc = molt_http_resolve(conf, d->url, url, sizeof(url), err);
+    if (rc == 0)
+        rc = molt_http_url_check(conf, url, err);
+    if (rc == 0 && molt_http_same_origin(conf->server.url, url))
+        rc = molt_agent_token(u->agent, token, sizeof(token), err);
+    else
+        o.bearer = NULL;
+    if (rc < 0) {
+        molt_pkg_hasher_free(&u->hasher);
+        return rc;
+    }
+    o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
+    u->delta_active = 1;
+    rc = molt_dl_fetch(&o, &stats, err);
+    u->delta_active = 0;
+    explicit_bzero(token, sizeof(token));
+    molt_http_url_name(url, name, sizeof(name));
+    molt_http_sanitize(shown, sizeof(shown), name);
+    molt_log_info("upgrade.download",
+                  "task=%s build=%s file=delta auth=%s bytes=%llu attempts=%d restarts=%d rc=%d "
+                  "source=\"%s\"", u->task.task_id, u->task.build.version,
+                  o.bearer ? "token" : "none", (unsigned long long)stats.transferred,
+                  stats.attempts, stats.restarts, rc, shown);
+    if (rc == 0 && u->hash_failed)
+        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
+                          u->hash_err.msg);
+    if (rc == 0)
+        return molt_pkg_hasher_final(&u->hasher, hex, size, err);
+    molt_pkg_hasher_free(&u->hasher);
+    return rc;
+}
+
+static int delta_within_budget(const char *path, struct molt_err *err)
+{
+    unsigned char buf[MOLT_DELTA_HEADER_SIZE];
+    struct molt_delta_header h;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return molt_err_errno(err, "open %s", path);
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    rc = molt_delta_header_parse(buf, n > 0 ? (size_t)n : 0, &h, err);
+    if (rc == 0 && h.base_size + h.archive_size > DELTA_MEMORY_BUDGET)
+        rc = molt_err_set(err, MOLT_E_LIMIT, "applying it needs %llu MiB, over the budget of "
+                          "%d MiB", (unsigned long long)((h.base_size + h.archive_size) >> 20),
+                          (int)(DELTA_MEMORY_BUDGET >> 20));
+    return rc;
+}
+
+/* Rebuilds the package from the command's delta: the delta downloaded and
+ * checked against its size and sha256, the base rebuilt from the running
+ * version's installed tree, the package written beside "package" and renamed
+ * to it only when it has the statement's size and sha256 (so a crash never
+ * leaves a wrong "package" for a resumed download to extend). */
+static int via_delta(struct upgrade *u, const struct molt_config *conf,
+                     const struct molt_statement *st, struct molt_err *err)
+{
+    const struct molt_delta_ref *d = &u->task.build.delta;
+    char dpath[PATH_MAX], tmp[PATH_MAX], pkg[PATH_MAX], tree[PATH_MAX + 64];
+    char dhex[MOLT_PKG_SHA256_HEX];
+    struct molt_delta_base base;
+    uint64_t dsize = 0;
+    int in = -1, out = -1, rc;
+
+    memset(&base, 0, sizeof(base));
+    if (strcmp(d->base_version, molt_version_self()) != 0)
+        return molt_err_set(err, MOLT_E_STATE, "it applies to %s, this host runs %s",
+                            d->base_version, molt_version_self());
+    /* The package bounds its archive from below: too big a package, no delta at all. */
+    if (st->size > DELTA_MEMORY_BUDGET / 2)
+        return molt_err_set(err, MOLT_E_LIMIT, "the package's %llu bytes are too many for a "
+                            "delta (budget %d MiB)", (unsigned long long)st->size,
+                            (int)(DELTA_MEMORY_BUDGET >> 20));
+    snprintf(dpath, sizeof(dpath), "%s/delta", u->task.task_dir);
+    snprintf(tmp, sizeof(tmp), "%s/package.from-delta", u->task.task_dir);
+    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
+    snprintf(tree, sizeof(tree), "%s/versions/%s", conf->install.root, d->base_version);
+    rc = fetch_delta(u, conf, dpath, dhex, &dsize, err);
+    if (rc == 0 && (dsize != (uint64_t)d->size || strcmp(dhex, d->sha256) != 0))
+        rc = molt_err_set(err, MOLT_E_VERIFY, "the delta's %llu bytes do not have the "
+                          "command's size and sha256", (unsigned long long)dsize);
+    if (rc == 0)
+        rc = delta_within_budget(dpath, err);
+    if (rc == 0)
+        rc = molt_delta_base_from_tree(tree, u->task.task_dir, &base, err);
+    if (rc == 0 && (in = open(dpath, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = molt_err_errno(err, "open %s", dpath);
+    if (rc == 0 &&
+        (out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+        rc = molt_err_errno(err, "open %s", tmp);
+    if (rc == 0)
+        rc = molt_delta_apply(in, &base, st->size, st->sha256, out, NULL, err);
+    if (rc == 0 && fsync(out) < 0)
+        rc = molt_err_errno(err, "fsync %s", tmp);
+    if (rc == 0 && rename(tmp, pkg) < 0)
+        rc = molt_err_errno(err, "rename %s", tmp);
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    molt_delta_base_close(&base);
+    unlink_download(dpath);
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+/* 0 with the package rebuilt from the delta (hex and size: the statement's,
+ * which the rebuilt bytes were checked against as they were written); 1 when
+ * the full package must be downloaded, the reason reported; < 0 on a cancel. */
+static int try_delta(struct upgrade *u, const struct molt_config *conf,
+                     const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
+                     uint64_t *size, struct molt_err *err)
+{
+    struct molt_err derr = MOLT_ERR_INIT;
+    char pkg[PATH_MAX], msg[MOLT_ERR_MSG_MAX + 64];
+
+    if (via_delta(u, conf, st, &derr) == 0) {
+        molt_log_info("upgrade.delta", "task=%s build=%s base=%s delta_bytes=%lld "
+                      "package_bytes=%llu", u->task.task_id, u->task.build.version,
+                      u->task.build.delta.base_version, (long long)u->task.build.delta.size,
+                      (unsigned long long)st->size);
+        snprintf(hex, MOLT_PKG_SHA256_HEX, "%s", st->sha256);
+        *size = st->size;
+        return 0;
+    }
+    if (u->abort)
+        return aborted(u, err);
+    /* A bad delta costs time, never the upgrade: the full package follows. */
+    molt_log_warn("upgrade.delta", "task=%s build=%s action=full-download reason=\"%s\"",
+                  u->task.task_id, u->task.build.version, derr.msg);
+    snprintf(msg, sizeof(msg), "delta not used, downloading the full package: %s", derr.msg);
+    report_stage_via(u, u->http, MOLT_STAGE_DOWNLOADING, 0, st->size, msg);
+    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
+    unlink_download(pkg);
+    return 1;
+}
+
 static int download(struct upgrade *u, const struct molt_config *conf,
                     const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
                     uint64_t *size, struct molt_err *err)
 {
     int rc;
 
+    /* A partial package means a full download is already under way (after a
+     * restart): it goes on; the delta is for a fresh start. */
+    if (!u->task.local_package[0] && u->task.build.delta.present && partial_size(u) == 0 &&
+        (rc = try_delta(u, conf, st, hex, size, err)) <= 0)
+        return rc;
     if (!u->task.local_package[0])
         return download_sources(u, conf, st, hex, size, err);
+    u->dl_limit = st->size;
     u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
     if (u->hash_failed)
         return err->code;

@@ -87,6 +87,8 @@ int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_sta
             json_object_array_add(list, json_object_new_string(t->build.mirrors[i]));
         json_object_object_add(b, "downloadUrls", list);
     }
+    if (t->build.delta.present)
+        json_object_object_add(b, "delta", molt_delta_ref_to_json(&t->build.delta));
     json_object_object_add(o, "build", b);
     rc = add_blob(b, "statement", t->build.statement, t->build.statement_len, err);
     if (rc == 0)
@@ -173,6 +175,12 @@ static int parse_state(struct json_object *o, struct molt_upgrade_state *t, stru
     if (rc == 0)
         rc = molt_base64_field(b, "signature", MOLT_BUILD_SIG_MAX, &t->build.signature,
                                &t->build.signature_len, err);
+    if (rc == 0) {
+        struct json_object *d = NULL;
+        rc = molt_json_opt_obj(b, "delta", &d, err);
+        if (rc == 0 && d && molt_delta_ref_parse(d, &t->build.delta, err) < 0)
+            rc = molt_err_prefix(err, "build: delta");
+    }
     if (rc == 0 && (!molt_task_id_valid(t->task_id) || !molt_version_valid(t->build.version) ||
                     !molt_version_valid(t->to_version) || t->build.size <= 0))
         rc = molt_err_set(err, MOLT_E_PARSE, "invalid task id, version or size");

@@ -17,4 +17,4 @@ bench-clean:
 
 EXTRA_DIST += bench/README.md bench/run.sh bench/lib.sh bench/bench.py bench/fig-heartbeat.sh \
 	bench/fig-download.sh bench/fig-rate.sh bench/fig-pickup.sh bench/fig-e2e.sh bench/fig-fleet.sh \
-	bench/fig-hostile.sh
+	bench/fig-hostile.sh bench/fig-delta.sh

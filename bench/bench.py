@@ -761,6 +761,92 @@ def cmd_hostile(a):
     print(json.dumps(details))
 
 
+def cmd_delta(a):
+    """The delta figures from fig-delta.sh's run: bytes of a point-release delta against the
+    full package, the time and peak RSS of rebuilding the package from it (base from the
+    installed tree) against downloading the full package on loopback."""
+    def pair(name):
+        try:
+            with open(os.path.join(a.dir, name + ".bytes")) as f:
+                delta, full = (int(x) for x in f.read().split())
+            out = {"deltaBytes": delta, "packageBytes": full}
+            for step in ("make", "apply"):
+                with open(os.path.join(a.dir, "%s-%s.time" % (name, step))) as f:
+                    secs, kib = f.read().split()
+                out[step + "S"] = float(secs)
+                out[step + "PeakKiB"] = int(kib)
+            return out
+        except (OSError, ValueError):
+            return None
+
+    def timed(name):
+        try:
+            with open(os.path.join(a.dir, name + ".time")) as f:
+                secs, kib = f.read().split()
+            return float(secs), int(kib)
+        except (OSError, ValueError):
+            return None, None
+
+    point, padded = pair("point"), pair("padded")
+    full_s, _ = timed("full-download")
+    details = {"point": point, "padded": padded, "fullDownloadS": full_s, "padMiB": a.pad}
+    if not point:
+        record(a.results, figure("delta_bytes", "point-release delta", None, "%", 10, "<=",
+                                 "<= 10% of the full package", details=details,
+                                 missing="not measured (see details)"))
+        return
+    pct = 100.0 * point["deltaBytes"] / point["packageBytes"]
+    record(a.results, figure(
+        "delta_bytes", "point-release delta, %d bytes for a %d-byte package (made in %.2f s)"
+        % (point["deltaBytes"], point["packageBytes"], point["makeS"]),
+        round(pct, 2), "%", 10, "<=", "<= 10% of the full package", details=details))
+    record(a.results, figure(
+        "delta_apply_time", "rebuild from the delta (base from the installed tree, patch, "
+        "recompress, hash)", round(point["applyS"] * 1000), "ms", None, "<=",
+        "reported beside the full download",
+        baseline={"label": "curl, full package over HTTPS on loopback",
+                  "value": round(full_s * 1000) if full_s else None, "unit": "ms"},
+        details=details))
+    record(a.results, figure(
+        "delta_apply_rss", "peak RSS of molt-pack delta-apply, point release",
+        round(point["applyPeakKiB"] / 1024.0, 1), "MiB", 12, "<=", "<= 12 MiB (peak RSS goal)",
+        details=details))
+    agent = {}
+    for name in ("bydelta", "full"):
+        up = load_json(os.path.join(a.dir, "agent-%s.json" % name), {})
+        hwm = load_json(os.path.join(a.dir, "agent-%s-hwm.json" % name), {})
+        st = up.get("stages", {})
+        try:
+            with open(os.path.join(a.dir, "agent-%s.used" % name)) as f:
+                used = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            used = None
+        agent[name] = {"status": up.get("status"), "message": up.get("message"),
+                       "vmHwmKiB": hwm.get("vmHwmKiB"), "deltaUsed": used,
+                       "downloadingMs": st["verifying"] - st["downloading"]
+                       if "verifying" in st and "downloading" in st else None}
+    details["agent"] = agent
+    d, f = agent["bydelta"], agent["full"]
+    ok = d["status"] == 2 and f["status"] == 2 and d["deltaUsed"] == 1 and d["vmHwmKiB"]
+    record(a.results, figure(
+        "delta_agent_rss", "peak RSS (VmHWM) of the agent, upgrade %s -> %s by delta "
+        "(downloading stage %s ms, full package %s ms)" % (
+            a.v1, a.v2, d["downloadingMs"], f["downloadingMs"]),
+        round(d["vmHwmKiB"] / 1024.0, 1) if ok else None, "MiB", 12, "<=",
+        "<= 12 MiB (peak RSS goal)",
+        baseline={"label": "full package", "value": round(f["vmHwmKiB"] / 1024.0, 1)
+                  if f.get("vmHwmKiB") else None, "unit": "MiB"},
+        details=details, missing=None if ok else "not measured (see details)"))
+    if padded:
+        record(a.results, figure(
+            "delta_apply_rss_padded", "peak RSS of delta-apply, %d-byte package (%d MiB padding),"
+            " delta %d bytes, apply %.2f s" % (padded["packageBytes"], a.pad,
+                                              padded["deltaBytes"], padded["applyS"]),
+            round(padded["applyPeakKiB"] / 1024.0, 1), "MiB", 12, "<=",
+            "<= 12 MiB (peak RSS goal)", details=details))
+    print(json.dumps(details, indent=1))
+
+
 def cmd_record(a):
     fig = json.loads(a.json)
     record(a.results, fig)
@@ -932,6 +1018,14 @@ def main():
     s.add_argument("--timeout", type=int, default=300)
     s.add_argument("--results", required=True)
     s.set_defaults(fn=cmd_hostile)
+
+    s = sub.add_parser("delta")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--pad", type=int, required=True)
+    s.add_argument("--v1", required=True)
+    s.add_argument("--v2", required=True)
+    s.add_argument("--results", required=True)
+    s.set_defaults(fn=cmd_delta)
 
     s = sub.add_parser("record")
     s.add_argument("--results", required=True)

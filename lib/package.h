@@ -193,7 +193,8 @@ int molt_pkg_tree_check(const char *dir, struct molt_err *err);
 
 /* ---- building (molt-pack) ------------------------------------------------ */
 
-enum molt_pkg_compress { MOLT_PKG_GZIP, MOLT_PKG_ZSTD };
+/* MOLT_PKG_TAR: the uncompressed archive (delta bases and targets, lib/delta.h). */
+enum molt_pkg_compress { MOLT_PKG_GZIP, MOLT_PKG_ZSTD, MOLT_PKG_TAR };
 
 struct molt_pkg_build_opts {
     const char *src_dir; /* the version tree: bin/molt-agent, ... */
@@ -212,5 +213,24 @@ struct molt_pkg_build_opts {
  * <package>.statement.json. package_out (may be NULL) gets the package path. */
 int molt_pkg_build(const struct molt_pkg_build_opts *o, char package_out[PATH_MAX],
                    struct molt_statement *st_out, struct molt_err *err);
+
+/* Writes to outfd the uncompressed archive of an unpacked tree (staged or
+ * installed) exactly as molt_pkg_build wrote it inside the package: its own
+ * manifest.json's bytes first, then the listed entries in manifest order with
+ * the manifest's modes, each file hashed and compared with the manifest as it
+ * is copied. hex/size: the archive's sha256 and length. */
+int molt_pkg_archive_tree(const char *dir, int outfd, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                          struct molt_err *err);
+
+/* Compresses an uncompressed archive the way molt_pkg_build compresses its
+ * package (same libarchive filter and options), feeding the output to out(). */
+typedef int (*molt_pkg_out_fn)(void *ud, const void *buf, size_t n, struct molt_err *err);
+struct molt_pkg_recompress;
+int molt_pkg_recompress_open(struct molt_pkg_recompress **r, enum molt_pkg_compress c,
+                             molt_pkg_out_fn out, void *ud, struct molt_err *err);
+int molt_pkg_recompress_write(struct molt_pkg_recompress *r, const void *buf, size_t n,
+                              struct molt_err *err);
+/* Flushes (rc 0) and frees; on any earlier failure just frees. NULL is a no-op. */
+int molt_pkg_recompress_close(struct molt_pkg_recompress *r, int flush, struct molt_err *err);
 
 #endif

@@ -211,8 +211,9 @@ static int write_file_data(struct archive *a, struct sink *s, int srcfd,
             rc = molt_err_errno(err, "read %s", f->path);
         else if (n == 0)
             break;
-        else if ((rc = molt_pkg_hasher_update(&h, buf, (size_t)n, err)) == 0 &&
-                 archive_write_data(a, buf, (size_t)n) != n)
+        else if ((rc = molt_pkg_hasher_update(&h, buf, (size_t)n, err)) < 0)
+            molt_err_prefix(err, "%s", f->path);
+        else if (archive_write_data(a, buf, (size_t)n) != n)
             rc = archive_err(a, s, f->path, err);
     }
     close(fd);
@@ -263,6 +264,20 @@ static int write_manifest_entry(struct archive *a, struct sink *s, const char *t
     return rc;
 }
 
+/* The compression of every package in one place: molt_pkg_recompress must give
+ * a build's bytes again (delta packages rebuild the signed file from its archive).
+ * No padding of the last block: the archive ends where its data does. */
+static int set_compression(struct archive *a, enum molt_pkg_compress c)
+{
+    int rc = ARCHIVE_OK;
+
+    if (c == MOLT_PKG_ZSTD)
+        rc = archive_write_add_filter_zstd(a);
+    else if (c == MOLT_PKG_GZIP && (rc = archive_write_add_filter_gzip(a)) == ARCHIVE_OK)
+        rc = archive_write_set_options(a, "gzip:!timestamp");
+    return rc == ARCHIVE_OK ? archive_write_set_bytes_in_last_block(a, 1) : rc;
+}
+
 static int write_archive(int outfd, int srcfd, const struct molt_manifest *m, const char *text,
                          size_t len, enum molt_pkg_compress compress, char hex[65], uint64_t *size,
                          struct molt_err *err)
@@ -277,11 +292,7 @@ static int write_archive(int outfd, int srcfd, const struct molt_manifest *m, co
     if (rc < 0)
         goto out;
     if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-        (compress == MOLT_PKG_ZSTD ? archive_write_add_filter_zstd(a)
-                                   : archive_write_add_filter_gzip(a)) != ARCHIVE_OK ||
-        (compress == MOLT_PKG_GZIP &&
-         archive_write_set_options(a, "gzip:!timestamp") != ARCHIVE_OK) ||
-        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+        set_compression(a, compress) != ARCHIVE_OK ||
         archive_write_open(a, &s, NULL, sink_write, NULL) != ARCHIVE_OK) {
         rc = archive_err(a, &s, "open", err);
         goto out;
@@ -498,5 +509,120 @@ int molt_pkg_build(const struct molt_pkg_build_opts *o, char package_out[PATH_MA
     }
     molt_pkg_manifest_free(&m);
     free(text);
+    return rc;
+}
+
+int molt_pkg_archive_tree(const char *dir, int outfd, char hex[MOLT_PKG_SHA256_HEX], uint64_t *size,
+                          struct molt_err *err)
+{
+    struct molt_manifest m;
+    char path[PATH_MAX];
+    char *text = NULL;
+    size_t len = 0;
+    int srcfd = -1;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    rc = molt_fs_join(path, sizeof(path), dir, MOLT_PKG_MANIFEST_NAME, err);
+    if (rc == 0)
+        rc = molt_fs_read_file(path, 4u << 20, &text, &len, err);
+    if (rc == 0 && (rc = molt_pkg_manifest_parse(text, len, NULL, &m, err)) < 0)
+        molt_err_prefix(err, "%s", path);
+    if (rc == 0 && (srcfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        rc = molt_err_errno(err, "open %s", dir);
+    /* The manifest's exact bytes and order: the archive a build wrote around them. */
+    if (rc == 0)
+        rc = write_archive(outfd, srcfd, &m, text, len, MOLT_PKG_TAR, hex, size, err);
+    if (srcfd >= 0)
+        close(srcfd);
+    molt_pkg_manifest_free(&m);
+    free(text);
+    return rc;
+}
+
+struct molt_pkg_recompress {
+    struct archive *a;
+    molt_pkg_out_fn out;
+    void *ud;
+    struct molt_err err;
+    int failed;
+    int discard; /* freed without a flush: archive_write_free's own close writes nowhere */
+};
+
+static la_ssize_t recompress_sink(struct archive *a, void *ud, const void *buf, size_t n)
+{
+    struct molt_pkg_recompress *r = ud;
+
+    if (r->discard)
+        return (la_ssize_t)n;
+    if (r->out(r->ud, buf, n, &r->err) < 0) {
+        r->failed = 1;
+        archive_set_error(a, EIO, "%s", r->err.msg);
+        return -1;
+    }
+    return (la_ssize_t)n;
+}
+
+static int recompress_err(struct molt_pkg_recompress *r, const char *what, struct molt_err *err)
+{
+    if (r->failed) {
+        if (err)
+            *err = r->err;
+        return r->err.code;
+    }
+    return molt_err_set(err, MOLT_E_IO, "recompress: %s: %s", what,
+                        archive_error_string(r->a) ? archive_error_string(r->a) : "error");
+}
+
+int molt_pkg_recompress_open(struct molt_pkg_recompress **out, enum molt_pkg_compress c,
+                             molt_pkg_out_fn fn, void *ud, struct molt_err *err)
+{
+    struct molt_pkg_recompress *r = calloc(1, sizeof(*r));
+    struct archive_entry *e = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (!r || !(r->a = archive_write_new()) || !(e = archive_entry_new())) {
+        rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+        goto out;
+    }
+    r->out = fn;
+    r->ud = ud;
+    /* The raw format passes one entry's data through the filter untouched. */
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_pathname(e, "archive");
+    if (archive_write_set_format_raw(r->a) != ARCHIVE_OK || set_compression(r->a, c) != ARCHIVE_OK ||
+        archive_write_open(r->a, r, NULL, recompress_sink, NULL) != ARCHIVE_OK ||
+        archive_write_header(r->a, e) != ARCHIVE_OK)
+        rc = recompress_err(r, "open", err);
+out:
+    archive_entry_free(e);
+    if (rc < 0)
+        molt_pkg_recompress_close(r, 0, NULL);
+    else
+        *out = r;
+    return rc;
+}
+
+int molt_pkg_recompress_write(struct molt_pkg_recompress *r, const void *buf, size_t n,
+                              struct molt_err *err)
+{
+    if (n > 0 && archive_write_data(r->a, buf, n) != (la_ssize_t)n)
+        return recompress_err(r, "write", err);
+    return 0;
+}
+
+int molt_pkg_recompress_close(struct molt_pkg_recompress *r, int flush, struct molt_err *err)
+{
+    int rc = 0;
+
+    if (!r)
+        return 0;
+    if (r->a && flush && archive_write_close(r->a) != ARCHIVE_OK)
+        rc = recompress_err(r, "close", err);
+    r->discard = 1;
+    if (r->a)
+        archive_write_free(r->a);
+    free(r);
     return rc;
 }

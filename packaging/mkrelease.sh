@@ -24,6 +24,9 @@ Makes BUILDS_DIR/molt-V-linux-ARCH.tar.gz (or .tar.zst) with its .statement.json
   --pad-mib N         add share/molt/pad.bin, N MiB of random bytes (big packages)
   --molt-pack FILE    molt-pack to use (default B/packaging/molt-pack)
   --created MS        creation time in the statement (ms since the epoch)
+  --delta-from PKG    also make a delta from the earlier release PKG (repeatable):
+                      OUT/molt-<its version>-to-V-linux-<arch>.delta, which the reference
+                      control plane offers to hosts running that version
   -h, --help          show this help
 EOF
 }
@@ -31,13 +34,13 @@ EOF
 die() { echo "mkrelease.sh: $*" >&2; exit 1; }
 
 BUILD_DIR="" VERSION="" KEYS="" KEY="" OUT="" ARCH="" MIN="" RELEASE="" AGENT="" INSTALLER=""
-COMPRESS=gzip PAD=0 MOLT_PACK="" CREATED=""
+COMPRESS=gzip PAD=0 MOLT_PACK="" CREATED="" DELTA_FROM=()
 while [ $# -gt 0 ]; do
     opt=$1
     case "$opt" in
     -h|--help) usage; exit 0 ;;
     --build-dir|--version|--keys|--key|--out|--arch|--min-version|--release|--agent|--installer|\
-    --compress|--pad-mib|--molt-pack|--created)
+    --compress|--pad-mib|--molt-pack|--created|--delta-from)
         [ $# -ge 2 ] || die "$opt needs a value"
         val=$2
         shift 2
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
         --pad-mib) PAD=$val ;;
         --molt-pack) MOLT_PACK=$val ;;
         --created) CREATED=$val ;;
+        --delta-from) DELTA_FROM+=("$val") ;;
         esac
         ;;
     *) usage >&2; die "unknown argument: $opt" ;;
@@ -110,3 +114,10 @@ args=(build --quiet --version "$VERSION" --arch "$ARCH" --compress "$COMPRESS")
 PKG="$OUT/molt-$VERSION-linux-$ARCH.$EXT"
 "$MOLT_PACK" sign --quiet --key "$KEY" "$PKG"
 echo "$PKG"
+for base in ${DELTA_FROM[@]+"${DELTA_FROM[@]}"}; do
+    bv=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' "$base.statement.json" 2>/dev/null)
+    [ -n "$bv" ] || die "--delta-from $base: no version in $base.statement.json"
+    delta="$OUT/molt-$bv-to-$VERSION-linux-$ARCH.delta"
+    "$MOLT_PACK" delta --quiet --from "$base" "$PKG" -o "$delta" || die "delta from $base failed"
+    echo "$delta"
+done

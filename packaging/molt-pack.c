@@ -1,13 +1,16 @@
 /* molt-pack.c: the release tool: keygen, build, sign, verify (docs/package-format.md).
  * Exit status: 0 success, 1 failure (the reason on stderr), 2 usage error. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "delta.h"
 #include "fs.h"
 #include "host.h"
 #include "log.h"
@@ -33,13 +36,19 @@ static const char usage[] =
     "         PACKAGE [STATEMENT SIGNATURE]\n"
     "                         verify as an agent would; STATEMENT and SIGNATURE default to\n"
     "                         PACKAGE.statement.json and PACKAGE.sig\n"
+    "  delta --from OLD_PACKAGE [--level N] NEW_PACKAGE -o DELTA\n"
+    "                         make a delta package: a patch that rebuilds NEW_PACKAGE from\n"
+    "                         OLD_PACKAGE's (or an installed tree's) uncompressed archive\n"
+    "  delta-apply --from OLD_PACKAGE|--base-tree DIR --statement STATEMENT DELTA -o OUT\n"
+    "                         rebuild the package STATEMENT describes from DELTA\n"
     "  keyid FILE             print the key id of a .pub or .key file\n"
     "  arch                   print this host's package arch (amd64, aarch64, ...)\n"
     "  channel SUBCOMMAND     create, edit, sign, verify or show a release channel\n"
     "                         ('molt-pack channel --help')\n"
     "\n"
     "Options:\n"
-    "  -o, --out PATH         keygen: key directory; build: output package file or directory\n"
+    "  -o, --out PATH         keygen: key directory; build: output package file or directory;\n"
+    "                         delta: the delta; delta-apply: the rebuilt package\n"
     "      --version V        build: the package's version; verify: the version expected\n"
     "      --arch A           build: target arch; verify: host arch to check against\n"
     "      --os OS            build: target os (default linux); verify: host os\n"
@@ -48,6 +57,10 @@ static const char usage[] =
     "      --compress C       build: gzip (default) or zstd\n"
     "      --created MS       build: creation time in ms since the epoch (default\n"
     "                         SOURCE_DATE_EPOCH, else now)\n"
+    "      --from PACKAGE     delta: the older package; delta-apply: the base's package\n"
+    "      --base-tree DIR    delta-apply: rebuild the base from an installed tree\n"
+    "      --statement FILE   delta-apply: the new package's statement (size, sha256)\n"
+    "      --level N          delta: zstd level, 1..22 (default 19; 9 for archives over 32 MiB)\n"
     "  -k, --key FILE         sign: the private key\n"
     "      --keys DIR         verify: directory of trusted *.pub keys\n"
     "      --running R        verify: running version for the minimum-version check\n"
@@ -68,11 +81,17 @@ enum {
     OPT_KEYS,
     OPT_RUNNING,
     OPT_NO_CONTENTS,
+    OPT_FROM,
+    OPT_BASE_TREE,
+    OPT_STATEMENT,
+    OPT_LEVEL,
 };
 
 struct args {
     const char *out, *version, *arch, *os, *min_version, *release, *compress, *key, *keys, *running;
+    const char *from, *base_tree, *statement;
     long long created;
+    int level;
     int no_contents, quiet;
     const char *help; /* the command's --help */
     char **rest;
@@ -106,6 +125,10 @@ static int parse_args(int argc, char **argv, const char *help, struct args *a)
         {"keys", required_argument, NULL, OPT_KEYS},
         {"running", required_argument, NULL, OPT_RUNNING},
         {"no-contents", no_argument, NULL, OPT_NO_CONTENTS},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"base-tree", required_argument, NULL, OPT_BASE_TREE},
+        {"statement", required_argument, NULL, OPT_STATEMENT},
+        {"level", required_argument, NULL, OPT_LEVEL},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -158,6 +181,23 @@ static int parse_args(int argc, char **argv, const char *help, struct args *a)
         case OPT_NO_CONTENTS:
             a->no_contents = 1;
             break;
+        case OPT_FROM:
+            a->from = optarg;
+            break;
+        case OPT_BASE_TREE:
+            a->base_tree = optarg;
+            break;
+        case OPT_STATEMENT:
+            a->statement = optarg;
+            break;
+        case OPT_LEVEL: {
+            char *end = NULL;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 1 || v > 22)
+                return usage_error("--level: not a zstd level 1..22: ", optarg);
+            a->level = (int)v;
+            break;
+        }
         case 'q':
             a->quiet = 1;
             break;
@@ -293,6 +333,94 @@ static int cmd_verify(struct args *a)
     return 0;
 }
 
+/* Temporary archives go beside the output: they are as large as the packages unpacked. */
+static void out_dir(const char *out, char dir[PATH_MAX])
+{
+    snprintf(dir, PATH_MAX, "%s", out);
+    if (strrchr(dir, '/'))
+        *strrchr(dir, '/') = '\0';
+    else
+        snprintf(dir, PATH_MAX, ".");
+    if (!*dir)
+        snprintf(dir, PATH_MAX, "/");
+}
+
+static int cmd_delta(struct args *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_delta_header h;
+    char dir[PATH_MAX];
+
+    if (!a->from || !a->out || a->nrest != 1)
+        return usage_error("delta: needs --from OLD_PACKAGE NEW_PACKAGE -o DELTA", NULL);
+    out_dir(a->out, dir);
+    if (molt_delta_make(a->from, a->rest[0], a->out, a->level, dir, &h, &err) < 0)
+        return fail("delta", &err);
+    if (!a->quiet)
+        printf("%s: %llu bytes for a package of %llu bytes (%.1f%%)\n", a->out,
+               (unsigned long long)(h.patch_size + MOLT_DELTA_HEADER_SIZE),
+               (unsigned long long)h.package_size,
+               100.0 * (double)(h.patch_size + MOLT_DELTA_HEADER_SIZE) / (double)h.package_size);
+    return 0;
+}
+
+static int apply_to(const char *delta, const struct molt_delta_base *base,
+                    const struct molt_statement *st, const char *out, struct molt_err *err)
+{
+    char tmp[PATH_MAX];
+    int in = -1, fd = -1, rc;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", out) >= (int)sizeof(tmp))
+        return molt_err_set(err, MOLT_E_LIMIT, "path too long: %s", out);
+    in = open(delta, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return molt_err_errno(err, "open %s", delta);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    rc = fd < 0 ? molt_err_errno(err, "create %s", tmp)
+                : molt_delta_apply(in, base, st->size, st->sha256, fd, NULL, err);
+    if (rc == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+        rc = molt_err_errno(err, "sync %s", tmp);
+    if (rc == 0 && rename(tmp, out) < 0)
+        rc = molt_err_errno(err, "rename %s to %s", tmp, out);
+    if (rc < 0 && fd >= 0)
+        unlink(tmp);
+    if (fd >= 0)
+        close(fd);
+    close(in);
+    return rc;
+}
+
+static int cmd_delta_apply(struct args *a)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_delta_base base = {0};
+    struct molt_statement st;
+    char dir[PATH_MAX];
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!a->from == !a->base_tree || !a->statement || !a->out || a->nrest != 1)
+        return usage_error("delta-apply: needs --from OLD_PACKAGE or --base-tree DIR, "
+                           "--statement STATEMENT, DELTA and -o OUT", NULL);
+    out_dir(a->out, dir);
+    rc = molt_fs_read_file(a->statement, MOLT_PKG_STATEMENT_MAX, &text, &len, &err);
+    if (rc == 0 && (rc = molt_pkg_statement_parse(text, len, &st, &err)) < 0)
+        molt_err_prefix(&err, "%s", a->statement);
+    if (rc == 0)
+        rc = a->from ? molt_delta_base_from_package(a->from, dir, &base, &err)
+                     : molt_delta_base_from_tree(a->base_tree, dir, &base, &err);
+    if (rc == 0 && (rc = apply_to(a->rest[0], &base, &st, a->out, &err)) < 0)
+        molt_err_prefix(&err, "%s", a->rest[0]);
+    molt_delta_base_close(&base);
+    free(text);
+    if (rc < 0)
+        return fail("delta-apply", &err);
+    if (!a->quiet)
+        printf("%s\n", a->out);
+    return 0;
+}
+
 static int cmd_keyid(struct args *a)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -347,6 +475,17 @@ int main(int argc, char **argv)
          "                       [--no-contents] [-q] PACKAGE [STATEMENT SIGNATURE]\n"
          "Verifies PACKAGE as an agent would; STATEMENT and SIGNATURE default to\n"
          "PACKAGE.statement.json and PACKAGE.sig. See molt-pack(1).\n"},
+        {"delta", cmd_delta,
+         "Usage: molt-pack delta --from OLD_PACKAGE [--level N] NEW_PACKAGE -o DELTA\n"
+         "Makes a delta package: a zstd patch that rebuilds NEW_PACKAGE byte for byte from\n"
+         "the uncompressed archive of OLD_PACKAGE (which an agent rebuilds from its installed\n"
+         "tree). NEW_PACKAGE's statement and signature still cover the result. See molt-pack(1).\n"},
+        {"delta-apply", cmd_delta_apply,
+         "Usage: molt-pack delta-apply --from OLD_PACKAGE|--base-tree DIR --statement STATEMENT\n"
+         "                             DELTA -o OUT\n"
+         "Rebuilds the package STATEMENT describes from DELTA and the base (OLD_PACKAGE's\n"
+         "archive, or the archive of the installed tree DIR); OUT is written only when it has\n"
+         "the statement's size and sha256. See molt-pack(1).\n"},
         {"keyid", cmd_keyid,
          "Usage: molt-pack keyid FILE\n"
          "Prints the key id of a .pub or .key file. See molt-pack(1).\n"},

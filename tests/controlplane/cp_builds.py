@@ -8,6 +8,7 @@ while the server runs.
 """
 
 import base64
+import hashlib
 import json
 import os
 import sys
@@ -70,6 +71,7 @@ class BuildIndex:
         self._key = None
         self._builds = []
         self._bad = {}
+        self._delta_sums = {}  # (path, mtime_ns, size) -> sha256 of a delta file
 
     def _scan_key(self):
         try:
@@ -160,6 +162,30 @@ class BuildIndex:
     def for_platform(self, os_name, arch):
         o, a = norm_os(os_name), norm_arch(arch)
         return [b for b in self.refresh() if b.os == o and b.arch == a]
+
+    def delta_for(self, base, b, base_url):
+        """The `build.delta` object for a collector running `base`, or None: a delta that
+        `molt-pack delta` wrote into the directory as molt-<base>-to-<version>-<os>-<arch>.delta
+        (docs/protocol.md, section 3). Its size and sha256 are the file's as it is now."""
+        name = "molt-%s-to-%s-%s-%s.delta" % (base, b.version, b.os, b.arch)
+        path = os.path.join(self.dir, name)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (path, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            digest = self._delta_sums.get(key)
+        if digest is None:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            digest = h.hexdigest()
+            with self._lock:
+                self._delta_sums[key] = digest
+        return {"baseVersion": base, "url": base_url + "/builds/" + name, "size": st.st_size,
+                "sha256": digest}
 
     def find(self, version, os_name, arch):
         for b in self.for_platform(os_name, arch):

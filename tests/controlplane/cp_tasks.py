@@ -391,6 +391,9 @@ class Tasks:
             "expiresAt": t["request_time"] + self.cfg.task_timeout_ms,
             "build": b.command_object(base_url, json.loads(t["mirrors"] or "null")),
         }
+        delta = self.builds.delta_for(c["collector_version"], b, base_url)
+        if delta is not None:
+            cmd["build"]["delta"] = delta
         if t["max_rate"] is not None:
             cmd["maxBytesPerSecond"] = t["max_rate"]
         return cmd, repeat

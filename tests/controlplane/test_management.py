@@ -2,6 +2,7 @@
 """The management API against the seed documents: every endpoint's success and documented error
 paths, paging, the ETag flow, name rules, 415, and upgrade task creation and status."""
 
+import hashlib
 import os
 import sys
 import unittest
@@ -341,6 +342,22 @@ class ManagementTest(cptest.ServerTestCase):
         tid = self.srv.create_task(b.id, "20.2-100")
         self.assertNotIn("maxBytesPerSecond", self.srv.task(tid))
         self.assertNotIn("maxBytesPerSecond", b.heartbeat().json["command"])
+
+    def test_command_offers_a_delta(self):
+        # build.delta names molt-<base>-to-<version>-<os>-<arch>.delta when the collector runs
+        # <base>; its size and sha256 are the file's as it is now; other collectors get none.
+        a, b = self.agent(), self.agent(version="20.1-1")
+        data = os.urandom(300)
+        name = "molt-20.1-2749-to-20.2-100-linux-amd64.delta"
+        with open(os.path.join(self.srv.builds, name), "wb") as f:
+            f.write(data)
+        self.srv.create_task(a.id, "20.2-100")
+        d = a.heartbeat().json["command"]["build"]["delta"]
+        self.assertEqual(d["baseVersion"], "20.1-2749")
+        self.assertTrue(d["url"].endswith("/builds/" + name), d["url"])
+        self.assertEqual((d["size"], d["sha256"]), (300, hashlib.sha256(data).hexdigest()))
+        self.srv.create_task(b.id, "20.2-100")
+        self.assertNotIn("delta", b.heartbeat().json["command"]["build"])
 
     def test_create_task_with_mirrors(self):
         # mirrors ride on each build as downloadUrls (the package's name on each base, in order,

@@ -16,6 +16,8 @@ UPGRADE_TESTS += tests/e2e/upgrade_mirrors.sh
 EXTRA_DIST += tests/e2e/lib/mirror_stub.py
 # Switch windows (issue 19).
 UPGRADE_TESTS += tests/e2e/upgrade_window.sh
+# Delta upgrades (issue 18): a good delta, a corrupted one that falls back to the full package.
+UPGRADE_TESTS += tests/e2e/upgrade_delta.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/lib/upgrade.sh
 # The agent configuration of the upgrade tests, the demo and the benchmarks.

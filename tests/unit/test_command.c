@@ -10,6 +10,11 @@
 #include "json.h"
 #include "log.h"
 
+#define SHA_LOWER "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define DELTA_JSON(base, url, size)                                                                \
+    "{\"baseVersion\":\"" base "\",\"url\":\"" url "\",\"size\":" size ",\"sha256\":\"" SHA_LOWER   \
+    "\"}"
+
 static void test_command_valid(void **state)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -45,6 +50,17 @@ static void test_command_valid(void **state)
     assert_int_equal(tu_parse_command(tu_upgrade_json("maxBytesPerSecond", "1099511627776"), &cmd,
                                       &err), 0);
     assert_int_equal(cmd.max_rate, 1099511627776LL);
+    molt_command_free(&cmd);
+    /* A delta next to the build (docs/protocol.md, build.delta); absent: none. */
+    assert_int_equal(cmd.build.delta.present, 0);
+    assert_int_equal(tu_parse_command(tu_upgrade_json("build.delta", DELTA_JSON("20.1-2749", "/d",
+                                                                                "3964")),
+                                      &cmd, &err), 0);
+    assert_int_equal(cmd.build.delta.present, 1);
+    assert_string_equal(cmd.build.delta.base_version, "20.1-2749");
+    assert_string_equal(cmd.build.delta.url, "/d");
+    assert_int_equal(cmd.build.delta.size, 3964);
+    assert_string_equal(cmd.build.delta.sha256, SHA_LOWER);
     molt_command_free(&cmd);
     /* An absolute https URL is fine too. */
     assert_int_equal(tu_parse_command(tu_upgrade_json("build.url", "\"https://cp.example/b.tgz\""),
@@ -102,6 +118,15 @@ static void test_command_hostile(void **state)
         { "build.url", "\"/a b\"", "url" },
         { "build.url", "\"/a\\nb\"", "url" },
         { "build.url", "\"\"", "url" },
+        { "build.delta", "[]", "delta" },
+        { "build.delta", DELTA_JSON("../x", "/d", "5"), "delta: field 'baseVersion'" },
+        { "build.delta", DELTA_JSON("20.1-1", "file:///etc/passwd", "5"), "delta: field 'url'" },
+        { "build.delta", DELTA_JSON("20.1-1", "/d", "0"), "delta: field 'size'" },
+        { "build.delta", DELTA_JSON("20.1-1", "/d", "4294967296"), "delta: field 'size'" },
+        { "build.delta", "{\"baseVersion\":\"20.1-1\",\"url\":\"/d\",\"size\":5,"
+                         "\"sha256\":\"00\"}", "delta: field 'sha256'" },
+        { "build.delta", "{\"baseVersion\":\"20.1-1\",\"size\":5,\"sha256\":\"" SHA_LOWER "\"}",
+          "delta" },
         /* downloadUrls: a malicious server's mirrors. */
         { "build.downloadUrls", "\"https://m.example/p\"", "downloadUrls" },
         { "build.downloadUrls", "{}", "downloadUrls" },

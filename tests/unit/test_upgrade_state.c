@@ -121,10 +121,48 @@ static void test_upgrade_state_keeps_source(void **state)
     tu_rmtree(dir);
 }
 
+/* build.delta survives a restart too: a resumed task can still take the delta. */
+static void test_upgrade_state_keeps_delta(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_upgrade_state t, back;
+    struct molt_command cmd;
+    char dir[PATH_MAX];
+
+    tu_mkdtemp(dir);
+    for (int with = 0; with <= 1; with++) {
+        tu_command(&cmd, "79", "999.0-1", "999.0-1");
+        if (with) {
+            cmd.build.delta.present = 1;
+            snprintf(cmd.build.delta.base_version, sizeof(cmd.build.delta.base_version), "1.0-1");
+            snprintf(cmd.build.delta.url, sizeof(cmd.build.delta.url), "/builds/x.delta");
+            cmd.build.delta.size = 3964;
+            memset(cmd.build.delta.sha256, 'a', 64);
+            cmd.build.delta.sha256[64] = '\0';
+        }
+        assert_int_equal(
+            molt_upgrade_state_from_command(&t, &cmd, "1.0-1", "/var/lib/molt/upgrade", &err), 0);
+        molt_command_free(&cmd);
+        assert_int_equal(molt_upgrade_state_save(dir, &t, &err), 0);
+        assert_int_equal(molt_upgrade_state_load(dir, &back, &err), 0);
+        assert_int_equal(back.build.delta.present, with);
+        if (with) {
+            assert_string_equal(back.build.delta.base_version, "1.0-1");
+            assert_string_equal(back.build.delta.url, "/builds/x.delta");
+            assert_int_equal(back.build.delta.size, 3964);
+            assert_string_equal(back.build.delta.sha256, t.build.delta.sha256);
+        }
+        molt_upgrade_state_free(&back);
+        molt_upgrade_state_free(&t);
+    }
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upgrade_state_task_dir_checked),
+        cmocka_unit_test(test_upgrade_state_keeps_delta),
         cmocka_unit_test(test_upgrade_state_keeps_rate),
         cmocka_unit_test(test_upgrade_state_keeps_source),
     };
