@@ -309,6 +309,7 @@ static int init_steps(struct molt_agent *a, const char *config_path,
              a->conf.agent.name[0] ? a->conf.agent.name : a->host.host_name);
     a->st.interval_ms = a->conf.agent.heartbeat_interval_ms;
     load_identity(a);
+    molt_trust_configure(&a->trust, &a->conf, a->state_dir);
     /* A first retry never waits longer than a heartbeat would have. */
     molt_backoff_init(&a->hb_backoff,
                       a->conf.agent.heartbeat_interval_ms < MOLT_BACKOFF_BASE_MS
@@ -344,6 +345,8 @@ int molt_agent_init(struct molt_agent *a, const char *config_path,
     a->lock_fd = -1;
     a->wake_fd = -1;
     a->start_mono_ms = molt_host_monotonic_ms();
+    if (molt_trust_init(&a->trust, err) < 0)
+        return MOLT_EXIT_FATAL;
     if (config_path)
         snprintf(a->config_path, sizeof(a->config_path), "%s", config_path);
     return init_steps(a, config_path, parts, err);
@@ -357,6 +360,7 @@ void molt_agent_cleanup(struct molt_agent *a)
         a->pipeline->shutdown(a);
     molt_http_free(a->http);
     a->http = NULL;
+    molt_trust_cleanup(&a->trust);
     signal_agent = NULL;
     if (a->wake_fd >= 0)
         close(a->wake_fd);
@@ -606,6 +610,18 @@ static int on_command(struct molt_agent *a, struct loop *l, struct molt_hb_reply
     return fresh;
 }
 
+/* The channel a heartbeat reply announced; a failure or refusal is logged by
+ * trust.c and leaves the channel in force. */
+static void fetch_channel(struct molt_agent *a, int64_t serial, int64_t now)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char token[MOLT_TOKEN_MAX + 1];
+
+    if (molt_agent_token(a, token, sizeof(token), &err) == 0)
+        molt_trust_fetch(&a->trust, a->http, token, serial, now, &err);
+    explicit_bzero(token, sizeof(token));
+}
+
 static void heartbeat_ok(struct molt_agent *a, struct loop *l, struct molt_hb_reply *hr,
                          int64_t now)
 {
@@ -625,6 +641,9 @@ static void heartbeat_ok(struct molt_agent *a, struct loop *l, struct molt_hb_re
         if (a->first_ack_fn)
             a->first_ack_fn(a, a->first_ack_arg);
     }
+    /* Before the command: it is admitted against the newest channel. */
+    if (molt_trust_wants(&a->trust, hr->channel_serial, now))
+        fetch_channel(a, hr->channel_serial, now);
     int fresh = on_command(a, l, hr);
     if (l->long_poll) {
         /* The next heartbeat goes at once (the server holds it), but not sooner than half
@@ -698,6 +717,7 @@ static int send_heartbeat(struct molt_agent *a, int64_t wait_ms, struct molt_htt
         .abort_fn = wait_ms > 0 ? long_poll_abort : molt_agent_poll_tick,
         .abort_arg = a,
     };
+    molt_trust_view(&a->trust, molt_host_realtime_ms(), &q.channel);
     rc = molt_heartbeat_send(a->http, &q, rep, out, err);
     explicit_bzero(token, sizeof(token));
     return rc;
@@ -763,6 +783,7 @@ static void do_reload(struct molt_agent *a, struct loop *l, int64_t now)
     }
     pthread_mutex_unlock(&a->mu);
     setup_logging(&c);
+    molt_trust_configure(&a->trust, &a->conf, a->state_dir);
     a->host.read_mono_ms = 0;    /* the next heartbeat reads the host facts again */
     a->hb_backoff.max_ms = a->outbox_backoff.max_ms = c.agent.backoff_max_ms;
     if (!l->server_interval)

@@ -31,6 +31,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "task.h"
+#include "trust.h"
 
 enum molt_exit {
     MOLT_EXIT_OK = 0,        /* stopped by SIGTERM/SIGINT */
@@ -102,6 +103,8 @@ struct molt_agent {
 
     /* The task slot and the final reports (its own lock; task.h). */
     struct molt_tasks tasks;
+    /* The release channel in force (its own lock; trust.h). */
+    struct molt_trust trust;
 
     /* Set from signal handlers and other threads. */
     volatile sig_atomic_t stop;

@@ -23,12 +23,17 @@ static struct json_object *host_facts(const struct molt_host *host)
 }
 
 struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os_time_ms,
+                                        const struct molt_hb_channel *channel,
                                         const struct molt_report *task)
 {
     struct json_object *o = host_facts(host);
 
     json_object_object_add(o, "osTime", json_object_new_int64(os_time_ms));
     json_object_object_add(o, "uptimeMs", json_object_new_int64(host->uptime_ms));
+    json_object_object_add(o, "channelName", json_object_new_string(channel->name));
+    json_object_object_add(o, "channelSerial", json_object_new_int64(channel->serial));
+    json_object_object_add(o, "channelAgeMs", json_object_new_int64(channel->age_ms));
+    json_object_object_add(o, "channelState", json_object_new_string(channel->state));
     json_object_object_add(o, "task", task ? molt_report_to_json(task) : NULL);
     return o;
 }
@@ -53,7 +58,8 @@ static int host_members(const struct molt_host *host, char *out, size_t n)
 }
 
 int molt_heartbeat_body_idle(const struct molt_host *host, int64_t os_time_ms,
-                             struct molt_hb_cache *cache, char *out, size_t n)
+                             const struct molt_hb_channel *channel, struct molt_hb_cache *cache,
+                             char *out, size_t n)
 {
     int len;
 
@@ -63,8 +69,13 @@ int molt_heartbeat_body_idle(const struct molt_host *host, int64_t os_time_ms,
             return -1;
         cache->read_mono_ms = host->read_mono_ms;
     }
-    len = snprintf(out, n, "{%s,\"osTime\":%lld,\"uptimeMs\":%lld,\"task\":null}",
-                   cache->members, (long long)os_time_ms, (long long)host->uptime_ms);
+    /* The name is a checked [a-z0-9_] word (molt_channel_name_valid), the state
+     * one of trust.h's constants: nothing to escape. */
+    len = snprintf(out, n, "{%s,\"osTime\":%lld,\"uptimeMs\":%lld,\"channelName\":\"%s\","
+                   "\"channelSerial\":%lld,\"channelAgeMs\":%lld,\"channelState\":\"%s\","
+                   "\"task\":null}",
+                   cache->members, (long long)os_time_ms, (long long)host->uptime_ms, channel->name,
+                   (long long)channel->serial, (long long)channel->age_ms, channel->state);
     return len < 0 || (size_t)len >= n ? -1 : len;
 }
 
@@ -107,8 +118,13 @@ int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_repl
     }
     if ((rc = molt_hb_interval_field(root, &out->interval_ms, err)) < 0 ||
         (rc = molt_json_opt_bool(root, "longPoll", &out->long_poll, err)) < 0 ||
-        (rc = molt_json_opt_int(root, "serverTime", &out->server_time, err)) < 0) {
+        (rc = molt_json_opt_int(root, "serverTime", &out->server_time, err)) < 0 ||
+        (rc = molt_json_opt_int(root, "channelSerial", &out->channel_serial, err)) < 0) {
         molt_err_prefix(err, "heartbeat reply");
+        goto out;
+    }
+    if (out->channel_serial < 0) {
+        rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: field 'channelSerial': negative");
         goto out;
     }
     rc = 0;
@@ -131,9 +147,10 @@ int molt_heartbeat_send(struct molt_http *http, const struct molt_hb_req *q,
     /* Without a task (nearly always) the body is text around cached members: a
      * json-c tree per heartbeat costs a tenth of the heartbeat's instructions. */
     if (!q->task)
-        len = molt_heartbeat_body_idle(q->host, q->os_time_ms, q->cache, idle, sizeof(idle));
+        len = molt_heartbeat_body_idle(q->host, q->os_time_ms, &q->channel, q->cache, idle,
+                                       sizeof(idle));
     if (len < 0) {
-        body = molt_heartbeat_body(q->host, q->os_time_ms, q->task);
+        body = molt_heartbeat_body(q->host, q->os_time_ms, &q->channel, q->task);
         text = molt_json_dump(body);
     }
     if (q->wait_ms > 0)

@@ -11,6 +11,7 @@ agent_libmoltagent_a_SOURCES = \
 	agent/command.c agent/command.h \
 	agent/health.c agent/health.h \
 	agent/heartbeat.c agent/heartbeat.h \
+	agent/trust.c agent/trust.h \
 	agent/identity.c agent/identity.h \
 	agent/outbox.c agent/outbox.h \
 	agent/pipeline.h \

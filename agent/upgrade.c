@@ -338,13 +338,12 @@ static int enter(struct upgrade *u, int stage, struct molt_err *err)
     return 0;
 }
 
-static int authenticate(struct upgrade *u, const struct molt_config *conf,
-                        struct molt_statement *st, struct molt_err *err)
+/* Signatures, the statement for this host, the release channel (trust.h). */
+static int authenticate(struct upgrade *u, struct molt_statement *st, struct molt_err *err)
 {
-    return molt_pkg_authenticate(conf->agent.keys_dir, u->task.build.statement,
-                                 u->task.build.statement_len, u->task.build.signature,
-                                 u->task.build.signature_len, u->task.build.version,
-                                 molt_version_self(), NULL, NULL, st, err);
+    return molt_trust_authenticate(&u->agent->trust, &u->task.build, u->task.build.version,
+                                   molt_host_realtime_ms(), u->agent->machine_id, u->task.local,
+                                   st, err);
 }
 
 /* Size of one file (not following links); 0 when missing. */
@@ -452,7 +451,7 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     int rc;
 
     /* Verify before anything else reads the statement or spends bandwidth. */
-    rc = authenticate(u, conf, st, err);
+    rc = authenticate(u, st, err);
     if (rc < 0)
         return rc;
     /* Nor download what could not be switched to before the deadline. */

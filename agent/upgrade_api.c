@@ -107,18 +107,15 @@ static void local_task_id(char out[MOLT_TASK_ID_MAX + 1])
     snprintf(out, MOLT_TASK_ID_MAX + 1, "9%lld", (long long)molt_host_realtime_ms());
 }
 
-/* Verifies statement and signature (before reading the statement), parses and
- * checks it for this host; expected may be NULL (offline: any version). */
+/* Verifies the build as preflight will (signatures before the statement is
+ * read, the statement for this host, the release channel), so that a bad
+ * request is refused at once; expected may be NULL (offline: any version). */
 static int verify(struct molt_agent *a, const struct molt_build *b, const char *expected,
                   const char *release, struct molt_statement *st, struct molt_err *err)
 {
-    struct molt_config conf;
-    int rc;
+    int rc = molt_trust_authenticate(&a->trust, b, expected, molt_host_realtime_ms(),
+                                     a->machine_id, 1, st, err);
 
-    molt_agent_config(a, &conf);
-    rc = molt_pkg_authenticate(conf.agent.keys_dir, b->statement, b->statement_len, b->signature,
-                               b->signature_len, expected, molt_version_self(), NULL, NULL, st,
-                               err);
     if (rc == 0 && release && *release && strcmp(release, st->release) != 0)
         rc = molt_err_set(err, MOLT_E_VERIFY, "statement is for release '%s', request asked "
                           "for '%s'", st->release, release);

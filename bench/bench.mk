@@ -5,7 +5,7 @@
 # (`make bench BENCH_QUICK=1` works too: make exports command-line variables).
 BENCH_ARGS =
 
-bench: agent/molt-agent installer/molt-installer packaging/molt-pack
+bench: agent/molt-agent installer/molt-installer packaging/molt-pack bench/channel_admit
 	@MOLT_TOP_SRCDIR='$(abs_top_srcdir)' MOLT_TOP_BUILDDIR='$(abs_top_builddir)' \
 	  MOLT_BUILD_VERSION='$(MOLT_VERSION)' PYTHON3='$(PYTHON3)' \
 	  bash '$(abs_top_srcdir)/bench/run.sh' $(BENCH_ARGS)
@@ -18,3 +18,10 @@ bench-clean:
 EXTRA_DIST += bench/README.md bench/run.sh bench/lib.sh bench/bench.py bench/fig-heartbeat.sh \
 	bench/fig-download.sh bench/fig-rate.sh bench/fig-pickup.sh bench/fig-e2e.sh bench/fig-fleet.sh \
 	bench/fig-hostile.sh bench/fig-delta.sh
+
+# The channel figure's timing program (bench/fig-channel.sh): built for make bench only.
+EXTRA_PROGRAMS = bench/channel_admit
+bench_channel_admit_SOURCES = bench/channel_admit.c
+bench_channel_admit_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) -I$(top_srcdir)/agent
+bench_channel_admit_LDADD = $(MOLT_AGENT_LIBS)
+EXTRA_DIST += bench/fig-channel.sh

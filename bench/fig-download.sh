@@ -47,9 +47,7 @@ one_size() { # MIB
     stat -c %s "$pkg" >"$out/bytes"
     env_new "dl-$mib"
     one_agent "bench-dl-$mib"
-    for f in "$pkg" "$pkg.statement.json" "$pkg.sig"; do
-        ln -f "$f" "$CP_BUILDS/" 2>/dev/null || cp "$f" "$CP_BUILDS/"
-    done
+    publish "$pkg"
     if [ "$mib" = "$DL" ]; then
         say "download: baseline (curl, sha256sum, tar) on $(file_mib "$pkg") MiB"
         baseline "$pkg" "$out/baseline" || say "baseline failed"

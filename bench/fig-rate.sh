@@ -18,9 +18,7 @@ pkg=$(release "$REL" "$V2" "" --pad-mib "$MIB") || die "release of $MIB MiB"
 stat -c %s "$pkg" >"$OUT/bytes"
 env_new rate
 DOWNLOAD_MAX_RATE=$CAP one_agent bench-rate
-for f in "$pkg" "$pkg.statement.json" "$pkg.sig"; do
-    ln -f "$f" "$CP_BUILDS/" 2>/dev/null || cp "$f" "$CP_BUILDS/"
-done
+publish "$pkg"
 say "rate: upgrade with the $(file_mib "$pkg") MiB package at download_max_rate = $CAP"
 BPY upgrade --collector "$CID" --old "$V1" --to "$V2" --timeout 1200 \
     --log "$A/agent.log" >"$OUT/upgrade.json"

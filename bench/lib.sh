@@ -85,9 +85,19 @@ release() {
 
 pkg_in() { ls "$1"/molt-*.tar.* | grep -v '\.sig$\|\.statement\.json$' | head -n 1; }
 
-publish() { # PACKAGE...: onto the running control plane
-    local p
-    for p in "$@"; do cp "$p" "$p.statement.json" "$p.sig" "$CP_BUILDS/"; done
+# publish PACKAGE...: onto the running control plane (hard links where it can: big
+# packages), each listed in the control plane's release channel, signed with the trusted key.
+publish() {
+    local p f ch=$CP_BUILDS/stable.channel.json
+    local pack=$MOLT_TOP_BUILDDIR/packaging/molt-pack
+    [ -e "$ch" ] || "$pack" channel create --quiet --name stable "$ch" || return 1
+    for p in "$@"; do
+        for f in "$p" "$p.statement.json" "$p.sig"; do
+            ln -f "$f" "$CP_BUILDS/" 2>/dev/null || cp "$f" "$CP_BUILDS/" || return 1
+        done
+        "$pack" channel add --quiet "$ch" "$p.statement.json" || return 1
+    done
+    "$pack" channel sign --quiet --key "$(ls "$BENCH_CACHE/keys/"*.key)" "$ch"
 }
 
 file_mib() { # FILE: its size in MiB, one decimal

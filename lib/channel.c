@@ -199,11 +199,16 @@ static int check_build(const struct molt_channel *ch, size_t i, struct molt_err 
     return 0;
 }
 
+int molt_channel_name_valid(const char *name)
+{
+    return molt_pkg_is_token(name, sizeof(((struct molt_channel *)0)->name));
+}
+
 int molt_channel_check(const struct molt_channel *ch, struct molt_err *err)
 {
     char shown[200];
 
-    if (!molt_pkg_is_token(ch->name, sizeof(ch->name)))
+    if (!molt_channel_name_valid(ch->name))
         return molt_err_set(err, MOLT_E_PARSE, "field 'name': '%s': only [a-z0-9_] allowed",
                             molt_pkg_printable(ch->name, shown, sizeof(shown)));
     if (ch->serial < 1)
@@ -432,6 +437,17 @@ int molt_channel_admits(const struct molt_channel *ch, int64_t now_ms, const cha
                         const char *version, const char *os, const char *arch,
                         const char *statement_sha256, struct molt_err *err)
 {
+    int rc = molt_channel_admits_local(ch, now_ms, version, os, arch, statement_sha256, err);
+
+    if (rc < 0)
+        return rc;
+    return rollout_admits(ch, molt_channel_find(ch, version, os, arch), now_ms, machine_id, err);
+}
+
+int molt_channel_admits_local(const struct molt_channel *ch, int64_t now_ms, const char *version,
+                              const char *os, const char *arch, const char *statement_sha256,
+                              struct molt_err *err)
+{
     const struct molt_channel_build *b;
     char when[32];
 
@@ -454,7 +470,7 @@ int molt_channel_admits(const struct molt_channel *ch, int64_t now_ms, const cha
                             "%.12s..., channel says %.12s...)",
                             version, os, arch, ch->name,
                             statement_sha256 ? statement_sha256 : "(none)", b->statement_sha256);
-    return rollout_admits(ch, b, now_ms, machine_id, err);
+    return 0;
 }
 
 int molt_channel_replay_check(int64_t kept_serial, const char *kept_sha256,

@@ -49,7 +49,10 @@ struct molt_channel {
  * present with its type, no unknown field, then molt_channel_check(). */
 int molt_channel_parse(const void *buf, size_t len, struct molt_channel *out, struct molt_err *err);
 
-/* The document's rules, shared by parse and format: format, name [a-z0-9_-],
+/* A channel name: 1 to 64 of [a-z0-9_]. */
+int molt_channel_name_valid(const char *name);
+
+/* The document's rules, shared by parse and format: format, name [a-z0-9_],
  * serial >= 1, issued >= 1, expires > issued, floor "" or a version, builds
  * valid and unique by version/os/arch, none below the floor. */
 int molt_channel_check(const struct molt_channel *ch, struct molt_err *err);
@@ -82,6 +85,12 @@ unsigned molt_channel_bucket(const char *machine_id, const char *version);
 int molt_channel_admits(const struct molt_channel *ch, int64_t now_ms, const char *machine_id,
                         const char *version, const char *os, const char *arch,
                         const char *statement_sha256, struct molt_err *err);
+/* molt_channel_admits without the rollout (bucket and notBefore): for a build
+ * the host's operator asked for (offline package, local API), who chose the
+ * time. Expiry, floor, listing and the statement's hash still hold. */
+int molt_channel_admits_local(const struct molt_channel *ch, int64_t now_ms, const char *version,
+                              const char *os, const char *arch, const char *statement_sha256,
+                              struct molt_err *err);
 
 /* Replay refusal: 0 when ch may replace the channel accepted before (serial
  * kept_serial, document sha256 kept_sha256; kept_serial 0: none yet): a higher

@@ -14,9 +14,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "fs.h"
 #include "log.h"
 #include "proto.h"
+#include "sigset.h"
 #include "window.h"
 
 /* A start-up wait longer than an hour is a host out of touch, not a spread. */
@@ -82,6 +84,9 @@ static const struct conf_key conf_keys[] = {
     TYPED(install, watch_window, watch_window_ms, CONF_DURATION),
     TYPED(install, watch_max_starts, watch_max_starts, CONF_COUNT),
     STR(install, switch_window),
+    STR(trust, channel),
+    STR(trust, channel_name),
+    TYPED(trust, signature_threshold, signature_threshold, CONF_COUNT),
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -118,6 +123,9 @@ void molt_conf_defaults(struct molt_config *conf)
     conf->install.health_interval_ms = 5000;
     conf->install.watch_window_ms = 600000;
     conf->install.watch_max_starts = 3;
+    snprintf(conf->trust.channel, sizeof(conf->trust.channel), "on");
+    snprintf(conf->trust.channel_name, sizeof(conf->trust.channel_name), "stable");
+    conf->trust.signature_threshold = 1;
 }
 
 struct unit {
@@ -288,6 +296,16 @@ static char *trim(char *s)
     return s;
 }
 
+/* A section is known when a key of the table is in it. */
+static int known_section(const char *section)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(conf_keys[i].section, section) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int parse_line(struct molt_config *conf, char *line, char *section, size_t secsize,
                       const char *where, struct molt_err *err)
 {
@@ -302,7 +320,7 @@ static int parse_line(struct molt_config *conf, char *line, char *section, size_
             return molt_err_set(err, MOLT_E_CONFIG, "%s: malformed section header", where);
         *close = '\0';
         snprintf(section, secsize, "%s", trim(s + 1));
-        if (strcmp(section, "server") && strcmp(section, "agent") && strcmp(section, "install"))
+        if (!known_section(section))
             return molt_err_set(err, MOLT_E_CONFIG, "%s: unknown section [%s]", where, section);
         return 0;
     }
@@ -562,6 +580,23 @@ static int validate_health(const struct molt_config *c, struct molt_err *err)
     return 0;
 }
 
+static int validate_trust(const struct molt_config *c, struct molt_err *err)
+{
+    const char *n = c->trust.channel_name;
+
+    if (strcmp(c->trust.channel, "on") != 0 && strcmp(c->trust.channel, "off") != 0)
+        return molt_err_set(err, MOLT_E_CONFIG, "trust.channel: '%.64s' is not on or off",
+                            c->trust.channel);
+    if (!molt_channel_name_valid(n))
+        return molt_err_set(err, MOLT_E_CONFIG, "trust.channel_name: '%.64s' is not 1 to 64 of "
+                            "a-z, 0-9 and _", n);
+    if (c->trust.signature_threshold < 1 ||
+        c->trust.signature_threshold > MOLT_SIGSET_MAX_THRESHOLD)
+        return molt_err_set(err, MOLT_E_CONFIG, "trust.signature_threshold: 1..%d",
+                            MOLT_SIGSET_MAX_THRESHOLD);
+    return 0;
+}
+
 static int validate_window(const struct molt_config *c, struct molt_err *err)
 {
     struct molt_window_set set;
@@ -620,7 +655,7 @@ int molt_conf_validate(const struct molt_config *conf, struct molt_err *err)
     if (!!conf->server.client_cert[0] != !!conf->server.client_key[0])
         return molt_err_set(err, MOLT_E_CONFIG,
                             "server.client_cert and server.client_key go together");
-    if (validate_health(conf, err) < 0)
+    if (validate_health(conf, err) < 0 || validate_trust(conf, err) < 0)
         return err->code;
     return validate_window(conf, err);
 }

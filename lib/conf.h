@@ -57,6 +57,12 @@ struct molt_config {
         int64_t watch_max_starts; /* starts of the committed version allowed in the window */
         char switch_window[MOLT_CONF_STR]; /* "" = switch at once (window.h's syntax) */
     } install;
+    struct {
+        char channel[8];                   /* "on" (default) | "off": the signed release
+                                            * channel enforced (docs/security.md 6) */
+        char channel_name[65];             /* the channel this host follows */
+        int64_t signature_threshold;       /* signatures by distinct keys a channel needs */
+    } trust;
 };
 
 /* Splits install.health_command into argv words: blanks separate words, and

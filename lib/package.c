@@ -20,6 +20,7 @@
 #include "json.h"
 #include "log.h"
 #include "package_int.h"
+#include "sigset.h"
 #include "version.h"
 
 /* ---- small shared helpers ------------------------------------------------- */
@@ -208,8 +209,16 @@ int molt_pkg_authenticate(const char *keys_dir, const void *stmt, size_t stmt_le
     int rc;
 
     memset(out, 0, sizeof(*out));
-    /* The statement is untrusted bytes until the signature says otherwise. */
-    rc = molt_pkg_sig_verify(keys_dir, stmt, stmt_len, sig, sig_len, keyid, err);
+    /* The statement is untrusted bytes until the signature says otherwise. A
+     * .sig of several lines is a signature set (sigset.h): one trusted line
+     * suffices here (a caller wanting more checks the threshold first). */
+    if (sig_len > 1 && memchr(sig, '\n', sig_len - 1)) {
+        char ids[MOLT_SIGSET_MAX / 32];
+        rc = molt_sigset_verify(keys_dir, 1, stmt, stmt_len, sig, sig_len, ids, sizeof(ids), err);
+        snprintf(keyid, sizeof(keyid), "%.*s", (int)strcspn(ids, ","), ids);
+    } else {
+        rc = molt_pkg_sig_verify(keys_dir, stmt, stmt_len, sig, sig_len, keyid, err);
+    }
     if (rc < 0)
         return rc;
     rc = molt_pkg_statement_parse(stmt, stmt_len, out, err);

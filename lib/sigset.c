@@ -72,8 +72,10 @@ int molt_sigset_verify(const char *keys_dir, int threshold, const void *doc, siz
     }
     if (nseen >= threshold)
         return 0;
-    if (!first_miss[0])
+    if (!first_miss[0] && line > nseen)
         snprintf(first_miss, sizeof(first_miss), "the same key signed more than once");
+    else if (!first_miss[0])
+        snprintf(first_miss, sizeof(first_miss), "the set has %d line%s", line, line == 1 ? "" : "s");
     return molt_err_set(err, MOLT_E_VERIFY,
                         "signature: %d of %d required signatures by distinct trusted keys (%s)",
                         nseen, threshold, first_miss);

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # mkrelease.sh: makes one signed release of molt from a configured and built
 # build directory: lays out the version tree (bin/molt-agent, bin/molt-installer,
-# share/molt/...), then molt-pack build and sign. Used by the installer and
-# upgrade tests, the demo and the benchmarks. Prints the package path.
+# share/molt/...), then molt-pack build and sign, and lists the build in the
+# release channel beside it (docs/security.md 6), signed with the same key.
+# Used by the installer and upgrade tests, the demo and the benchmarks. Prints
+# the package path.
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
 Usage: mkrelease.sh --build-dir B --version V (--keys DIR | --key FILE) --out BUILDS_DIR [OPTIONS]
-Makes BUILDS_DIR/molt-V-linux-ARCH.tar.gz (or .tar.zst) with its .statement.json and .sig.
+Makes BUILDS_DIR/molt-V-linux-ARCH.tar.gz (or .tar.zst) with its .statement.json and .sig,
+and adds it to the release channel BUILDS_DIR/stable.channel.json (created if missing; signed).
 
   --build-dir B       configured and built tree: B/agent/molt-agent, B/installer/molt-installer
   --version V         the release's version
@@ -27,6 +30,10 @@ Makes BUILDS_DIR/molt-V-linux-ARCH.tar.gz (or .tar.zst) with its .statement.json
   --delta-from PKG    also make a delta from the earlier release PKG (repeatable):
                       OUT/molt-<its version>-to-V-linux-<arch>.delta, which the reference
                       control plane offers to hosts running that version
+  --channel FILE      the channel document to list the build in (default
+                      BUILDS_DIR/stable.channel.json; its name is FILE's, less .channel.json);
+                      'none': list it in no channel
+  --percent P         the build's rollout in the channel (default 100)
   -h, --help          show this help
 EOF
 }
@@ -34,13 +41,13 @@ EOF
 die() { echo "mkrelease.sh: $*" >&2; exit 1; }
 
 BUILD_DIR="" VERSION="" KEYS="" KEY="" OUT="" ARCH="" MIN="" RELEASE="" AGENT="" INSTALLER=""
-COMPRESS=gzip PAD=0 MOLT_PACK="" CREATED="" DELTA_FROM=()
+COMPRESS=gzip PAD=0 MOLT_PACK="" CREATED="" CHANNEL="" PERCENT=100 DELTA_FROM=()
 while [ $# -gt 0 ]; do
     opt=$1
     case "$opt" in
     -h|--help) usage; exit 0 ;;
     --build-dir|--version|--keys|--key|--out|--arch|--min-version|--release|--agent|--installer|\
-    --compress|--pad-mib|--molt-pack|--created|--delta-from)
+    --compress|--pad-mib|--molt-pack|--created|--channel|--percent|--delta-from)
         [ $# -ge 2 ] || die "$opt needs a value"
         val=$2
         shift 2
@@ -59,6 +66,8 @@ while [ $# -gt 0 ]; do
         --pad-mib) PAD=$val ;;
         --molt-pack) MOLT_PACK=$val ;;
         --created) CREATED=$val ;;
+        --channel) CHANNEL=$val ;;
+        --percent) PERCENT=$val ;;
         --delta-from) DELTA_FROM+=("$val") ;;
         esac
         ;;
@@ -113,6 +122,16 @@ args=(build --quiet --version "$VERSION" --arch "$ARCH" --compress "$COMPRESS")
 "$MOLT_PACK" "${args[@]}" "$TREE" -o "$OUT"
 PKG="$OUT/molt-$VERSION-linux-$ARCH.$EXT"
 "$MOLT_PACK" sign --quiet --key "$KEY" "$PKG"
+CHANNEL=${CHANNEL:-$OUT/stable.channel.json}
+if [ "$CHANNEL" != none ]; then
+    case "$CHANNEL" in *.channel.json) ;; *) die "--channel: a file named NAME.channel.json" ;; esac
+    if [ ! -e "$CHANNEL" ]; then
+        name=$(basename "$CHANNEL" .channel.json)
+        "$MOLT_PACK" channel create --quiet --name "$name" "$CHANNEL"
+    fi
+    "$MOLT_PACK" channel add --quiet --percent "$PERCENT" "$CHANNEL" "$PKG.statement.json"
+    "$MOLT_PACK" channel sign --quiet --key "$KEY" "$CHANNEL"
+fi
 echo "$PKG"
 for base in ${DELTA_FROM[@]+"${DELTA_FROM[@]}"}; do
     bv=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' "$base.statement.json" 2>/dev/null)

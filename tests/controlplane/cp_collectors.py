@@ -65,6 +65,11 @@ class Collectors:
         if row["collector_type"] == "Installable":
             d.update({"osName": row["os_name"], "osVersion": row["os_version"],
                       "osArch": row["os_arch"], "osTime": row["os_time"]})
+            if row["channel_state"] is not None:
+                # Freeze-attack detection: hosts whose channel is old, expired or missing.
+                d["releaseChannel"] = {"name": row["channel_name"], "serial": row["channel_serial"],
+                                       "ageMs": row["channel_age_ms"],
+                                       "state": row["channel_state"]}
         return d
 
     def _unique_name(self, wanted):

@@ -177,7 +177,13 @@ def parse_facts(body, registering):
         "uptime_ms": opt_int(body, "uptimeMs"),
         "host_name": opt_str(body, "hostName", 128),
         "time_zone": opt_str(body, "timeZone", 64),
+        "channel_name": opt_str(body, "channelName", 64),
+        "channel_serial": opt_int(body, "channelSerial"),
+        "channel_age_ms": opt_int(body, "channelAgeMs", minimum=-2 ** 63),  # a skewed clock
+        "channel_state": opt_str(body, "channelState", 16),
     }
+    if f["channel_state"] not in (None, "off", "none", "lapsed", "expired", "ok"):
+        raise bad_request("channelState must be off, none, lapsed, expired or ok")
     if registering:
         f["machine_id"] = opt_str(body, "machineId", 128, required=True)
         if not f["machine_id"].strip():

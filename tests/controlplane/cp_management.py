@@ -2,6 +2,7 @@
 targets and upgrade tasks. A mixin of server.App; the rules live in the store (cp_store).
 """
 
+import time
 from urllib.parse import unquote
 
 from cp_common import bad_request
@@ -84,8 +85,14 @@ class ManagementApi:
         offset = self.q_int(req, "offset", 0)
         return json_response(200, {"collectors": self.store.upgradable(to, limit, offset)})
 
+    def _offered(self, collector, version, os_name, arch):
+        """The channel the collector follows offers it this build (no channel: nothing to gate)."""
+        ch = self.channels.get(collector["channel_name"] or "stable")
+        return ch is None or ch.admits(collector["machine_id"], version, os_name, arch,
+                                       int(time.time() * 1000))
+
     def create_task(self, req):
-        tid = self.store.create_task(self.json_body(req))
+        tid = self.store.create_task(self.json_body(req), self._offered)
         href = "/v1/collectors/upgrades/%d" % tid
         return json_response(202, {"id": str(tid), "link": {"rel": "self", "href": href}},
                              {"Location": "/api" + href})

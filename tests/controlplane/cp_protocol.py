@@ -2,7 +2,7 @@
 A mixin of server.App; the rules live in the store (cp_store, cp_tasks).
 """
 
-from cp_common import bad_request
+from cp_common import ApiError, bad_request
 from cp_http import json_response
 
 
@@ -22,7 +22,18 @@ class CollectorProtocol:
         if not isinstance(body, dict):
             raise bad_request("the body must be a JSON object")
         reply = self.store.heartbeat(req.collector["id"], body, wait, self.build_base(req.h))
+        ch = self.channels.get(body.get("channelName") or "stable")
+        if ch is not None:
+            reply["channelSerial"] = ch.serial
         return json_response(200, reply)
+
+    def get_channel(self, req):
+        """The newest channel of a name, as on disk (docs/security.md 6.5): agents verify it."""
+        name = req.query.get("name", ["stable"])[-1]
+        ch = self.channels.get(name)
+        if ch is None:
+            raise ApiError(404, "channel.unknown", "There is no channel named %r." % name[:64])
+        return json_response(200, ch.reply())
 
     def report(self, req):
         return json_response(200, self.store.report(req.collector["id"], self.json_body(req)))

@@ -191,7 +191,9 @@ class Tasks:
             ok = [r for r in rows if self._upgradable(r, target, now)]
             return [self.collector_json(r, now) for r in ok[offset:offset + limit]]
 
-    def create_task(self, body):
+    def create_task(self, body, offered=None):
+        """A task for body's collector; offered(collector_row, version, os, arch) says whether the
+        release channel offers that build to that host (the agent checks it again)."""
         if not isinstance(body, dict):
             raise bad_request("the body must be a JSON object")
         cid = body.get("collectorId")
@@ -229,6 +231,12 @@ class Tasks:
             if self.builds.path_to(c["collector_version"], target, os_name, arch) is None:
                 raise ApiError(400, "collector.version.invalid", "No build sequence leads from "
                                "%s to %s." % (c["collector_version"], target))
+            # "force": a molt extension for tests of the agent's own channel checks.
+            if offered and body.get("force") is not True and \
+                    not offered(c, target, os_name, arch):
+                raise ApiError(400, "collector.rollout.excluded", "The release channel does not "
+                               "offer %s to collector %d (not listed for %s/%s, or its rollout "
+                               "does not include this host yet)." % (target, cid, os_name, arch))
             tid = self._next_id("tasks", FIRST_TASK_ID)
             db.execute("INSERT INTO tasks(id, collector_id, to_version, from_version, os, arch, "
                        "request_time, status, updated, max_rate, mirrors) "
@@ -421,10 +429,13 @@ class Tasks:
                            " os_version=COALESCE(?, os_version), os_arch=COALESCE(?, os_arch), "
                            "os_time=COALESCE(?, os_time), uptime_ms=COALESCE(?, uptime_ms), "
                            "host_name=COALESCE(?, host_name), time_zone=COALESCE(?, time_zone), "
+                           "channel_name=?, channel_serial=?, channel_age_ms=?, channel_state=?, "
                            "last_seen_alive=? WHERE id=?",
                            (facts["collector_version"], facts["os_name"], facts["os_version"],
                             facts["os_arch"], facts["os_time"], facts["uptime_ms"],
-                            facts["host_name"], facts["time_zone"], now, cid))
+                            facts["host_name"], facts["time_zone"], facts["channel_name"],
+                            facts["channel_serial"], facts["channel_age_ms"],
+                            facts["channel_state"], now, cid))
                 c = self._collector(cid)
                 self._log_beat(cid, now, facts, r)
                 if r is not None:

@@ -18,6 +18,7 @@ CP_MODULES = \
 	tests/controlplane/cp_common.py \
 	tests/controlplane/cp_input.py \
 	tests/controlplane/cp_builds.py \
+	tests/controlplane/cp_channel.py \
 	tests/controlplane/cp_faults.py \
 	tests/controlplane/cp_store.py \
 	tests/controlplane/cp_collectors.py \

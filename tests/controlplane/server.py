@@ -27,6 +27,7 @@ sys.dont_write_bytecode = True  # never litter the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cp_builds  # noqa: E402
+import cp_channel  # noqa: E402
 import cp_faults  # noqa: E402
 import cp_store  # noqa: E402
 from cp_admin import AdminApi  # noqa: E402
@@ -53,6 +54,7 @@ class App(HttpApp, ManagementApi, CollectorProtocol, Downloads, AdminApi):
         self.args = args
         self.store = store
         self.builds = builds
+        self.channels = cp_channel.ChannelIndex(builds.dir)
         self.clock = clock
         self.base_url = base_url
         self.scheme = base_url.split(":", 1)[0]
@@ -82,6 +84,7 @@ class App(HttpApp, ManagementApi, CollectorProtocol, Downloads, AdminApi):
         r("POST", a + "/collector/reports", self.report, "bearer")
         r("POST", a + "/collector/events", self.event, "bearer")
         r("GET", a + "/collector/builds/(?P<version>[^/]+)", self.get_build, "bearer", "{version}")
+        r("GET", a + "/collector/channel", self.get_channel, "bearer")
         r("GET", "/builds/(?P<file>[^/]+)", self.download, "download", "{file}")
         r("HEAD", "/builds/(?P<file>[^/]+)", self.download, "download", "{file}")
         r("GET", a + "/admin/faults", self.admin_state, "admin")

@@ -5,6 +5,7 @@ hops, cancellation, long-poll wake-ups, the builds endpoint, many agents at once
 fleet (each collector sent the build of its own osArch)."""
 
 import base64
+import json
 import os
 import sys
 import threading
@@ -504,6 +505,79 @@ class ProtocolTest(cptest.ServerTestCase):
         self.assertError(self.srv.api("GET", "/collector/builds/9.9-9", auth=auth), 404,
                          "build.unknown")
         self.assertError(self.srv.api("GET", "/collector/builds/21.0-1"), 401)
+
+    # -- the release channel (docs/security.md 6.5): served as on disk, announced, reported
+
+    def test_channel_served_announced_and_reported(self):
+        a = self.agent()
+        auth = "Bearer " + a.token
+        self.assertNotIn("channelSerial", a.heartbeat().json, "no channel: nothing announced")
+        self.assertError(self.srv.api("GET", "/collector/channel?name=stable", auth=auth), 404,
+                         "channel.unknown")
+        doc = b'{"name":"stable","serial":7}\n'
+        sig = b"molt-sig-1 not checked by the server\n"
+        for name, data in (("stable.channel.json.sig", sig), ("stable.channel.json", doc)):
+            path = os.path.join(self.srv.builds, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            self.addCleanup(os.remove, path)   # the server is shared with the other tests
+        r = self.srv.api("GET", "/collector/channel?name=stable", auth=auth)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((base64.b64decode(r.json["channel"]), base64.b64decode(r.json["signature"]),
+                          r.json["serial"]), (doc, sig, 7), "served exactly as on disk")
+        self.assertError(self.srv.api("GET", "/collector/channel?name=beta", auth=auth), 404)
+        self.assertError(self.srv.api("GET", "/collector/channel?name=../x", auth=auth), 404)
+        self.assertError(self.srv.api("GET", "/collector/channel"), 401)
+        body = dict(a.facts(), channelName="stable", channelSerial=6, channelAgeMs=-5,
+                    channelState="expired")
+        r = self.srv.api("POST", "/collector/heartbeat", body, auth=auth)
+        self.assertEqual(r.json["channelSerial"], 7, "the newest serial is announced")
+        self.assertEqual(self.srv.collector(a.id)["releaseChannel"],
+                         {"name": "stable", "serial": 6, "ageMs": -5, "state": "expired"},
+                         "the management API shows what the host holds")
+        body = dict(body, channelName="beta")
+        self.assertNotIn("channelSerial", self.srv.api("POST", "/collector/heartbeat", body,
+                                                       auth=auth).json)
+        for bad in ({"channelState": "fine"}, {"channelSerial": -1}, {"channelName": 5},
+                    {"channelAgeMs": "old"}):
+            with self.subTest(body=bad):
+                r = self.srv.api("POST", "/collector/heartbeat", dict(a.facts(), **bad), auth=auth)
+                self.assertError(r, 400, "request.invalid")
+
+    def test_rollout_decides_what_is_offered(self):
+        """A build is offered only to hosts the channel's rollout admits ("force" is for tests
+        of the agent's own check); the bucket is docs/security.md 6.4's."""
+        import cp_channel
+        a = self.agent()
+        a.heartbeat()
+        mid = a.register_body()["machineId"]
+        pct = cp_channel.bucket(mid, "20.2-100") // 100   # just outside: bucket >= pct * 100
+
+        def publish(percent):
+            doc = {"name": "stable", "serial": 3, "builds": [
+                {"version": "20.2-100", "os": "linux", "arch": "amd64",
+                 "rollout": {"percent": percent, "notBefore": 0}}]}
+            for name, data in (("stable.channel.json.sig", b"x\n"),
+                               ("stable.channel.json", json.dumps(doc).encode())):
+                path = os.path.join(self.srv.builds, name)
+                with open(path, "wb") as f:
+                    f.write(data)
+                self.addCleanup(lambda p=path: os.path.exists(p) and os.remove(p))
+
+        publish(pct)
+        body = {"collectorId": a.id, "toVersion": "20.2-100"}
+        self.assertError(self.srv.api("POST", "/collectors/upgrades", body), 400,
+                         "collector.rollout.excluded")
+        self.assertError(self.srv.api("POST", "/collectors/upgrades",
+                                      {"collectorId": a.id, "toVersion": "21.0-1"}), 400,
+                         "collector.rollout.excluded")
+        r = self.srv.api("POST", "/collectors/upgrades", dict(body, force=True))
+        self.assertEqual(r.status, 202, r)
+        self.srv.api("DELETE", "/collectors/upgrades/" + r.json["id"])
+        time.sleep(0.01)
+        publish(pct + 1)
+        self.assertEqual(self.srv.api("POST", "/collectors/upgrades", body).status, 202,
+                         "widened to include the host's bucket")
 
     # -- many agents
 

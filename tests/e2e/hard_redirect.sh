@@ -23,7 +23,8 @@ pkg=$(pkg_of "$V2")
 field() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$pkg.statement.json" "$1"; }
 "$PY" "$MOLT_TOP_SRCDIR/tests/e2e/lib/hard_stub.py" --statement "$pkg.statement.json" \
     --signature "$pkg.sig" --version "$V2" --size "$(field size)" --sha256 "$(field sha256)" \
-    --log "$W/requests.log" --reports "$W/reports.log" >"$W/stub.url" 2>"$W/stub.err" &
+    --log "$W/requests.log" --reports "$W/reports.log" \
+    --channel "$FIX/releases/stable.channel.json" >"$W/stub.url" 2>"$W/stub.err" &
 STUB_PID=$!
 wait_for 10 test -s "$W/stub.url" || { echo "Bail out! stub did not start"; exit 1; }
 URL=$(head -n 1 "$W/stub.url")

@@ -18,6 +18,8 @@ EXTRA_DIST += tests/e2e/lib/mirror_stub.py
 UPGRADE_TESTS += tests/e2e/upgrade_window.sh
 # Delta upgrades (issue 18): a good delta, a corrupted one that falls back to the full package.
 UPGRADE_TESTS += tests/e2e/upgrade_delta.sh
+# The signed release channel against a malicious control plane (issue 17).
+UPGRADE_TESTS += tests/e2e/upgrade_channel.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/lib/upgrade.sh
 # The agent configuration of the upgrade tests, the demo and the benchmarks.

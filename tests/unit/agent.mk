@@ -4,7 +4,7 @@ AGENT_MODULE_TESTS = tests/unit/test_agent tests/unit/test_api tests/unit/test_a
 	tests/unit/test_backoff \
 	tests/unit/test_command tests/unit/test_health tests/unit/test_heartbeat tests/unit/test_identity \
 	tests/unit/test_outbox tests/unit/test_report tests/unit/test_resume tests/unit/test_status \
-	tests/unit/test_task tests/unit/test_upgrade_state
+	tests/unit/test_task tests/unit/test_trust tests/unit/test_upgrade_state
 AGENT_UNIT_TESTS = $(AGENT_MODULE_TESTS) tests/unit/test_http
 check_PROGRAMS += $(AGENT_UNIT_TESTS)
 TESTS += $(AGENT_UNIT_TESTS)
@@ -42,6 +42,10 @@ tests_unit_test_status_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_status_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_task_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_task_LDADD = $(AGENT_UNIT_LDADD)
+# trust.c's tests sign channels with keys made by the package tests' helpers.
+tests_unit_test_trust_SOURCES = tests/unit/test_trust.c $(PACKAGE_TEST_SOURCES)
+tests_unit_test_trust_CFLAGS = $(AGENT_UNIT_CFLAGS)
+tests_unit_test_trust_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_upgrade_state_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_upgrade_state_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS)

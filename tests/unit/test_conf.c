@@ -349,6 +349,34 @@ static void test_switch_window(void **state)
                  "install.switch_window: window 2:");
 }
 
+/* [trust]: the release channel's settings (issue 17); a section of its own. */
+static void test_trust_keys(void **state)
+{
+    struct molt_config conf;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX];
+
+    (void)state;
+    clear_env();
+    assert_int_equal(load_text("[install]\n", &conf, &err, dir), 0);
+    assert_string_equal(conf.trust.channel, "on");
+    assert_string_equal(conf.trust.channel_name, "stable");
+    assert_int_equal(conf.trust.signature_threshold, 1);
+    tu_rmtree(dir);
+    assert_int_equal(load_text("[trust]\nchannel = off\nchannel_name = beta_2\n"
+                               "signature_threshold = 2\n", &conf, &err, dir), 0);
+    assert_string_equal(conf.trust.channel, "off");
+    assert_string_equal(conf.trust.channel_name, "beta_2");
+    assert_int_equal(conf.trust.signature_threshold, 2);
+    tu_rmtree(dir);
+    expect_error("[trust]\nchannel = maybe\n", "trust.channel: 'maybe' is not on or off");
+    expect_error("[trust]\nchannel_name = Stable\n", "trust.channel_name: 'Stable' is not");
+    expect_error("[trust]\nchannel_name = \n", "trust.channel_name: '' is not");
+    expect_error("[trust]\nsignature_threshold = 0\n", "trust.signature_threshold: 1..16");
+    expect_error("[trust]\nsignature_threshold = 17\n", "trust.signature_threshold: 1..16");
+    expect_error("[trust]\nkeys_dir = /x\n", "unknown key 'keys_dir' in section [trust]");
+}
+
 /* [agent] download_max_rate and startup_jitter (issue 18). */
 static void test_rate_and_jitter(void **state)
 {
@@ -410,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_health_keys),
         cmocka_unit_test(test_switch_window),
         cmocka_unit_test(test_watch_keys),
+        cmocka_unit_test(test_trust_keys),
         cmocka_unit_test(test_rate_and_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

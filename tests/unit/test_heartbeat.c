@@ -17,12 +17,14 @@ static void test_heartbeat_reply_valid(void **state)
     struct molt_hb_reply r;
     char text[9000];
     const char *plain = "{\"heartbeatIntervalMs\":500,\"longPoll\":true,\"serverTime\":"
-                        "1700000000000,\"command\":null,\"unknownField\":{\"x\":[1,2]}}";
+                        "1700000000000,\"command\":null,\"unknownField\":{\"x\":[1,2]},"
+                        "\"channelSerial\":42}";
 
     assert_int_equal(molt_heartbeat_parse_reply(plain, strlen(plain), &r, &err), 0);
     assert_int_equal(r.interval_ms, 500);
     assert_true(r.long_poll);
     assert_int_equal(r.server_time, 1700000000000LL);
+    assert_int_equal(r.channel_serial, 42);
     assert_false(r.has_command);
     molt_hb_reply_free(&r);
 
@@ -59,6 +61,9 @@ static void test_heartbeat_reply_hostile(void **state)
         "{\"longPoll\":\"yes\"}",
         "{\"longPoll\":1}",
         "{\"serverTime\":\"now\"}",
+        "{\"channelSerial\":-1}",
+        "{\"channelSerial\":\"7\"}",
+        "{\"channelSerial\":7.5}",
         "{\"heartbeatIntervalMs\":15000} trailing",
         "{\"heartbeatIntervalMs\":15000",
         "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]}",
@@ -144,6 +149,8 @@ static void test_heartbeat_bad_command_keeps_reply(void **state)
     assert_non_null(strstr(r.command_error, "size"));
 }
 
+static const struct molt_hb_channel CHANNEL = { "stable", "ok", 7, 3600000 };
+
 static void test_heartbeat_body(void **state)
 {
     struct molt_host host;
@@ -153,7 +160,7 @@ static void test_heartbeat_body(void **state)
     int64_t n;
 
     assert_int_equal(molt_host_read(&host, NULL), 0);
-    o = molt_heartbeat_body(&host, 1234, NULL);
+    o = molt_heartbeat_body(&host, 1234, &CHANNEL, NULL);
     assert_int_equal(molt_json_get_str(o, "collectorVersion", &s, NULL), 0);
     assert_string_equal(s, molt_version_self());
     assert_int_equal(molt_json_get_str(o, "osName", &s, NULL), 0);
@@ -164,6 +171,13 @@ static void test_heartbeat_body(void **state)
     assert_int_equal(n, 1234);
     assert_int_equal(molt_json_get_int(o, "uptimeMs", &n, NULL), 0);
     assert_true(n > 0);
+    /* the channel in force: freeze attacks show centrally (docs/security.md 6.5) */
+    assert_int_equal(molt_json_get_int(o, "channelSerial", &n, NULL), 0);
+    assert_int_equal(n, 7);
+    assert_int_equal(molt_json_get_int(o, "channelAgeMs", &n, NULL), 0);
+    assert_int_equal(n, 3600000);
+    assert_int_equal(molt_json_get_str(o, "channelState", &s, NULL), 0);
+    assert_string_equal(s, "ok");
     assert_true(json_object_object_get_ex(o, "task", &task));
     assert_null(task);
     json_object_put(o);
@@ -171,7 +185,7 @@ static void test_heartbeat_body(void **state)
     molt_report_init(&rep, "77", "20.2-100", MOLT_TASK_PROGRESSING, MOLT_STAGE_DOWNLOADING);
     rep.bytes_done = 10;
     rep.bytes_total = 100;
-    o = molt_heartbeat_body(&host, 1, &rep);
+    o = molt_heartbeat_body(&host, 1, &CHANNEL, &rep);
     assert_int_equal(molt_json_get_obj(o, "task", &task, NULL), 0);
     assert_int_equal(molt_json_get_str(task, "stage", &s, NULL), 0);
     assert_string_equal(s, "downloading");
@@ -191,8 +205,8 @@ static void test_heartbeat_body_idle(void **state)
     int len;
 
     assert_int_equal(molt_host_read(&host, NULL), 0);
-    o = molt_heartbeat_body(&host, 1234, NULL);
-    len = molt_heartbeat_body_idle(&host, 1234, &cache, text, sizeof(text));
+    o = molt_heartbeat_body(&host, 1234, &CHANNEL, NULL);
+    len = molt_heartbeat_body_idle(&host, 1234, &CHANNEL, &cache, text, sizeof(text));
     assert_true(len > 0);
     assert_int_equal((size_t)len, strlen(text));
     assert_int_equal(molt_json_parse(text, strlen(text), &t, NULL), 0);
@@ -204,15 +218,15 @@ static void test_heartbeat_body_idle(void **state)
     snprintf(host.host_name, sizeof(host.host_name), "h\"ost\\\n\x01,\"task\":1}");
     host.read_mono_ms++;
     host.uptime_ms += 5;
-    o = molt_heartbeat_body(&host, 99, NULL);
-    assert_true(molt_heartbeat_body_idle(&host, 99, &cache, text, sizeof(text)) > 0);
+    o = molt_heartbeat_body(&host, 99, &CHANNEL, NULL);
+    assert_true(molt_heartbeat_body_idle(&host, 99, &CHANNEL, &cache, text, sizeof(text)) > 0);
     assert_int_equal(molt_json_parse(text, strlen(text), &t, NULL), 0);
     assert_true(json_object_equal(o, t));
     json_object_put(o);
     json_object_put(t);
 
     /* Too small a buffer is said, not truncated. */
-    assert_int_equal(molt_heartbeat_body_idle(&host, 99, &cache, text, 32), -1);
+    assert_int_equal(molt_heartbeat_body_idle(&host, 99, &CHANNEL, &cache, text, 32), -1);
 }
 
 int main(void)

@@ -220,9 +220,11 @@ cp_task_events() { cp__admin GET "/admin/tasks/$1/events"; }
 
 # cp_create_task COLLECTOR_ID [VERSION] [MAX_BYTES_PER_SECOND] [MIRRORS_JSON]: prints the task id.
 # VERSION "" is the latest; the rate rides on the command as maxBytesPerSecond; MIRRORS_JSON (a
-# JSON list of base URLs) on the build as downloadUrls.
+# JSON list of base URLs) on the build as downloadUrls. CP_TASK_FORCE=1 creates it even where
+# the release channel does not offer the build to the host (to test the agent's own check).
 cp_create_task() {
     local body="{\"collectorId\": $1"
+    [ -n "${CP_TASK_FORCE:-}" ] && body="$body, \"force\": true"
     [ -n "${2:-}" ] && body="$body, \"toVersion\": \"$2\""
     [ -n "${3:-}" ] && body="$body, \"maxBytesPerSecond\": $3"
     [ -n "${4:-}" ] && body="$body, \"mirrors\": $4"

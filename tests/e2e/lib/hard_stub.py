@@ -33,7 +33,14 @@ def main():
     ap = argparse.ArgumentParser()
     for opt in ("statement", "signature", "version", "size", "sha256", "log", "reports"):
         ap.add_argument("--" + opt, required=True)
+    ap.add_argument("--channel", help="a release channel (and CHANNEL.sig) to announce and serve")
     args = ap.parse_args()
+    channel = None
+    if args.channel:
+        doc, sig = open(args.channel, "rb").read(), open(args.channel + ".sig", "rb").read()
+        channel = {"name": "stable", "serial": json.loads(doc)["serial"],
+                   "channel": base64.b64encode(doc).decode(),
+                   "signature": base64.b64encode(sig).decode()}
     statement = open(args.statement, "rb").read()
     signature = open(args.signature, "rb").read()
     lock = threading.Lock()
@@ -90,6 +97,8 @@ def main():
 
         def do_GET(self):
             self.record()
+            if channel and self.path.startswith("/api/v1/collector/channel"):
+                return self.send(200, channel)
             if self.path.startswith("/builds/task-1"):
                 return self.redirect("file:///etc/passwd")
             if self.path.startswith("/builds/task-2"):
@@ -113,9 +122,12 @@ def main():
                         return self.redirect(self.base() + "/trap")
                     if state["heartbeats"] == 2:
                         return self.redirect("file:///etc/passwd")
-                    return self.send(200, {"heartbeatIntervalMs": 200, "longPoll": False,
-                                           "serverTime": int(time.time() * 1000),
-                                           "command": self.task_command()})
+                    reply = {"heartbeatIntervalMs": 200, "longPoll": False,
+                             "serverTime": int(time.time() * 1000),
+                             "command": self.task_command()}
+                    if channel:
+                        reply["channelSerial"] = channel["serial"]
+                    return self.send(200, reply)
                 if path == "/api/v1/collector/reports":
                     report = json.loads(data or b"{}")
                     with open(args.reports, "a") as f:

@@ -78,7 +78,8 @@ fixture_prepare() {
         if [ -n "$E2E_ARCH" ]; then
             rm -rf "$FIX/releases-native"
             "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$MOLT_TOP_BUILDDIR" \
-                --version "$V2" --keys "$FIX/keys" --out "$FIX/releases-native" >/dev/null 2>&1
+                --version "$V2" --keys "$FIX/keys" --out "$FIX/releases-native" \
+                --channel "$FIX/releases/stable.channel.json" >/dev/null 2>&1
             exit 0    # the other builds are not needed there
         fi
         fix__release "$V3" "$V3" --min-version 20.2-0
@@ -100,7 +101,9 @@ local_api() {
     fi
 }
 
-# publish VERSION[:DIR]...: make releases (of FIX/DIR) available on the control plane.
+# publish VERSION[:DIR]...: make releases (of FIX/DIR) available on the control plane,
+# with the fixture's release channel (mkrelease.sh lists every release in FIX/releases'
+# stable.channel.json, signed with the fixture's key).
 publish() {
     (
         # Under the fixture's lock: a parallel test may be re-making a release.
@@ -112,6 +115,7 @@ publish() {
             p=$(pkg_of "$v" "$dir")
             cp "$p" "$p.statement.json" "$p.sig" "$CP_BUILDS/"
         done
+        cp "$FIX/releases/stable.channel.json" "$FIX/releases/stable.channel.json.sig" "$CP_BUILDS/"
     ) 8>"$FIX.lock"
 }
 
