@@ -13,13 +13,13 @@ DEB_PKGS="build-essential autoconf automake libtool pkg-config make gcc clang op
  curl procps util-linux rpm lintian systemd man-db
  cppcheck clang-tidy clang-tools valgrind libclang-rt-dev
  systemd-container debootstrap
- libcurl4-openssl-dev libjson-c-dev libarchive-dev libzstd-dev libssl-dev libcmocka-dev
+ libcurl4-openssl-dev libjson-c-dev libarchive-dev libzstd-dev libssl-dev libcmocka-dev libseccomp-dev
  libfuse3-dev fuse3"
 RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl python3 zstd
  curl procps-ng util-linux rpm-build systemd shadow-utils
  cppcheck clang-tools-extra clang-analyzer valgrind compiler-rt
  systemd-container debootstrap
- libcurl-devel json-c-devel libarchive-devel libzstd-devel openssl-devel libcmocka-devel
+ libcurl-devel json-c-devel libarchive-devel libzstd-devel openssl-devel libcmocka-devel libseccomp-dev
  fuse3-devel fuse3"
 
 # ./autogen.sh --arm64-deps [configure args] (or MOLT_ARM64_DEPS=1) also installs
@@ -28,7 +28,7 @@ RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl py
 # ./configure --host=aarch64-linux-gnu and make check-arm64. Debian/Ubuntu only.
 ARM64_DEB_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static pkgconf:arm64
  libcurl4-openssl-dev:arm64 libjson-c-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 libssl-dev:arm64
- libcmocka-dev:arm64"
+ libcmocka-dev:arm64 libseccomp-dev:arm64"
 if [ "${1:-}" = --arm64-deps ]; then
     MOLT_ARM64_DEPS=1
     shift

@@ -16,7 +16,8 @@ lib_libmolt_a_SOURCES = \
 	lib/host.c lib/host.h \
 	lib/window.c lib/window.h \
 	lib/download.c lib/download.h \
-	lib/notify.c lib/notify.h
+	lib/notify.c lib/notify.h \
+	lib/sandbox.c lib/sandbox.h
 
 # Fault points only in test builds (configure --enable-fault-points, see fault.h).
 if ENABLE_FAULT_POINTS

@@ -7,7 +7,7 @@ tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
 UNIT_TESTS = tests/unit/test_err tests/unit/test_version tests/unit/test_log tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
 	tests/unit/test_json tests/unit/test_base64 tests/unit/test_proto tests/unit/test_window \
-	tests/unit/test_notify
+	tests/unit/test_notify tests/unit/test_sandbox
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -33,6 +33,8 @@ tests_unit_test_window_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_window_LDADD = $(UNIT_LDADD)
 tests_unit_test_notify_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_notify_LDADD = $(UNIT_LDADD)
+tests_unit_test_sandbox_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_sandbox_LDADD = $(UNIT_LDADD)
 
 include tests/unit/package.mk
 include tests/unit/channel.mk

@@ -1,0 +1,412 @@
+/* test_sandbox.c: molt_sandbox_apply in a forked child (it cannot be undone):
+ * writing inside the writable directory works, writing or reading outside
+ * fails even as root, refused and fatal system calls, threads still start,
+ * TCP connect limited to the listed ports, and the status text. Where the
+ * kernel lacks Landlock the file checks print "# SKIP" and the rest runs. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#define ALL_LAYERS (MOLT_SANDBOX_NO_NEW_PRIVS | MOLT_SANDBOX_LANDLOCK | MOLT_SANDBOX_SECCOMP)
+
+struct dirs {
+    char base[PATH_MAX];
+    char inside[PATH_MAX];
+    char outside[PATH_MAX];
+    char secret[PATH_MAX]; /* an existing file outside */
+};
+
+static void make_dirs(struct dirs *d)
+{
+    tu_mkdtemp(d->base);
+    snprintf(d->inside, sizeof(d->inside), "%s/task", d->base);
+    snprintf(d->outside, sizeof(d->outside), "%s/other", d->base);
+    assert_int_equal(mkdir(d->inside, 0700), 0);
+    assert_int_equal(mkdir(d->outside, 0700), 0);
+    tu_write(d->secret, d->outside, "secret", "key");
+}
+
+/* A child's check: prints what failed and exits with the check's number. */
+#define CHILD_CHECK(n, cond)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "check %d failed: %s (errno %d %s)\n", n, #cond, errno,                \
+                    strerror(errno));                                                              \
+            _exit(n);                                                                              \
+        }                                                                                          \
+    } while (0)
+
+static void child_apply(const struct dirs *d, const uint16_t *ports, size_t n_ports,
+                        struct molt_sandbox_status *st)
+{
+    const char *const writable[] = { d->inside, NULL };
+    struct molt_sandbox_conf conf = { writable, molt_sandbox_system_readable, { 0 }, n_ports };
+    struct molt_err err = MOLT_ERR_INIT;
+
+    memcpy(conf.ports, ports, n_ports * sizeof(*ports));
+    if (molt_sandbox_apply(&conf, st, &err) < 0) {
+        fprintf(stderr, "apply: %s\n", err.msg);
+        _exit(100);
+    }
+}
+
+/* Runs fn in a child; returns its wait status. */
+static int run_child(void (*fn)(const struct dirs *), const struct dirs *d)
+{
+    int status;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fn(d);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static int landlock_abi(void)
+{
+    int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
+
+    return abi > 0 ? abi : 0;
+}
+
+static void child_files(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+    char path[PATH_MAX];
+    char buf[8];
+    int fd;
+
+    child_apply(d, NULL, 0, &st);
+    CHILD_CHECK(1, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1);
+    snprintf(path, sizeof(path), "%s/staged", d->inside);
+    fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+    CHILD_CHECK(2, fd >= 0 && write(fd, "ok", 2) == 2 && close(fd) == 0);
+    CHILD_CHECK(3, mkdir(d->inside, 0700) < 0 && errno == EEXIST);
+    snprintf(path, sizeof(path), "%s/sub", d->inside);
+    CHILD_CHECK(4, mkdir(path, 0700) == 0 && rmdir(path) == 0);
+    if (!(st.layers & MOLT_SANDBOX_LANDLOCK)) {
+        printf("# SKIP landlock not in force (%s): outside writes not checked\n", st.text);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/planted", d->outside);
+    errno = 0;
+    CHILD_CHECK(5, open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600) < 0 && errno == EACCES);
+    errno = 0;
+    CHILD_CHECK(6, open(d->secret, O_WRONLY | O_CLOEXEC) < 0 && errno == EACCES);
+    errno = 0;
+    CHILD_CHECK(7, open(d->secret, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES);
+    errno = 0;
+    CHILD_CHECK(8, unlink(d->secret) < 0 && errno == EACCES);
+    errno = 0;
+    CHILD_CHECK(9, open("/etc/molt-sandbox-test", O_CREAT | O_WRONLY | O_CLOEXEC, 0600) < 0 &&
+                       errno == EACCES);
+    /* A rename out of the task directory is a write outside. */
+    snprintf(path, sizeof(path), "%s/staged", d->inside);
+    errno = 0;
+    CHILD_CHECK(10, rename(path, d->secret) < 0 && (errno == EACCES || errno == EXDEV));
+    /* What a download reads is still readable. */
+    fd = open("/etc/ssl", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHILD_CHECK(11, fd >= 0 || errno == ENOENT);
+    if (fd >= 0)
+        close(fd);
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHILD_CHECK(12, fd >= 0 && read(fd, buf, sizeof(buf)) == 0);
+    close(fd);
+}
+
+static void test_files(void **state)
+{
+    struct dirs d;
+    char path[PATH_MAX];
+    int status;
+
+    make_dirs(&d);
+    if (geteuid() == 0)
+        printf("# running as root: the sandbox must hold for root too\n");
+    status = run_child(child_files, &d);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    snprintf(path, sizeof(path), "%s/staged", d.inside);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/planted", d.outside);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(d.secret, F_OK), 0);
+    tu_rmtree(d.base);
+}
+
+static void child_refused_calls(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+    int fd;
+
+    child_apply(d, NULL, 0, &st);
+    if (!(st.layers & MOLT_SANDBOX_SECCOMP)) {
+        printf("# SKIP seccomp not in force (%s)\n", st.text);
+        return;
+    }
+    errno = 0;
+    CHILD_CHECK(1, socket(AF_PACKET, SOCK_RAW, 0) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(2, socket(AF_INET, SOCK_RAW, IPPROTO_RAW) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(3, socket(AF_UNIX, SOCK_STREAM, 0) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(4, socket(AF_NETLINK, SOCK_RAW, 0) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(5, kill(getppid(), 0) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(6, chmod(d->inside, 0755) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(7, ioctl(0, 0x5412 /* TIOCSTI */, "x") < 0 && errno == EPERM);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHILD_CHECK(8, fd >= 0);
+    close(fd);
+    fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    CHILD_CHECK(9, fd >= 0 || errno == EAFNOSUPPORT);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void test_refused_calls(void **state)
+{
+    struct dirs d;
+    int status;
+
+    make_dirs(&d);
+    status = run_child(child_refused_calls, &d);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    tu_rmtree(d.base);
+}
+
+static void child_mount(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+
+    child_apply(d, NULL, 0, &st);
+    mount("none", d->inside, "tmpfs", 0, NULL);
+    _exit(50);
+}
+
+static void child_exec(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+    char arg0[] = "/bin/true";
+    char *const argv[] = { arg0, NULL };
+
+    child_apply(d, NULL, 0, &st);
+    execv(arg0, argv);
+    _exit(51);
+}
+
+static void child_ptrace(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+
+    child_apply(d, NULL, 0, &st);
+    syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, getppid(), 0, 0);
+    _exit(52);
+}
+
+static void test_escapes_killed(void **state)
+{
+    void (*const fns[])(const struct dirs *) = { child_mount, child_exec, child_ptrace };
+    struct dirs d;
+
+    make_dirs(&d);
+    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+        int status = run_child(fns[i], &d);
+
+        if (!WIFSIGNALED(status))
+            fprintf(stderr, "escape %zu: exit %d\n", i, WEXITSTATUS(status));
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGSYS);
+    }
+    tu_rmtree(d.base);
+}
+
+static void *thread_main(void *arg)
+{
+    *(int *)arg = 7;
+    return NULL;
+}
+
+static void child_thread(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+    pthread_t t;
+    int value = 0;
+
+    child_apply(d, NULL, 0, &st);
+    CHILD_CHECK(1, pthread_create(&t, NULL, thread_main, &value) == 0);
+    CHILD_CHECK(2, pthread_join(t, NULL) == 0 && value == 7);
+}
+
+/* The resolver starts threads: glibc must fall back from clone3 to clone. */
+static void test_threads_start(void **state)
+{
+    struct dirs d;
+    int status;
+
+    make_dirs(&d);
+    status = run_child(child_thread, &d);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    tu_rmtree(d.base);
+}
+
+static int listen_loopback(uint16_t *port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static int try_connect(uint16_t port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    close(fd);
+    return rc;
+}
+
+static uint16_t g_ports[2];
+
+static void child_connect(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd;
+
+    child_apply(d, &g_ports[0], 1, &st);
+    if (st.landlock_abi < 4) {
+        printf("# SKIP landlock abi %d has no TCP rules\n", st.landlock_abi);
+        return;
+    }
+    CHILD_CHECK(1, try_connect(g_ports[0]) == 0);
+    errno = 0;
+    CHILD_CHECK(2, try_connect(g_ports[1]) < 0 && errno == EACCES);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    errno = 0;
+    CHILD_CHECK(3, fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+                       (errno == EACCES || errno == EPERM));
+    close(fd);
+}
+
+static void test_connect_ports(void **state)
+{
+    struct dirs d;
+    int l1 = listen_loopback(&g_ports[0]);
+    int l2 = listen_loopback(&g_ports[1]);
+    int status;
+
+    make_dirs(&d);
+    status = run_child(child_connect, &d);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(l1);
+    close(l2);
+    tu_rmtree(d.base);
+}
+
+static void child_status(const struct dirs *d)
+{
+    struct molt_sandbox_status st;
+    char want[128];
+    int abi = landlock_abi();
+
+    child_apply(d, NULL, 0, &st);
+    printf("# sandbox: %s\n", st.text);
+    CHILD_CHECK(1, st.landlock_abi == abi);
+    if (abi > 0) {
+        snprintf(want, sizeof(want), "no_new_privs landlock(abi %d) seccomp", abi);
+        CHILD_CHECK(2, st.layers == ALL_LAYERS && strcmp(st.text, want) == 0);
+    } else {
+        CHILD_CHECK(3, (st.layers & MOLT_SANDBOX_NO_NEW_PRIVS) &&
+                           strstr(st.text, "-landlock(") != NULL);
+    }
+}
+
+static void test_status_text(void **state)
+{
+    struct dirs d;
+    int status;
+
+    make_dirs(&d);
+    status = run_child(child_status, &d);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    tu_rmtree(d.base);
+}
+
+static void child_bad_writable(const struct dirs *d)
+{
+    const char *const writable[] = { "/nonexistent/molt-task", NULL };
+    struct molt_sandbox_conf conf = { writable, NULL, { 0 }, 0 };
+    struct molt_sandbox_status st;
+    struct molt_err err = MOLT_ERR_INIT;
+
+    if (!landlock_abi())
+        return;
+    CHILD_CHECK(1, molt_sandbox_apply(&conf, &st, &err) < 0);
+    CHILD_CHECK(2, strstr(err.msg, "sandbox: landlock: open /nonexistent/molt-task") == err.msg);
+}
+
+/* A supported layer that cannot be applied is an error naming the step. */
+static void test_bad_writable_fails(void **state)
+{
+    struct dirs d;
+    int status;
+
+    make_dirs(&d);
+    status = run_child(child_bad_writable, &d);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    tu_rmtree(d.base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_files),          cmocka_unit_test(test_refused_calls),
+        cmocka_unit_test(test_escapes_killed), cmocka_unit_test(test_threads_start),
+        cmocka_unit_test(test_connect_ports),  cmocka_unit_test(test_status_text),
+        cmocka_unit_test(test_bad_writable_fails),
+    };
+    setvbuf(stdout, NULL, _IONBF, 0);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
