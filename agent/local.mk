@@ -23,7 +23,8 @@ agent_libmoltagent_a_SOURCES = \
 	agent/upgrade_state.c agent/upgrade_state.h \
 	agent/upgrade_api.c agent/upgrade_cli.c agent/upgrade_cli.h \
 	agent/watch.c agent/watch.h \
-	agent/watch_events.c agent/watch_events.h
+	agent/watch_events.c agent/watch_events.h \
+	agent/worker_msg.c agent/worker_msg.h
 
 MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_LIBS) -lpthread
 
