@@ -4,7 +4,8 @@ AGENT_MODULE_TESTS = tests/unit/test_agent tests/unit/test_api tests/unit/test_a
 	tests/unit/test_backoff \
 	tests/unit/test_command tests/unit/test_health tests/unit/test_heartbeat tests/unit/test_identity \
 	tests/unit/test_outbox tests/unit/test_report tests/unit/test_resume tests/unit/test_status \
-	tests/unit/test_task tests/unit/test_trust tests/unit/test_upgrade_state
+	tests/unit/test_task tests/unit/test_trust tests/unit/test_upgrade_state \
+	tests/unit/test_worker_msg
 AGENT_UNIT_TESTS = $(AGENT_MODULE_TESTS) tests/unit/test_http
 check_PROGRAMS += $(AGENT_UNIT_TESTS)
 TESTS += $(AGENT_UNIT_TESTS)
@@ -16,6 +17,8 @@ tests_unit_libagenttestutil_a_SOURCES = tests/unit/agent_testutil.c tests/unit/a
 AGENT_UNIT_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/agent
 AGENT_UNIT_LDADD = tests/unit/libagenttestutil.a tests/unit/libtestutil.a $(MOLT_AGENT_LIBS) \
 	$(CMOCKA_LIBS)
+tests_unit_test_worker_msg_CFLAGS = $(AGENT_UNIT_CFLAGS)
+tests_unit_test_worker_msg_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_agent_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_agent_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_api_CFLAGS = $(AGENT_UNIT_CFLAGS)
