@@ -138,12 +138,14 @@ static int scan_strict(const char *buf, size_t len, struct molt_err *err)
     return rc;
 }
 
+static size_t utf8_bad_at(const char *buf, size_t len);
+
 int molt_json_parse(const char *buf, size_t len, struct json_object **out, struct molt_err *err)
 {
     struct json_tokener *tok;
     struct json_object *obj;
     enum json_tokener_error jerr;
-    size_t used;
+    size_t used, i_bad;
     int rc;
 
     *out = NULL;
@@ -174,6 +176,13 @@ int molt_json_parse(const char *buf, size_t len, struct json_object **out, struc
     if ((rc = scan_strict(buf, used, err)) < 0) {
         json_object_put(obj);
         return rc;
+    }
+    /* json-c's UTF-8 check lets overlong forms and surrogates through, which
+     * molt_json_dump would write back as '?': refused here, so what is read
+     * is what is written. */
+    if ((i_bad = utf8_bad_at(buf, used)) < used) {
+        json_object_put(obj);
+        return molt_err_set(err, MOLT_E_PARSE, "JSON: not UTF-8 at offset %zu", i_bad);
     }
     *out = obj;
     return 0;
@@ -336,6 +345,22 @@ static size_t utf8_seq(const unsigned char *s)
                    : 0;
     }
     return 0;
+}
+
+/* The offset of the first byte of buf that does not start a well-formed
+ * UTF-8 sequence, len if none. */
+static size_t utf8_bad_at(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char seq[5] = { 0 };
+        size_t n;
+
+        memcpy(seq, buf + i, len - i < 4 ? len - i : 4);
+        if (!(n = utf8_seq(seq)) || n > len - i)
+            return i;
+        i += n;
+    }
+    return len;
 }
 
 /* json-c copies a string's bytes as they are, so a path or a message that is

@@ -8,10 +8,11 @@
 # Seeds: tests/fuzz/corpus/<name>; new inputs and crashes: tests/fuzz/work/.
 HARDEN_FUZZERS = tests/fuzz/fuzz_heartbeat tests/fuzz/fuzz_command tests/fuzz/fuzz_conf \
 	tests/fuzz/fuzz_journal tests/fuzz/fuzz_upgrade_state tests/fuzz/fuzz_identity \
-	tests/fuzz/fuzz_outbox tests/fuzz/fuzz_api_request
+	tests/fuzz/fuzz_outbox tests/fuzz/fuzz_api_request tests/fuzz/fuzz_worker_msg
 HARDEN_FUZZ_CORPORA = tests/fuzz/corpus/heartbeat tests/fuzz/corpus/command \
 	tests/fuzz/corpus/conf tests/fuzz/corpus/journal tests/fuzz/corpus/upgrade_state \
-	tests/fuzz/corpus/identity tests/fuzz/corpus/outbox tests/fuzz/corpus/api_request
+	tests/fuzz/corpus/identity tests/fuzz/corpus/outbox tests/fuzz/corpus/api_request \
+	tests/fuzz/corpus/worker_msg
 EXTRA_DIST += $(HARDEN_FUZZ_CORPORA) tests/fuzz/run.sh tests/fuzz/fuzz_util.c \
 	tests/fuzz/fuzz_util.h $(HARDEN_FUZZERS:=.c)
 FUZZ_SECONDS = 60
@@ -55,6 +56,10 @@ tests_fuzz_fuzz_api_request_SOURCES = tests/fuzz/fuzz_api_request.c $(HARDEN_FUZ
 tests_fuzz_fuzz_api_request_CFLAGS = $(HARDEN_FUZZ_COMPILE)
 tests_fuzz_fuzz_api_request_LDFLAGS = $(HARDEN_FUZZ_LINK)
 tests_fuzz_fuzz_api_request_LDADD = $(HARDEN_FUZZ_LIBS)
+tests_fuzz_fuzz_worker_msg_SOURCES = tests/fuzz/fuzz_worker_msg.c $(HARDEN_FUZZ_UTIL)
+tests_fuzz_fuzz_worker_msg_CFLAGS = $(HARDEN_FUZZ_COMPILE)
+tests_fuzz_fuzz_worker_msg_LDFLAGS = $(HARDEN_FUZZ_LINK)
+tests_fuzz_fuzz_worker_msg_LDADD = $(HARDEN_FUZZ_LIBS)
 
 fuzz: $(PACKAGE_FUZZERS) $(HARDEN_FUZZERS)
 	$(SHELL) $(top_srcdir)/tests/fuzz/run.sh --seconds '$(FUZZ_SECONDS)' \

@@ -92,6 +92,9 @@ static void test_json_strict(void **state)
     PARSE_ERR("{\"a\\u0000b\":1}", "JSON: NUL (\\u0000) in a string at offset 3");
     PARSE_ERR("{\"a\":\"x\\u0000\"}", "JSON: NUL (\\u0000) in a string at offset 7");
     PARSE_ERR("{\"a\":\"\xff\"}", "JSON: invalid utf-8 string at offset 6");
+    /* json-c lets overlong forms and encoded surrogates through. */
+    PARSE_ERR("{\"a\":\"u\xc1\x96n\"}", "JSON: not UTF-8 at offset 7");
+    PARSE_ERR("{\"a\":\"\xed\xa0\x80\"}", "JSON: not UTF-8 at offset 6");
     PARSE_ERR("{\"a\":1}\0", "JSON: trailing data at offset 7");
     PARSE_ERR("{\"a\":1} \0", "JSON: trailing data at offset 8");
     PARSE_ERR("{\"a\":1}\xef\xbb\xbf", "JSON: unexpected character at offset 7");
