@@ -33,6 +33,8 @@ tests_unit_test_window_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_window_LDADD = $(UNIT_LDADD)
 tests_unit_test_notify_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_notify_LDADD = $(UNIT_LDADD)
+tests_unit_test_sandbox_SOURCES = tests/unit/test_sandbox.c tests/unit/test_package_util.c \
+	tests/unit/test_package_util.h
 tests_unit_test_sandbox_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_sandbox_LDADD = $(UNIT_LDADD)
 

@@ -2,7 +2,9 @@
  * writing inside the writable directory works, writing or reading outside
  * fails even as root, refused and fatal system calls, threads still start,
  * TCP connect limited to the listed ports, and the status text. Where the
- * kernel lacks Landlock the file checks print "# SKIP" and the rest runs. */
+ * kernel lacks Landlock the file checks print "# SKIP" and the rest runs.
+ * And the real work under the real sandbox: a signed package verified and
+ * staged (gzip and zstd) into the task directory, and refused elsewhere. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "test_package_util.h"
 
 #define ALL_LAYERS (MOLT_SANDBOX_NO_NEW_PRIVS | MOLT_SANDBOX_LANDLOCK | MOLT_SANDBOX_SECCOMP)
 
@@ -399,6 +402,69 @@ static void test_bad_writable_fails(void **state)
     tu_rmtree(d.base);
 }
 
+static void stage_in_sandbox(struct tp_env *env, int zstd)
+{
+    const char *const writable[] = { env->upgrade, NULL };
+    const char *readable[32];
+    struct tp_opts o = { .zstd = zstd };
+    struct molt_sandbox_conf conf = { writable, readable, { 0 }, 0 };
+    struct molt_sandbox_status st;
+    struct molt_statement stmt;
+    struct molt_err err = MOLT_ERR_INIT;
+    char pkg[PATH_MAX], out[PATH_MAX];
+    size_t n = 0;
+    int status;
+    pid_t pid;
+
+    tp_make(env, tp_good, tp_good_n, &o, pkg, NULL);
+    readable[n++] = env->builds;
+    readable[n++] = env->keys;
+    for (size_t i = 0; molt_sandbox_system_readable[i] && n < 31; i++)
+        readable[n++] = molt_sandbox_system_readable[i];
+    readable[n] = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (molt_sandbox_apply(&conf, &st, &err) < 0) {
+            fprintf(stderr, "apply: %s\n", err.msg);
+            _exit(100);
+        }
+        if (molt_pkg_verify_file(env->keys, pkg, NULL, NULL, "20.2-100", NULL, NULL, NULL, &stmt,
+                                 &err) < 0) {
+            fprintf(stderr, "verify: %s\n", err.msg);
+            _exit(1);
+        }
+        if (molt_pkg_stage(pkg, &stmt, env->upgrade, "task-1", out, &err) < 0) {
+            fprintf(stderr, "stage: %s\n", err.msg);
+            _exit(2);
+        }
+        /* The same staging into a directory it may only read: refused. */
+        if ((st.layers & MOLT_SANDBOX_LANDLOCK) &&
+            molt_pkg_stage(pkg, &stmt, env->builds, "task-1", out, &err) == 0) {
+            fprintf(stderr, "staged outside the task directory\n");
+            _exit(3);
+        }
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    snprintf(out, sizeof(out), "%s/task-1/bin/molt-agent", env->upgrade);
+    assert_int_equal(access(out, F_OK), 0);
+    snprintf(out, sizeof(out), "%s/task-1", env->builds);
+    assert_int_equal(access(out, F_OK), -1);
+}
+
+static void test_stage_in_sandbox(void **state)
+{
+    stage_in_sandbox(*state, 0);
+}
+
+static void test_stage_zstd_in_sandbox(void **state)
+{
+    stage_in_sandbox(*state, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +472,8 @@ int main(void)
         cmocka_unit_test(test_escapes_killed), cmocka_unit_test(test_threads_start),
         cmocka_unit_test(test_connect_ports),  cmocka_unit_test(test_status_text),
         cmocka_unit_test(test_bad_writable_fails),
+        cmocka_unit_test_setup_teardown(test_stage_in_sandbox, tp_setup, tp_teardown),
+        cmocka_unit_test_setup_teardown(test_stage_zstd_in_sandbox, tp_setup, tp_teardown),
     };
     setvbuf(stdout, NULL, _IONBF, 0);
     return cmocka_run_group_tests(tests, NULL, NULL);
