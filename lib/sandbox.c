@@ -130,7 +130,7 @@ static int ll_rules(int ruleset, int abi, const struct molt_sandbox_conf *conf, 
         if ((rc = ll_add_path(ruleset, *p, LL_FS_READ, handled, 0, err)) < 0)
             return rc;
     }
-    for (size_t i = 0; abi >= 4 && i < conf->n_ports && i < MOLT_SANDBOX_PORTS_MAX; i++) {
+    for (size_t i = 0; abi >= 4 && i < conf->n_ports; i++) {
         struct ll_net_port np = { LL_NET_CONNECT_TCP, conf->ports[i] };
 
         if (syscall(__NR_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &np, 0) < 0)
@@ -310,6 +310,9 @@ int molt_sandbox_apply(const struct molt_sandbox_conf *conf, struct molt_sandbox
     int rc;
 
     memset(st, 0, sizeof(*st));
+    if (conf->n_ports > MOLT_SANDBOX_PORTS_MAX)
+        return molt_err_set(err, MOLT_E_INVAL, "sandbox: %zu ports, more than %d", conf->n_ports,
+                            MOLT_SANDBOX_PORTS_MAX);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) {
         st->layers |= MOLT_SANDBOX_NO_NEW_PRIVS;
         note(st, "no_new_privs");

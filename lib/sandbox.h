@@ -49,9 +49,10 @@ struct molt_sandbox_status {
 extern const char *const molt_sandbox_system_readable[];
 
 /* Applies the layers in order. A layer the kernel lacks is reported in *st,
- * not an error; a supported layer that fails to apply is (MOLT_E_IO, the
- * message naming the step), and the process must then not go on: the layers
- * before it stay in force. */
+ * not an error; a supported layer that fails to apply is (the message names
+ * the step: "sandbox: landlock: open /x: ..."), and the process must then
+ * not go on: the layers before it stay in force. Call it before starting
+ * threads: Landlock confines only the calling thread and its new ones. */
 int molt_sandbox_apply(const struct molt_sandbox_conf *conf, struct molt_sandbox_status *st,
                        struct molt_err *err);
 

@@ -64,7 +64,8 @@ static void child_apply(const struct dirs *d, const uint16_t *ports, size_t n_po
     struct molt_sandbox_conf conf = { writable, molt_sandbox_system_readable, { 0 }, n_ports };
     struct molt_err err = MOLT_ERR_INIT;
 
-    memcpy(conf.ports, ports, n_ports * sizeof(*ports));
+    for (size_t i = 0; i < n_ports; i++)
+        conf.ports[i] = ports[i];
     if (molt_sandbox_apply(&conf, st, &err) < 0) {
         fprintf(stderr, "apply: %s\n", err.msg);
         _exit(100);
