@@ -4,7 +4,9 @@
  * TCP connect limited to the listed ports, and the status text. Where the
  * kernel lacks Landlock the file checks print "# SKIP" and the rest runs.
  * And the real work under the real sandbox: a signed package verified and
- * staged (gzip and zstd) into the task directory, and refused elsewhere. */
+ * staged (gzip and zstd) into the task directory, and refused elsewhere; a
+ * package downloaded over TLS (libcurl, OpenSSL, the resolver's thread) from
+ * `openssl s_server` on loopback by molt_dl_fetch. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -25,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conf.h"
+#include "download.h"
 #include "sandbox.h"
 #include "test_package_util.h"
 
@@ -466,6 +470,117 @@ static void test_stage_zstd_in_sandbox(void **state)
     stage_in_sandbox(*state, 1);
 }
 
+static uint16_t free_port(void)
+{
+    uint16_t port;
+    int fd = listen_loopback(&port);
+
+    close(fd);
+    return port;
+}
+
+static int wait_listening(uint16_t port)
+{
+    for (int i = 0; i < 100; i++) {
+        if (try_connect(port) == 0)
+            return 0;
+        usleep(50 * 1000);
+    }
+    return -1;
+}
+
+static void child_download(const char *dir, const char *ca, uint16_t port)
+{
+    char task[PATH_MAX], dest[PATH_MAX], url[128];
+    const char *const writable[] = { task, NULL };
+    const char *readable[40];
+    struct molt_sandbox_conf conf = { writable, readable, { port }, 1 };
+    struct molt_sandbox_status st;
+    struct molt_config c;
+    struct molt_dl_opts o = { .conf = &c, .url = url, .dest = dest, .size = 100000,
+                              .max_attempts = 1 };
+    struct molt_dl_stats stats;
+    struct molt_err err = MOLT_ERR_INIT;
+    size_t n = 0;
+
+    snprintf(task, sizeof(task), "%s/task", dir);
+    snprintf(dest, sizeof(dest), "%s/package", task);
+    snprintf(url, sizeof(url), "https://localhost:%u/pkg", port);
+    readable[n++] = ca;
+    for (size_t i = 0; molt_sandbox_system_readable[i] && n < 39; i++)
+        readable[n++] = molt_sandbox_system_readable[i];
+    readable[n] = NULL;
+    molt_conf_defaults(&c);
+    snprintf(c.server.url, sizeof(c.server.url), "https://localhost:%u/", port);
+    snprintf(c.server.ca_file, sizeof(c.server.ca_file), "%s", ca);
+    c.server.connect_timeout_ms = 5000;
+    if (molt_sandbox_apply(&conf, &st, &err) < 0) {
+        fprintf(stderr, "apply: %s\n", err.msg);
+        _exit(100);
+    }
+    if (molt_dl_fetch(&o, &stats, &err) < 0) {
+        fprintf(stderr, "download: %s\n", err.msg);
+        _exit(1);
+    }
+    _exit(0);
+}
+
+static void test_download_in_sandbox(void **state)
+{
+    char dir[PATH_MAX], cmd[3 * PATH_MAX], path[PATH_MAX], ca[PATH_MAX];
+    uint16_t port = free_port();
+    pid_t server, pid;
+    int status;
+    char *data;
+    size_t len;
+
+    if (system("openssl version >/dev/null 2>&1") != 0) {
+        printf("# SKIP openssl not installed: no TLS server for the download\n");
+        skip();
+    }
+    tu_mkdtemp(dir);
+    snprintf(path, sizeof(path), "%s/task", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(ca, sizeof(ca), "%s/cert.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout key.pem -out cert.pem -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost >/dev/null 2>&1 && "
+             "head -c 100000 /dev/urandom >pkg",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    server = fork();
+    assert_true(server >= 0);
+    if (server == 0) {
+        char accept_arg[16];
+
+        snprintf(accept_arg, sizeof(accept_arg), "%u", port);
+        if (chdir(dir) == 0)
+            execlp("openssl", "openssl", "s_server", "-quiet", "-WWW", "-accept", accept_arg,
+                   "-cert", "cert.pem", "-key", "key.pem", (char *)NULL);
+        _exit(127);
+    }
+    if (wait_listening(port) < 0) {
+        kill(server, SIGTERM);
+        waitpid(server, NULL, 0);
+        fail_msg("openssl s_server is not listening on port %u", port);
+    }
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        child_download(dir, ca, port);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    kill(server, SIGTERM);
+    waitpid(server, NULL, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    snprintf(path, sizeof(path), "%s/task/package", dir);
+    data = tp_slurp(path, &len);
+    assert_int_equal(len, 100000);
+    free(data);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_bad_writable_fails),
         cmocka_unit_test_setup_teardown(test_stage_in_sandbox, tp_setup, tp_teardown),
         cmocka_unit_test_setup_teardown(test_stage_zstd_in_sandbox, tp_setup, tp_teardown),
+        cmocka_unit_test(test_download_in_sandbox),
     };
     setvbuf(stdout, NULL, _IONBF, 0);
     return cmocka_run_group_tests(tests, NULL, NULL);
