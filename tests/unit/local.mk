@@ -36,7 +36,7 @@ tests_unit_test_notify_LDADD = $(UNIT_LDADD)
 tests_unit_test_sandbox_SOURCES = tests/unit/test_sandbox.c tests/unit/test_package_util.c \
 	tests/unit/test_package_util.h
 tests_unit_test_sandbox_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_sandbox_LDADD = $(UNIT_LDADD)
+tests_unit_test_sandbox_LDADD = $(UNIT_LDADD) $(MOLT_SANDBOX_LIBS)
 
 include tests/unit/package.mk
 include tests/unit/channel.mk
