@@ -19,7 +19,7 @@ RPM_PKGS="gcc make autoconf automake libtool pkgconf-pkg-config clang openssl py
  curl procps-ng util-linux rpm-build systemd shadow-utils
  cppcheck clang-tools-extra clang-analyzer valgrind compiler-rt
  systemd-container debootstrap
- libcurl-devel json-c-devel libarchive-devel libzstd-devel openssl-devel libcmocka-devel libseccomp-dev
+ libcurl-devel json-c-devel libarchive-devel libzstd-devel openssl-devel libcmocka-devel libseccomp-devel
  fuse3-devel fuse3"
 
 # ./autogen.sh --arm64-deps [configure args] (or MOLT_ARM64_DEPS=1) also installs
