@@ -24,7 +24,7 @@ QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64) ||
     skip_all "no qemu-aarch64 (install qemu-user-static: ./autogen.sh --arm64-deps)"
 command -v "$TRIPLET-gcc" >/dev/null ||
     skip_all "no $TRIPLET-gcc cross compiler (./autogen.sh --arm64-deps installs it)"
-"$TRIPLET-pkg-config" --exists libcurl json-c libarchive libzstd libcrypto cmocka 2>/dev/null ||
+"$TRIPLET-pkg-config" --exists libcurl json-c libarchive libzstd libcrypto cmocka libseccomp 2>/dev/null ||
     skip_all "no arm64 -dev packages for $TRIPLET-pkg-config (./autogen.sh --arm64-deps installs them)"
 # The arm64 loader and libc for qemu from the cross sysroot only when they are not installed
 # multiarch (libc6:arm64, which the :arm64 -dev packages bring): its older libc mixed with the
