@@ -58,7 +58,8 @@ ok $? "collector now reports $V3"
 # 3. a package over the delta budget (16 MiB of package; the delta file is never read)
 mkdir -p "$WORK/padded"
 bash "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$MOLT_TOP_BUILDDIR" --version "$V1" \
-    --keys "$FIX/keys" --out "$WORK/padded" --pad-mib 20 >/dev/null
+    --keys "$FIX/keys" --out "$WORK/padded" --pad-mib 20 \
+    --channel "$CP_BUILDS/stable.channel.json" >/dev/null
 ok $? "a $V1 release with 20 MiB of padding"
 big=$(ls "$WORK"/padded/molt-*.tar.gz)
 cp "$big.statement.json" "$big.sig" "$big" "$CP_BUILDS/"
