@@ -610,15 +610,24 @@ static int on_command(struct molt_agent *a, struct loop *l, struct molt_hb_reply
     return fresh;
 }
 
-/* The channel a heartbeat reply announced; a failure or refusal is logged by
- * trust.c and leaves the channel in force. */
-static void fetch_channel(struct molt_agent *a, int64_t serial, int64_t now)
+/* The keyring and channel a heartbeat reply announced, keys first (the
+ * channel is verified with them); a failure or refusal is logged by trust.c
+ * and leaves the document in force. */
+static void fetch_trust(struct molt_agent *a, const struct molt_hb_reply *hr, int64_t now)
 {
     struct molt_err err = MOLT_ERR_INIT;
     char token[MOLT_TOKEN_MAX + 1];
+    int keyring = molt_trust_keyring_wants(&a->trust, hr->keyring_serial, now);
 
-    if (molt_agent_token(a, token, sizeof(token), &err) == 0)
-        molt_trust_fetch(&a->trust, a->http, token, serial, now, &err);
+    if (!keyring && !molt_trust_wants(&a->trust, hr->channel_serial, now))
+        return;
+    if (molt_agent_token(a, token, sizeof(token), &err) == 0) {
+        if (keyring)
+            molt_trust_keyring_fetch(&a->trust, a->http, token, hr->keyring_serial, now, &err);
+        /* Asked again: a new keyring may make a lapsed channel verify. */
+        if (molt_trust_wants(&a->trust, hr->channel_serial, now))
+            molt_trust_fetch(&a->trust, a->http, token, hr->channel_serial, now, &err);
+    }
     explicit_bzero(token, sizeof(token));
 }
 
@@ -641,9 +650,8 @@ static void heartbeat_ok(struct molt_agent *a, struct loop *l, struct molt_hb_re
         if (a->first_ack_fn)
             a->first_ack_fn(a, a->first_ack_arg);
     }
-    /* Before the command: it is admitted against the newest channel. */
-    if (molt_trust_wants(&a->trust, hr->channel_serial, now))
-        fetch_channel(a, hr->channel_serial, now);
+    /* Before the command: it is admitted against the newest keys and channel. */
+    fetch_trust(a, hr, now);
     int fresh = on_command(a, l, hr);
     if (l->long_poll) {
         /* The next heartbeat goes at once (the server holds it), but not sooner than half

@@ -100,18 +100,17 @@ static void check_ca_file(struct check *c, const char *path)
     BIO_free(bio);
 }
 
-/* The keys a signature can name: each *.pub whose key id can be read. */
-static void check_keys(struct check *c, const char *dir)
+/* Counts the *.pub files of dir whose key id can be read; reports (and counts
+ * in *bad) the others under key, the configuration key naming them. -1: dir
+ * cannot be opened. */
+static int count_keys(struct check *c, const char *dir, const char *key, int *bad)
 {
     DIR *d = opendir(dir);
     const struct dirent *de;
-    int usable = 0, bad = 0;
+    int usable = 0;
 
-    if (!d) {
-        report(c, CHECK_UPGRADE, "agent.keys_dir = %s: %s (no build can be verified)", dir,
-               strerror(errno));
-        return;
-    }
+    if (!d)
+        return -1;
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
         char path[PATH_MAX], id[MOLT_PKG_KEYID_SIZE];
@@ -124,14 +123,39 @@ static void check_keys(struct check *c, const char *dir)
             usable++;
             continue;
         }
-        bad++;
-        report(c, CHECK_UPGRADE, "agent.keys_dir: %s", err.msg);
+        (*bad)++;
+        report(c, CHECK_UPGRADE, "%s: %s", key, err.msg);
     }
     closedir(d);
+    return usable;
+}
+
+/* The keys a signature can name: the pinned release keys, and the root keys
+ * that may delegate others through the keyring (docs/security.md 6.6). */
+static void check_keys(struct check *c, const char *dir, int64_t root_threshold)
+{
+    char root[PATH_MAX];
+    int bad = 0, usable = count_keys(c, dir, "agent.keys_dir", &bad), roots = -1;
+
+    if (usable < 0) {
+        report(c, CHECK_UPGRADE, "agent.keys_dir = %s: %s (no build can be verified)", dir,
+               strerror(errno));
+        return;
+    }
+    if (snprintf(root, sizeof(root), "%s/root", dir) < (int)sizeof(root))
+        roots = count_keys(c, root, "agent.keys_dir/root", &bad);
     if (usable)
         report(c, CHECK_OK, "agent.keys_dir = %s: %d trusted key%s", dir, usable,
                usable == 1 ? "" : "s");
-    else if (!bad)
+    if (roots > 0 && roots < root_threshold)
+        report(c, CHECK_UPGRADE, "agent.keys_dir/root: %d root key%s, fewer than "
+               "trust.root_threshold = %lld: no keyring can be accepted", roots,
+               roots == 1 ? "" : "s", (long long)root_threshold);
+    else if (roots > 0)
+        report(c, CHECK_OK, "agent.keys_dir/root: %d root key%s (release keys delegated by a "
+               "keyring signed by %lld of them count too)", roots, roots == 1 ? "" : "s",
+               (long long)root_threshold);
+    if (!usable && roots <= 0 && !bad)
         report(c, CHECK_UPGRADE,
                "agent.keys_dir = %s has no *.pub key: no build can be verified (copy the "
                "release's public key there, see molt-pack(1) keygen)",
@@ -282,7 +306,7 @@ int molt_checkconf_main(const char *config_path, const char *user, int start)
         report(&c, CHECK_FAIL, "%s", err.msg);
     check_owner(&c, "agent.state_dir", conf.agent.state_dir);
     check_owner(&c, "agent.run_dir", conf.agent.run_dir);
-    check_keys(&c, conf.agent.keys_dir);
+    check_keys(&c, conf.agent.keys_dir, conf.trust.root_threshold);
     check_rename(&c, &conf);
     if (c.errors)
         printf("molt-agent: %s: %d error%s, %d warning%s\n", shown, c.errors,

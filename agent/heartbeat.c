@@ -34,6 +34,7 @@ struct json_object *molt_heartbeat_body(const struct molt_host *host, int64_t os
     json_object_object_add(o, "channelSerial", json_object_new_int64(channel->serial));
     json_object_object_add(o, "channelAgeMs", json_object_new_int64(channel->age_ms));
     json_object_object_add(o, "channelState", json_object_new_string(channel->state));
+    json_object_object_add(o, "keyringSerial", json_object_new_int64(channel->keyring_serial));
     json_object_object_add(o, "task", task ? molt_report_to_json(task) : NULL);
     return o;
 }
@@ -73,9 +74,10 @@ int molt_heartbeat_body_idle(const struct molt_host *host, int64_t os_time_ms,
      * one of trust.h's constants: nothing to escape. */
     len = snprintf(out, n, "{%s,\"osTime\":%lld,\"uptimeMs\":%lld,\"channelName\":\"%s\","
                    "\"channelSerial\":%lld,\"channelAgeMs\":%lld,\"channelState\":\"%s\","
-                   "\"task\":null}",
+                   "\"keyringSerial\":%lld,\"task\":null}",
                    cache->members, (long long)os_time_ms, (long long)host->uptime_ms, channel->name,
-                   (long long)channel->serial, (long long)channel->age_ms, channel->state);
+                   (long long)channel->serial, (long long)channel->age_ms, channel->state,
+                   (long long)channel->keyring_serial);
     return len < 0 || (size_t)len >= n ? -1 : len;
 }
 
@@ -119,12 +121,17 @@ int molt_heartbeat_parse_reply(const char *body, size_t len, struct molt_hb_repl
     if ((rc = molt_hb_interval_field(root, &out->interval_ms, err)) < 0 ||
         (rc = molt_json_opt_bool(root, "longPoll", &out->long_poll, err)) < 0 ||
         (rc = molt_json_opt_int(root, "serverTime", &out->server_time, err)) < 0 ||
-        (rc = molt_json_opt_int(root, "channelSerial", &out->channel_serial, err)) < 0) {
+        (rc = molt_json_opt_int(root, "channelSerial", &out->channel_serial, err)) < 0 ||
+        (rc = molt_json_opt_int(root, "keyringSerial", &out->keyring_serial, err)) < 0) {
         molt_err_prefix(err, "heartbeat reply");
         goto out;
     }
     if (out->channel_serial < 0) {
         rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: field 'channelSerial': negative");
+        goto out;
+    }
+    if (out->keyring_serial < 0) {
+        rc = molt_err_set(err, MOLT_E_PARSE, "heartbeat reply: field 'keyringSerial': negative");
         goto out;
     }
     rc = 0;

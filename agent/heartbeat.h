@@ -35,6 +35,7 @@ struct molt_hb_cache {
 struct molt_hb_reply {
     int64_t interval_ms;                 /* 0 when the reply did not say */
     int64_t channel_serial;              /* the newest channel the server has, 0 = none said */
+    int64_t keyring_serial;              /* the newest keyring the server has, 0 = none said */
     int long_poll;
     int64_t server_time;                 /* 0 when absent */
     int has_command;
@@ -48,6 +49,7 @@ struct molt_hb_channel {
     const char *state;                   /* off | none | lapsed | expired | ok */
     int64_t serial;
     int64_t age_ms;
+    int64_t keyring_serial;              /* the release keyring in force, 0 = none */
 };
 
 /* The request body; task may be NULL. The caller puts the object. */

@@ -29,25 +29,6 @@ static const char *const rollout_fields[] = {"notBefore", "percent", NULL};
 
 /* ---- parse ------------------------------------------------------------------ */
 
-static int only_fields(struct json_object *o, const char *const *allowed, const char *where,
-                       struct molt_err *err)
-{
-    json_object_object_foreach(o, key, val)
-    {
-        size_t i = 0;
-
-        (void)val;
-        while (allowed[i] && strcmp(allowed[i], key) != 0)
-            i++;
-        if (!allowed[i]) {
-            char shown[200];
-            return molt_err_set(err, MOLT_E_PARSE, "%s: unknown field '%s'", where,
-                                molt_pkg_printable(key, shown, sizeof(shown)));
-        }
-    }
-    return 0;
-}
-
 static int parse_rollout(struct json_object *b, struct molt_channel_build *out,
                          struct molt_err *err)
 {
@@ -55,7 +36,7 @@ static int parse_rollout(struct json_object *b, struct molt_channel_build *out,
     int64_t percent = 0, not_before = 0;
 
     if (molt_json_get_obj(b, "rollout", &r, err) < 0 ||
-        only_fields(r, rollout_fields, "rollout", err) < 0 ||
+        molt_pkg_only_fields(r, rollout_fields, "rollout", err) < 0 ||
         molt_json_int_field(r, "percent", 0, 0, 100, &percent, err) < 0 ||
         molt_json_int_field(r, "notBefore", 0, 0, INT64_MAX, &not_before, err) < 0)
         return MOLT_E_PARSE;
@@ -68,7 +49,7 @@ static int parse_build(struct json_object *b, struct molt_channel_build *out, st
 {
     if (!json_object_is_type(b, json_type_object))
         return molt_err_set(err, MOLT_E_PARSE, "not an object");
-    if (only_fields(b, build_fields, "build", err) < 0 ||
+    if (molt_pkg_only_fields(b, build_fields, "build", err) < 0 ||
         molt_json_copy_str(b, "version", out->version, sizeof(out->version), err) < 0 ||
         molt_json_copy_str(b, "os", out->os, sizeof(out->os), err) < 0 ||
         molt_json_copy_str(b, "arch", out->arch, sizeof(out->arch), err) < 0 ||
@@ -108,7 +89,7 @@ static int parse_fields(struct json_object *o, struct molt_channel *ch, struct m
 
     if (!json_object_is_type(o, json_type_object))
         return molt_err_set(err, MOLT_E_PARSE, "not a JSON object");
-    if (only_fields(o, top_fields, "channel", err) < 0 ||
+    if (molt_pkg_only_fields(o, top_fields, "channel", err) < 0 ||
         molt_json_get_str(o, "format", &format, err) < 0)
         return MOLT_E_PARSE;
     if (strcmp(format, MOLT_CHANNEL_FORMAT) != 0)
@@ -473,20 +454,28 @@ int molt_channel_admits_local(const struct molt_channel *ch, int64_t now_ms, con
     return 0;
 }
 
+int molt_signed_replay_check(const char *kind, const char *name, int64_t kept_serial,
+                             const char *kept_sha256, int64_t serial, const char *sha256,
+                             struct molt_err *err)
+{
+    if (serial < kept_serial)
+        return molt_err_set(err, MOLT_E_VERIFY,
+                            "%s '%s' serial %lld is older than serial %lld accepted before "
+                            "(replay refused)",
+                            kind, name, (long long)serial, (long long)kept_serial);
+    if (serial == kept_serial && (!kept_sha256 || strcmp(kept_sha256, sha256) != 0))
+        return molt_err_set(err, MOLT_E_VERIFY,
+                            "%s '%s' serial %lld differs from the serial %lld accepted "
+                            "before (a serial is never reused)",
+                            kind, name, (long long)serial, (long long)kept_serial);
+    return 0;
+}
+
 int molt_channel_replay_check(int64_t kept_serial, const char *kept_sha256,
                               const struct molt_channel *ch, struct molt_err *err)
 {
-    if (ch->serial < kept_serial)
-        return molt_err_set(err, MOLT_E_VERIFY,
-                            "channel '%s' serial %lld is older than serial %lld accepted before "
-                            "(replay refused)",
-                            ch->name, (long long)ch->serial, (long long)kept_serial);
-    if (ch->serial == kept_serial && (!kept_sha256 || strcmp(kept_sha256, ch->sha256) != 0))
-        return molt_err_set(err, MOLT_E_VERIFY,
-                            "channel '%s' serial %lld differs from the serial %lld accepted "
-                            "before (a serial is never reused)",
-                            ch->name, (long long)ch->serial, (long long)kept_serial);
-    return 0;
+    return molt_signed_replay_check("channel", ch->name, kept_serial, kept_sha256, ch->serial,
+                                    ch->sha256, err);
 }
 
 /* ---- the channel in force ------------------------------------------------------- */
@@ -503,9 +492,9 @@ static int add_base64(struct json_object *o, const char *key, const void *data, 
     return rc;
 }
 
-int molt_channel_kept_write(const char *path, const struct molt_channel *ch, const void *doc,
-                            size_t doc_len, const void *sig, size_t sig_len, int64_t accepted_ms,
-                            struct molt_err *err)
+int molt_signed_kept_write(const char *path, const char *kind, const char *name, int64_t serial,
+                           const char *sha256, const void *doc, size_t doc_len, const void *sig,
+                           size_t sig_len, int64_t accepted_ms, struct molt_err *err)
 {
     char hex[MOLT_PKG_SHA256_HEX];
     struct json_object *o;
@@ -513,20 +502,18 @@ int molt_channel_kept_write(const char *path, const struct molt_channel *ch, con
     size_t len = 0;
     int rc = molt_channel_sha256(doc, doc_len, hex, err);
 
-    if (rc == 0 && strcmp(hex, ch->sha256) != 0)
-        rc = molt_err_set(err, MOLT_E_INVAL,
-                          "channel state: the document is not channel '%s' "
-                          "serial %lld",
-                          ch->name, (long long)ch->serial);
+    if (rc == 0 && strcmp(hex, sha256) != 0)
+        rc = molt_err_set(err, MOLT_E_INVAL, "%s state: the document is not %s '%s' serial %lld",
+                          kind, kind, name, (long long)serial);
     if (rc < 0)
         return rc;
     o = json_object_new_object();
     json_object_object_add(o, "acceptedAt", json_object_new_int64(accepted_ms));
     rc = add_base64(o, "document", doc, doc_len, err);
     json_object_object_add(o, "format", json_object_new_string(MOLT_CHANNEL_STATE_FORMAT));
-    json_object_object_add(o, "name", json_object_new_string(ch->name));
-    json_object_object_add(o, "serial", json_object_new_int64(ch->serial));
-    json_object_object_add(o, "sha256", json_object_new_string(ch->sha256));
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "serial", json_object_new_int64(serial));
+    json_object_object_add(o, "sha256", json_object_new_string(sha256));
     if (rc == 0)
         rc = add_base64(o, "signature", sig, sig_len, err);
     if (rc == 0)
@@ -535,9 +522,17 @@ int molt_channel_kept_write(const char *path, const struct molt_channel *ch, con
     if (rc == 0)
         rc = molt_fs_write_atomic(path, text, len, 0600, err);
     free(text);
-    return rc < 0 ? molt_err_prefix(err, "keep channel '%s' serial %lld in %s", ch->name,
-                                    (long long)ch->serial, path)
+    return rc < 0 ? molt_err_prefix(err, "keep %s '%s' serial %lld in %s", kind, name,
+                                    (long long)serial, path)
                   : 0;
+}
+
+int molt_channel_kept_write(const char *path, const struct molt_channel *ch, const void *doc,
+                            size_t doc_len, const void *sig, size_t sig_len, int64_t accepted_ms,
+                            struct molt_err *err)
+{
+    return molt_signed_kept_write(path, "channel", ch->name, ch->serial, ch->sha256, doc, doc_len,
+                                  sig, sig_len, accepted_ms, err);
 }
 
 static int kept_fields(struct json_object *o, struct molt_channel_kept *k, struct molt_err *err)
@@ -549,7 +544,7 @@ static int kept_fields(struct json_object *o, struct molt_channel_kept *k, struc
 
     if (!json_object_is_type(o, json_type_object))
         return molt_err_set(err, MOLT_E_PARSE, "not a JSON object");
-    if (only_fields(o, fields, "channel state", err) < 0 ||
+    if (molt_pkg_only_fields(o, fields, "channel state", err) < 0 ||
         molt_json_get_str(o, "format", &format, err) < 0)
         return MOLT_E_PARSE;
     if (strcmp(format, MOLT_CHANNEL_STATE_FORMAT) != 0)

@@ -99,6 +99,12 @@ int molt_channel_admits_local(const struct molt_channel *ch, int64_t now_ms, con
 int molt_channel_replay_check(int64_t kept_serial, const char *kept_sha256,
                               const struct molt_channel *ch, struct molt_err *err);
 
+/* The replay rule shared by channels and keyrings (kind "channel",
+ * "keyring"): a higher serial, or the same serial with the same bytes. */
+int molt_signed_replay_check(const char *kind, const char *name, int64_t kept_serial,
+                             const char *kept_sha256, int64_t serial, const char *sha256,
+                             struct molt_err *err);
+
 /* ---- the channel in force, kept in the state directory -------------------- */
 
 /* <state_dir>/channel.json: the accepted document and signature set as they
@@ -121,6 +127,11 @@ struct molt_channel_kept {
     size_t sig_len;
 };
 
+/* Writes a verified signed document (a channel, or a keyring: kind) as the one
+ * in force, in the kept format below; molt_channel_kept_read reads either. */
+int molt_signed_kept_write(const char *path, const char *kind, const char *name, int64_t serial,
+                           const char *sha256, const void *doc, size_t doc_len, const void *sig,
+                           size_t sig_len, int64_t accepted_ms, struct molt_err *err);
 /* Writes the channel ch (loaded from doc/sig) as the one in force. */
 int molt_channel_kept_write(const char *path, const struct molt_channel *ch, const void *doc,
                             size_t doc_len, const void *sig, size_t sig_len, int64_t accepted_ms,

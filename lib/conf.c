@@ -87,6 +87,7 @@ static const struct conf_key conf_keys[] = {
     STR(trust, channel),
     STR(trust, channel_name),
     TYPED(trust, signature_threshold, signature_threshold, CONF_COUNT),
+    TYPED(trust, root_threshold, root_threshold, CONF_COUNT),
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -126,6 +127,7 @@ void molt_conf_defaults(struct molt_config *conf)
     snprintf(conf->trust.channel, sizeof(conf->trust.channel), "on");
     snprintf(conf->trust.channel_name, sizeof(conf->trust.channel_name), "stable");
     conf->trust.signature_threshold = 1;
+    conf->trust.root_threshold = 1;
 }
 
 struct unit {
@@ -593,6 +595,9 @@ static int validate_trust(const struct molt_config *c, struct molt_err *err)
     if (c->trust.signature_threshold < 1 ||
         c->trust.signature_threshold > MOLT_SIGSET_MAX_THRESHOLD)
         return molt_err_set(err, MOLT_E_CONFIG, "trust.signature_threshold: 1..%d",
+                            MOLT_SIGSET_MAX_THRESHOLD);
+    if (c->trust.root_threshold < 1 || c->trust.root_threshold > MOLT_SIGSET_MAX_THRESHOLD)
+        return molt_err_set(err, MOLT_E_CONFIG, "trust.root_threshold: 1..%d",
                             MOLT_SIGSET_MAX_THRESHOLD);
     return 0;
 }

@@ -62,6 +62,7 @@ struct molt_config {
                                             * channel enforced (docs/security.md 6) */
         char channel_name[65];             /* the channel this host follows */
         int64_t signature_threshold;       /* signatures by distinct keys a channel needs */
+        int64_t root_threshold;            /* root signatures a keyring needs (security.md 6.6) */
     } trust;
 };
 

@@ -10,4 +10,5 @@ lib_libmolt_a_SOURCES += \
 	lib/delta.c lib/delta.h \
 	lib/sign.c lib/sign.h
 # The signed release channel (docs/security.md, section 6) and signature thresholds.
-lib_libmolt_a_SOURCES += lib/channel.c lib/channel.h lib/sigset.c lib/sigset.h
+lib_libmolt_a_SOURCES += lib/channel.c lib/channel.h lib/sigset.c lib/sigset.h \
+	lib/keyring.c lib/keyring.h

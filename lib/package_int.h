@@ -41,6 +41,11 @@ int molt_pkg_hash_fd(int fd, const char *what, char *hex, uint64_t *size, struct
  * at a time, never following a symlink; *base gets rel's last component. */
 int molt_pkg_open_parent(int rootfd, const char *rel, const char **base, struct molt_err *err);
 /* Copies JSON text into a malloc'd, newline-terminated buffer (*len counts the newline). */
+struct json_object;
+/* MOLT_E_PARSE "WHERE: unknown field 'K'" for a member of o not in allowed
+ * (NULL-terminated): signed lists of permissions refuse what they do not know. */
+int molt_pkg_only_fields(struct json_object *o, const char *const *allowed, const char *where,
+                         struct molt_err *err);
 int molt_pkg_text_line(const char *text, char **out, size_t *len, struct molt_err *err);
 
 #endif

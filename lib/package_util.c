@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 int molt_pkg_is_hex(const char *s, size_t n)
 {
     if (strlen(s) != n)
@@ -53,6 +55,25 @@ const char *molt_pkg_printable(const char *s, char *buf, size_t n)
         buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
     buf[i] = '\0';
     return buf;
+}
+
+int molt_pkg_only_fields(struct json_object *o, const char *const *allowed, const char *where,
+                       struct molt_err *err)
+{
+    json_object_object_foreach(o, key, val)
+    {
+        size_t i = 0;
+
+        (void)val;
+        while (allowed[i] && strcmp(allowed[i], key) != 0)
+            i++;
+        if (!allowed[i]) {
+            char shown[200];
+            return molt_err_set(err, MOLT_E_PARSE, "%s: unknown field '%s'", where,
+                                molt_pkg_printable(key, shown, sizeof(shown)));
+        }
+    }
+    return 0;
 }
 
 int molt_pkg_text_line(const char *text, char **out, size_t *len, struct molt_err *err)

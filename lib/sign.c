@@ -58,6 +58,20 @@ static int key_id(EVP_PKEY *pkey, char out[MOLT_PKG_KEYID_SIZE], struct molt_err
     return 0;
 }
 
+int molt_pkg_key_id_raw(const unsigned char raw[MOLT_PKG_KEY_RAW_LEN],
+                        char out[MOLT_PKG_KEYID_SIZE], struct molt_err *err)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
+                                                 MOLT_PKG_KEY_RAW_LEN);
+    int rc;
+
+    if (!pkey)
+        return molt_err_set(err, MOLT_E_INVAL, "not an Ed25519 public key");
+    rc = key_id(pkey, out, err);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
 /* Reads a PEM key (public, or private when want_private) from a file. */
 static int load_pem(const char *path, int want_private, EVP_PKEY **out, struct molt_err *err)
 {
@@ -185,6 +199,36 @@ int molt_pkg_key_id_file(const char *pem_path, char keyid_out[MOLT_PKG_KEYID_SIZ
     if (rc < 0)
         return rc;
     rc = key_id(pkey, keyid_out, err);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+int molt_pkg_key_raw_file(const char *pem_path, unsigned char raw[MOLT_PKG_KEY_RAW_LEN],
+                          struct molt_err *err)
+{
+    EVP_PKEY *pkey = NULL;
+    size_t len = MOLT_PKG_KEY_RAW_LEN;
+    int rc = load_pem(pem_path, 0, &pkey, err);
+
+    if (rc < 0)
+        return rc;
+    if (EVP_PKEY_get_raw_public_key(pkey, raw, &len) != 1 || len != MOLT_PKG_KEY_RAW_LEN)
+        rc = molt_err_set(err, MOLT_E_INVAL, "%s: cannot read the raw public key", pem_path);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+int molt_pkg_key_pub_pem(const unsigned char raw[MOLT_PKG_KEY_RAW_LEN], char **pem, size_t *len,
+                         struct molt_err *err)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
+                                                 MOLT_PKG_KEY_RAW_LEN);
+    int rc;
+
+    *pem = NULL;
+    if (!pkey)
+        return molt_err_set(err, MOLT_E_INVAL, "not an Ed25519 public key");
+    rc = pem_to_mem(pkey, 0, pem, len, err);
     EVP_PKEY_free(pkey);
     return rc;
 }

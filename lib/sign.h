@@ -21,6 +21,7 @@
 #define MOLT_PKG_KEYID_LEN 16
 #define MOLT_PKG_KEYID_SIZE (MOLT_PKG_KEYID_LEN + 1)
 #define MOLT_PKG_SIG_RAW_LEN 64     /* Ed25519 signature bytes */
+#define MOLT_PKG_KEY_RAW_LEN 32     /* Ed25519 public key bytes */
 #define MOLT_PKG_SIG_MAX 4096       /* largest .sig file accepted */
 #define MOLT_PKG_KEY_FILE_MAX 16384 /* largest .pub/.key file read */
 #define MOLT_PKG_MAX_TRUSTED_KEYS 256
@@ -38,6 +39,17 @@ int molt_pkg_key_generate(const char *out_dir, char keyid_out[MOLT_PKG_KEYID_SIZ
 
 /* Key id of the public key in a PEM file (public or private key). */
 int molt_pkg_key_id_file(const char *pem_path, char keyid_out[MOLT_PKG_KEYID_SIZE],
+                         struct molt_err *err);
+
+/* The key id of a raw 32-byte Ed25519 public key (the same rule as above). */
+int molt_pkg_key_id_raw(const unsigned char raw[MOLT_PKG_KEY_RAW_LEN],
+                        char out[MOLT_PKG_KEYID_SIZE], struct molt_err *err);
+/* The raw 32 bytes of the public key in a PEM public key file. */
+int molt_pkg_key_raw_file(const char *pem_path, unsigned char raw[MOLT_PKG_KEY_RAW_LEN],
+                          struct molt_err *err);
+/* A raw public key as a .pub file's PEM text (*pem malloc'd): how a keyring's
+ * delegated keys become files molt_pkg_sig_verify reads. */
+int molt_pkg_key_pub_pem(const unsigned char raw[MOLT_PKG_KEY_RAW_LEN], char **pem, size_t *len,
                          struct molt_err *err);
 
 /* Signs msg with the private key in key_path; *sig_out (malloc'd) receives the

@@ -2,7 +2,7 @@
 bin_PROGRAMS += packaging/molt-pack
 packaging_molt_pack_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
 packaging_molt_pack_SOURCES = packaging/molt-pack.c packaging/molt-pack-channel.c \
-	packaging/molt-pack-channel.h
+	packaging/molt-pack-channel.h packaging/molt-pack-keyring.c packaging/molt-pack-keyring.h
 packaging_molt_pack_LDADD = $(MOLT_LIBS)
 EXTRA_DIST += packaging/mkrelease.sh tests/e2e/build-version.sh
 

@@ -462,15 +462,15 @@ static int keep_old_lines(const char *sigpath, struct sigline *lines, int *n, in
     return rc;
 }
 
-static int sign_lines(const struct cargs *a, const char *doc, size_t doc_len, struct sigline *lines,
-                      int *n, struct molt_err *err)
+static int sign_lines(const char *const *keys, int nkeys, const char *doc, size_t doc_len,
+                      struct sigline *lines, int *n, struct molt_err *err)
 {
-    for (int i = 0; i < a->nkeys; i++) {
+    for (int i = 0; i < nkeys; i++) {
         char *sig = NULL;
         size_t sig_len = 0;
-        int rc = molt_pkg_sig_create(a->keys[i], doc, doc_len, &sig, &sig_len, err);
+        int rc = molt_pkg_sig_create(keys[i], doc, doc_len, &sig, &sig_len, err);
         if (rc == 0)
-            rc = molt_pkg_key_id_file(a->keys[i], lines[*n].keyid, err);
+            rc = molt_pkg_key_id_file(keys[i], lines[*n].keyid, err);
         if (rc < 0) {
             free(sig);
             return rc;
@@ -484,13 +484,50 @@ static int sign_lines(const struct cargs *a, const char *doc, size_t doc_len, st
     return 0;
 }
 
+int molt_pack_sign_set(const char *const *keys, int nkeys, int append, const char *doc,
+                       size_t doc_len, const char *sigpath, int *nsigs, struct molt_err *err)
+{
+    struct sigline lines[2 * MAX_KEYS] = {{"", NULL}};
+    char *out = NULL;
+    size_t used = 0;
+    int n = 0, rc;
+
+    if (nkeys > MAX_KEYS)
+        return molt_err_set(err, MOLT_E_LIMIT, "more than %d keys", MAX_KEYS);
+    rc = sign_lines(keys, nkeys, doc, doc_len, lines, &n, err);
+    if (rc == 0 && append)
+        rc = keep_old_lines(sigpath, lines, &n, 2 * MAX_KEYS, err);
+    if (rc == 0) {
+        qsort(lines, (size_t)n, sizeof(lines[0]), sigline_order);
+        out = calloc(1, MOLT_SIGSET_MAX + 1);
+        if (!out)
+            rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    }
+    for (int i = 0; rc == 0 && i < n; i++) {
+        size_t l = strlen(lines[i].text);
+        if (used + l > MOLT_SIGSET_MAX)
+            rc = molt_err_set(err, MOLT_E_LIMIT, "more than %d bytes of signatures",
+                              MOLT_SIGSET_MAX);
+        else
+            memcpy(out + used, lines[i].text, l + 1);
+        used += l;
+    }
+    if (rc == 0)
+        rc = molt_fs_write_atomic(sigpath, out, used, 0644, err);
+    for (int i = 0; i < n; i++)
+        free(lines[i].text);
+    free(out);
+    if (rc == 0)
+        *nsigs = n;
+    return rc;
+}
+
 static int cmd_sign(const struct cargs *a)
 {
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_channel ch = {0};
-    struct sigline lines[2 * MAX_KEYS] = {{"", NULL}};
-    char sigpath[PATH_MAX], *doc = NULL, *out = NULL;
-    size_t doc_len = 0, used = 0;
+    char sigpath[PATH_MAX], *doc = NULL;
+    size_t doc_len = 0;
     int n = 0, rc;
 
     if (a->nkeys == 0 || a->nrest != 1)
@@ -502,30 +539,8 @@ static int cmd_sign(const struct cargs *a)
     if (rc == 0 && (rc = molt_channel_parse(doc, doc_len, &ch, &err)) == 0)
         molt_channel_free(&ch);
     if (rc == 0)
-        rc = sign_lines(a, doc, doc_len, lines, &n, &err);
-    if (rc == 0 && a->append)
-        rc = keep_old_lines(sigpath, lines, &n, 2 * MAX_KEYS, &err);
-    if (rc == 0) {
-        qsort(lines, (size_t)n, sizeof(lines[0]), sigline_order);
-        out = calloc(1, MOLT_SIGSET_MAX + 1);
-        if (!out)
-            rc = molt_err_set(&err, MOLT_E_NOMEM, "out of memory");
-    }
-    for (int i = 0; rc == 0 && i < n; i++) {
-        size_t l = strlen(lines[i].text);
-        if (used + l > MOLT_SIGSET_MAX)
-            rc = molt_err_set(&err, MOLT_E_LIMIT, "more than %d bytes of signatures",
-                              MOLT_SIGSET_MAX);
-        else
-            memcpy(out + used, lines[i].text, l + 1);
-        used += l;
-    }
-    if (rc == 0)
-        rc = molt_fs_write_atomic(sigpath, out, used, 0644, &err);
-    for (int i = 0; i < n; i++)
-        free(lines[i].text);
+        rc = molt_pack_sign_set(a->keys, a->nkeys, a->append, doc, doc_len, sigpath, &n, &err);
     free(doc);
-    free(out);
     if (rc < 0)
         return fail("sign", &err);
     if (!a->quiet)

@@ -15,6 +15,7 @@
 #include "host.h"
 #include "log.h"
 #include "molt-pack-channel.h"
+#include "molt-pack-keyring.h"
 #include "package.h"
 #include "sign.h"
 
@@ -45,6 +46,8 @@ static const char usage[] =
     "  arch                   print this host's package arch (amd64, aarch64, ...)\n"
     "  channel SUBCOMMAND     create, edit, sign, verify or show a release channel\n"
     "                         ('molt-pack channel --help')\n"
+    "  keyring SUBCOMMAND     create, edit, sign, verify or show the release keyring\n"
+    "                         ('molt-pack keyring --help')\n"
     "\n"
     "Options:\n"
     "  -o, --out PATH         keygen: key directory; build: output package file or directory;\n"
@@ -503,6 +506,8 @@ int main(int argc, char **argv)
         return usage_error("a command is needed", NULL);
     if (strcmp(argv[1], "channel") == 0)
         return molt_pack_channel(argc - 1, argv + 1);
+    if (strcmp(argv[1], "keyring") == 0)
+        return molt_pack_keyring(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
             continue;

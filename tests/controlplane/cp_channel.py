@@ -5,6 +5,9 @@ For a channel NAME the directory holds NAME.channel.json and NAME.channel.json.s
 (announced in heartbeat replies) and its rollouts (which hosts it offers a build to); it never signs
 or changes it, and hands document and signature set to agents exactly as they are on disk: the agent
 verifies them. Re-read when either file changes, so tests can swap a channel while the server runs.
+
+The release keyring (6.6) is served the same way from release.keyring.json and its .sig
+(KeyringIndex): the server reads only its serial, announced as keyringSerial.
 """
 
 import base64
@@ -28,11 +31,11 @@ def bucket(machine_id, version):
 
 
 class Channel:
-    __slots__ = ("name", "serial", "doc", "sig", "parsed")
+    __slots__ = ("name", "serial", "doc", "sig", "parsed", "field")
 
     def reply(self):
         return {"name": self.name, "serial": self.serial,
-                "channel": base64.b64encode(self.doc).decode("ascii"),
+                self.field: base64.b64encode(self.doc).decode("ascii"),
                 "signature": base64.b64encode(self.sig).decode("ascii")}
 
     def admits(self, machine_id, version, os_name, arch, now_ms):
@@ -47,8 +50,12 @@ class Channel:
 
 
 class ChannelIndex:
-    def __init__(self, directory):
+    """Signed documents NAME<suffix> (+ .sig) of the builds directory; field: the reply's member."""
+
+    def __init__(self, directory, suffix=SUFFIX, field="channel"):
         self.dir = directory
+        self.suffix = suffix
+        self.field = field
         self.lock = threading.Lock()
         self.cache = {}   # name -> (key, Channel or None)
 
@@ -63,18 +70,18 @@ class ChannelIndex:
         """The channel NAME as on disk, or None (no such files, unreadable, or too large)."""
         if not NAME_RE.match(name or ""):
             return None
-        path = os.path.join(self.dir, name + SUFFIX)
+        path = os.path.join(self.dir, name + self.suffix)
         key = self._key(path)
         with self.lock:
             hit = self.cache.get(name)
             if hit and hit[0] == key:
                 return hit[1]
-            ch = self._load(name, path) if key else None
+            ch = self._load(name, path, self.field) if key else None
             self.cache[name] = (key, ch)
             return ch
 
     @staticmethod
-    def _load(name, path):
+    def _load(name, path, field):
         try:
             with open(path, "rb") as f:
                 doc = f.read(MAX_DOC + 1)
@@ -83,7 +90,7 @@ class ChannelIndex:
         except OSError:
             return None
         ch = Channel()
-        ch.name, ch.doc, ch.sig = name, doc, sig
+        ch.name, ch.doc, ch.sig, ch.field = name, doc, sig, field
         try:
             ch.parsed = json.loads(doc)
             serial = ch.parsed.get("serial")
@@ -93,3 +100,8 @@ class ChannelIndex:
         # it is announced with serial 1 so that agents fetch it and say why they refuse it.
         ch.serial = serial if isinstance(serial, int) and serial > 0 else 1
         return ch
+
+
+def KeyringIndex(directory):
+    """The release keyring: release.keyring.json and .sig, served as {"keyring","signature"}."""
+    return ChannelIndex(directory, ".keyring.json", "keyring")

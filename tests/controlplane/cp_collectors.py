@@ -70,6 +70,9 @@ class Collectors:
                 d["releaseChannel"] = {"name": row["channel_name"], "serial": row["channel_serial"],
                                        "ageMs": row["channel_age_ms"],
                                        "state": row["channel_state"]}
+                if row["keyring_serial"] is not None:
+                    # Which hosts took a revocation: the keyring in force on each.
+                    d["releaseChannel"]["keyringSerial"] = row["keyring_serial"]
         return d
 
     def _unique_name(self, wanted):

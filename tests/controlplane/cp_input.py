@@ -181,6 +181,7 @@ def parse_facts(body, registering):
         "channel_serial": opt_int(body, "channelSerial"),
         "channel_age_ms": opt_int(body, "channelAgeMs", minimum=-2 ** 63),  # a skewed clock
         "channel_state": opt_str(body, "channelState", 16),
+        "keyring_serial": opt_int(body, "keyringSerial"),
     }
     if f["channel_state"] not in (None, "off", "none", "lapsed", "expired", "ok"):
         raise bad_request("channelState must be off, none, lapsed, expired or ok")

@@ -25,6 +25,9 @@ class CollectorProtocol:
         ch = self.channels.get(body.get("channelName") or "stable")
         if ch is not None:
             reply["channelSerial"] = ch.serial
+        kr = self.keyrings.get("release")
+        if kr is not None:
+            reply["keyringSerial"] = kr.serial
         return json_response(200, reply)
 
     def get_channel(self, req):
@@ -34,6 +37,13 @@ class CollectorProtocol:
         if ch is None:
             raise ApiError(404, "channel.unknown", "There is no channel named %r." % name[:64])
         return json_response(200, ch.reply())
+
+    def get_keyring(self, req):
+        """The newest release keyring, as on disk (docs/security.md 6.6): agents verify it."""
+        kr = self.keyrings.get("release")
+        if kr is None:
+            raise ApiError(404, "keyring.unknown", "There is no release keyring.")
+        return json_response(200, kr.reply())
 
     def report(self, req):
         return json_response(200, self.store.report(req.collector["id"], self.json_body(req)))

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS collectors(
   collector_version TEXT NOT NULL DEFAULT '', os_name TEXT, os_version TEXT, os_arch TEXT,
   os_time INTEGER, uptime_ms INTEGER, last_seen_alive INTEGER, created INTEGER NOT NULL,
   rev INTEGER NOT NULL DEFAULT 1,
-  channel_name TEXT, channel_serial INTEGER, channel_age_ms INTEGER, channel_state TEXT);
+  channel_name TEXT, channel_serial INTEGER, channel_age_ms INTEGER, channel_state TEXT,
+  keyring_serial INTEGER);
 CREATE INDEX IF NOT EXISTS collectors_machine ON collectors(machine_id, reg_name);
 CREATE TABLE IF NOT EXISTS tasks(
   id INTEGER PRIMARY KEY,

@@ -430,12 +430,12 @@ class Tasks:
                            "os_time=COALESCE(?, os_time), uptime_ms=COALESCE(?, uptime_ms), "
                            "host_name=COALESCE(?, host_name), time_zone=COALESCE(?, time_zone), "
                            "channel_name=?, channel_serial=?, channel_age_ms=?, channel_state=?, "
-                           "last_seen_alive=? WHERE id=?",
+                           "keyring_serial=?, last_seen_alive=? WHERE id=?",
                            (facts["collector_version"], facts["os_name"], facts["os_version"],
                             facts["os_arch"], facts["os_time"], facts["uptime_ms"],
                             facts["host_name"], facts["time_zone"], facts["channel_name"],
                             facts["channel_serial"], facts["channel_age_ms"],
-                            facts["channel_state"], now, cid))
+                            facts["channel_state"], facts["keyring_serial"], now, cid))
                 c = self._collector(cid)
                 self._log_beat(cid, now, facts, r)
                 if r is not None:

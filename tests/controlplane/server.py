@@ -55,6 +55,7 @@ class App(HttpApp, ManagementApi, CollectorProtocol, Downloads, AdminApi):
         self.store = store
         self.builds = builds
         self.channels = cp_channel.ChannelIndex(builds.dir)
+        self.keyrings = cp_channel.KeyringIndex(builds.dir)
         self.clock = clock
         self.base_url = base_url
         self.scheme = base_url.split(":", 1)[0]
@@ -85,6 +86,7 @@ class App(HttpApp, ManagementApi, CollectorProtocol, Downloads, AdminApi):
         r("POST", a + "/collector/events", self.event, "bearer")
         r("GET", a + "/collector/builds/(?P<version>[^/]+)", self.get_build, "bearer", "{version}")
         r("GET", a + "/collector/channel", self.get_channel, "bearer")
+        r("GET", a + "/collector/keyring", self.get_keyring, "bearer")
         r("GET", "/builds/(?P<file>[^/]+)", self.download, "download", "{file}")
         r("HEAD", "/builds/(?P<file>[^/]+)", self.download, "download", "{file}")
         r("GET", a + "/admin/faults", self.admin_state, "admin")

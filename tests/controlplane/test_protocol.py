@@ -544,6 +544,35 @@ class ProtocolTest(cptest.ServerTestCase):
                 r = self.srv.api("POST", "/collector/heartbeat", dict(a.facts(), **bad), auth=auth)
                 self.assertError(r, 400, "request.invalid")
 
+    def test_keyring_served_and_announced(self):
+        a = self.agent()
+        auth = "Bearer " + a.token
+        self.assertNotIn("keyringSerial", a.heartbeat().json, "no keyring: nothing announced")
+        self.assertError(self.srv.api("GET", "/collector/keyring", auth=auth), 404,
+                         "keyring.unknown")
+        doc = b'{"format":"molt-keyring-1","name":"release","serial":3}\n'
+        sig = b"molt-sig-1 not checked by the server\n"
+        for name, data in (("release.keyring.json.sig", sig), ("release.keyring.json", doc)):
+            with open(os.path.join(self.srv.builds, name), "wb") as f:
+                f.write(data)
+            self.addCleanup(os.remove, os.path.join(self.srv.builds, name))
+        r = self.srv.api("GET", "/collector/keyring", auth=auth)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((base64.b64decode(r.json["keyring"]), base64.b64decode(r.json["signature"]),
+                          r.json["serial"]), (doc, sig, 3), "served exactly as on disk")
+        self.assertEqual(a.heartbeat().json["keyringSerial"], 3, "the newest serial is announced")
+        self.assertError(self.srv.api("GET", "/collector/keyring"), 401)
+        body = dict(a.facts(), channelName="stable", channelSerial=6, channelAgeMs=5,
+                    channelState="ok", keyringSerial=2)
+        self.assertEqual(self.srv.api("POST", "/collector/heartbeat", body, auth=auth).status, 200)
+        self.assertEqual(self.srv.collector(a.id)["releaseChannel"]["keyringSerial"], 2,
+                         "the management API shows the keyring each host holds")
+        for bad in (-1, "2", 2.5):
+            with self.subTest(keyringSerial=bad):
+                r = self.srv.api("POST", "/collector/heartbeat", dict(body, keyringSerial=bad),
+                                 auth=auth)
+                self.assertError(r, 400, "request.invalid")
+
     def test_rollout_decides_what_is_offered(self):
         """A build is offered only to hosts the channel's rollout admits ("force" is for tests
         of the agent's own check); the bucket is docs/security.md 6.4's."""

@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "$0")/lib/agent.sh"
 
-tap_plan 25
+tap_plan 28
 cp_start "$W" || { echo "Bail out! control plane"; exit 1; }
 PACK="$MOLT_TOP_BUILDDIR/packaging/molt-pack"
 "$PACK" keygen --out "$W/keys" >/dev/null || { echo "Bail out! keygen"; exit 1; }
@@ -78,6 +78,17 @@ is "$rc" 1 "no trusted key: exit 1"
 like "$out" "error: agent.keys_dir = $W/nokeys has no \*.pub key" "the keys_dir is named"
 check nokeys --start
 is "$rc" 0 "with --start (the service's check) a missing key is a warning: the agent may start"
+# Root keys only (docs/security.md 6.6): release keys come from the keyring.
+mkdir -p "$W/rootonly"
+"$PACK" keygen --out "$W/rootonly/root" >/dev/null && rm -f "$W"/rootonly/root/*.key
+conf rootonly "keys_dir = $W/rootonly"
+check rootonly
+is "$rc" 0 "root keys only: exit 0"
+like "$out" "ok: agent.keys_dir/root: 1 root key" "it counts the root key"
+printf '[trust]\nroot_threshold = 2\n' >>"$W/rootonly/molt.conf"
+check rootonly
+like "$out" "error: agent.keys_dir/root: 1 root key, fewer than trust.root_threshold = 2" \
+    "fewer root keys than root_threshold is named"
 
 # upgrade_dir on another file system: the rename cannot work.
 shm=$(mktemp -d /dev/shm/molt-check.XXXXXX)

@@ -2,6 +2,8 @@
 E2E_TESTS = tests/e2e/cli.sh
 # molt-pack channel: the signed release channel's tool (issue 17).
 E2E_TESTS += tests/e2e/pack_channel.sh
+# molt-pack keyring: the release keyring's tool (issue 17).
+E2E_TESTS += tests/e2e/pack_keyring.sh
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib/tap.sh
 
@@ -20,6 +22,8 @@ UPGRADE_TESTS += tests/e2e/upgrade_window.sh
 UPGRADE_TESTS += tests/e2e/upgrade_delta.sh
 # The signed release channel against a malicious control plane (issue 17).
 UPGRADE_TESTS += tests/e2e/upgrade_channel.sh
+# Release keys rotated and revoked by a root-signed keyring (issue 17).
+UPGRADE_TESTS += tests/e2e/upgrade_keyring.sh
 TESTS += $(UPGRADE_TESTS)
 EXTRA_DIST += $(UPGRADE_TESTS) tests/e2e/lib/upgrade.sh
 # The agent configuration of the upgrade tests, the demo and the benchmarks.

@@ -18,10 +18,10 @@ tests_unit_test_delta_LDADD = $(UNIT_LDADD)
 # libFuzzer harnesses (configure --enable-fuzzing, CC=clang); run e.g.
 #   tests/fuzz/fuzz_statement -max_total_time=600 $(top_srcdir)/tests/fuzz/corpus/statement
 PACKAGE_FUZZERS = tests/fuzz/fuzz_statement tests/fuzz/fuzz_manifest tests/fuzz/fuzz_sig \
-	tests/fuzz/fuzz_archive tests/fuzz/fuzz_channel tests/fuzz/fuzz_delta
+	tests/fuzz/fuzz_archive tests/fuzz/fuzz_channel tests/fuzz/fuzz_delta tests/fuzz/fuzz_keyring
 PACKAGE_FUZZ_CORPORA = tests/fuzz/corpus/statement tests/fuzz/corpus/manifest \
 	tests/fuzz/corpus/sig tests/fuzz/corpus/archive tests/fuzz/corpus/channel \
-	tests/fuzz/corpus/delta
+	tests/fuzz/corpus/delta tests/fuzz/corpus/keyring
 EXTRA_DIST += $(PACKAGE_FUZZ_CORPORA) tests/fuzz/fuzz_statement.c tests/fuzz/fuzz_manifest.c \
 	tests/fuzz/fuzz_sig.c tests/fuzz/fuzz_archive.c tests/fuzz/fuzz_delta.c
 if ENABLE_FUZZING

@@ -362,9 +362,12 @@ static void test_trust_keys(void **state)
     assert_string_equal(conf.trust.channel, "on");
     assert_string_equal(conf.trust.channel_name, "stable");
     assert_int_equal(conf.trust.signature_threshold, 1);
+    assert_int_equal(conf.trust.root_threshold, 1);
     tu_rmtree(dir);
     assert_int_equal(load_text("[trust]\nchannel = off\nchannel_name = beta_2\n"
-                               "signature_threshold = 2\n", &conf, &err, dir), 0);
+                               "signature_threshold = 2\nroot_threshold = 3\n", &conf, &err,
+                               dir), 0);
+    assert_int_equal(conf.trust.root_threshold, 3);
     assert_string_equal(conf.trust.channel, "off");
     assert_string_equal(conf.trust.channel_name, "beta_2");
     assert_int_equal(conf.trust.signature_threshold, 2);
@@ -374,6 +377,8 @@ static void test_trust_keys(void **state)
     expect_error("[trust]\nchannel_name = \n", "trust.channel_name: '' is not");
     expect_error("[trust]\nsignature_threshold = 0\n", "trust.signature_threshold: 1..16");
     expect_error("[trust]\nsignature_threshold = 17\n", "trust.signature_threshold: 1..16");
+    expect_error("[trust]\nroot_threshold = 0\n", "trust.root_threshold: 1..16");
+    expect_error("[trust]\nroot_threshold = 17\n", "trust.root_threshold: 1..16");
     expect_error("[trust]\nkeys_dir = /x\n", "unknown key 'keys_dir' in section [trust]");
 }
 

@@ -18,13 +18,14 @@ static void test_heartbeat_reply_valid(void **state)
     char text[9000];
     const char *plain = "{\"heartbeatIntervalMs\":500,\"longPoll\":true,\"serverTime\":"
                         "1700000000000,\"command\":null,\"unknownField\":{\"x\":[1,2]},"
-                        "\"channelSerial\":42}";
+                        "\"channelSerial\":42,\"keyringSerial\":3}";
 
     assert_int_equal(molt_heartbeat_parse_reply(plain, strlen(plain), &r, &err), 0);
     assert_int_equal(r.interval_ms, 500);
     assert_true(r.long_poll);
     assert_int_equal(r.server_time, 1700000000000LL);
     assert_int_equal(r.channel_serial, 42);
+    assert_int_equal(r.keyring_serial, 3);
     assert_false(r.has_command);
     molt_hb_reply_free(&r);
 
@@ -64,6 +65,8 @@ static void test_heartbeat_reply_hostile(void **state)
         "{\"channelSerial\":-1}",
         "{\"channelSerial\":\"7\"}",
         "{\"channelSerial\":7.5}",
+        "{\"keyringSerial\":-1}",
+        "{\"keyringSerial\":\"3\"}",
         "{\"heartbeatIntervalMs\":15000} trailing",
         "{\"heartbeatIntervalMs\":15000",
         "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]}",
@@ -149,7 +152,7 @@ static void test_heartbeat_bad_command_keeps_reply(void **state)
     assert_non_null(strstr(r.command_error, "size"));
 }
 
-static const struct molt_hb_channel CHANNEL = { "stable", "ok", 7, 3600000 };
+static const struct molt_hb_channel CHANNEL = { "stable", "ok", 7, 3600000, 4 };
 
 static void test_heartbeat_body(void **state)
 {
@@ -178,6 +181,8 @@ static void test_heartbeat_body(void **state)
     assert_int_equal(n, 3600000);
     assert_int_equal(molt_json_get_str(o, "channelState", &s, NULL), 0);
     assert_string_equal(s, "ok");
+    assert_int_equal(molt_json_get_int(o, "keyringSerial", &n, NULL), 0);
+    assert_int_equal(n, 4); /* which hosts took a revocation (docs/security.md 6.6) */
     assert_true(json_object_object_get_ex(o, "task", &task));
     assert_null(task);
     json_object_put(o);

@@ -1,7 +1,9 @@
 /* test_trust.c: the release channel in force (agent/trust.c): taken only when
  * newer and signed, kept across a restart, replays and bad documents refused
  * with the previous one kept, a lapsed or corrupt kept file, the opt-out, and
- * admission (remote with the rollout, local without). Keys are made at test time. */
+ * admission (remote with the rollout, local without); the keyring: a release
+ * key delegated by root, rotation, revocation (the channel lapses), expiry,
+ * replays and bad keyrings refused. Keys are made at test time. */
 #include "test_package_util.h"
 
 #include <dirent.h>
@@ -12,6 +14,7 @@
 #include "channel.h"
 #include "conf.h"
 #include "fs.h"
+#include "keyring.h"
 #include "sign.h"
 #include "trust.h"
 
@@ -25,6 +28,7 @@ struct fx {
     struct molt_config conf;
     struct molt_trust t;
     char state[PATH_MAX];
+    char root_key[PATH_MAX]; /* keys_dir/root's private key */
 };
 
 static int setup(void **state)
@@ -38,6 +42,12 @@ static int setup(void **state)
     assert_int_equal(molt_fs_mkdir_p(f->state, 0700, &err), 0);
     molt_conf_defaults(&f->conf);
     snprintf(f->conf.agent.keys_dir, sizeof(f->conf.agent.keys_dir), "%s", f->env.keys);
+    {
+        char root[PATH_MAX + 8], id[MOLT_PKG_KEYID_SIZE];
+        snprintf(root, sizeof(root), "%s/root", f->env.keys);
+        assert_int_equal(molt_pkg_key_generate(root, id, &err), 0);
+        snprintf(f->root_key, sizeof(f->root_key), "%s/%s.key", root, id);
+    }
     assert_int_equal(molt_trust_init(&f->t, &err), 0);
     molt_trust_configure(&f->t, &f->conf, f->state);
     *state = f;
@@ -221,6 +231,107 @@ static void test_off(void **state)
     assert_int_equal(admit(f, 0, "9.9-9", STMT_B, &err), 0);
 }
 
+/* A keyring of serial delegating key B (other_keys) until b_expires (0: not
+ * at all), signed by sign_key; offered at now. */
+static int offer_keyring(struct fx *f, int64_t serial, int64_t b_expires, const char *sign_key,
+                         int64_t now, struct molt_err *err)
+{
+    struct molt_err e = MOLT_ERR_INIT;
+    struct molt_keyring kr = { .serial = serial, .issued_ms = ISSUED,
+                               .expires_ms = ISSUED + 3650LL * 86400000 };
+    char pub[PATH_MAX + 32], *doc = NULL, *sig = NULL;
+    size_t dl = 0, sl = 0;
+    int rc;
+
+    if (b_expires) {
+        struct molt_keyring_key *k = &kr.keys[kr.nkeys++];
+        char id[MOLT_PKG_KEYID_SIZE];
+        assert_int_equal(molt_pkg_key_id_file(f->env.other_key, id, &e), 0);
+        snprintf(pub, sizeof(pub), "%s/%s.pub", f->env.other_keys, id);
+        assert_int_equal(molt_pkg_key_raw_file(pub, k->raw, &e), 0);
+        assert_int_equal(molt_pkg_key_id_raw(k->raw, k->keyid, &e), 0);
+        k->expires_ms = b_expires;
+    }
+    assert_int_equal(molt_keyring_format(&kr, &doc, &dl, &e), 0);
+    assert_int_equal(molt_pkg_sig_create(sign_key, doc, dl, &sig, &sl, &e), 0);
+    rc = molt_trust_keyring_offer(&f->t, doc, dl, sig, sl, now, err);
+    free(doc);
+    free(sig);
+    return rc;
+}
+
+static void test_keyring_rotation_and_revocation(void **state)
+{
+    struct fx *f = *state;
+    struct molt_err err = MOLT_ERR_INIT;
+    const int64_t far = ISSUED + 3000LL * 86400000;
+
+    /* without a keyring, key B counts for nothing */
+    expect_error(offer(f, 7, f->env.other_key, &err), &err, "channel: signature");
+    assert_true(molt_trust_keyring_wants(&f->t, 1, 0));
+    assert_false(molt_trust_keyring_wants(&f->t, 0, 0));
+    /* root delegates B: a channel signed by B alone is accepted */
+    assert_int_equal(offer_keyring(f, 1, far, f->root_key, NOW, &err), 0);
+    assert_int_equal(molt_trust_keyring_serial(&f->t), 1);
+    assert_false(molt_trust_keyring_wants(&f->t, 1, 0));
+    assert_int_equal(offer(f, 7, f->env.other_key, &err), 0);
+    expect_view(f, "ok", 7);
+    assert_int_equal(admit(f, 0, "20.2-1", STMT_A, &err), 0);
+    /* kept across a restart */
+    molt_trust_configure(&f->t, &f->conf, f->state);
+    assert_int_equal(molt_trust_keyring_serial(&f->t), 1);
+    expect_view(f, "ok", 7);
+    /* bad keyrings: the one in force stays */
+    expect_error(offer_keyring(f, 2, 0, f->env.key, NOW, &err), &err,
+                 "keyring: signature: 0 of 1 required signatures");
+    expect_error(molt_trust_keyring_offer(&f->t, "{", 1, "x", 1, NOW, &err), &err, "keyring: ");
+    expect_view(f, "ok", 7);
+    /* revocation: serial 2 without B; the channel signed by B lapses at once */
+    assert_int_equal(offer_keyring(f, 2, 0, f->root_key, NOW, &err), 0);
+    expect_view(f, "lapsed", 7);
+    expect_error(admit(f, 0, "20.2-1", STMT_A, &err), &err, "no longer verifies");
+    expect_error(offer(f, 8, f->env.other_key, &err), &err, "channel: signature");
+    /* a replayed keyring 1 (which delegated B) is refused */
+    expect_error(offer_keyring(f, 1, far, f->root_key, NOW, &err), &err,
+                 "keyring 'release' serial 1 is older than serial 2 accepted before (replay "
+                 "refused)");
+    expect_error(offer(f, 8, f->env.other_key, &err), &err, "channel: signature");
+    /* the pinned key still counts */
+    assert_int_equal(offer(f, 8, f->env.key, &err), 0);
+    expect_view(f, "ok", 8);
+}
+
+static void test_keyring_key_expiry(void **state)
+{
+    struct fx *f = *state;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_hb_channel v;
+
+    assert_int_equal(offer_keyring(f, 1, NOW + 500, f->root_key, NOW, &err), 0);
+    assert_int_equal(offer(f, 7, f->env.other_key, &err), 0);
+    assert_int_equal(admit(f, 0, "20.2-1", STMT_A, &err), 0);
+    /* once B expired, its channel lapses and no upgrade is admitted */
+    assert_int_equal(molt_trust_admit(&f->t, NOW + 600, "", 1, "20.2-1", "linux", "amd64",
+                                      STMT_A, strlen(STMT_A), &err), MOLT_E_VERIFY);
+    assert_non_null(strstr(err.msg, "no longer verifies"));
+    molt_trust_view(&f->t, NOW + 600, &v);
+    assert_string_equal(v.state, "lapsed");
+}
+
+static void test_keyring_without_root(void **state)
+{
+    struct fx *f = *state;
+    struct molt_err err = MOLT_ERR_INIT;
+    char root[PATH_MAX + 8];
+
+    snprintf(root, sizeof(root), "%s/root", f->env.keys);
+    tu_rmtree(root);
+    molt_trust_configure(&f->t, &f->conf, f->state);
+    assert_false(molt_trust_keyring_wants(&f->t, 5, 0)); /* nothing could verify it */
+    assert_int_equal(offer(f, 7, f->env.key, &err), 0);
+    expect_view(f, "ok", 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +340,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_documents_keep_the_previous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lapsed_and_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_rotation_and_revocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_key_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_without_root, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
