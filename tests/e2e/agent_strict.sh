@@ -35,11 +35,14 @@ start=$SECONDS
 cp_fault "{\"type\":\"malformed\",\"kind\":\"padded\",\"bytes\":$CAP,\"overBytes\":$((CAP + 1)),\"count\":$BURST}" \
     >/dev/null
 wait_for 90 no_faults_left
-ok $? "the agent took all $BURST replies ($((SECONDS - start)) s)"
+rc=$? took=$((SECONDS - start))
+ok $rc "the agent took all $BURST replies ($took s)"
 ok "$([ $(($(beats) - beats0)) -ge $((BURST / 2)) ] && echo 0 || echo 1)" \
     "the $((BURST / 2)) replies at the cap were accepted as heartbeats"
-is "$(log_count strict "heartbeat.failed error=\".*reply of $((CAP + 1)) bytes refused: larger than this endpoint's cap of $CAP bytes")" \
-    1 "the refused replies are warned about once (rate-limited)"
+# Once a minute at most (a burst slowed past a minute by a loaded machine warns again).
+warned=$(log_count strict "heartbeat.failed error=\".*reply of $((CAP + 1)) bytes refused: larger than this endpoint's cap of $CAP bytes")
+ok "$([ "$warned" -ge 1 ] && [ "$warned" -le $((took / 60 + 1)) ] && echo 0 || echo 1)" \
+    "the refused replies are warned about once a minute at most ($warned in $took s)"
 heartbeat_again 20
 ok $? "the agent heartbeats normally after the burst"
 kill -0 "$pid" 2>/dev/null
