@@ -528,10 +528,13 @@ def cmd_wave(a):
         details["agentLogs"] = delta_use(a.logs)
     pct = 100.0 * ok / n if n else 0
     if a.kind == "delta":
+        # The share that succeeded *by delta*: a wave that fell back to full packages succeeds
+        # but does not show what this figure is for.
         used = details.get("agentLogs", {}).get("rebuiltFromDelta")
-        title = ("fleet of %d agents upgraded in one wave with deltas in %.1f s (%s by delta), "
-                 "%s requests/s (agents': %s): succeeded" % (
-                     n, wall, used, details["requestsPerSecond"],
+        pct = 100.0 * min(ok, used if used is not None else ok) / n if n else 0
+        title = ("fleet of %d agents upgraded in one wave with deltas in %.1f s (%d succeeded, %s "
+                 "rebuilt from the delta), %s requests/s (agents': %s): succeeded by delta" % (
+                     n, wall, ok, used, details["requestsPerSecond"],
                      details["agentRequestsPerSecond"]))
     else:
         title = ("fleet of %d agents upgraded in one wave in %.1f s, %s requests/s (agents': "
