@@ -515,14 +515,88 @@ def cmd_wave(a):
     details["agentRequests"] = agent_reqs
     details["agentRequestsPerSecond"] = round(agent_reqs / stats["elapsedMs"] * 1000, 1) \
         if stats["elapsedMs"] else None
+    files = stats.get("files", {})
+    details["kind"] = a.kind
+    details["bytesSent"] = stats.get("bytesSent")
+    details["downloadBytes"] = sum(f["bytes"] for f in files.values())
+    details["files"] = files
+    details["deltaDownloads"] = sum(f["requests"] for k, f in files.items()
+                                    if k.endswith(".delta"))
+    details["packageDownloads"] = sum(f["requests"] for k, f in files.items()
+                                      if not k.endswith(".delta"))
+    if a.logs:
+        details["agentLogs"] = delta_use(a.logs)
     pct = 100.0 * ok / n if n else 0
-    record(a.results, figure("fleet", "fleet of %d agents upgraded in one wave in %.1f s, "
-                             "%s requests/s (agents': %s): succeeded" % (
-                                 n, wall, details["requestsPerSecond"],
-                                 details["agentRequestsPerSecond"]),
+    if a.kind == "delta":
+        # The share that succeeded *by delta*: a wave that fell back to full packages succeeds
+        # but does not show what this figure is for.
+        used = details.get("agentLogs", {}).get("rebuiltFromDelta")
+        pct = 100.0 * min(ok, used if used is not None else ok) / n if n else 0
+        title = ("fleet of %d agents upgraded in one wave with deltas in %.1f s (%d succeeded, %s "
+                 "rebuilt from the delta), %s requests/s (agents': %s): succeeded by delta" % (
+                     n, wall, ok, used, details["requestsPerSecond"],
+                     details["agentRequestsPerSecond"]))
+    else:
+        title = ("fleet of %d agents upgraded in one wave in %.1f s, %s requests/s (agents': "
+                 "%s): succeeded" % (n, wall, details["requestsPerSecond"],
+                                     details["agentRequestsPerSecond"]))
+    record(a.results, figure("fleet" if a.kind == "full" else "fleet_delta", title,
                              round(pct, 1), "%", 100, ">=", "100%, wall time and requests/s "
                              "reported", details=details))
+    if a.save:
+        with open(a.save, "w") as f:
+            json.dump(details, f)
+    if a.baseline:
+        fleet_bytes(a, details, load_json(a.baseline, {}))
     print(json.dumps(details))
+
+
+def delta_use(root):
+    """Of the agent logs root/*/agent.log: how many agents rebuilt the package from a delta
+    (an `upgrade.delta ... delta_bytes=` line) and how many fell back to the full package
+    (`upgrade.delta ... action=full-download`), with the first few reasons."""
+    used = fell = 0
+    reasons = set()
+    for name in os.listdir(root):
+        try:
+            with open(os.path.join(root, name, "agent.log"), errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if re.search(r" upgrade\.delta task=\S+ .*delta_bytes=", text):
+            used += 1
+        m = re.search(r" upgrade\.delta task=\S+ .*action=full-download reason=\"([^\"]*)",
+                      text)
+        if m:
+            fell += 1
+            reasons.add(m.group(1))
+    return {"rebuiltFromDelta": used, "fellBackToFull": fell,
+            "fallbackReasons": sorted(reasons)[:5]}
+
+
+def fleet_bytes(a, d, f):
+    """The delta wave's bytes served against the full wave's (its saved details f)."""
+    mb = 1e6
+    ok = f.get("bytesSent") and d.get("bytesSent")
+    pct = round(100.0 * d["bytesSent"] / f["bytesSent"], 2) if ok else None
+    title = ("bytes served to a fleet of %d, wave with deltas: %.1f MB (downloads %.1f MB: %d "
+             "deltas, %d packages), %s requests/s (full wave: downloads %.1f MB, %s requests/s)"
+             % (d["agents"], d["bytesSent"] / mb, d["downloadBytes"] / mb,
+                d["deltaDownloads"], d["packageDownloads"], d["requestsPerSecond"],
+                f.get("downloadBytes", 0) / mb, f.get("requestsPerSecond")))
+    record(a.results, figure(
+        "fleet_delta_bytes", title, pct, "%", 10, "<=",
+        "<= 10% of the full wave's (the per-host goal)",
+        baseline={"label": "full wave", "value": round(f["bytesSent"] / mb, 1) if ok else None,
+                  "unit": "MB"},
+        details={"delta": {k: d.get(k) for k in FLEET_KEYS},
+                 "full": {k: f.get(k) for k in FLEET_KEYS}},
+        missing=None if ok else "no full wave to compare with"))
+
+
+FLEET_KEYS = ("agents", "succeeded", "wallS", "requests", "requestsPerSecond",
+              "agentRequestsPerSecond", "bytesSent", "downloadBytes", "deltaDownloads",
+              "packageDownloads", "files", "agentLogs", "controlPlaneCpuS")
 
 
 def cmd_watch_hwm(a):
@@ -978,6 +1052,11 @@ def main():
     s.add_argument("--setup", default="", help="JSON merged into the details")
     s.add_argument("--cp-pid", type=int, help="the control plane's pid, for its CPU time")
     s.add_argument("--parallel", type=int, default=8, help="connections creating the tasks")
+    s.add_argument("--kind", choices=("full", "delta"), default="full",
+                   help="what the control plane offers: the package, or a delta beside it")
+    s.add_argument("--logs", help="directory of the agents' directories (DIR/*/agent.log)")
+    s.add_argument("--save", help="write the details as JSON here")
+    s.add_argument("--baseline", help="the full wave's saved details: record the bytes against it")
     s.add_argument("--results", required=True)
     s.set_defaults(fn=cmd_wave)
 

@@ -74,6 +74,7 @@ class Downloads:
                 headers["Connection"] = "close"
             head += ["%s: %s" % kv for kv in headers.items()]
             self.count(h, status)
+            self.counters.add_file(name)
             h.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
             if h.command == "HEAD" or length == 0:
                 return None
@@ -82,17 +83,17 @@ class Downloads:
                                       self._bearer(h) is not None)
             for fl in faults:
                 log("fault.fired", type=fl["type"], id=fl["id"], path=req.path)
-            self._stream(h, f, start, length, faults)
+            self._stream(h, name, f, start, length, faults)
         return None
 
-    def _stream(self, h, f, start, length, faults):
+    def _stream(self, h, name, f, start, length, faults):
         drop = next((x for x in faults if x["type"] == "drop"), None)
         stall = next((x for x in faults if x["type"] == "stall"), None)
         throttle = next((x for x in faults if x["type"] == "throttle"), None)
         corrupt = [x for x in faults if x["type"] == "corrupt"]
         if not faults:
             sent = h.connection.sendfile(f, start, length)
-            self.counters.add_bytes(h.cp_key, sent)
+            self.counters.add_bytes(h.cp_key, sent, name)
             if sent < length:
                 raise Abort()
             return
@@ -126,7 +127,7 @@ class Downloads:
                     data[c["offset"] - pos] ^= (c["xor"] & 0xFF) or 0xFF
             h.wfile.write(data)
             sent += len(data)
-            self.counters.add_bytes(h.cp_key, len(data))
+            self.counters.add_bytes(h.cp_key, len(data), name)
             if throttle:
                 ahead = sent / throttle["bytesPerSecond"] - (time.monotonic() - t0)
                 if ahead > 0:

@@ -84,6 +84,9 @@ class Counters:
             self.bytes_by_endpoint = collections.Counter()
             self.bytes_sent = 0
             self.mirror = collections.Counter()
+            # Per file under /builds/ (only files that exist: bounded by the directory), so
+            # a benchmark can tell deltas from full packages among the downloads.
+            self.files = collections.defaultdict(collections.Counter)
 
     def mirror_request(self, with_credentials):
         with self.lock:
@@ -95,10 +98,17 @@ class Counters:
             self.total += 1
             self.by_endpoint[key][str(status)] += 1
 
-    def add_bytes(self, key, n):
+    def add_bytes(self, key, n, file=None):
         with self.lock:
             self.bytes_sent += n
             self.bytes_by_endpoint[key] += n
+            if file is not None:
+                self.files[file]["bytes"] += n
+
+    def add_file(self, name):
+        """A reply under /builds/ that began (counted as add counts it), by file name."""
+        with self.lock:
+            self.files[name]["requests"] += 1
 
     def snapshot(self):
         with self.lock:
@@ -112,6 +122,8 @@ class Counters:
                 "endpoints": {k: {"count": sum(v.values()), "statuses": dict(v),
                                   "bytes": self.bytes_by_endpoint[k]}
                               for k, v in sorted(self.by_endpoint.items())},
+                "files": {k: {"requests": v["requests"], "bytes": v["bytes"]}
+                          for k, v in sorted(self.files.items())},
             }
 
 

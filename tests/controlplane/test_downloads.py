@@ -52,6 +52,20 @@ class DownloadTest(cptest.ServerTestCase):
                 self.assertEqual(int(r.headers["content-length"]), end - start + 1)
                 self.assertEqual(r.body, data[start:end + 1])
 
+    def test_counted_by_file(self):
+        """/admin/stats counts requests and body bytes per file (benchmarks tell deltas from
+        full packages by name); a missing file is not listed."""
+        self.srv.admin("DELETE", "/stats")
+        self.assertEqual(self.get().status, 200)
+        self.assertEqual(self.get({"Range": "bytes=100-199"}).status, 206)
+        self.assertEqual(self.get(method="HEAD").status, 200)
+        self.assertEqual(self.get(path="/builds/molt-nothing.delta").status, 404)
+        s = self.srv.admin("GET", "/stats")
+        self.assertEqual(s["files"], {self.big["package"]: {
+            "requests": 3, "bytes": self.big["size"] + 100}})
+        self.assertGreater(s["endpoints"]["GET /builds/{file}"]["bytes"], self.big["size"] + 100,
+                           "the endpoint's bytes also count the 404's error body")
+
     def test_416(self):
         size = self.big["size"]
         for rng in ("bytes=%d-" % size, "bytes=%d-%d" % (size + 5, size + 10), "bytes=-0"):
