@@ -1,7 +1,8 @@
 # molt-pack: build, sign and verify build packages; release scripts.
 bin_PROGRAMS += packaging/molt-pack
 packaging_molt_pack_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
-packaging_molt_pack_SOURCES = packaging/molt-pack.c packaging/molt-pack-channel.c \
+packaging_molt_pack_SOURCES = packaging/molt-pack.c packaging/pack_cli.c packaging/pack_cli.h \
+	packaging/molt-pack-channel.c \
 	packaging/molt-pack-channel.h packaging/molt-pack-keyring.c packaging/molt-pack-keyring.h
 packaging_molt_pack_LDADD = $(MOLT_LIBS)
 EXTRA_DIST += packaging/mkrelease.sh tests/e2e/build-version.sh

@@ -15,6 +15,7 @@
 
 #include "channel.h"
 #include "fs.h"
+#include "pack_cli.h"
 #include "host.h"
 #include "package.h"
 #include "sigset.h"
@@ -86,29 +87,17 @@ struct cargs {
 
 static int fail(const char *cmd, const struct molt_err *err)
 {
-    fprintf(stderr, "molt-pack: channel %s: %s\n", cmd, err->msg);
-    return 1;
+    return molt_pack_fail("channel", cmd, err);
 }
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "molt-pack: channel: %s%s\nTry 'molt-pack channel --help'.\n", what,
-            arg ? arg : "");
-    return 2;
+    return molt_pack_usage_error("channel", what, arg);
 }
 
 static int number(const char *opt, const char *s, long long min, long long max, long long *out)
 {
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-
-    if (!*s || *end || v < min || v > max) {
-        fprintf(stderr, "molt-pack: channel: %s: '%s' is not a number in %lld..%lld\n", opt, s, min,
-                max);
-        return 2;
-    }
-    *out = v;
-    return 0;
+    return molt_pack_number("channel", opt, s, min, max, out);
 }
 
 static int parse_args(int argc, char **argv, struct cargs *a)

@@ -15,6 +15,7 @@
 
 #include "channel.h"
 #include "fs.h"
+#include "pack_cli.h"
 #include "host.h"
 #include "keyring.h"
 #include "molt-pack-channel.h"
@@ -64,29 +65,17 @@ struct kargs {
 
 static int fail(const char *cmd, const struct molt_err *err)
 {
-    fprintf(stderr, "molt-pack: keyring %s: %s\n", cmd, err->msg);
-    return 1;
+    return molt_pack_fail("keyring", cmd, err);
 }
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "molt-pack: keyring: %s%s\nTry 'molt-pack keyring --help'.\n", what,
-            arg ? arg : "");
-    return 2;
+    return molt_pack_usage_error("keyring", what, arg);
 }
 
 static int number(const char *opt, const char *s, long long min, long long max, long long *out)
 {
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-
-    if (!*s || *end || v < min || v > max) {
-        fprintf(stderr, "molt-pack: keyring: %s: '%s' is not a number in %lld..%lld\n", opt, s,
-                min, max);
-        return 2;
-    }
-    *out = v;
-    return 0;
+    return molt_pack_number("keyring", opt, s, min, max, out);
 }
 
 static int parse_args(int argc, char **argv, struct kargs *a)

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "delta.h"
 #include "fs.h"
+#include "pack_cli.h"
 #include "host.h"
 #include "log.h"
 #include "molt-pack-channel.h"
@@ -103,14 +104,12 @@ struct args {
 
 static int fail(const char *cmd, const struct molt_err *err)
 {
-    fprintf(stderr, "molt-pack: %s: %s\n", cmd, err->msg);
-    return 1;
+    return molt_pack_fail("", cmd, err);
 }
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "molt-pack: %s%s\nTry 'molt-pack --help'.\n", what, arg ? arg : "");
-    return 2;
+    return molt_pack_usage_error("", what, arg);
 }
 
 static int parse_args(int argc, char **argv, const char *help, struct args *a)
