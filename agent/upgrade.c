@@ -580,26 +580,26 @@ static int64_t download_rate(int64_t host_cap, int64_t asked)
     return asked > 0 ? asked : 0;
 }
 
-/* One source's turn: the package at ref into <task_dir>/package, resuming what
- * is there (whoever served it), hashed as it streams. attempts: connections
- * tried before the next source gets its turn. */
-static int fetch_source(struct upgrade *u, const struct molt_config *conf,
-                        const struct molt_statement *st, const char *ref, int attempts,
-                        struct molt_err *err)
+/* One file of the task from ref (resolved against the server URL) into dest,
+ * hashed as it arrives (dl_data) and never longer than size, resuming what is
+ * there (its bytes are hashed again as the fetch opens it); kind names it in
+ * the log. attempts: connections tried before giving up. */
+static int fetch_file(struct upgrade *u, const struct molt_config *conf, const char *ref,
+                      const char *dest, uint64_t size, int attempts, const char *kind,
+                      struct molt_err *err)
 {
-    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], dest[PATH_MAX], token[MOLT_TOKEN_MAX + 1];
+    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], token[MOLT_TOKEN_MAX + 1];
     char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
     struct molt_dl_stats stats = { 0 };
     struct molt_dl_opts o = {
-        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = st->size,
+        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = size,
         .max_attempts = attempts, .backoff_base_ms = 500, .backoff_max_ms = 10000,
         .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
         .on_progress = dl_progress, .ctx = u,
     };
     int rc;
 
-    /* The bytes already in the file are hashed again as the fetch opens it. */
-    u->dl_limit = st->size;
+    u->dl_limit = size;
     dl_reset(u);
     if (u->hash_failed)
         return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
@@ -616,7 +616,6 @@ static int fetch_source(struct upgrade *u, const struct molt_config *conf,
         o.bearer = NULL;
     if (rc < 0)
         return rc;
-    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
     o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
     if (o.max_rate)
         molt_log_info("upgrade.rate", "task=%s max_bytes_per_second=%lld host_cap=%lld "
@@ -627,14 +626,27 @@ static int fetch_source(struct upgrade *u, const struct molt_config *conf,
     molt_http_url_name(url, name, sizeof(name));
     molt_http_sanitize(shown, sizeof(shown), name);
     molt_log_info("upgrade.download",
-                  "task=%s build=%s auth=%s bytes=%llu attempts=%d restarts=%d rc=%d "
+                  "task=%s build=%s auth=%s file=%s bytes=%llu attempts=%d restarts=%d rc=%d "
                   "source=\"%s\"", u->task.task_id, u->task.build.version,
-                  o.bearer ? "token" : "none", (unsigned long long)stats.transferred,
+                  o.bearer ? "token" : "none", kind, (unsigned long long)stats.transferred,
                   stats.attempts, stats.restarts, rc, shown);
     if (rc == 0 && u->hash_failed)
         rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
                           u->hash_err.msg);
     return rc;
+}
+
+/* One source's turn: the package at ref into <task_dir>/package, resuming what
+ * is there (whoever served it). attempts: connections tried before the next
+ * source gets its turn. */
+static int fetch_source(struct upgrade *u, const struct molt_config *conf,
+                        const struct molt_statement *st, const char *ref, int attempts,
+                        struct molt_err *err)
+{
+    char dest[PATH_MAX];
+
+    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
+    return fetch_file(u, conf, ref, dest, st->size, attempts, "package", err);
 }
 
 /* 1 when a failure is the source's (its answer, its bytes, its URL), so the
@@ -784,54 +796,17 @@ static void unlink_download(const char *path)
         unlink(etag);
 }
 
-/* The delta into <task_dir>/delta from the command's delta url, hashed as it
- * arrives and never longer than its size; the token only to the server. */
+/* The delta into dest from the command's delta url, with its sha256 and size
+ * (fetch_file: hashed as it arrives, never longer than its size). */
 static int fetch_delta(struct upgrade *u, const struct molt_config *conf, const char *dest,
                        char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
 {
     const struct molt_delta_ref *d = &u->task.build.delta;
-    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], token[MOLT_TOKEN_MAX + 1];
-    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
-    struct molt_dl_stats stats = { 0 };
-    struct molt_dl_opts o = {
-        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = (uint64_t)d->size,
-        .max_attempts = 3, .backoff_base_ms = 500, .backoff_max_ms = 10000,
-        .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
-        .on_progress = dl_progress, .ctx = u,
-    };
     int rc;
 
-    u->dl_limit = (uint64_t)d->size;
-    dl_reset(u);
-    if (u->hash_failed)
-        return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
-                            u->hash_err.msg);
-    rc = molt_http_resolve(conf, d->url, url, sizeof(url), err);
-    if (rc == 0)
-        rc = molt_http_url_check(conf, url, err);
-    if (rc == 0 && molt_http_same_origin(conf->server.url, url))
-        rc = molt_agent_token(u->agent, token, sizeof(token), err);
-    else
-        o.bearer = NULL;
-    if (rc < 0) {
-        molt_pkg_hasher_free(&u->hasher);
-        return rc;
-    }
-    o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
-    u->delta_active = 1;
-    rc = molt_dl_fetch(&o, &stats, err);
+    u->delta_active = 1; /* servedBy names the delta meanwhile */
+    rc = fetch_file(u, conf, d->url, dest, (uint64_t)d->size, 3, "delta", err);
     u->delta_active = 0;
-    explicit_bzero(token, sizeof(token));
-    molt_http_url_name(url, name, sizeof(name));
-    molt_http_sanitize(shown, sizeof(shown), name);
-    molt_log_info("upgrade.download",
-                  "task=%s build=%s file=delta auth=%s bytes=%llu attempts=%d restarts=%d rc=%d "
-                  "source=\"%s\"", u->task.task_id, u->task.build.version,
-                  o.bearer ? "token" : "none", (unsigned long long)stats.transferred,
-                  stats.attempts, stats.restarts, rc, shown);
-    if (rc == 0 && u->hash_failed)
-        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
-                          u->hash_err.msg);
     if (rc == 0)
         return molt_pkg_hasher_final(&u->hasher, hex, size, err);
     molt_pkg_hasher_free(&u->hasher);
