@@ -38,13 +38,16 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
+static unsigned hex_value(char c)
+{
+    return c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : (unsigned)(c - '0') & 0xf;
+}
+
+/* hex: 64 lowercase hex digits (the callers' sha256 strings). */
 static void put_sha(unsigned char *p, const char *hex)
 {
-    for (int i = 0; i < 32; i++) {
-        unsigned v = 0;
-        sscanf(hex + 2 * i, "%2x", &v);
-        p[i] = (unsigned char)v;
-    }
+    for (int i = 0; i < 32; i++)
+        p[i] = (unsigned char)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
 }
 
 static void get_sha(const unsigned char *p, char hex[MOLT_PKG_SHA256_HEX])
@@ -60,7 +63,9 @@ void molt_delta_header_format(const struct molt_delta_header *h,
                               unsigned char out[MOLT_DELTA_HEADER_SIZE])
 {
     memset(out, 0, MOLT_DELTA_HEADER_SIZE);
-    memcpy(out, MOLT_DELTA_MAGIC, 8);
+    /* The magic is 8 bytes, no NUL: the header is not a string. */
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
+    memcpy(out, MOLT_DELTA_MAGIC, sizeof(MOLT_DELTA_MAGIC) - 1);
     out[H_COMPRESS] = h->compress == MOLT_PKG_ZSTD ? 2 : 1;
     put64(out + H_BASE, h->base_size);
     put_sha(out + H_BASE + 8, h->base_sha256);
@@ -555,7 +560,7 @@ int molt_delta_apply(int patch_fd, const struct molt_delta_base *base, uint64_t 
                      const char package_sha256[MOLT_PKG_SHA256_HEX], int out_fd,
                      struct molt_delta_header *h_out, struct molt_err *err)
 {
-    struct molt_delta_header h;
+    struct molt_delta_header h = { 0 };
     struct apply *ap = calloc(1, sizeof(*ap)); /* its buffer is too big for a stack */
     size_t n = 0;
     int rc;

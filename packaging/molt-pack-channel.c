@@ -440,10 +440,13 @@ static int keep_old_lines(const char *sigpath, struct sigline *lines, int *n, in
             rc = molt_err_set(err, MOLT_E_LIMIT, "%s: more than %d signatures", sigpath, max);
             break;
         }
-        memcpy(lines[*n].keyid, sig.keyid, sizeof(sig.keyid));
-        lines[*n].text = strndup(p, (size_t)(nl - p + 1));
-        if (!lines[(*n)++].text)
+        char *copy = strndup(p, (size_t)(nl - p + 1));
+        if (!copy) {
             rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(lines[*n].keyid, sig.keyid, sizeof(sig.keyid));
+        lines[(*n)++].text = copy;
     }
     free(text);
     if (rc < 0)
@@ -460,15 +463,15 @@ static int sign_lines(const char *const *keys, int nkeys, const char *doc, size_
         int rc = molt_pkg_sig_create(keys[i], doc, doc_len, &sig, &sig_len, err);
         if (rc == 0)
             rc = molt_pkg_key_id_file(keys[i], lines[*n].keyid, err);
+        for (int j = 0; rc == 0 && j < *n; j++) {
+            if (strcmp(lines[j].keyid, lines[*n].keyid) == 0)
+                rc = molt_err_set(err, MOLT_E_INVAL, "key %s given twice", lines[j].keyid);
+        }
         if (rc < 0) {
             free(sig);
             return rc;
         }
-        lines[(*n)++].text = sig;
-        for (int j = 0; j < *n - 1; j++) {
-            if (strcmp(lines[j].keyid, lines[*n - 1].keyid) == 0)
-                return molt_err_set(err, MOLT_E_INVAL, "key %s given twice", lines[j].keyid);
-        }
+        lines[(*n)++].text = sig; /* owned by lines from here: the caller frees it */
     }
     return 0;
 }

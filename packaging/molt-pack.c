@@ -360,7 +360,7 @@ static int cmd_delta(struct args *a)
         return fail("delta", &err);
     if (!a->quiet)
         printf("%s: %llu bytes for a package of %llu bytes (%.1f%%)\n", a->out,
-               (unsigned long long)(h.patch_size + MOLT_DELTA_HEADER_SIZE),
+               (unsigned long long)h.patch_size + MOLT_DELTA_HEADER_SIZE,
                (unsigned long long)h.package_size,
                100.0 * (double)(h.patch_size + MOLT_DELTA_HEADER_SIZE) / (double)h.package_size);
     return 0;

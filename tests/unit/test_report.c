@@ -23,9 +23,9 @@ static void test_report_roundtrip(void **state)
     json_object_object_add(o, "status", json_object_new_int(2));
     json_object_object_add(o, "taskId", json_object_new_string("1/2"));
     assert_int_not_equal(molt_report_from_json(o, &back, &err), 0);
-    json_object_put(o);
     /* servedBy: optional, kept through the outbox's JSON, bounded. */
     assert_null(json_object_object_get(o, "servedBy"));
+    json_object_put(o);
     snprintf(r.served_by, sizeof(r.served_by), "https://cdn.example/p.tar.gz");
     o = molt_report_to_json(&r);
     assert_string_equal(json_object_get_string(json_object_object_get(o, "servedBy")),
