@@ -217,10 +217,19 @@ static int sc_add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsign
     return 0;
 }
 
+/* SCMP_CMP with every field named: the macro leaves datum_b out for EQ, which
+ * clang's -Wmissing-field-initializers refuses. For MASKED_EQ a is the mask. */
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, uint64_t a, uint64_t b)
+{
+    struct scmp_arg_cmp c = { .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+
+    return c;
+}
+
 static int sc_add_arg(scmp_filter_ctx ctx, const char *name, unsigned arg, uint64_t value,
                       struct molt_err *err)
 {
-    struct scmp_arg_cmp cmp = SCMP_CMP(arg, SCMP_CMP_EQ, value);
+    struct scmp_arg_cmp cmp = arg_cmp(arg, SCMP_CMP_EQ, value, 0);
 
     return sc_add(ctx, SCMP_ACT_ALLOW, name, 1, &cmp, err);
 }
@@ -235,14 +244,14 @@ static int sc_filtered(scmp_filter_ctx ctx, struct molt_err *err)
                            PR_SET_VMA };
     const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
                               CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
-    struct scmp_arg_cmp clone_cmp = SCMP_CMP(0, SCMP_CMP_MASKED_EQ, ns_flags, 0);
+    struct scmp_arg_cmp clone_cmp = arg_cmp(0, SCMP_CMP_MASKED_EQ, ns_flags, 0);
     int rc;
 
     for (size_t d = 0; d < 2; d++) {
         for (size_t t = 0; t < 2; t++) {
             struct scmp_arg_cmp cmp[2] = {
-                SCMP_CMP(0, SCMP_CMP_EQ, (uint64_t)domains[d]),
-                SCMP_CMP(1, SCMP_CMP_MASKED_EQ, 0xf, (uint64_t)types[t]),
+                arg_cmp(0, SCMP_CMP_EQ, (uint64_t)domains[d], 0),
+                arg_cmp(1, SCMP_CMP_MASKED_EQ, 0xf, (uint64_t)types[t]),
             };
 
             if ((rc = sc_add(ctx, SCMP_ACT_ALLOW, "socket", 2, cmp, err)) < 0)
