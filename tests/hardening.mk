@@ -30,10 +30,12 @@ EXTRA_DIST += tests/lint.sh tests/depcycles.py tests/cppcheck.supp .clang-tidy
 # make valgrind: every unit test under valgrind's memcheck; any error or
 # definite/indirect leak fails (logs in tests/unit/<test>.valgrind.log, the
 # end of each failing one repeated last, so a CI log's tail shows them).
-# test_sandbox is left out: valgrind runs the program on its own emulated
-# syscalls and cannot follow it into a seccomp filter or Landlock (it refuses
-# the filter's rules and knows no landlock_* syscall), so the test would only
-# show valgrind's limits. It runs in make check and in the sanitizer build.
+# test_sandbox is left out: valgrind (and qemu-user, which runs this list for
+# make check-arm64) executes the program's syscalls itself, so a seccomp filter
+# or a Landlock ruleset would bind the emulator, not the program (valgrind
+# refuses the filter's rules and knows no landlock_* syscall; under qemu an
+# exec is emulated and never reaches the filter). The test would only show the
+# emulator's limits; it runs natively in make check and in the sanitizer build.
 VALGRIND_UNIT_TESTS = $(filter-out tests/unit/test_sandbox,$(UNIT_TESTS) $(PACKAGE_TESTS) \
 	$(AGENT_UNIT_TESTS) $(INSTALLER_UNIT_TESTS))
 VALGRIND_FLAGS = -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
