@@ -1,7 +1,9 @@
-/* upgrade.c: the upgrade pipeline. One task at a time runs in a worker thread
- * through the stages of docs/protocol.md section 4: accepted, preflight,
- * downloading, verifying, staging, switching, restarting; then, in the new
- * version's agent, health-check and committed. Every stage boundary is
+/* upgrade.c: the upgrade pipeline. One task at a time runs in an upgrade
+ * thread through the stages of docs/protocol.md section 4: accepted,
+ * preflight, downloading, verifying, staging, switching, restarting; then, in
+ * the new version's agent, health-check and committed. Downloading, verifying
+ * and staging happen in a sandboxed worker process (worker_proc.h, worker.h),
+ * which this thread starts, hears and ends. Every stage boundary is
  * persisted in <state_dir>/upgrade.json, so an agent restart at any stage
  * resumes the task instead of starting a second download or a second switch.
  * molt-installer owns the switch itself; this file only asks it to apply,
@@ -21,8 +23,6 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "delta.h"
-#include "download.h"
 #include "fault.h"
 #include "fs.h"
 #include "health.h"
@@ -37,8 +37,7 @@
 #include "watch.h"
 #include "version.h"
 #include "window.h"
-
-#define PROGRESS_PERIOD_MS 1000
+#include "worker_proc.h"
 
 _Static_assert(MOLT_SOURCE_NAME_MAX == MOLT_HTTP_URL_NAME_MAX, "servedBy holds a URL's name");
 #define FREE_MARGIN (16ULL * 1024 * 1024)
@@ -58,12 +57,6 @@ struct upgrade {
     volatile sig_atomic_t abort;
     volatile sig_atomic_t abort_reason;
     volatile sig_atomic_t switch_now;   /* the operator's upgrade --now: skip the window */
-    struct molt_pkg_hasher hasher;
-    int hash_failed;
-    struct molt_err hash_err;
-    int64_t last_progress_mono;
-    uint64_t dl_limit;  /* bytes the transfer under way may bring: the package's or the delta's */
-    int delta_active;   /* the delta is downloading: servedBy names it */
     struct molt_agent *agent;
     struct molt_watch *watch;           /* health checks during the watch after a commit */
 };
@@ -100,17 +93,6 @@ static void post_progress(struct molt_agent *a, struct molt_http *http, const st
     json_object_put(body);
 }
 
-/* A source's name for logs and reports: its URL resolved against server.url
- * (the origin may be a path), less query and fragment (molt_http_url_name). */
-static void source_name(const struct molt_config *conf, const char *ref, char *out, size_t n)
-{
-    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR];
-    struct molt_err err = MOLT_ERR_INIT;
-
-    molt_http_url_name(molt_http_resolve(conf, ref, url, sizeof(url), &err) == 0 ? url : ref,
-                           out, n);
-}
-
 /* servedBy: the source in use from the download on (while downloading, the
  * one being tried; afterwards, the one that served). Local tasks have none. */
 static void fill_source(struct molt_agent *a, const struct molt_upgrade_state *t, int stage,
@@ -126,13 +108,14 @@ static void fill_source(struct molt_agent *a, const struct molt_upgrade_state *t
     if (t->source < 0 || t->source >= n)
         return;
     molt_agent_config(a, &conf);
-    source_name(&conf, src[t->source], r->served_by, sizeof(r->served_by));
+    molt_http_ref_name(&conf, src[t->source], r->served_by, sizeof(r->served_by));
 }
 
-/* http: the calling thread's client (the worker's, or the agent's on the main
- * thread); message: NULL for none. */
+/* http: the calling thread's client (the upgrade thread's, or the agent's on
+ * the main thread); message: NULL for none; served_by: NULL for the task's
+ * source in use (the worker names the delta's while it downloads). */
 static void report_stage_via(struct upgrade *u, struct molt_http *http, int stage, int64_t done,
-                             int64_t total, const char *message)
+                             int64_t total, const char *message, const char *served_by)
 {
     struct molt_err err = MOLT_ERR_INIT;
     struct molt_report r;
@@ -144,11 +127,8 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
     if (message)
         snprintf(r.message, sizeof(r.message), "%s", message);
     fill_source(u->agent, &u->task, stage, &r);
-    if (u->delta_active) {
-        struct molt_config conf;
-        molt_agent_config(u->agent, &conf);
-        source_name(&conf, u->task.build.delta.url, r.served_by, sizeof(r.served_by));
-    }
+    if (served_by && served_by[0])
+        snprintf(r.served_by, sizeof(r.served_by), "%s", served_by);
     if (molt_task_update(&u->agent->tasks, &r, &err) < 0 && molt_task_begin(&u->agent->tasks, &r, &err) < 0)
         molt_log_error("upgrade.report", "task=%s error=\"%s\"", u->task.task_id, err.msg);
     if (http && !u->task.local)   /* the server does not know local tasks */
@@ -157,13 +137,13 @@ static void report_stage_via(struct upgrade *u, struct molt_http *http, int stag
 
 static void report_stage(struct upgrade *u, int stage, int64_t done, int64_t total)
 {
-    report_stage_via(u, u->http, stage, done, total, NULL);
+    report_stage_via(u, u->http, stage, done, total, NULL, NULL);
 }
 
 /* From the main thread, which owns the agent's client. */
 static void report_stage_main(struct upgrade *u, int stage)
 {
-    report_stage_via(u, u->agent->http, stage, 0, 0, NULL);
+    report_stage_via(u, u->agent->http, stage, 0, 0, NULL, NULL);
 }
 
 static void finish(struct molt_agent *a, const struct molt_upgrade_state *t, int status, int stage,
@@ -426,7 +406,7 @@ static int wait_for_window(struct upgrade *u, struct molt_err *err)
                 return rc;
             molt_window_format(open_at, when, sizeof(when));
             snprintf(msg, sizeof(msg), "waiting for a switch window: the next opens %s", when);
-            report_stage_via(u, u->http, MOLT_STAGE_WAITING, 0, 0, msg);
+            report_stage_via(u, u->http, MOLT_STAGE_WAITING, 0, 0, msg, NULL);
             molt_log_info("upgrade.waiting", "task=%s window=\"%s\" opens=\"%s\"",
                           u->task.task_id, conf.install.switch_window, when);
             reported = open_at;
@@ -483,486 +463,6 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     return 0;
 }
 
-static void dl_reset(void *ctx)
-{
-    struct upgrade *u = ctx;
-    struct molt_err err = MOLT_ERR_INIT;
-
-    molt_pkg_hasher_free(&u->hasher);
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, u->dl_limit, &err) < 0;
-}
-
-static void dl_data(void *ctx, const void *buf, size_t len)
-{
-    struct upgrade *u = ctx;
-
-    if (!u->hash_failed && molt_pkg_hasher_update(&u->hasher, buf, len, &u->hash_err) < 0)
-        u->hash_failed = 1;
-}
-
-static void dl_progress(void *ctx, uint64_t done, uint64_t total)
-{
-    struct upgrade *u = ctx;
-    int64_t now = molt_host_monotonic_ms();
-
-    if (molt_host_realtime_ms() >= u->task.expires_at && !u->abort) {
-        u->abort_reason = ABORT_EXPIRED;
-        u->abort = 1;
-    }
-    if (done < total && now - u->last_progress_mono < PROGRESS_PERIOD_MS)
-        return;
-    u->last_progress_mono = now;
-    report_stage(u, MOLT_STAGE_DOWNLOADING, (int64_t)done, (int64_t)total);
-}
-
-/* Offline upgrades: the package is copied into the task directory the way a
- * download would write it, hashed as it streams, so staging works the same. */
-static int copy_local(struct upgrade *u, const struct molt_statement *st,
-                      struct molt_err *err)
-{
-    char dest[PATH_MAX], buf[65536];
-    uint64_t done = 0;
-    int in = -1, out = -1, rc = 0;
-
-    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
-    in = open(u->task.local_package, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return molt_err_errno(err, "open %s", u->task.local_package);
-    out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (out < 0) {
-        rc = molt_err_errno(err, "open %s", dest);
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = molt_err_errno(err, "read %s", u->task.local_package);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (done + (uint64_t)n > st->size) {
-            rc = molt_err_set(err, MOLT_E_VERIFY, "package longer than the declared %llu bytes",
-                              (unsigned long long)st->size);
-            goto out;
-        }
-        if (molt_fs_write_all(out, buf, (size_t)n) < 0) {
-            rc = molt_err_errno(err, "write %s", dest);
-            goto out;
-        }
-        done += (uint64_t)n;
-        dl_data(u, buf, (size_t)n);
-        dl_progress(u, done, st->size);
-        if (u->abort) {
-            rc = aborted(u, err);
-            goto out;
-        }
-    }
-    if (fsync(out) < 0)
-        rc = molt_err_errno(err, "fsync %s", dest);
-out:
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
-    return rc;
-}
-
-/* The host's agent.download_max_rate and the command's maxBytesPerSecond:
- * the lower wins, so a server can slow a download but never lift the host's
- * cap (0 on either side: no cap from that side). */
-static int64_t download_rate(int64_t host_cap, int64_t asked)
-{
-    if (host_cap > 0 && (asked <= 0 || asked > host_cap))
-        return host_cap;
-    return asked > 0 ? asked : 0;
-}
-
-/* One file of the task from ref (resolved against the server URL) into dest,
- * hashed as it arrives (dl_data) and never longer than size, resuming what is
- * there (its bytes are hashed again as the fetch opens it); kind names it in
- * the log. attempts: connections tried before giving up. */
-static int fetch_file(struct upgrade *u, const struct molt_config *conf, const char *ref,
-                      const char *dest, uint64_t size, int attempts, const char *kind,
-                      struct molt_err *err)
-{
-    char url[MOLT_BUILD_URL_MAX + MOLT_CONF_STR], token[MOLT_TOKEN_MAX + 1];
-    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
-    struct molt_dl_stats stats = { 0 };
-    struct molt_dl_opts o = {
-        .conf = conf, .url = url, .dest = dest, .bearer = token, .size = size,
-        .max_attempts = attempts, .backoff_base_ms = 500, .backoff_max_ms = 10000,
-        .stop = &u->abort, .on_reset = dl_reset, .on_data = dl_data,
-        .on_progress = dl_progress, .ctx = u,
-    };
-    int rc;
-
-    u->dl_limit = size;
-    dl_reset(u);
-    if (u->hash_failed)
-        return molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_NOMEM, "%s",
-                            u->hash_err.msg);
-    rc = molt_http_resolve(conf, ref, url, sizeof(url), err);
-    if (rc == 0)
-        rc = molt_http_url_check(conf, url, err);
-    /* The one place the rule lives: the token is the collector's credential
-     * with its server, and goes to nobody else (a mirror, a CDN, a build URL
-     * on another host or port). */
-    if (rc == 0 && molt_http_same_origin(conf->server.url, url))
-        rc = molt_agent_token(u->agent, token, sizeof(token), err);
-    else
-        o.bearer = NULL;
-    if (rc < 0)
-        return rc;
-    o.max_rate = download_rate(conf->agent.download_max_rate, u->task.max_rate);
-    if (o.max_rate)
-        molt_log_info("upgrade.rate", "task=%s max_bytes_per_second=%lld host_cap=%lld "
-                      "command=%lld", u->task.task_id, (long long)o.max_rate,
-                      (long long)conf->agent.download_max_rate, (long long)u->task.max_rate);
-    rc = molt_dl_fetch(&o, &stats, err);
-    explicit_bzero(token, sizeof(token));
-    molt_http_url_name(url, name, sizeof(name));
-    molt_http_sanitize(shown, sizeof(shown), name);
-    molt_log_info("upgrade.download",
-                  "task=%s build=%s auth=%s file=%s bytes=%llu attempts=%d restarts=%d rc=%d "
-                  "source=\"%s\"", u->task.task_id, u->task.build.version,
-                  o.bearer ? "token" : "none", kind, (unsigned long long)stats.transferred,
-                  stats.attempts, stats.restarts, rc, shown);
-    if (rc == 0 && u->hash_failed)
-        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
-                          u->hash_err.msg);
-    return rc;
-}
-
-/* One source's turn: the package at ref into <task_dir>/package, resuming what
- * is there (whoever served it). attempts: connections tried before the next
- * source gets its turn. */
-static int fetch_source(struct upgrade *u, const struct molt_config *conf,
-                        const struct molt_statement *st, const char *ref, int attempts,
-                        struct molt_err *err)
-{
-    char dest[PATH_MAX];
-
-    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
-    return fetch_file(u, conf, ref, dest, st->size, attempts, "package", err);
-}
-
-/* 1 when a failure is the source's (its answer, its bytes, its URL), so the
- * next source may do better; 0 for ours (disk, cancel, deadline). */
-static int source_failure(int code)
-{
-    return code == MOLT_E_NET || code == MOLT_E_HTTP || code == MOLT_E_AUTH ||
-           code == MOLT_E_VERIFY || code == MOLT_E_INVAL || code == MOLT_E_LIMIT ||
-           code == MOLT_E_CONFIG;
-}
-
-/* The source's error without the "download URL: " molt_dl_fetch puts first. */
-static const char *source_error(const char *msg)
-{
-    const char *p = strstr(msg, "://");
-
-    if (strncmp(msg, "download ", 9) != 0 || !p || !(p = strstr(p, ": ")))
-        return msg;
-    return p + 2;
-}
-
-/* The partial file goes: the next source starts from scratch. */
-static void discard_partial(struct upgrade *u)
-{
-    char dest[PATH_MAX];
-
-    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
-    if (unlink(dest) < 0 && errno != ENOENT)
-        molt_log_warn("upgrade.download", "task=%s error=\"unlink %s: %s\"", u->task.task_id,
-                      dest, strerror(errno));
-}
-
-static uint64_t partial_size(const struct upgrade *u)
-{
-    char dest[PATH_MAX];
-
-    snprintf(dest, sizeof(dest), "%s/package", u->task.task_dir);
-    return file_size(dest);
-}
-
-/* Appends "name: error" for a failed source to the reason, each source in
- * its share of the message so that every one is named. */
-static void add_reason(const struct molt_config *conf, char *out, size_t n, int nsrc,
-                       const char *ref, const char *msg)
-{
-    size_t used = strlen(out), share = (n - 48) / (size_t)nsrc;
-    char name[MOLT_SOURCE_NAME_MAX + 1];
-
-    source_name(conf, ref, name, share / 2 < sizeof(name) ? share / 2 : sizeof(name));
-    if (used < n)
-        snprintf(out + used, n - used, "%s%s: %.*s", used ? "; " : "", name,
-                 (int)(share - strlen(name) - 4), source_error(msg));
-}
-
-/* One source's turn, its result checked against the signed size and sha256
- * when others could do better (check). Bytes partly another source's that
- * come out wrong get this source one more go from scratch before it is
- * blamed: one bad mirror must not discredit a good one that resumed it. */
-static int try_source(struct upgrade *u, const struct molt_config *conf,
-                      const struct molt_statement *st, const char *ref, int attempts, int check,
-                      char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
-{
-    int carried = check && partial_size(u) > 0;
-
-    for (;;) {
-        int rc = fetch_source(u, conf, st, ref, attempts, err);
-        if (rc < 0) {
-            molt_pkg_hasher_free(&u->hasher);
-            return rc;
-        }
-        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
-        if (rc < 0 || !check || (rc = molt_pkg_bytes_check(st, *size, hex, err)) == 0 ||
-            !carried)
-            return rc;
-        molt_log_warn("upgrade.download", "task=%s reason=\"%s\" action=refetch",
-                      u->task.task_id, err->msg);
-        discard_partial(u);
-        carried = 0;
-    }
-}
-
-/* Logs a source that failed and adds it to the task's reason; its bytes go
- * when they were wrong, and stay for the next source to resume otherwise. */
-static void source_failed(struct upgrade *u, const struct molt_config *conf, int i, int n,
-                          const char *ref, int rc, const struct molt_err *err, char *reason,
-                          size_t reason_len)
-{
-    char name[MOLT_SOURCE_NAME_MAX + 1], shown[MOLT_SOURCE_NAME_MAX + 1];
-
-    if (rc == MOLT_E_VERIFY)
-        discard_partial(u);
-    source_name(conf, ref, name, sizeof(name));
-    molt_http_sanitize(shown, sizeof(shown), name);
-    molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d name=\"%s\" error=\"%s\"",
-                  u->task.task_id, i + 1, n, shown, source_error(err->msg));
-    add_reason(conf, reason, reason_len, n, ref, err->msg);
-}
-
-/* The build's sources in turn (molt_build_sources), from the one upgrade.json
- * says is in use: a partial download carries over to the next source (a Range
- * request; a validator never goes to a source it did not come from), and with
- * more than one source each result is checked here, so that wrong bytes cost
- * one source, not the task. With one source the verifying stage checks it, as
- * it always did. Failures that are not the source's end the loop. */
-static int download_sources(struct upgrade *u, const struct molt_config *conf,
-                            const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
-                            uint64_t *size, struct molt_err *err)
-{
-    const char *src[MOLT_BUILD_SOURCES_MAX];
-    char reason[MOLT_ERR_MSG_MAX] = "";
-    int n = molt_build_sources(&u->task.build, src), rc = MOLT_E_NET;
-
-    if (u->task.source < 0 || u->task.source >= n)
-        u->task.source = 0;
-    for (int i = u->task.source; i < n; i++) {
-        if (i != u->task.source) {
-            u->task.source = i;   /* persisted: a restart goes on from here */
-            if (molt_upgrade_state_save(u->agent->state_dir, &u->task, err) < 0)
-                return err->code;
-            report_stage(u, MOLT_STAGE_DOWNLOADING, (int64_t)partial_size(u), st->size);
-        }
-        rc = try_source(u, conf, st, src[i], i + 1 < n ? 3 : 8, n > 1, hex, size, err);
-        if (rc == 0)
-            return 0;
-        if (rc == MOLT_E_CANCELLED)
-            return aborted(u, err);
-        if (n == 1 || !source_failure(rc))
-            return rc;
-        source_failed(u, conf, i, n, src[i], rc, err, reason, sizeof(reason));
-    }
-    return molt_err_set(err, rc, "all %d sources failed: %s", n, reason);
-}
-
-/* ---- delta upgrades (docs/upgrades.md, section 10) ------------------------ */
-
-/* Applying maps the base and keeps a window of up to the new archive
- * (docs/package-format.md, 7.4): both together stay under this, or the full
- * package is downloaded instead. This tree's point releases need 2.8 MB. */
-#define DELTA_MEMORY_BUDGET ((uint64_t)32 << 20)
-
-static void unlink_download(const char *path)
-{
-    char etag[PATH_MAX];
-
-    unlink(path);
-    if (snprintf(etag, sizeof(etag), "%s.etag", path) < (int)sizeof(etag))
-        unlink(etag);
-}
-
-/* The delta into dest from the command's delta url, with its sha256 and size
- * (fetch_file: hashed as it arrives, never longer than its size). */
-static int fetch_delta(struct upgrade *u, const struct molt_config *conf, const char *dest,
-                       char hex[MOLT_PKG_SHA256_HEX], uint64_t *size, struct molt_err *err)
-{
-    const struct molt_delta_ref *d = &u->task.build.delta;
-    int rc;
-
-    u->delta_active = 1; /* servedBy names the delta meanwhile */
-    rc = fetch_file(u, conf, d->url, dest, (uint64_t)d->size, 3, "delta", err);
-    u->delta_active = 0;
-    if (rc == 0)
-        return molt_pkg_hasher_final(&u->hasher, hex, size, err);
-    molt_pkg_hasher_free(&u->hasher);
-    return rc;
-}
-
-static int delta_within_budget(const char *path, struct molt_err *err)
-{
-    unsigned char buf[MOLT_DELTA_HEADER_SIZE];
-    struct molt_delta_header h;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc;
-
-    if (fd < 0)
-        return molt_err_errno(err, "open %s", path);
-    n = read(fd, buf, sizeof(buf));
-    close(fd);
-    rc = molt_delta_header_parse(buf, n > 0 ? (size_t)n : 0, &h, err);
-    if (rc == 0 && h.base_size + h.archive_size > DELTA_MEMORY_BUDGET)
-        rc = molt_err_set(err, MOLT_E_LIMIT, "applying it needs %llu MiB, over the budget of "
-                          "%d MiB", (unsigned long long)((h.base_size + h.archive_size) >> 20),
-                          (int)(DELTA_MEMORY_BUDGET >> 20));
-    return rc;
-}
-
-/* Rebuilds the package from the command's delta: the delta downloaded and
- * checked against its size and sha256, the base rebuilt from the running
- * version's installed tree, the package written beside "package" and renamed
- * to it only when it has the statement's size and sha256 (so a crash never
- * leaves a wrong "package" for a resumed download to extend). */
-static int via_delta(struct upgrade *u, const struct molt_config *conf,
-                     const struct molt_statement *st, struct molt_err *err)
-{
-    const struct molt_delta_ref *d = &u->task.build.delta;
-    char dpath[PATH_MAX], tmp[PATH_MAX], pkg[PATH_MAX], tree[PATH_MAX + 64];
-    char dhex[MOLT_PKG_SHA256_HEX];
-    struct molt_delta_base base;
-    uint64_t dsize = 0;
-    int in = -1, out = -1, rc;
-
-    memset(&base, 0, sizeof(base));
-    if (strcmp(d->base_version, molt_version_self()) != 0)
-        return molt_err_set(err, MOLT_E_STATE, "it applies to %s, this host runs %s",
-                            d->base_version, molt_version_self());
-    /* The package bounds its archive from below: too big a package, no delta at all. */
-    if (st->size > DELTA_MEMORY_BUDGET / 2)
-        return molt_err_set(err, MOLT_E_LIMIT, "the package's %llu bytes are too many for a "
-                            "delta (budget %d MiB)", (unsigned long long)st->size,
-                            (int)(DELTA_MEMORY_BUDGET >> 20));
-    snprintf(dpath, sizeof(dpath), "%s/delta", u->task.task_dir);
-    snprintf(tmp, sizeof(tmp), "%s/package.from-delta", u->task.task_dir);
-    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
-    snprintf(tree, sizeof(tree), "%s/versions/%s", conf->install.root, d->base_version);
-    rc = fetch_delta(u, conf, dpath, dhex, &dsize, err);
-    if (rc == 0 && (dsize != (uint64_t)d->size || strcmp(dhex, d->sha256) != 0))
-        rc = molt_err_set(err, MOLT_E_VERIFY, "the delta's %llu bytes do not have the "
-                          "command's size and sha256", (unsigned long long)dsize);
-    if (rc == 0)
-        rc = delta_within_budget(dpath, err);
-    if (rc == 0)
-        rc = molt_delta_base_from_tree(tree, u->task.task_dir, &base, err);
-    if (rc == 0 && (in = open(dpath, O_RDONLY | O_CLOEXEC)) < 0)
-        rc = molt_err_errno(err, "open %s", dpath);
-    if (rc == 0 &&
-        (out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-        rc = molt_err_errno(err, "open %s", tmp);
-    if (rc == 0)
-        rc = molt_delta_apply(in, &base, st->size, st->sha256, out, NULL, err);
-    if (rc == 0 && fsync(out) < 0)
-        rc = molt_err_errno(err, "fsync %s", tmp);
-    if (rc == 0 && rename(tmp, pkg) < 0)
-        rc = molt_err_errno(err, "rename %s", tmp);
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
-    molt_delta_base_close(&base);
-    unlink_download(dpath);
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
-}
-
-/* 0 with the package rebuilt from the delta (hex and size: the statement's,
- * which the rebuilt bytes were checked against as they were written); 1 when
- * the full package must be downloaded, the reason reported; < 0 on a cancel. */
-static int try_delta(struct upgrade *u, const struct molt_config *conf,
-                     const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
-                     uint64_t *size, struct molt_err *err)
-{
-    struct molt_err derr = MOLT_ERR_INIT;
-    char pkg[PATH_MAX], msg[MOLT_ERR_MSG_MAX + 64];
-
-    if (via_delta(u, conf, st, &derr) == 0) {
-        molt_log_info("upgrade.delta", "task=%s build=%s base=%s delta_bytes=%lld "
-                      "package_bytes=%llu", u->task.task_id, u->task.build.version,
-                      u->task.build.delta.base_version, (long long)u->task.build.delta.size,
-                      (unsigned long long)st->size);
-        snprintf(hex, MOLT_PKG_SHA256_HEX, "%s", st->sha256);
-        *size = st->size;
-        return 0;
-    }
-    if (u->abort)
-        return aborted(u, err);
-    /* A bad delta costs time, never the upgrade: the full package follows. */
-    molt_log_warn("upgrade.delta", "task=%s build=%s action=full-download reason=\"%s\"",
-                  u->task.task_id, u->task.build.version, derr.msg);
-    snprintf(msg, sizeof(msg), "delta not used, downloading the full package: %s", derr.msg);
-    report_stage_via(u, u->http, MOLT_STAGE_DOWNLOADING, 0, st->size, msg);
-    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
-    unlink_download(pkg);
-    return 1;
-}
-
-static int download(struct upgrade *u, const struct molt_config *conf,
-                    const struct molt_statement *st, char hex[MOLT_PKG_SHA256_HEX],
-                    uint64_t *size, struct molt_err *err)
-{
-    int rc;
-
-    /* A partial package means a full download is already under way (after a
-     * restart): it goes on; the delta is for a fresh start. */
-    if (!u->task.local_package[0] && u->task.build.delta.present && partial_size(u) == 0 &&
-        (rc = try_delta(u, conf, st, hex, size, err)) <= 0)
-        return rc;
-    if (!u->task.local_package[0])
-        return download_sources(u, conf, st, hex, size, err);
-    u->dl_limit = st->size;
-    u->hash_failed = molt_pkg_hasher_init(&u->hasher, st->size, err) < 0;
-    if (u->hash_failed)
-        return err->code;
-    rc = copy_local(u, st, err);
-    molt_log_info("upgrade.download", "task=%s build=%s auth=none bytes=0 attempts=0 "
-                  "restarts=0 rc=%d", u->task.task_id, u->task.build.version, rc);
-    if (rc == MOLT_E_CANCELLED)
-        rc = aborted(u, err);
-    if (rc == 0 && u->hash_failed)
-        rc = molt_err_set(err, u->hash_err.code ? u->hash_err.code : MOLT_E_VERIFY, "%s",
-                          u->hash_err.msg);
-    if (rc == 0)
-        rc = molt_pkg_hasher_final(&u->hasher, hex, size, err);
-    else
-        molt_pkg_hasher_free(&u->hasher);
-    return rc;
-}
-
-static int stage_build(struct upgrade *u, const struct molt_statement *st, char out[PATH_MAX],
-                       struct molt_err *err)
-{
-    char pkg[PATH_MAX];
-
-    snprintf(pkg, sizeof(pkg), "%s/package", u->task.task_dir);
-    return molt_pkg_stage(pkg, st, u->task.task_dir, "staged", out, err);
-}
-
 static int switch_to(struct upgrade *u, const struct molt_config *conf, const char *staged,
                      struct molt_err *err)
 {
@@ -989,25 +489,101 @@ static int switch_in_doubt(struct molt_agent *a)
     return molt_journal_in_progress(&j);
 }
 
+/* ---- the upgrade worker (worker_proc.h) --------------------------------- */
+
+/* What the worker reported: its source in use and each new stage persisted
+ * (a restart resumes from there), the report passed on. */
+static int on_worker_progress(void *ctx, const struct molt_wmsg *m, int stage, int is_new,
+                              struct molt_err *err)
+{
+    struct upgrade *u = ctx;
+    int save = is_new;
+
+    if (m->source >= 0 && m->source != u->task.source) {
+        const char *src[MOLT_BUILD_SOURCES_MAX];
+        if (m->source >= molt_build_sources(&u->task.build, src))
+            return molt_err_set(err, MOLT_E_PARSE, "source %d: the build has no such source",
+                                m->source);
+        u->task.source = m->source;
+        save = 1;
+    }
+    if (is_new && stage == MOLT_STAGE_VERIFYING)
+        MOLT_FAULT_POINT("upgrade.after_download");
+    if (is_new)
+        snprintf(u->task.stage, sizeof(u->task.stage), "%s", molt_stage_name(stage));
+    if (save && molt_upgrade_state_save(u->agent->state_dir, &u->task, err) < 0)
+        return err->code;
+    report_stage_via(u, u->http, stage, m->bytes_done, m->bytes_total,
+                     m->message[0] ? m->message : NULL, m->served_by);
+    return 0;
+}
+
+static int worker_aborted(void *ctx, struct molt_err *err)
+{
+    return aborted(ctx, err);
+}
+
+/* 1 when a URL of the task is the server's own origin: only then does the
+ * worker get the token (fetch_file in worker.c sends it only there). */
+static int needs_token(const struct molt_config *conf, const struct molt_upgrade_state *t)
+{
+    const char *src[MOLT_BUILD_SOURCES_MAX];
+    char url[MOLT_HTTP_REF_MAX];
+    struct molt_err err = MOLT_ERR_INIT;
+    int n = molt_build_sources(&t->build, src);
+
+    if (t->local_package[0])
+        return 0;
+    if (t->build.delta.present)
+        src[n++] = t->build.delta.url;
+    for (int i = 0; i < n; i++) {
+        if (molt_http_resolve(conf, src[i], url, sizeof(url), &err) == 0 &&
+            molt_http_same_origin(conf->server.url, url))
+            return 1;
+    }
+    return 0;
+}
+
+/* Downloading, verifying and staging, in the worker: the failed stage with
+ * err set, or 0 with staged set. */
+static int run_worker(struct upgrade *u, const struct molt_config *conf, char staged[PATH_MAX],
+                      struct molt_err *err)
+{
+    char program[PATH_MAX], token[MOLT_TOKEN_MAX + 1] = "";
+    struct molt_worker_job job = {
+        .program = program, .task = &u->task, .ctx = u,
+        .config_path = u->agent->config_path[0] ? u->agent->config_path : NULL,
+        .progress = on_worker_progress, .aborted = worker_aborted,
+    };
+    int failed = MOLT_STAGE_DOWNLOADING;
+    int rc = molt_worker_proc_path(program, err);
+
+    if (rc == 0 && needs_token(conf, &u->task)) {
+        rc = molt_agent_token(u->agent, token, sizeof(token), err);
+        job.token = token;
+    }
+    if (rc == 0)
+        rc = molt_worker_proc_run(&job, staged, &failed, err);
+    explicit_bzero(token, sizeof(token));
+    if (rc < 0 && u->abort)
+        aborted(u, err); /* the agent's reason, not the worker's echo of it */
+    return rc < 0 ? failed : 0;
+}
+
 /* Stages 1 to 7; returns the failed stage with err set, or 0 after asking the
  * agent to restart into the new version. */
 static int run_stages(struct upgrade *u, struct molt_err *err)
 {
-    char hex[MOLT_PKG_SHA256_HEX], staged[PATH_MAX];
+    char staged[PATH_MAX];
     struct molt_statement st;
     struct molt_config conf;
-    uint64_t size = 0;
+    int failed;
 
     molt_agent_config(u->agent, &conf);
     if (enter(u, MOLT_STAGE_PREFLIGHT, err) < 0 || preflight(u, &conf, &st, err) < 0)
         return MOLT_STAGE_PREFLIGHT;
-    if (enter(u, MOLT_STAGE_DOWNLOADING, err) < 0 || download(u, &conf, &st, hex, &size, err) < 0)
-        return MOLT_STAGE_DOWNLOADING;
-    MOLT_FAULT_POINT("upgrade.after_download");
-    if (enter(u, MOLT_STAGE_VERIFYING, err) < 0 || molt_pkg_bytes_check(&st, size, hex, err) < 0)
-        return MOLT_STAGE_VERIFYING;
-    if (enter(u, MOLT_STAGE_STAGING, err) < 0 || stage_build(u, &st, staged, err) < 0)
-        return MOLT_STAGE_STAGING;
+    if ((failed = run_worker(u, &conf, staged, err)) != 0)
+        return failed;
     MOLT_FAULT_POINT("upgrade.after_staging");
     if (wait_for_window(u, err) < 0)
         return MOLT_STAGE_WAITING;
@@ -1095,7 +671,6 @@ static int spawn(struct molt_agent *a, struct molt_err *err)
     u->abort = 0;
     u->abort_reason = ABORT_NONE;
     u->switch_now = 0;
-    u->last_progress_mono = 0;
     if (pthread_create(&u->thread, NULL, worker, u) != 0)
         return molt_err_set(err, MOLT_E_NOMEM, "cannot start the upgrade thread");
     u->thread_started = 1;

@@ -56,13 +56,11 @@ static int add_blob(struct json_object *o, const char *key, const void *buf, siz
     return 0;
 }
 
-int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_state *t,
-                            struct molt_err *err)
+int molt_upgrade_state_to_json(const struct molt_upgrade_state *t, struct json_object **out,
+                               struct molt_err *err)
 {
     struct json_object *o = json_object_new_object();
     struct json_object *b = json_object_new_object();
-    char path[PATH_MAX];
-    const char *text;
     int rc;
 
     json_object_object_add(o, "taskId", json_object_new_string(t->task_id));
@@ -93,6 +91,22 @@ int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_sta
     rc = add_blob(b, "statement", t->build.statement, t->build.statement_len, err);
     if (rc == 0)
         rc = add_blob(b, "signature", t->build.signature, t->build.signature_len, err);
+    if (rc < 0) {
+        json_object_put(o);
+        o = NULL;
+    }
+    *out = o;
+    return rc;
+}
+
+int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_state *t,
+                            struct molt_err *err)
+{
+    struct json_object *o = NULL;
+    char path[PATH_MAX];
+    const char *text;
+    int rc = molt_upgrade_state_to_json(t, &o, err);
+
     if (rc == 0) {
         state_path(state_dir, path);
         text = molt_json_dump(o);
@@ -116,7 +130,8 @@ static int task_dir_ok(const struct molt_upgrade_state *t)
     return n > m && strcmp(t->task_dir + n - m, suffix) == 0;
 }
 
-static int parse_state(struct json_object *o, struct molt_upgrade_state *t, struct molt_err *err)
+int molt_upgrade_state_from_json(struct json_object *o, struct molt_upgrade_state *t,
+                                 struct molt_err *err)
 {
     struct json_object *b = NULL;
     int rc;
@@ -205,7 +220,7 @@ int molt_upgrade_state_load(const char *state_dir, struct molt_upgrade_state *t,
         return rc;
     rc = molt_json_parse(text, len, &o, err);
     if (rc == 0)
-        rc = parse_state(o, t, err);
+        rc = molt_upgrade_state_from_json(o, t, err);
     json_object_put(o);
     free(text);
     if (rc < 0) {

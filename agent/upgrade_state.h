@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "command.h"
 #include "err.h"
 
@@ -37,6 +39,12 @@ int molt_upgrade_state_save(const char *state_dir, const struct molt_upgrade_sta
 /* MOLT_E_NOTFOUND when no task is persisted; MOLT_E_PARSE for a corrupt file. */
 int molt_upgrade_state_load(const char *state_dir, struct molt_upgrade_state *t,
                             struct molt_err *err);
+/* The document of upgrade.json (the worker's start message carries it too):
+ * *out a new object; from_json validates as load does. */
+int molt_upgrade_state_to_json(const struct molt_upgrade_state *t, struct json_object **out,
+                               struct molt_err *err);
+int molt_upgrade_state_from_json(struct json_object *o, struct molt_upgrade_state *t,
+                                 struct molt_err *err);
 void molt_upgrade_state_clear(const char *state_dir);
 void molt_upgrade_state_free(struct molt_upgrade_state *t);
 

@@ -15,20 +15,27 @@ static const char *const stage_names[] = { "preflight", "downloading", "verifyin
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 /* The fields each type may carry besides "type". */
-static const char *const fields_progress[] = { "stage", "bytesDone", "bytesTotal", "servedBy",
-                                               NULL };
+static const char *const fields_progress[] = { "stage",    "bytesDone", "bytesTotal",
+                                               "servedBy", "source",    "message", NULL };
 static const char *const fields_log[] = { "level", "event", "text", NULL };
 static const char *const fields_result[] = { "ok", "stage", "message", "stagedPath", NULL };
-static const char *const fields_start[] = { "task", NULL };
+static const char *const fields_start[] = { "task", "token", NULL };
 static const char *const fields_cancel[] = { NULL };
 
 #define N_TYPES (sizeof(type_names) / sizeof(type_names[0]))
+
+void molt_wmsg_init(struct molt_wmsg *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->source = -1;
+}
 
 void molt_wmsg_clear(struct molt_wmsg *m)
 {
     if (m->task)
         json_object_put(m->task);
-    memset(m, 0, sizeof(*m));
+    explicit_bzero(m->token, sizeof(m->token));
+    molt_wmsg_init(m);
 }
 
 const char *molt_wmsg_type_name(enum molt_wmsg_type type)
@@ -109,8 +116,13 @@ static int decode_progress(struct json_object *o, struct molt_wmsg *m, struct mo
     if ((rc = name_field(o, "stage", stage_names, 4, m->stage, sizeof(m->stage), NULL, err)) < 0 ||
         (rc = molt_json_int_field(o, "bytesDone", 0, 0, INT64_MAX, &m->bytes_done, err)) < 0 ||
         (rc = molt_json_int_field(o, "bytesTotal", 0, 0, INT64_MAX, &m->bytes_total, err)) < 0 ||
-        (rc = text_field(o, "servedBy", 1, m->served_by, sizeof(m->served_by), err)) < 0)
+        (rc = text_field(o, "servedBy", 1, m->served_by, sizeof(m->served_by), err)) < 0 ||
+        (rc = text_field(o, "message", 1, m->message, sizeof(m->message), err)) < 0)
         return rc;
+    int64_t source = -1;
+    if ((rc = molt_json_int_field(o, "source", 1, 0, MOLT_BUILD_SOURCES_MAX - 1, &source, err)) < 0)
+        return rc;
+    m->source = (int)source;
     if (m->bytes_total > 0 && m->bytes_done > m->bytes_total)
         return molt_err_set(err, MOLT_E_PARSE, "field 'bytesDone': %lld is more than bytesTotal",
                             (long long)m->bytes_done);
@@ -175,7 +187,8 @@ static int decode_start(struct json_object *o, struct molt_wmsg *m, struct molt_
     struct json_object *task;
     int rc;
 
-    if ((rc = molt_json_get_obj(o, "task", &task, err)) < 0)
+    if ((rc = molt_json_get_obj(o, "task", &task, err)) < 0 ||
+        (rc = text_field(o, "token", 1, m->token, sizeof(m->token), err)) < 0)
         return rc;
     m->task = json_object_get(task);
     return 0;
@@ -223,7 +236,7 @@ int molt_wmsg_decode(const char *json, size_t len, enum molt_wmsg_dir dir, struc
     struct json_object *o = NULL;
     int rc;
 
-    memset(m, 0, sizeof(*m));
+    molt_wmsg_init(m);
     if (len > MOLT_WMSG_MAX)
         return molt_err_set(err, MOLT_E_LIMIT, "worker message: %zu bytes, more than %d", len,
                             MOLT_WMSG_MAX);
@@ -253,6 +266,10 @@ static struct json_object *to_json(const struct molt_wmsg *m)
         json_object_object_add(o, "bytesTotal", json_object_new_int64(m->bytes_total));
         if (m->served_by[0])
             json_object_object_add(o, "servedBy", json_object_new_string(m->served_by));
+        if (m->source >= 0)
+            json_object_object_add(o, "source", json_object_new_int(m->source));
+        if (m->message[0])
+            json_object_object_add(o, "message", json_object_new_string(m->message));
         break;
     case MOLT_WMSG_LOG:
         json_object_object_add(o, "level",
@@ -271,6 +288,8 @@ static struct json_object *to_json(const struct molt_wmsg *m)
         break;
     case MOLT_WMSG_START:
         json_object_object_add(o, "task", m->task ? json_object_get(m->task) : NULL);
+        if (m->token[0])
+            json_object_object_add(o, "token", json_object_new_string(m->token));
         break;
     case MOLT_WMSG_CANCEL:
         break;
@@ -344,6 +363,7 @@ int molt_wmsg_write(int fd, const struct molt_wmsg *m, int timeout_ms, struct mo
             break;
         }
     }
+    explicit_bzero(frame, len); /* a start frame may carry the token */
     free(frame);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "command.h"
+#include "identity.h"
 #include "err.h"
 #include "log.h"
 
@@ -45,20 +46,27 @@ struct molt_wmsg {
     int64_t bytes_done;                         /* 0..bytes_total when that is known (> 0) */
     int64_t bytes_total;                        /* 0 = unknown */
     char served_by[MOLT_SOURCE_NAME_MAX + 1];   /* "" = none */
+    int source;        /* the source in use, an index into molt_build_sources; -1 = none */
+    /* progress (optional) and result: the report's message */
     /* log */
     enum molt_log_level level;
     char event[MOLT_WMSG_EVENT_MAX + 1];        /* [a-z0-9_.-], as molt_log's */
     char text[MOLT_WMSG_TEXT_MAX + 1];
+    char message[MOLT_WMSG_MESSAGE_MAX + 1];
     /* result */
     int ok;
-    char message[MOLT_WMSG_MESSAGE_MAX + 1];
     char staged_path[PATH_MAX];                 /* ok: absolute, no "." or ".." parts */
     /* start: the task state (the document of upgrade.json); owned, freed by
      * molt_wmsg_clear */
     struct json_object *task;
+    /* start (optional): the collector token, sent only when a download URL of
+     * the task is the control plane's own origin; wiped by molt_wmsg_clear */
+    char token[MOLT_TOKEN_MAX + 1];
 };
 
-/* Zeroes m, dropping its task. */
+/* A new, empty message (source -1). */
+void molt_wmsg_init(struct molt_wmsg *m);
+/* Empties m as molt_wmsg_init does, dropping its task and wiping its token. */
 void molt_wmsg_clear(struct molt_wmsg *m);
 const char *molt_wmsg_type_name(enum molt_wmsg_type type);
 

@@ -159,6 +159,23 @@ static int url_host_port(const char *url, const char **host, size_t *hlen, long 
     return *hlen > 0 ? 0 : -1;
 }
 
+int molt_http_url_port(const char *url, long *port)
+{
+    const char *host;
+    size_t hlen;
+
+    return url_host_port(url, &host, &hlen, port);
+}
+
+void molt_http_ref_name(const struct molt_config *conf, const char *ref, char *out, size_t n)
+{
+    char url[MOLT_HTTP_REF_MAX];
+    struct molt_err err = MOLT_ERR_INIT;
+
+    molt_http_url_name(molt_http_resolve(conf, ref, url, sizeof(url), &err) == 0 ? url : ref, out,
+                       n);
+}
+
 int molt_http_same_origin(const char *a, const char *b)
 {
     const char *ha, *hb;

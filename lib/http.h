@@ -117,6 +117,13 @@ int molt_http_resolve(const struct molt_config *conf, const char *ref, char *out
  * to n - 1 bytes, ending in "..." when cut. */
 #define MOLT_HTTP_URL_NAME_MAX 160
 void molt_http_url_name(const char *url, char *out, size_t n);
+/* The name of a reference (molt_http_resolve'd against server.url) for logs
+ * and reports, as molt_http_url_name. */
+#define MOLT_HTTP_REF_MAX 8192
+void molt_http_ref_name(const struct molt_config *conf, const char *ref, char *out, size_t n);
+/* The TCP port of an absolute http(s) URL (the scheme's default when it names
+ * none); -1 when the URL has no usable authority. */
+int molt_http_url_port(const char *url, long *port);
 
 /* Process-wide libcurl setup; call once from main before any thread starts. */
 int molt_http_global_init(struct molt_err *err);

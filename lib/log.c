@@ -14,7 +14,9 @@ static struct {
     const char *ident;
     enum molt_log_level level;
     int use_syslog;
-} log_conf = { "molt", MOLT_LOG_INFO, 0 };
+    molt_log_sink_fn sink;
+    void *sink_ctx;
+} log_conf = { "molt", MOLT_LOG_INFO, 0, NULL, NULL };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -25,6 +27,12 @@ void molt_log_setup(const char *ident, enum molt_log_level level, int use_syslog
     if (use_syslog && !log_conf.use_syslog)
         openlog(log_conf.ident, LOG_PID, LOG_DAEMON);
     log_conf.use_syslog = use_syslog;
+}
+
+void molt_log_set_sink(molt_log_sink_fn sink, void *ctx)
+{
+    log_conf.sink = sink;
+    log_conf.sink_ctx = ctx;
 }
 
 int molt_log_level_parse(const char *name, enum molt_log_level *out)
@@ -59,6 +67,10 @@ void molt_log(enum molt_log_level level, const char *event, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    if (log_conf.sink) {
+        log_conf.sink(level, event, line, log_conf.sink_ctx);
+        return;
+    }
     if (log_conf.use_syslog) {
         syslog(syslog_priority(level), "%s %s", event, line);
         return;

@@ -11,6 +11,11 @@ enum molt_log_level { MOLT_LOG_ERROR, MOLT_LOG_WARN, MOLT_LOG_INFO, MOLT_LOG_DEB
 
 /* Process-wide logging settings: configuration, the one global state allowed. */
 void molt_log_setup(const char *ident, enum molt_log_level level, int use_syslog);
+/* Sends every line that is enabled to sink instead (the upgrade worker hands
+ * its lines to the agent, which logs them); NULL restores stderr/syslog. */
+typedef void (*molt_log_sink_fn)(enum molt_log_level level, const char *event, const char *text,
+                                 void *ctx);
+void molt_log_set_sink(molt_log_sink_fn sink, void *ctx);
 int molt_log_level_parse(const char *name, enum molt_log_level *out);
 int molt_log_enabled(enum molt_log_level level);
 void molt_log(enum molt_log_level level, const char *event, const char *fmt, ...) MOLT_PRINTF(3, 4);

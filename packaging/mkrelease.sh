@@ -110,6 +110,15 @@ mkdir -p "$TREE/bin" "$TREE/share/molt" "$OUT"
 cp "$AGENT" "$TREE/bin/molt-agent"
 cp "$INSTALLER" "$TREE/bin/molt-installer"
 chmod 0755 "$TREE/bin/molt-agent" "$TREE/bin/molt-installer"
+# The upgrade worker the agent starts from its own directory (builds older
+# than issue 20 have none: their agents upgrade in process).
+if grep -qs 'agent/molt-worker' "$BUILD_DIR/Makefile" && [ ! -f "$BUILD_DIR/agent/molt-worker" ]; then
+    die "$BUILD_DIR/agent/molt-worker: no such file (make agent/molt-worker): its agent could not upgrade"
+fi
+if [ -f "$BUILD_DIR/agent/molt-worker" ]; then
+    cp "$BUILD_DIR/agent/molt-worker" "$TREE/bin/molt-worker"
+    chmod 0755 "$TREE/bin/molt-worker"
+fi
 printf '%s\n' "$VERSION" > "$TREE/share/molt/VERSION"
 if [ "$PAD" -gt 0 ]; then
     head -c $((PAD * 1048576)) /dev/urandom > "$TREE/share/molt/pad.bin"

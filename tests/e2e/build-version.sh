@@ -107,6 +107,6 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
     fi
     printf '%s' "$want" >"$STAMP"
 fi
-clean_make -C "$OUTDIR" -j2 agent/molt-agent installer/molt-installer packaging/molt-pack \
+clean_make -C "$OUTDIR" -j2 agent/molt-agent agent/molt-worker installer/molt-installer packaging/molt-pack \
     >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "make failed in $OUTDIR (log: $LOG)"; }
 echo "$OUTDIR"

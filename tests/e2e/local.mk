@@ -13,6 +13,7 @@ UPGRADE_TESTS = tests/e2e/upgrade_basic.sh tests/e2e/upgrade_health.sh tests/e2e
 UPGRADE_TESTS += tests/e2e/upgrade_pacing.sh
 # The watch window after a commit (issue 19).
 UPGRADE_TESTS += tests/e2e/upgrade_watch.sh
+UPGRADE_TESTS += tests/e2e/upgrade_worker.sh
 # Mirror lists (issue 18): downloadUrls tried in order, resume across them, servedBy.
 UPGRADE_TESTS += tests/e2e/upgrade_mirrors.sh
 EXTRA_DIST += tests/e2e/lib/mirror_stub.py

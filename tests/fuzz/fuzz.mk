@@ -21,7 +21,7 @@ if ENABLE_FUZZING
 noinst_PROGRAMS += $(HARDEN_FUZZERS)
 HARDEN_FUZZ_COMPILE = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) -I$(top_srcdir)/agent
 HARDEN_FUZZ_LINK = $(AM_LDFLAGS) -fsanitize=fuzzer
-HARDEN_FUZZ_LIBS = $(MOLT_AGENT_LIBS)
+HARDEN_FUZZ_LIBS = $(MOLT_AGENT_LIBS) $(MOLT_LIBS)
 HARDEN_FUZZ_UTIL = tests/fuzz/fuzz_util.c tests/fuzz/fuzz_util.h
 
 tests_fuzz_fuzz_heartbeat_SOURCES = tests/fuzz/fuzz_heartbeat.c $(HARDEN_FUZZ_UTIL)

@@ -26,7 +26,8 @@ static int same_msg(const struct molt_wmsg *a, const struct molt_wmsg *b)
     if (a->type != b->type || strcmp(a->stage, b->stage) || a->bytes_done != b->bytes_done ||
         a->bytes_total != b->bytes_total || strcmp(a->served_by, b->served_by) ||
         a->level != b->level || strcmp(a->event, b->event) || strcmp(a->text, b->text) ||
-        a->ok != b->ok || strcmp(a->message, b->message) || strcmp(a->staged_path, b->staged_path))
+        a->ok != b->ok || strcmp(a->message, b->message) || strcmp(a->staged_path, b->staged_path) ||
+        a->source != b->source || strcmp(a->token, b->token))
         return 0;
     if (!a->task != !b->task)
         return 0;

@@ -15,7 +15,7 @@ check_LIBRARIES += tests/unit/libagenttestutil.a
 tests_unit_libagenttestutil_a_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/agent
 tests_unit_libagenttestutil_a_SOURCES = tests/unit/agent_testutil.c tests/unit/agent_testutil.h
 AGENT_UNIT_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/agent
-AGENT_UNIT_LDADD = tests/unit/libagenttestutil.a tests/unit/libtestutil.a $(MOLT_AGENT_LIBS) \
+AGENT_UNIT_LDADD = tests/unit/libagenttestutil.a tests/unit/libtestutil.a $(MOLT_AGENT_LIBS) $(MOLT_LIBS) \
 	$(CMOCKA_LIBS)
 tests_unit_test_worker_msg_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_worker_msg_LDADD = $(AGENT_UNIT_LDADD)

@@ -1,0 +1,333 @@
+/* worker_main.c: molt-worker, the upgrade worker. molt-agent starts one per
+ * task, from its own bin directory, with the message stream on fd 3
+ * (docs/protocol.md section 7): it reads the start message, loads the
+ * configuration, confines itself (lib/sandbox.h) before it touches the
+ * network or a byte of the package, runs the stages of worker.c, and ends
+ * with one result message. Its log lines go to the agent as log messages.
+ * Not meant to be run by hand. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fault.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "report.h"
+#include "sandbox.h"
+#include "worker.h"
+
+#define CHANNEL_FD 3
+#define START_TIMEOUT_MS 10000
+#define WRITE_TIMEOUT_MS 10000
+
+static const char usage[] =
+    "Usage: molt-worker [--config FILE]\n"
+    "The upgrade worker: molt-agent starts it for each upgrade task, with the\n"
+    "agent's message stream on file descriptor 3 (docs/protocol.md, section 7).\n";
+
+struct channel {
+    int fd;
+    struct molt_wmsg_reader reader;
+    struct molt_worker *w;
+    int broken;     /* the agent is gone or out of step: nothing more is sent */
+};
+
+static void send_msg(void *ctx, const struct molt_wmsg *m)
+{
+    struct channel *c = ctx;
+    struct molt_err err = MOLT_ERR_INIT;
+
+    if (c->broken)
+        return;
+    if (molt_wmsg_write(c->fd, m, WRITE_TIMEOUT_MS, &err) < 0) {
+        c->broken = 1;
+        if (c->w)
+            c->w->abort = MOLT_WORKER_CANCELLED;
+    }
+}
+
+/* A cancel, or the agent going away (end of stream, a bad frame), stops the
+ * task: nobody would hear its result. */
+static void poll_agent(void *ctx)
+{
+    struct channel *c = ctx;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_wmsg m;
+    int rc;
+
+    molt_wmsg_init(&m);
+    while (!c->broken && (rc = molt_wmsg_read(&c->reader, c->fd, &m, &err)) != 0) {
+        if (rc == 1 && m.type == MOLT_WMSG_CANCEL) {
+            c->w->abort = MOLT_WORKER_CANCELLED;
+        } else if (rc != 1) {
+            c->broken = 1;
+            c->w->abort = MOLT_WORKER_CANCELLED;
+        }
+        molt_wmsg_clear(&m);
+    }
+}
+
+/* Each log line becomes a log message; the agent logs it. */
+static void log_to_agent(enum molt_log_level level, const char *event, const char *text,
+                         void *ctx)
+{
+    struct molt_wmsg m;
+
+    molt_wmsg_init(&m);
+    m.type = MOLT_WMSG_LOG;
+    m.level = level;
+    snprintf(m.event, sizeof(m.event), "%s", event);
+    /* Control characters cannot travel (the agent refuses them). */
+    for (size_t i = 0; text[i] && i < sizeof(m.text) - 1; i++)
+        m.text[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
+    send_msg(ctx, &m);
+}
+
+static int read_start(struct channel *c, struct molt_wmsg *m, struct molt_err *err)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    int rc;
+
+    while ((rc = molt_wmsg_read(&c->reader, c->fd, m, err)) == 0) {
+        int n = poll(&p, 1, START_TIMEOUT_MS);
+        if (n == 0)
+            return molt_err_set(err, MOLT_E_TIMEOUT, "no start message in %d ms",
+                                START_TIMEOUT_MS);
+        if (n < 0 && errno != EINTR)
+            return molt_err_errno(err, "poll");
+    }
+    if (rc == MOLT_WMSG_EOF)
+        return molt_err_set(err, MOLT_E_STATE, "the agent closed the stream before the start");
+    if (rc < 0)
+        return rc;
+    if (m->type != MOLT_WMSG_START)
+        return molt_err_set(err, MOLT_E_STATE, "a %s message before the start",
+                            molt_wmsg_type_name(m->type));
+    return 0;
+}
+
+/* The task, the configuration and the statement, all before the sandbox. */
+static int setup(struct molt_worker *w, const char *config, struct molt_wmsg *start,
+                 struct molt_err *err)
+{
+    enum molt_log_level level = MOLT_LOG_INFO;
+    int rc;
+
+    if ((rc = molt_upgrade_state_from_json(start->task, &w->task, err)) < 0)
+        return molt_err_prefix(err, "start: task");
+    snprintf(w->token, sizeof(w->token), "%s", start->token);
+    if ((rc = molt_conf_load(&w->conf, config, err)) < 0)
+        return rc;
+    /* Registration's secret has no business here. */
+    explicit_bzero(w->conf.server.access_key, sizeof(w->conf.server.access_key));
+    molt_log_level_parse(w->conf.agent.log_level, &level);
+    molt_log_setup("molt-worker", level, 0);
+    /* The agent authenticated it: a bare parse. */
+    if ((rc = molt_pkg_statement_parse(w->task.build.statement, w->task.build.statement_len,
+                                       &w->st, err)) < 0)
+        return molt_err_prefix(err, "the task's statement");
+    return molt_http_global_init(err);
+}
+
+/* The ports of the server and of every URL of the task (and the proxy's):
+ * the only TCP ports the worker may connect to. */
+static void add_port(struct molt_sandbox_conf *sc, const struct molt_config *conf,
+                     const char *ref)
+{
+    char url[MOLT_HTTP_REF_MAX];
+    struct molt_err err = MOLT_ERR_INIT;
+    long port;
+
+    if (!ref || !ref[0] || molt_http_resolve(conf, ref, url, sizeof(url), &err) < 0 ||
+        molt_http_url_port(url, &port) < 0 || sc->n_ports >= MOLT_SANDBOX_PORTS_MAX)
+        return;
+    for (size_t i = 0; i < sc->n_ports; i++) {
+        if (sc->ports[i] == (uint16_t)port)
+            return;
+    }
+    sc->ports[sc->n_ports++] = (uint16_t)port;
+}
+
+static int confine(struct molt_worker *w, struct molt_err *err)
+{
+    const char *src[MOLT_BUILD_SOURCES_MAX];
+    const char *readable[64];
+    const char *writable[] = { w->task.task_dir, NULL };
+    char base[PATH_MAX];
+    struct molt_sandbox_conf sc = { .writable = writable, .readable = readable };
+    struct molt_sandbox_status st;
+    size_t n = 0;
+    int nsrc = molt_build_sources(&w->task.build, src);
+
+    for (const char *const *p = molt_sandbox_system_readable; *p && n < 48; p++)
+        readable[n++] = *p;
+    readable[n++] = w->conf.server.ca_file;
+    readable[n++] = w->conf.server.client_cert;
+    readable[n++] = w->conf.server.client_key;
+    if (w->task.local_package[0])
+        readable[n++] = w->task.local_package;
+    if (w->task.build.delta.present) {
+        /* The delta's base is rebuilt from the installed tree. */
+        snprintf(base, sizeof(base), "%s/versions/%s", w->conf.install.root,
+                 w->task.build.delta.base_version);
+        readable[n++] = base;
+    }
+    readable[n] = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!readable[i][0])
+            readable[i] = "/dev/null"; /* an unset file: nothing more */
+    }
+    add_port(&sc, &w->conf, w->conf.server.url);
+    add_port(&sc, &w->conf, w->conf.server.proxy);
+    for (int i = 0; i < nsrc; i++)
+        add_port(&sc, &w->conf, src[i]);
+    if (w->task.build.delta.present)
+        add_port(&sc, &w->conf, w->task.build.delta.url);
+    if (molt_sandbox_apply(&sc, &st, err) < 0)
+        return err->code;
+    molt_log_info("worker.sandbox", "task=%s layers=\"%s\" ports=%zu", w->task.task_id, st.text,
+                  sc.n_ports);
+    return 0;
+}
+
+#ifdef MOLT_FAULT_POINTS
+/* Test builds only: a worker that tries to leave its sandbox, as a
+ * compromised one would. What the sandbox refuses ends the task with the
+ * refusal as its reason; what it lets through ends it too, saying so. */
+static int try_escapes(struct molt_worker *w, struct molt_err *err)
+{
+    if (MOLT_FAULT_INJECT("worker.escape_write")) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/versions/escaped-by-worker", w->conf.install.root);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return molt_err_errno(err, "sandbox refused writing %s", path);
+        close(fd);
+        return molt_err_set(err, MOLT_E_STATE, "sandbox did not stop writing %s", path);
+    }
+    if (MOLT_FAULT_INJECT("worker.escape_connect")) {
+        /* A port of no URL of the task: the discard port on loopback. */
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(9) };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0)
+            return molt_err_errno(err, "sandbox refused a socket");
+        int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        int e = errno;
+        close(fd);
+        if (rc < 0 && (e == EACCES || e == EPERM)) {
+            errno = e;
+            return molt_err_errno(err, "sandbox refused connecting to 127.0.0.1:9");
+        }
+        return molt_err_set(err, MOLT_E_STATE, "sandbox did not stop connecting to 127.0.0.1:9 "
+                            "(%s)", rc < 0 ? strerror(e) : "connected");
+    }
+    if (MOLT_FAULT_INJECT("worker.escape_exec")) {
+        char sh[] = "/bin/sh", c[] = "-c", cmd[] = "true";
+        char *const argv[] = { sh, c, cmd, NULL };
+        execv(sh, argv); /* seccomp ends the process here */
+        return molt_err_errno(err, "sandbox refused running /bin/sh");
+    }
+    if (MOLT_FAULT_INJECT("worker.hang")) {
+        struct timespec nap = { 3600, 0 };
+        for (;;)
+            nanosleep(&nap, NULL);
+    }
+    return 0;
+}
+#endif
+
+static void send_result(struct channel *c, int ok, int stage, const char *message,
+                        const char *staged)
+{
+    struct molt_wmsg m;
+
+    molt_wmsg_init(&m);
+    m.type = MOLT_WMSG_RESULT;
+    m.ok = ok;
+    snprintf(m.stage, sizeof(m.stage), "%s", molt_stage_name(stage));
+    snprintf(m.message, sizeof(m.message), "%s", message);
+    if (ok)
+        snprintf(m.staged_path, sizeof(m.staged_path), "%s", staged);
+    send_msg(c, &m);
+}
+
+/* w: zeroed (large: the configuration and the task, so not on the stack). */
+static int run(struct molt_worker *w, const char *config)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct channel c = { .fd = CHANNEL_FD, .w = w };
+    struct molt_wmsg start;
+    char staged[PATH_MAX] = "";
+    int failed = MOLT_STAGE_DOWNLOADING, rc;
+
+    molt_wmsg_init(&start);
+    w->send = send_msg;
+    w->poll = poll_agent;
+    w->ctx = &c;
+    if (fcntl(c.fd, F_SETFL, O_NONBLOCK) < 0 ||
+        molt_wmsg_reader_init(&c.reader, MOLT_WMSG_TO_WORKER, &err) < 0) {
+        fprintf(stderr, "molt-worker: no message stream on fd %d: %s\n", CHANNEL_FD,
+                err.msg[0] ? err.msg : strerror(errno));
+        return 1;
+    }
+    molt_log_set_sink(log_to_agent, &c);
+    rc = read_start(&c, &start, &err);
+    if (rc == 0)
+        rc = setup(w, config, &start, &err);
+    molt_wmsg_clear(&start);
+    if (rc == 0 && (rc = confine(w, &err)) < 0)
+        molt_err_prefix(&err, "sandbox");
+#ifdef MOLT_FAULT_POINTS
+    if (rc == 0)
+        rc = try_escapes(w, &err);
+#endif
+    if (rc == 0)
+        rc = molt_worker_run(w, staged, &failed, &err);
+    explicit_bzero(w->token, sizeof(w->token));
+    send_result(&c, rc == 0, rc == 0 ? MOLT_STAGE_STAGING : failed, rc == 0 ? "" : err.msg,
+                staged);
+    molt_log_set_sink(NULL, NULL);
+    molt_wmsg_reader_free(&c.reader);
+    molt_upgrade_state_free(&w->task);
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+
+    if (molt_cli_common(argc, argv, "molt-worker", usage))
+        return 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
+        } else {
+            fprintf(stderr, "molt-worker: unknown argument '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    /* The agent's end: when its thread goes, so do we (the stream's end says
+     * the same, but a hung stage would not read it). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    struct molt_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return 1;
+    int rc = run(w, config);
+    free(w);
+    return rc;
+}

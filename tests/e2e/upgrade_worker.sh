@@ -1,0 +1,79 @@
+# upgrade_worker.sh: the sandboxed upgrade worker (issue 20). A worker killed
+# in each of its stages, one that hangs (the task's deadline ends it), and one
+# that tries to leave its sandbox (write outside its task directory, connect
+# to a port no URL of the task names, run a program) through fault points of
+# the worker: each task ends 3 with the reason, nothing is switched, and the
+# agent heartbeats throughout.
+set -u
+. "$(dirname "$0")/lib/upgrade.sh"
+
+tap_plan 35
+CP_TASK_TIMEOUT=40s
+env_start worker
+publish "$V1" "$V2"
+agent_start
+wait_for 30 registered
+ok $? "agent registered (collector $CID)"
+
+nothing_switched() { [ "$(current_link)" = "$V1" ] && [ -z "$(ls "$UPG")" ]; }
+worker_gone() { ! pgrep -f "$ROOT/versions/$V1/bin/molt-worker" >/dev/null; }
+
+# restart_with FAULT: the agent (and so its workers) under MOLT_FAULT=FAULT.
+restart_with() {
+    agent_stop
+    MOLT_FAULT=$1
+    export MOLT_FAULT
+    agent_start
+    wait_for 30 version_is "$V1"
+}
+
+# fails_with FAULT PATTERN WHAT: a task under FAULT ends 3 with PATTERN.
+fails_with() {
+    local before
+    restart_with "$1"
+    tid=$(cp_create_task "$CID" "$V2")
+    cp_wait_task_status "$tid" 3 "${WAIT:-60}"
+    ok $? "$3: task ends 3"
+    like "$CP_TASK_MESSAGE" "$2" "$3: the reason says so ($CP_TASK_MESSAGE)"
+    before=$(collector_field lastSeenAlive 2>/dev/null)
+    wait_for 15 nothing_switched && worker_gone
+    ok $? "$3: nothing switched, no worker left"
+    sleep 2.5
+    [ "$(collector_field lastSeenAlive 2>/dev/null)" != "$before" ] && version_is "$V1"
+    ok $? "$3: $V1 heartbeats on"
+}
+
+# The sandbox is in force, and the agent reports the worker's end.
+restart_with ""
+tid=$(cp_create_task "$CID" "$V2")
+cp_wait_task_status "$tid" 2 90
+ok $? "an upgrade through the worker ends 2"
+like "$(grep 'worker.sandbox' "$WORK/agent.log" | head -n 1)" \
+    'layers="no_new_privs landlock\(abi [0-9]+\) seccomp"' "the worker logged its three sandbox layers"
+like "$(grep 'upgrade.worker ' "$WORK/agent.log" | head -n 1)" 'exit=0 stage=staging maxrss_kib=[0-9]+' \
+    "the agent logged the worker's exit and peak RSS"
+needed=$(readelf -d "$ROOT/versions/$V2/bin/molt-agent" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+! printf '%s' "$needed" | grep -qE 'libarchive|libzstd|libseccomp'
+ok $? "the resident agent links neither libarchive, libzstd nor libseccomp ($needed)"
+# Back to V1 for the fault cases (a downgrade through the worker).
+tid=$(cp_create_task "$CID" "$V1")
+cp_wait_task_status "$tid" 2 90
+ok $? "the downgrade through the worker ends 2"
+
+fails_with worker.in_downloading "^downloading: the upgrade worker was killed by signal 9" \
+    "worker killed while downloading"
+fails_with worker.in_verifying "^verifying: the upgrade worker was killed by signal 9" \
+    "worker killed while verifying"
+fails_with worker.in_staging "^staging: the upgrade worker was killed by signal 9" \
+    "worker killed while staging"
+fails_with worker.escape_write "sandbox refused writing .*/versions/escaped-by-worker: Permission denied" \
+    "worker writing outside its task directory"
+[ ! -e "$ROOT/versions/escaped-by-worker" ]
+ok $? "the file outside the task directory was not created"
+fails_with worker.escape_connect "sandbox refused connecting to 127.0.0.1:9" \
+    "worker connecting to another port"
+fails_with worker.escape_exec "stopped by its sandbox .*SIGSYS" "worker running a program"
+WAIT=90 fails_with worker.hang "expired|timed out" "a hung worker"
+
+agent_stop
+env_cleanup
