@@ -2,8 +2,9 @@
 # fig-download.sh: download + verify + stage of a BENCH_DL_MIB (256) MiB package against
 # `curl -o pkg URL && sha256sum pkg && tar -xf pkg -C dir` on the same file from the same
 # control plane; peak RSS (VmHWM) of the agent while it upgrades with BENCH_RSS_SMALL_MIB (64)
-# and BENCH_RSS_BIG_MIB (1024) MiB packages. Each size is a real upgrade from V1 to V2 in a
-# fresh install root; its package is made for the run and deleted after it.
+# and BENCH_RSS_BIG_MIB (1024) MiB packages, and the upgrade worker's own peak (ru_maxrss,
+# from the agent's `upgrade.worker` log line) at both sizes. Each size is a real upgrade from
+# V1 to V2 in a fresh install root; its package is made for the run and deleted after it.
 . "$(dirname "$0")/lib.sh"
 
 DL=${BENCH_DL_MIB:-256}
@@ -61,6 +62,8 @@ one_size() { # MIB
         --log "$A/agent.log" >"$out/upgrade.json"
     # The old agent exits at the switch, which ends the watcher.
     wait "$watcher"
+    # For the worker's peak (its `upgrade.worker ... maxrss_kib=` line).
+    cp "$A/agent.log" "$out/agent.log" 2>/dev/null || true
     if [ "$mib" = "$DL" ]; then
         say "download: baseline again"
         baseline "$pkg" "$out/baseline" || say "baseline failed"
