@@ -163,7 +163,7 @@ static int confine(struct molt_worker *w, struct molt_err *err)
 {
     const char *src[MOLT_BUILD_SOURCES_MAX];
     const char *readable[64];
-    const char *writable[] = { w->task.task_dir, NULL };
+    const char *writable[] = { w->task.task_dir, NULL, NULL };
     char base[PATH_MAX];
     struct molt_sandbox_conf sc = { .writable = writable, .readable = readable };
     struct molt_sandbox_status st;
@@ -188,6 +188,12 @@ static int confine(struct molt_worker *w, struct molt_err *err)
         if (!readable[i][0])
             readable[i] = "/dev/null"; /* an unset file: nothing more */
     }
+#ifdef MOLT_FAULT_POINTS
+    /* Test builds only: once-only fault points remember firing there (fault.h). */
+    const char *once = getenv("MOLT_FAULT_ONCE_DIR");
+    if (once && *once)
+        writable[1] = once;
+#endif
     add_port(&sc, &w->conf, w->conf.server.url);
     add_port(&sc, &w->conf, w->conf.server.proxy);
     for (int i = 0; i < nsrc; i++)
