@@ -89,7 +89,7 @@ static void log_to_agent(enum molt_log_level level, const char *event, const cha
     m.level = level;
     snprintf(m.event, sizeof(m.event), "%s", event);
     /* Control characters cannot travel (the agent refuses them). */
-    for (size_t i = 0; text[i] && i < sizeof(m.text) - 1; i++)
+    for (size_t i = 0; i < sizeof(m.text) - 1 && text[i]; i++)
         m.text[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
     send_msg(ctx, &m);
 }
@@ -269,11 +269,12 @@ static void send_result(struct channel *c, int ok, int stage, const char *messag
     send_msg(c, &m);
 }
 
-/* w: zeroed (large: the configuration and the task, so not on the stack). */
-static int run(struct molt_worker *w, const char *config)
+/* w: zeroed (large: the configuration and the task, so not on the stack);
+ * c: the stream, to be set up here. */
+static int run(struct molt_worker *w, struct channel *cp, const char *config)
 {
     struct molt_err err = MOLT_ERR_INIT;
-    struct channel c = { .fd = CHANNEL_FD, .w = w };
+    struct channel *c = cp;
     struct molt_wmsg start;
     char staged[PATH_MAX] = "";
     int failed = MOLT_STAGE_DOWNLOADING, rc;
@@ -281,15 +282,17 @@ static int run(struct molt_worker *w, const char *config)
     molt_wmsg_init(&start);
     w->send = send_msg;
     w->poll = poll_agent;
-    w->ctx = &c;
-    if (fcntl(c.fd, F_SETFL, O_NONBLOCK) < 0 ||
-        molt_wmsg_reader_init(&c.reader, MOLT_WMSG_TO_WORKER, &err) < 0) {
+    w->ctx = c;
+    c->fd = CHANNEL_FD;
+    c->w = w;
+    if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0 ||
+        molt_wmsg_reader_init(&c->reader, MOLT_WMSG_TO_WORKER, &err) < 0) {
         fprintf(stderr, "molt-worker: no message stream on fd %d: %s\n", CHANNEL_FD,
                 err.msg[0] ? err.msg : strerror(errno));
         return 1;
     }
-    molt_log_set_sink(log_to_agent, &c);
-    rc = read_start(&c, &start, &err);
+    molt_log_set_sink(log_to_agent, c);
+    rc = read_start(c, &start, &err);
     if (rc == 0)
         rc = setup(w, config, &start, &err);
     molt_wmsg_clear(&start);
@@ -302,10 +305,10 @@ static int run(struct molt_worker *w, const char *config)
     if (rc == 0)
         rc = molt_worker_run(w, staged, &failed, &err);
     explicit_bzero(w->token, sizeof(w->token));
-    send_result(&c, rc == 0, rc == 0 ? MOLT_STAGE_STAGING : failed, rc == 0 ? "" : err.msg,
+    send_result(c, rc == 0, rc == 0 ? MOLT_STAGE_STAGING : failed, rc == 0 ? "" : err.msg,
                 staged);
     molt_log_set_sink(NULL, NULL);
-    molt_wmsg_reader_free(&c.reader);
+    molt_wmsg_reader_free(&c->reader);
     molt_upgrade_state_free(&w->task);
     return rc == 0 ? 0 : 1;
 }
@@ -333,7 +336,9 @@ int main(int argc, char **argv)
     struct molt_worker *w = calloc(1, sizeof(*w));
     if (!w)
         return 1;
-    int rc = run(w, config);
+    struct channel c;
+    memset(&c, 0, sizeof(c));
+    int rc = run(w, &c, config);
     free(w);
     return rc;
 }

@@ -166,14 +166,20 @@ static int on_result(struct proc *p, const struct molt_wmsg *m, struct molt_err 
     return 0;
 }
 
+/* A log line of the worker's: its events are checked where the worker logs
+ * them; the text cannot break the line (the format refuses control bytes). */
+static void relay_log(enum molt_log_level level, const char *event, const char *text, pid_t pid)
+{
+    molt_log(level, event, "%s worker=%ld", text, (long)pid);
+}
+
 static int on_message(struct proc *p, const struct molt_wmsg *m, struct molt_err *err)
 {
     switch (m->type) {
     case MOLT_WMSG_PROGRESS:
         return on_progress(p, m, err);
     case MOLT_WMSG_LOG:
-        /* The text cannot break the line: the format refuses control characters. */
-        molt_log(m->level, m->event, "%s worker=%ld", m->text, (long)p->pid);
+        relay_log(m->level, m->event, m->text, p->pid);
         return 0;
     case MOLT_WMSG_RESULT:
         return on_result(p, m, err);

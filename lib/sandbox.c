@@ -283,6 +283,12 @@ static int apply_seccomp(struct molt_err *err)
      * library's probe of a newer call fail over as it does on older kernels;
      * the calls of sc_kill end the process. */
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+    /* Killing the whole process needs libseccomp to see the kernel's API
+     * level 3, which it reads with seccomp(2) itself: under a service
+     * manager's own filter (systemd's SystemCallFilter=) that probe can fail,
+     * and then the thread making the call is killed instead, which for the
+     * worker, single-threaded when it would exec, is the process. */
+    uint32_t kill_action = seccomp_api_get() >= 3 ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_KILL_THREAD;
     int rc = 0;
 
     if (!ctx)
@@ -290,12 +296,19 @@ static int apply_seccomp(struct molt_err *err)
     for (size_t i = 0; rc == 0 && sc_allow[i]; i++)
         rc = sc_add(ctx, SCMP_ACT_ALLOW, sc_allow[i], 0, NULL, err);
     for (size_t i = 0; rc == 0 && sc_kill[i]; i++)
-        rc = sc_add(ctx, SCMP_ACT_KILL_PROCESS, sc_kill[i], 0, NULL, err);
+        rc = sc_add(ctx, kill_action, sc_kill[i], 0, NULL, err);
     if (rc == 0)
         rc = sc_filtered(ctx, err);
+    /* The worker applies its sandbox before it starts a thread; TSYNC only
+     * covers a caller that did not. libseccomp refuses it when it cannot read
+     * the kernel's API level (see kill_action): then go on without. */
     if (rc == 0 && (rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0) {
-        errno = -rc;
-        rc = molt_err_errno(err, "seccomp: synchronise threads");
+        if (rc == -EOPNOTSUPP) {
+            rc = 0;
+        } else {
+            errno = -rc;
+            rc = molt_err_errno(err, "seccomp: synchronise threads");
+        }
     }
     if (rc == 0 && (rc = seccomp_load(ctx)) < 0) {
         errno = -rc;

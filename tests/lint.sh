@@ -98,14 +98,14 @@ run_scan_build() {
 run_events() {
     "${PYTHON3:-python3}" - "${SOURCES[@]}" <<'PY'
 import re, sys
-call = re.compile(r'\bmolt_log(?:_(?:error|warn|info|debug))?\(\s*(MOLT_LOG_[A-Z]+\s*,\s*)?([^,)]*)')
+call = re.compile(r'\bmolt_log(?:_(?:error|warn|info|debug))?\(\s*((?:MOLT_LOG_[A-Z]+|level)\s*,\s*)?([^,)]*)')
 name = re.compile(r'"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*"$')
 bad = 0
 for path in sys.argv[1:]:
     text = open(path, encoding="utf-8").read()
     for m in call.finditer(text):
         if path.startswith("lib/log.") or m.group(2).strip() in ("ev", "event"):
-            continue    # the logger itself and its macros
+            continue    # the logger itself, its macros, and the worker's lines relayed
         if not name.match(m.group(2).strip()):
             line = text.count("\n", 0, m.start()) + 1
             print(f"{path}:{line}: log event {m.group(2).strip()} is not \"<program-or-module>.<event>\"")
