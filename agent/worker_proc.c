@@ -309,17 +309,15 @@ int molt_worker_proc_run(const struct molt_worker_job *job, char staged[PATH_MAX
         return rc;
     if ((rc = spawn_worker(&p, err)) < 0)
         goto out;
-    rc = send_start(&p, err);
-    if (rc == 0)
-        rc = converse(&p, &r, &aborted, err);
-    else
+    if ((rc = send_start(&p, err)) < 0)
         molt_err_prefix(err, "the upgrade worker's start");
+    else if ((rc = converse(&p, &r, &aborted, err)) < 0 && !aborted)
+        molt_err_prefix(err, "the upgrade worker sent a bad message");
     if (rc < 0 && aborted) {
         cancel(&p);
         reap(&p, GRACE_MS, &status, &ru);
     } else if (rc < 0) {
         /* Out of step or misbehaving: nothing it says counts any more. */
-        molt_err_prefix(err, "the upgrade worker sent a bad message");
         kill(p.pid, SIGKILL);
         reap(&p, 0, &status, &ru);
     } else {
