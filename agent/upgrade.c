@@ -326,16 +326,6 @@ static int authenticate(struct upgrade *u, struct molt_statement *st, struct mol
                                    st, err);
 }
 
-/* Size of one file (not following links); 0 when missing. */
-static uint64_t file_size(const char *path)
-{
-    struct stat s;
-
-    if (lstat(path, &s) < 0)
-        return 0;
-    return (uint64_t)s.st_size;
-}
-
 static uint64_t version_dir_size(const struct molt_config *conf)
 {
     char dir[PATH_MAX], bin[PATH_MAX];
@@ -344,9 +334,9 @@ static uint64_t version_dir_size(const struct molt_config *conf)
      * what the next one unpacks to. */
     snprintf(dir, sizeof(dir), "%s/current/bin", conf->install.root);
     snprintf(bin, sizeof(bin), "%s/molt-agent", dir);
-    uint64_t total = file_size(bin);
+    uint64_t total = molt_fs_file_size(bin);
     snprintf(bin, sizeof(bin), "%s/molt-installer", dir);
-    return total + file_size(bin);
+    return total + molt_fs_file_size(bin);
 }
 
 /* Before any bandwidth is spent: the build staged in the task directory must be

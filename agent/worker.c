@@ -76,16 +76,6 @@ static int enter(struct molt_worker *w, int stage, struct molt_err *err)
     return rc;
 }
 
-/* Size of one file (not following links); 0 when missing. */
-static uint64_t file_size(const char *path)
-{
-    struct stat s;
-
-    if (lstat(path, &s) < 0)
-        return 0;
-    return (uint64_t)s.st_size;
-}
-
 /* ---- downloading ------------------------------------------------------------ */
 
 static void dl_reset(void *ctx)
@@ -289,7 +279,7 @@ static uint64_t partial_size(const struct molt_worker *w)
     char dest[PATH_MAX];
 
     snprintf(dest, sizeof(dest), "%s/package", w->task.task_dir);
-    return file_size(dest);
+    return molt_fs_file_size(dest);
 }
 
 /* Appends "name: error" for a failed source to the reason, each source in

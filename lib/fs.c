@@ -356,3 +356,12 @@ fail:
     rmdir(from);
     return rc;
 }
+
+uint64_t molt_fs_file_size(const char *path)
+{
+    struct stat s;
+
+    if (lstat(path, &s) < 0)
+        return 0;
+    return (uint64_t)s.st_size;
+}

@@ -33,6 +33,8 @@ int molt_fs_mkdir_p(const char *path, mode_t mode, struct molt_err *err);
 int molt_fs_remove_tree(const char *path, struct molt_err *err);
 /* Bytes available to an unprivileged user on the file system holding path. */
 int molt_fs_free_bytes(const char *path, uint64_t *out, struct molt_err *err);
+/* Size of one file (not following links); 0 when it is missing. */
+uint64_t molt_fs_file_size(const char *path);
 /* Joins dir and name into out (size n); fails rather than truncating. */
 int molt_fs_join(char *out, size_t n, const char *dir, const char *name, struct molt_err *err);
 int molt_fs_exists(const char *path);
