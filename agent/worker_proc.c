@@ -274,9 +274,12 @@ static void log_exit(const struct proc *p, int status, const struct rusage *ru)
                       (long)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000);
 }
 
-/* Until the stream ends, the task is aborted or the worker misbehaves:
- * 0 at the end of the stream, else negative with err set; *abort_rc says
- * whether the agent aborted (its reason is in err). */
+/* Until the worker's result (or the stream's end without one), the task
+ * is aborted or the worker misbehaves: 0 at the result or the end, else
+ * negative with err set; *aborted says whether the agent aborted (its
+ * reason is in err). Not waiting for the stream's end after the result:
+ * a worker that lingers in its exit (or holds the stream open from a
+ * clone) is the reaper's to end, and the task goes on. */
 static int converse(struct proc *p, struct molt_wmsg_reader *r, int *aborted,
                     struct molt_err *err)
 {
@@ -292,6 +295,8 @@ static int converse(struct proc *p, struct molt_wmsg_reader *r, int *aborted,
             return molt_err_errno(err, "poll the upgrade worker");
         if ((rc = drain(p, r, err)) != 0)
             return rc == 1 ? 0 : rc;
+        if (p->has_result)
+            return 0;
     }
 }
 

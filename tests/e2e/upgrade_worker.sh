@@ -3,11 +3,12 @@
 # that tries to leave its sandbox (write outside its task directory, connect
 # to a port no URL of the task names, run a program) through fault points of
 # the worker: each task ends 3 with the reason, nothing is switched, and the
-# agent heartbeats throughout.
+# agent heartbeats throughout. A worker that does not exit after its result
+# is ended, and its task goes on.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 35
+tap_plan 38
 CP_TASK_TIMEOUT=40s
 env_start worker
 publish "$V1" "$V2"
@@ -59,6 +60,18 @@ ok $? "the resident agent links neither libarchive, libzstd nor libseccomp ($nee
 tid=$(cp_create_task "$CID" "$V1")
 cp_wait_task_status "$tid" 2 90
 ok $? "the downgrade through the worker ends 2"
+
+# A worker that does not exit after its result: the task goes on, the
+# agent ends the worker (and the same again on the way back to V1).
+restart_with worker.linger
+tid=$(cp_create_task "$CID" "$V2")
+cp_wait_task_status "$tid" 2 90
+ok $? "a worker that lingers after its result: the upgrade ends 2"
+like "$(grep "upgrade.worker task=$tid " "$WORK/agent.log" | tail -n 1)" 'exit=signal-9 stage=staging' \
+    "a worker that lingers after its result: the agent ends it"
+tid=$(cp_create_task "$CID" "$V1")
+cp_wait_task_status "$tid" 2 90
+ok $? "a worker that lingers after its result: the downgrade ends 2"
 
 fails_with worker.in_downloading "^downloading: the upgrade worker was killed by signal 9" \
     "worker killed while downloading"
