@@ -424,6 +424,10 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     rc = authenticate(u, st, err);
     if (rc < 0)
         return rc;
+    if (!st->manifest_sha256[0])
+        return molt_err_set(err, MOLT_E_VERIFY, "the statement of %s names no manifestSha256 (a "
+                            "molt-pack older than the upgrade worker built it), so its staged "
+                            "tree could not be checked: rebuild it", st->version);
     /* Nor download what could not be switched to before the deadline. */
     time_t open_at;
     if ((rc = window_closed(u, conf, &open_at, err)) < 0)
@@ -453,11 +457,15 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     return 0;
 }
 
+/* The staged tree comes from the sandboxed worker, trusted for nothing: the
+ * installer checks it file by file against the manifest the verified
+ * statement names (docs/security.md section 7). */
 static int switch_to(struct upgrade *u, const struct molt_config *conf, const char *staged,
-                     struct molt_err *err)
+                     const struct molt_statement *st, struct molt_err *err)
 {
     const char *args[] = { "apply", staged, "--task", u->task.task_id, "--build-version",
-                           u->task.build.version, NULL };
+                           u->task.build.version, "--manifest-sha256", st->manifest_sha256,
+                           NULL };
     char msg[400];
 
     if (run_installer(u->agent, conf, args, msg, sizeof(msg)) < 0)
@@ -578,7 +586,7 @@ static int run_stages(struct upgrade *u, struct molt_err *err)
     if (wait_for_window(u, err) < 0)
         return MOLT_STAGE_WAITING;
     /* The last moment a cancel or the deadline can stop the task cleanly. */
-    if (enter(u, MOLT_STAGE_SWITCHING, err) < 0 || switch_to(u, &conf, staged, err) < 0)
+    if (enter(u, MOLT_STAGE_SWITCHING, err) < 0 || switch_to(u, &conf, staged, &st, err) < 0)
         return MOLT_STAGE_SWITCHING;
     MOLT_FAULT_POINT("upgrade.after_switch");
     snprintf(u->task.stage, sizeof(u->task.stage), "%s", molt_stage_name(MOLT_STAGE_RESTARTING));

@@ -20,9 +20,11 @@
 
 #include "cli.h"
 #include "fault.h"
+#include "fs.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "package.h"
 #include "report.h"
 #include "sandbox.h"
 #include "worker.h"
@@ -267,6 +269,43 @@ static int try_escapes(struct molt_worker *w, struct molt_err *err)
         sleep_forever();
     return 0;
 }
+
+/* Test builds only: a compromised worker's last move, a staged tree that
+ * agrees with itself but is not the signed build: bin/molt-agent replaced,
+ * and manifest.json rewritten to match. The installer must refuse it. */
+static int forge_tree(const char *staged, struct molt_err *err)
+{
+    static const char evil[] = "#!/bin/sh\necho forged by the worker\n";
+    struct molt_manifest m;
+    char path[PATH_MAX];
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    snprintf(path, sizeof(path), "%s/bin/molt-agent", staged);
+    rc = molt_fs_write_atomic(path, evil, strlen(evil), 0755, err);
+    snprintf(path, sizeof(path), "%s/%s", staged, MOLT_PKG_MANIFEST_NAME);
+    if (rc == 0)
+        rc = molt_fs_read_file(path, 4u << 20, &text, &len, err);
+    if (rc == 0)
+        rc = molt_pkg_manifest_parse(text, len, NULL, &m, err);
+    for (size_t i = 0; rc == 0 && i < m.nfiles; i++) {
+        if (strcmp(m.files[i].path, "bin/molt-agent") != 0)
+            continue;
+        m.files[i].size = strlen(evil);
+        rc = molt_pkg_sha256_buf(evil, strlen(evil), m.files[i].sha256, err);
+    }
+    free(text);
+    text = NULL;
+    if (rc == 0)
+        rc = molt_pkg_manifest_format(&m, &text, &len, err);
+    if (rc == 0)
+        rc = molt_fs_write_atomic(path, text, len, 0644, err);
+    free(text);
+    molt_pkg_manifest_free(&m);
+    return rc;
+}
 #endif
 
 static void send_result(struct channel *c, int ok, int stage, const char *message,
@@ -319,6 +358,10 @@ static int run(struct molt_worker *w, struct channel *cp, const char *config)
 #endif
     if (rc == 0)
         rc = molt_worker_run(w, staged, &failed, &err);
+#ifdef MOLT_FAULT_POINTS
+    if (rc == 0 && MOLT_FAULT_INJECT("worker.forge_tree") && forge_tree(staged, &err) < 0)
+        molt_log_warn("worker.forge_tree", "error=\"%s\"", err.msg);
+#endif
     explicit_bzero(w->token, sizeof(w->token));
     send_result(c, rc == 0, rc == 0 ? MOLT_STAGE_STAGING : failed, rc == 0 ? "" : err.msg,
                 staged);

@@ -36,6 +36,10 @@ struct inst_apply_args {
     const char *staged_dir;
     const char *task_id;
     const char *version; /* NULL: read from <staged_dir>/manifest.json */
+    /* NULL: the tree is checked against its own manifest.json, if any
+     * (integrity); else it must have one whose sha256 this is (authenticity:
+     * what the agent passes from the statement it verified). */
+    const char *manifest_sha256;
 };
 
 struct inst_install_args {

@@ -32,6 +32,7 @@ static const char usage[] =
     "  --state-dir DIR      state directory holding journal.json (default: [agent] state_dir)\n"
     "  --task ID            apply: the task switching (required); commit: must be on trial\n"
     "  --build-version V    apply: the staged build's version (default: its manifest.json)\n"
+    "  --manifest-sha256 HEX  apply: the signed statement's manifestSha256 the tree must match\n"
     "  --keys DIR           install: trusted release keys (default: [agent] keys_dir)\n"
     "  --statement FILE     install: the release statement (default: PACKAGE.statement.json)\n"
     "  --signature FILE     install: its detached signature (default: PACKAGE.sig)\n"
@@ -60,6 +61,7 @@ enum {
     OPT_REASON,
     OPT_KEEP,
     OPT_JSON,
+    OPT_MANIFEST_SHA256,
 };
 
 #define MAX_KEEP 32
@@ -68,7 +70,7 @@ struct args {
     const char *command;
     const char *operand;
     const char *config, *root, *state_dir, *task, *build_version, *keys, *statement, *signature,
-        *reason;
+        *reason, *manifest_sha256;
     const char *keep[MAX_KEEP];
     size_t n_keep;
     int supervise, json;
@@ -97,10 +99,11 @@ static const struct command commands[] = {
      "First install of a signed build package onto an empty root, verified with the keys\n"
      "(default: [agent] keys_dir); the statement and signature default to\n"
      "PACKAGE.statement.json and PACKAGE.sig.\n" COMMON_HELP},
-    {"apply", 1, COMMON | BIT(OPT_TASK) | BIT(OPT_BUILD_VERSION),
-     "apply --task ID [--build-version V] STAGED_DIR\n"
+    {"apply", 1, COMMON | BIT(OPT_TASK) | BIT(OPT_BUILD_VERSION) | BIT(OPT_MANIFEST_SHA256),
+     "apply --task ID [--build-version V] [--manifest-sha256 HEX] STAGED_DIR\n"
      "Switches to a verified, staged build and starts its trial; the calling agent then\n"
-     "exits 75.\n" COMMON_HELP},
+     "exits 75. With --manifest-sha256 (the signed statement's manifestSha256), the tree\n"
+     "must be exactly that build, whoever unpacked it.\n" COMMON_HELP},
     {"launch", 0, COMMON | BIT(OPT_SUPERVISE),
      "launch [--supervise]\n"
      "Settles the upgrade journal and starts the current version's agent: what the\n"
@@ -135,6 +138,7 @@ static const struct option options[] = {
     {"reason", required_argument, NULL, OPT_REASON},
     {"keep", required_argument, NULL, OPT_KEEP},
     {"json", no_argument, NULL, OPT_JSON},
+    {"manifest-sha256", required_argument, NULL, OPT_MANIFEST_SHA256},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -195,6 +199,9 @@ static void store_option(struct args *a, int opt, const char *arg)
         break;
     case OPT_JSON:
         a->json = 1;
+        break;
+    case OPT_MANIFEST_SHA256:
+        a->manifest_sha256 = arg;
         break;
     default:
         break;
@@ -313,7 +320,7 @@ static int setup(struct inst *in, const struct args *a, struct molt_err *err)
 static int dispatch(struct inst *in, const struct args *a, struct molt_err *err)
 {
     if (strcmp(a->command, "apply") == 0) {
-        struct inst_apply_args ap = {a->operand, a->task, a->build_version};
+        struct inst_apply_args ap = {a->operand, a->task, a->build_version, a->manifest_sha256};
         return inst_apply(in, &ap, err);
     }
     if (strcmp(a->command, "install") == 0) {

@@ -147,19 +147,22 @@ static int staged_version(const char *dir, char *out, size_t n, struct molt_err 
 
 /* A staged build holds its manifest.json (molt_pkg_stage writes it): compare
  * the tree with it once more, so what becomes versions/<v> is what was
- * verified. A directory without one (built by hand) is taken as it is. */
-static int check_staged_tree(const char *dir, struct molt_err *err)
+ * verified. With the statement's manifestSha256 (the agent's apply: the
+ * tree comes from its sandboxed worker, trusted for nothing) that manifest
+ * must be the signed one; without, a directory without one (built by hand)
+ * is taken as it is. */
+static int check_staged_tree(const char *dir, const char *manifest_sha256, struct molt_err *err)
 {
     char manifest[PATH_MAX];
     int rc;
 
     if ((rc = molt_fs_join(manifest, sizeof(manifest), dir, MOLT_PKG_MANIFEST_NAME, err)) < 0)
         return rc;
-    if (!molt_fs_exists(manifest)) {
+    if (!manifest_sha256 && !molt_fs_exists(manifest)) {
         molt_log_warn("installer.apply", "dir=%s manifest=none action=\"no integrity check\"", dir);
         return 0;
     }
-    return molt_pkg_tree_check(dir, err);
+    return molt_pkg_tree_check(dir, manifest_sha256, err);
 }
 
 /* A real rename from the staged build's directory into versions/, since
@@ -259,7 +262,7 @@ static int apply_plan(struct inst *in, const struct inst_apply_args *a, struct a
     } else if ((rc = staged_version(p->staged, p->version, sizeof(p->version), err)) < 0) {
         return rc;
     }
-    if ((rc = check_staged_tree(p->staged, err)) < 0)
+    if ((rc = check_staged_tree(p->staged, a->manifest_sha256, err)) < 0)
         return rc;
     if ((rc = inst_read_link(in, "current", p->current, err)) < 0 ||
         (rc = inst_read_link(in, "previous", p->previous, err)) < 0)

@@ -82,6 +82,22 @@ static int statement_strings(struct json_object *o, struct molt_statement *st, s
     return 0;
 }
 
+/* Optional: absent in statements of a molt-pack from before it. */
+static int statement_manifest_sha256(struct json_object *o, struct molt_statement *st,
+                                     struct molt_err *err)
+{
+    const char *hex = NULL;
+    int rc = molt_json_opt_str(o, "manifestSha256", &hex, err);
+
+    if (rc < 0 || !hex)
+        return rc < 0 ? rc : 0;
+    if (strlen(hex) >= sizeof(st->manifest_sha256))
+        return molt_err_set(err, MOLT_E_PARSE,
+                            "field 'manifestSha256': not 64 lowercase hex digits");
+    snprintf(st->manifest_sha256, sizeof(st->manifest_sha256), "%s", hex);
+    return 0;
+}
+
 static int statement_validate(const struct molt_statement *st, struct molt_err *err)
 {
     char want[256];
@@ -101,6 +117,9 @@ static int statement_validate(const struct molt_statement *st, struct molt_err *
         return molt_err_set(err, MOLT_E_PARSE, "field 'arch': only [a-z0-9_] allowed");
     if (!molt_pkg_is_hex(st->sha256, 64))
         return molt_err_set(err, MOLT_E_PARSE, "field 'sha256': not 64 lowercase hex digits");
+    if (st->manifest_sha256[0] && !molt_pkg_is_hex(st->manifest_sha256, 64))
+        return molt_err_set(err, MOLT_E_PARSE,
+                            "field 'manifestSha256': not 64 lowercase hex digits");
     if (st->created_ms < 0)
         return molt_err_set(err, MOLT_E_PARSE, "field 'created': negative");
     molt_pkg_file_name(st->version, st->os, st->arch, "", want, sizeof(want), NULL);
@@ -134,6 +153,8 @@ int molt_pkg_statement_parse(const void *buf, size_t len, struct molt_statement 
     }
     rc = statement_strings(o, out, err);
     if (rc == 0)
+        rc = statement_manifest_sha256(o, out, err);
+    if (rc == 0)
         rc = molt_json_int_field(o, "size", 0, 0, INT64_MAX, &size, err);
     if (rc >= 0)
         rc = molt_json_get_int(o, "created", &out->created_ms, err);
@@ -166,6 +187,8 @@ int molt_pkg_statement_format(const struct molt_statement *st, char **out, size_
     json_object_object_add(o, "arch", json_object_new_string(st->arch));
     json_object_object_add(o, "size", json_object_new_int64((int64_t)st->size));
     json_object_object_add(o, "sha256", json_object_new_string(st->sha256));
+    if (st->manifest_sha256[0])
+        json_object_object_add(o, "manifestSha256", json_object_new_string(st->manifest_sha256));
     json_object_object_add(o, "minVersion", json_object_new_string(st->min_version));
     json_object_object_add(o, "created", json_object_new_int64(st->created_ms));
     json_object_object_add(o, "package", json_object_new_string(st->package));
@@ -314,6 +337,20 @@ void molt_pkg_hasher_free(struct molt_pkg_hasher *h)
 {
     EVP_MD_CTX_free(h->ctx);
     h->ctx = NULL;
+}
+
+int molt_pkg_sha256_buf(const void *buf, size_t len, char hex[MOLT_PKG_SHA256_HEX],
+                        struct molt_err *err)
+{
+    struct molt_pkg_hasher h;
+    int rc = molt_pkg_hasher_init(&h, 0, err);
+
+    if (rc == 0)
+        rc = molt_pkg_hasher_update(&h, buf, len, err);
+    if (rc == 0)
+        return molt_pkg_hasher_final(&h, hex, NULL, err);
+    molt_pkg_hasher_free(&h);
+    return rc;
 }
 
 int molt_pkg_hash_fd(int fd, const char *what, char *hex, uint64_t *size, struct molt_err *err)

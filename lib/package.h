@@ -41,6 +41,10 @@ struct molt_statement {
     char arch[32];    /* molt_host_arch_name() spelling: amd64, aarch64, ... */
     uint64_t size;    /* package bytes */
     char sha256[MOLT_PKG_SHA256_HEX];
+    /* sha256 of the package's manifest.json: binds a staged tree, file by
+     * file, to this statement (molt_pkg_tree_check). "" in a statement of a
+     * molt-pack from before the field, which the agent refuses. */
+    char manifest_sha256[MOLT_PKG_SHA256_HEX];
     char min_version[65]; /* oldest running version it applies to; "" = any */
     int64_t created_ms;
     char package[256]; /* molt-<version>-<os>-<arch>.tar.gz|.tar.zst */
@@ -99,6 +103,10 @@ int molt_pkg_hasher_final(struct molt_pkg_hasher *h, char hex[MOLT_PKG_SHA256_HE
                           struct molt_err *err);
 /* Frees without a result (error paths); safe on a zeroed or finalised hasher. */
 void molt_pkg_hasher_free(struct molt_pkg_hasher *h);
+
+/* sha256 of len bytes at buf, as 64 lowercase hex digits. */
+int molt_pkg_sha256_buf(const void *buf, size_t len, char hex[MOLT_PKG_SHA256_HEX],
+                        struct molt_err *err);
 
 /* Do the downloaded bytes match the statement? Size first, then sha256. */
 int molt_pkg_bytes_check(const struct molt_statement *st, uint64_t size,
@@ -188,8 +196,11 @@ int molt_pkg_inspect(const char *package, const struct molt_statement *st,
 
 /* Re-checks an unpacked tree (staged or installed) against its own
  * manifest.json: every listed entry present with its type, size and sha256
- * (symlink targets equal), nothing extra. Integrity, not authenticity. */
-int molt_pkg_tree_check(const char *dir, struct molt_err *err);
+ * (symlink targets equal), nothing extra. dir itself must not be a symlink.
+ * manifest_sha256 NULL: integrity only; else also authenticity, since the
+ * manifest's bytes must hash to it (a signed statement's manifestSha256):
+ * then the tree is the signed build whoever unpacked it. */
+int molt_pkg_tree_check(const char *dir, const char *manifest_sha256, struct molt_err *err);
 
 /* ---- building (molt-pack) ------------------------------------------------ */
 

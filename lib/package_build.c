@@ -496,6 +496,8 @@ int molt_pkg_build(const struct molt_pkg_build_opts *o, char package_out[PATH_MA
     if (rc == 0)
         rc = scan_tree(o, &m, &text, &len, err);
     if (rc == 0)
+        rc = molt_pkg_sha256_buf(text, len, st.manifest_sha256, err);
+    if (rc == 0)
         rc = write_package(path, o->src_dir, &m, text, len, o->compress, &st, err);
     if (rc == 0)
         rc = write_statement(path, &st, err);

@@ -133,23 +133,57 @@ static int find_extras(int fd, const char *prefix, const struct molt_manifest *m
     return rc;
 }
 
-int molt_pkg_tree_check(const char *dir, struct molt_err *err)
+/* dir's manifest.json, a regular file of the tree (not a link out of it). */
+static int read_manifest(int rootfd, const char *dir, char **text, size_t *len,
+                         struct molt_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int rc = molt_fs_join(path, sizeof(path), dir, MOLT_PKG_MANIFEST_NAME, err);
+
+    if (rc < 0)
+        return rc;
+    if (fstatat(rootfd, MOLT_PKG_MANIFEST_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISREG(st.st_mode))
+        return molt_err_set(err, MOLT_E_VERIFY, "%s: not a regular file", path);
+    return molt_fs_read_file(path, 4u << 20, text, len, err);
+}
+
+/* The manifest's bytes as the statement signed them, when it names them. */
+static int check_manifest_bytes(const char *text, size_t len, const char *manifest_sha256,
+                                struct molt_err *err)
+{
+    char hex[MOLT_PKG_SHA256_HEX];
+    int rc;
+
+    if (!manifest_sha256)
+        return 0;
+    if ((rc = molt_pkg_sha256_buf(text, len, hex, err)) < 0)
+        return rc;
+    if (strcmp(hex, manifest_sha256) != 0)
+        return molt_err_set(err, MOLT_E_VERIFY, "%s: sha256 %s, the statement's manifestSha256 "
+                            "is %s", MOLT_PKG_MANIFEST_NAME, hex, manifest_sha256);
+    return 0;
+}
+
+int molt_pkg_tree_check(const char *dir, const char *manifest_sha256, struct molt_err *err)
 {
     struct molt_manifest m;
-    char path[PATH_MAX];
     char *text = NULL;
     size_t len = 0;
     int rootfd = -1;
     int rc;
 
     memset(&m, 0, sizeof(m));
-    rc = molt_fs_join(path, sizeof(path), dir, MOLT_PKG_MANIFEST_NAME, err);
+    /* Not through a symlink: what is checked must be what is renamed into place. */
+    if ((rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = molt_err_errno(err, "open %s", dir);
+    else
+        rc = read_manifest(rootfd, dir, &text, &len, err);
     if (rc == 0)
-        rc = molt_fs_read_file(path, 4u << 20, &text, &len, err);
+        rc = check_manifest_bytes(text, len, manifest_sha256, err);
     if (rc == 0)
         rc = molt_pkg_manifest_parse(text, len, NULL, &m, err);
-    if (rc == 0 && (rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        rc = molt_err_errno(err, "open %s", dir);
     for (size_t i = 0; rc == 0 && i < m.nfiles; i++)
         rc = check_entry(rootfd, &m.files[i], err);
     if (rc == 0) {

@@ -244,7 +244,10 @@ static int sc_filtered(scmp_filter_ctx ctx, struct molt_err *err)
                            PR_SET_VMA };
     const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
                               CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
-    struct scmp_arg_cmp clone_cmp = arg_cmp(0, SCMP_CMP_MASKED_EQ, ns_flags, 0);
+    /* A thread (CLONE_THREAD), in no new namespace: a new process could
+     * outlive the worker, and change its staged tree after the checks. */
+    struct scmp_arg_cmp clone_cmp =
+        arg_cmp(0, SCMP_CMP_MASKED_EQ, ns_flags | CLONE_THREAD, CLONE_THREAD);
     int rc;
 
     for (size_t d = 0; d < 2; d++) {
@@ -266,8 +269,8 @@ static int sc_filtered(scmp_filter_ctx ctx, struct molt_err *err)
         if ((rc = sc_add_arg(ctx, "prctl", 0, (uint64_t)prctls[i], err)) < 0)
             return rc;
     }
-    /* Threads (the resolver's), never namespaces; glibc falls back from
-     * clone3, whose flags a filter cannot see, to clone on ENOSYS. */
+    /* Threads (the resolver's), never processes or namespaces; glibc falls
+     * back from clone3, whose flags a filter cannot see, to clone on ENOSYS. */
     if ((rc = sc_add(ctx, SCMP_ACT_ALLOW, "clone", 1, &clone_cmp, err)) < 0 ||
         (rc = sc_add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err)) < 0 ||
         /* Signals to itself only (abort, raise); prlimit on itself only. */

@@ -1,14 +1,14 @@
 # upgrade_worker.sh: the sandboxed upgrade worker (issue 20). A worker killed
 # in each of its stages, one that hangs (the task's deadline ends it), and one
 # that tries to leave its sandbox (write outside its task directory, connect
-# to a port no URL of the task names, run a program) through fault points of
-# the worker: each task ends 3 with the reason, nothing is switched, and the
+# to a port no URL of the task names, run a program) or stages a forged tree
+# through fault points of the worker: each task ends 3 with the reason, nothing is switched, and the
 # agent heartbeats throughout. A worker that does not exit after its result
 # is ended, and its task goes on.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 38
+tap_plan 42
 CP_TASK_TIMEOUT=40s
 env_start worker
 publish "$V1" "$V2"
@@ -86,6 +86,10 @@ ok $? "the file outside the task directory was not created"
 fails_with worker.escape_connect "sandbox refused connecting to 127.0.0.1:9" \
     "worker connecting to another port"
 fails_with worker.escape_exec "stopped by its sandbox .*SIGSYS" "worker running a program"
+# Past its sandbox's reach: a tree that agrees with a rewritten manifest. The
+# installer holds it to the signed statement's manifestSha256.
+fails_with worker.forge_tree "^switching: .*manifest.json: sha256 [0-9a-f]{64}, the statement's manifestSha256 is [0-9a-f]{64}" \
+    "worker staging a forged tree"
 WAIT=90 fails_with worker.hang "expired|timed out" "a hung worker"
 
 agent_stop

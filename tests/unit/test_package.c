@@ -246,6 +246,36 @@ static void test_statement_parse_bad(void **state)
     assert_int_equal(parse_edited("\"minVersion\":\"20.1-0\"", "\"minVersion\":\"\"", &err), 0);
     /* unknown fields are ignored */
     assert_int_equal(parse_edited("\"release\"", "\"future\":[1],\"release\"", &err), 0);
+    /* manifestSha256: optional (older statements), and 64 lowercase hex when there */
+    tp_assert_err(parse_edited("\"release\"", "\"manifestSha256\":\"ABC\",\"release\"", &err),
+                  err, MOLT_E_PARSE, "field 'manifestSha256'");
+    tp_assert_err(parse_edited("\"release\"", "\"manifestSha256\":7,\"release\"", &err), err,
+                  MOLT_E_PARSE, "manifestSha256");
+}
+
+/* manifestSha256 is read, and written back where the statement has it. */
+static void test_statement_manifest_sha256(void **state)
+{
+    static const char hex[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_statement st, again;
+    char buf[2048], *text;
+    const char *p = strstr(good_stmt, "\"minVersion\"");
+    size_t len;
+
+    (void)state;
+    assert_non_null(p);
+    snprintf(buf, sizeof(buf), "%.*s\"manifestSha256\":\"%s\",%s", (int)(p - good_stmt), good_stmt,
+             hex, p);
+    assert_int_equal(molt_pkg_statement_parse(buf, strlen(buf), &st, &err), 0);
+    assert_string_equal(st.manifest_sha256, hex);
+    assert_int_equal(molt_pkg_statement_format(&st, &text, &len, &err), 0);
+    assert_string_equal(text, buf);
+    assert_int_equal(molt_pkg_statement_parse(text, len, &again, &err), 0);
+    assert_string_equal(again.manifest_sha256, hex);
+    free(text);
+    assert_int_equal(molt_pkg_statement_parse(good_stmt, strlen(good_stmt), &st, &err), 0);
+    assert_string_equal(st.manifest_sha256, "");
 }
 
 static void test_statement_check(void **state)
@@ -493,7 +523,11 @@ static void build_and_stage(struct tp_env *env, enum molt_pkg_compress compress)
     snprintf(path, sizeof(path), "%s/bin/molt-agent", staged);
     assert_int_equal(lstat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0755); /* setuid and group write dropped */
-    assert_int_equal(molt_pkg_tree_check(staged, &err), 0);
+    assert_int_equal(molt_pkg_tree_check(staged, NULL, &err), 0);
+    /* the build names its manifest in the statement, and the staged tree is that build */
+    assert_true(strlen(vst.manifest_sha256) == 64);
+    assert_string_equal(vst.manifest_sha256, st.manifest_sha256);
+    assert_int_equal(molt_pkg_tree_check(staged, vst.manifest_sha256, &err), 0);
 }
 
 static void test_build_gzip(void **state)
@@ -547,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_printable),
         cmocka_unit_test(test_statement_parse_good),
         cmocka_unit_test(test_statement_parse_bad),
+        cmocka_unit_test(test_statement_manifest_sha256),
         cmocka_unit_test(test_statement_check),
         cmocka_unit_test_setup_teardown(test_authenticate_verifies_before_parsing, tp_setup, tp_teardown),
         cmocka_unit_test_setup_teardown(test_hasher_streaming, tp_setup, tp_teardown),

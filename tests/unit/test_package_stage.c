@@ -105,7 +105,7 @@ static void good_path(struct tp_env *env, int zstd)
     assert_string_equal(target, "../../bin/molt-agent");
     snprintf(path, sizeof(path), "%s/manifest.json", out);
     assert_true(molt_fs_exists(path));
-    assert_int_equal(molt_pkg_tree_check(out, &err), 0);
+    assert_int_equal(molt_pkg_tree_check(out, NULL, &err), 0);
     /* staging again replaces the earlier result */
     assert_int_equal(molt_pkg_stage(pkg, &st, env->upgrade, "12345", out, &err), 0);
     assert_int_equal(tp_count(env->upgrade), 1);
@@ -132,13 +132,116 @@ static void test_tree_check(void **state)
     tp_make(env, tp_good, tp_good_n, NULL, pkg, &st);
     assert_int_equal(molt_pkg_stage(pkg, &st, env->upgrade, "t", out, &err), 0);
     tu_write(path, out, "share/molt/extra", "x");
-    tp_assert_err(molt_pkg_tree_check(out, &err), err, MOLT_E_VERIFY, "not in manifest");
+    tp_assert_err(molt_pkg_tree_check(out, NULL, &err), err, MOLT_E_VERIFY, "not in manifest");
     assert_int_equal(unlink(path), 0);
     snprintf(path, sizeof(path), "%s/share/molt/readme", out);
     tp_spit(path, "changed\n", 8);
-    tp_assert_err(molt_pkg_tree_check(out, &err), err, MOLT_E_VERIFY, "differs");
+    tp_assert_err(molt_pkg_tree_check(out, NULL, &err), err, MOLT_E_VERIFY, "differs");
     assert_int_equal(unlink(path), 0);
-    tp_assert_err(molt_pkg_tree_check(out, &err), err, MOLT_E_IO, "share/molt/readme");
+    tp_assert_err(molt_pkg_tree_check(out, NULL, &err), err, MOLT_E_IO, "share/molt/readme");
+}
+
+/* sha256 of dir's manifest.json into hex. */
+static void manifest_hex(const char *dir, char hex[MOLT_PKG_SHA256_HEX])
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    char path[PATH_MAX];
+    size_t len;
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    text = tp_slurp(path, &len);
+    assert_int_equal(molt_pkg_sha256_buf(text, len, hex, &err), 0);
+    free(text);
+}
+
+/* What a compromised unpacker could do: change a file and rewrite the
+ * manifest to match, a tree consistent with itself. */
+static void forge_readme(const char *dir)
+{
+    static const char evil[] = "not what was signed\n";
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_manifest m;
+    char path[PATH_MAX];
+    size_t len;
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/share/molt/readme", dir);
+    tp_spit(path, evil, strlen(evil));
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    text = tp_slurp(path, &len);
+    assert_int_equal(molt_pkg_manifest_parse(text, len, NULL, &m, &err), 0);
+    free(text);
+    struct molt_pkg_file *f = NULL;
+    for (size_t i = 0; i < m.nfiles; i++) {
+        if (strcmp(m.files[i].path, "share/molt/readme") == 0)
+            f = &m.files[i];
+    }
+    assert_non_null(f);
+    f->size = strlen(evil);
+    assert_int_equal(molt_pkg_sha256_buf(evil, strlen(evil), f->sha256, &err), 0);
+    assert_int_equal(molt_pkg_manifest_format(&m, &text, &len, &err), 0);
+    tp_spit(path, text, len);
+    free(text);
+    molt_pkg_manifest_free(&m);
+}
+
+/* With the statement's manifestSha256 the tree check is authenticity: a tree
+ * consistent with a rewritten manifest passes alone, not against the hash. */
+static void test_tree_check_signed(void **state)
+{
+    struct tp_env *env = *state;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_statement st;
+    char pkg[PATH_MAX], out[PATH_MAX], path[PATH_MAX], link[PATH_MAX];
+    char hex[MOLT_PKG_SHA256_HEX], wrong[MOLT_PKG_SHA256_HEX];
+
+    tp_make(env, tp_good, tp_good_n, NULL, pkg, &st);
+    assert_int_equal(molt_pkg_stage(pkg, &st, env->upgrade, "t", out, &err), 0);
+    manifest_hex(out, hex);
+    assert_int_equal(molt_pkg_tree_check(out, hex, &err), 0);
+    snprintf(wrong, sizeof(wrong), "%s", hex);
+    wrong[0] = wrong[0] == '0' ? '1' : '0';
+    tp_assert_err(molt_pkg_tree_check(out, wrong, &err), err, MOLT_E_VERIFY, "manifestSha256");
+    /* the directory itself through a symlink: refused */
+    snprintf(link, sizeof(link), "%s/link", env->upgrade);
+    assert_int_equal(symlink(out, link), 0);
+    assert_true(molt_pkg_tree_check(link, hex, &err) < 0);
+    assert_non_null(strstr(err.msg, "open"));
+    /* manifest.json a symlink to a copy: refused */
+    snprintf(path, sizeof(path), "%s/manifest.json", out);
+    snprintf(link, sizeof(link), "%s/m.json", env->upgrade);
+    assert_int_equal(rename(path, link), 0);
+    assert_int_equal(symlink(link, path), 0);
+    tp_assert_err(molt_pkg_tree_check(out, hex, &err), err, MOLT_E_VERIFY, "not a regular file");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rename(link, path), 0);
+    /* forged, self-consistent: passes for integrity, not against the statement */
+    forge_readme(out);
+    assert_int_equal(molt_pkg_tree_check(out, NULL, &err), 0);
+    tp_assert_err(molt_pkg_tree_check(out, hex, &err), err, MOLT_E_VERIFY, "manifestSha256");
+    /* no manifest at all */
+    assert_int_equal(unlink(path), 0);
+    assert_true(molt_pkg_tree_check(out, hex, &err) < 0);
+}
+
+/* Staging compares the manifest's bytes with the statement's manifestSha256. */
+static void test_stage_manifest_sha256(void **state)
+{
+    struct tp_env *env = *state;
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_statement st;
+    char pkg[PATH_MAX], out[PATH_MAX], hex[MOLT_PKG_SHA256_HEX];
+
+    tp_make(env, tp_good, tp_good_n, NULL, pkg, &st);
+    assert_int_equal(molt_pkg_stage(pkg, &st, env->upgrade, "a", out, &err), 0);
+    manifest_hex(out, hex);
+    snprintf(st.manifest_sha256, sizeof(st.manifest_sha256), "%s", hex);
+    assert_int_equal(molt_pkg_stage(pkg, &st, env->upgrade, "b", out, &err), 0);
+    st.manifest_sha256[63] = st.manifest_sha256[63] == 'a' ? 'b' : 'a';
+    tp_assert_err(molt_pkg_stage(pkg, &st, env->upgrade, "c", out, &err), err, MOLT_E_VERIFY,
+                  "manifest mismatch: manifest.json has sha256");
+    tp_assert_err(molt_pkg_inspect(pkg, &st, NULL, &err), err, MOLT_E_VERIFY, "manifest mismatch");
 }
 
 /* ---- rejections ---------------------------------------------------------------- */
@@ -471,7 +574,7 @@ static void test_leftover_partial(void **state)
     tp_make(env, tp_good, tp_good_n, NULL, pkg, &st);
     assert_int_equal(molt_pkg_stage(pkg, &st, env->upgrade, "t", out, &err), 0);
     assert_int_equal(tp_count(env->upgrade), 1);
-    assert_int_equal(molt_pkg_tree_check(out, &err), 0);
+    assert_int_equal(molt_pkg_tree_check(out, NULL, &err), 0);
     tp_assert_err(molt_pkg_stage(pkg, &st, env->upgrade, "../x", out, &err), err, MOLT_E_INVAL,
                   "bad staging name");
 }
@@ -533,6 +636,8 @@ int main(void)
         T(test_good_gzip),
         T(test_good_zstd),
         T(test_tree_check),
+        T(test_tree_check_signed),
+        T(test_stage_manifest_sha256),
         T(test_truncated_archive),
         T(test_stage_rehashes),
         T(test_path_traversal),
