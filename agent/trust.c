@@ -444,6 +444,13 @@ int molt_trust_authenticate(struct molt_trust *t, const struct molt_build *b,
         rc = molt_pkg_authenticate(keys_dir, b->statement, b->statement_len, b->signature,
                                    b->signature_len, expected, molt_version_self(), NULL, NULL,
                                    st, err);
+    /* What binds the tree the sandboxed worker stages to this statement
+     * (molt-installer apply --manifest-sha256): without it, that tree would
+     * be the worker's word. */
+    if (rc == 0 && !st->manifest_sha256[0])
+        rc = molt_err_set(err, MOLT_E_VERIFY, "the statement of %s names no manifestSha256 (an "
+                          "older molt-pack built it), so its staged tree could not be checked: "
+                          "rebuild it", st->version);
     if (rc == 0)
         rc = molt_trust_admit(t, now_ms, machine_id, local, st->version, st->os, st->arch,
                               b->statement, b->statement_len, err);

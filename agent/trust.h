@@ -101,8 +101,9 @@ int molt_trust_offer(struct molt_trust *t, const void *doc, size_t doc_len, cons
  * with trust.signature_threshold above 1, that many distinct trusted keys
  * signed the statement (molt_sigset_verify, before it is parsed); then
  * molt_pkg_authenticate (a trusted signature, the statement's fields for this
- * host and the running version, expected NULL: any version); then
- * molt_trust_admit. The one entry point of the agent's pipeline and local API. */
+ * host and the running version, expected NULL: any version); a
+ * manifestSha256 in it; then molt_trust_admit. The one entry point of the
+ * agent's pipeline and local API. */
 int molt_trust_authenticate(struct molt_trust *t, const struct molt_build *b,
                             const char *expected, int64_t now_ms, const char *machine_id,
                             int local, struct molt_statement *st, struct molt_err *err);

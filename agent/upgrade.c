@@ -424,10 +424,6 @@ static int preflight(struct upgrade *u, const struct molt_config *conf, struct m
     rc = authenticate(u, st, err);
     if (rc < 0)
         return rc;
-    if (!st->manifest_sha256[0])
-        return molt_err_set(err, MOLT_E_VERIFY, "the statement of %s names no manifestSha256 (a "
-                            "molt-pack older than the upgrade worker built it), so its staged "
-                            "tree could not be checked: rebuild it", st->version);
     /* Nor download what could not be switched to before the deadline. */
     time_t open_at;
     if ((rc = window_closed(u, conf, &open_at, err)) < 0)

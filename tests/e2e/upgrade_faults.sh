@@ -1,11 +1,12 @@
 # upgrade_faults.sh: the upgrade under network faults and bad packages
 # (acceptance 3, 4, 6 and 7 of the self-upgrade issue): dropped connections,
-# a tampered package, a signature by an untrusted key, cancel, timeout, and a
+# a tampered package, a signature by an untrusted key, a statement without
+# manifestSha256, cancel, timeout, and a
 # control plane that is away when the final result is ready.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 18
+tap_plan 21
 env_start faults
 publish "$V1" "$V2"
 agent_start
@@ -32,6 +33,19 @@ tid=$(cp_create_task "$CID" "$V2")
 cp_wait_task_status "$tid" 3 60
 ok $? "untrusted signature: task ends 3"
 like "$CP_TASK_MESSAGE" "^preflight: signature: no trusted key" "the reason is precise ($CP_TASK_MESSAGE)"
+is "$(ls "$UPG")" "" "nothing downloaded or staged"
+publish "$V2"
+
+# 4c. a statement signed by a trusted key, without manifestSha256 (an older
+# molt-pack's): nothing could bind the worker's staged tree to it
+sed 's/"manifestSha256":"[0-9a-f]*",//' "$p.statement.json" >"$WORK/old.statement.json"
+mv "$WORK/old.statement.json" "$p.statement.json"
+"$MOLT_TOP_BUILDDIR/packaging/molt-pack" sign --key "$(ls "$FIX/keys/"*.key | head -n 1)" "$p" >/dev/null
+tid=$(cp_create_task "$CID" "$V2")
+cp_wait_task_status "$tid" 3 60
+ok $? "statement without manifestSha256: task ends 3"
+like "$CP_TASK_MESSAGE" "^preflight: the statement of $V2 names no manifestSha256" \
+    "the reason is precise ($CP_TASK_MESSAGE)"
 is "$(ls "$UPG")" "" "nothing downloaded or staged"
 publish "$V2"
 
