@@ -22,6 +22,7 @@
 #include "log.h"
 #include "notify.h"
 #include "outbox.h"
+#include "sandbox.h"
 #include "watch_events.h"
 #include "version.h"
 
@@ -878,6 +879,17 @@ static void start_watchdog(struct molt_agent *a)
         a->watchdog_ms = usec / 2000 > INT32_MAX ? INT32_MAX : (int)(usec / 2000);
 }
 
+/* What confines each upgrade worker on this kernel, said once at the start
+ * (a layer the kernel lacks reads "-landlock(unsupported)"); each worker
+ * logs what it applied. */
+static void log_sandbox(void)
+{
+    struct molt_sandbox_status st;
+
+    molt_sandbox_probe(&st);
+    molt_log_info("agent.sandbox", "worker_layers=\"%s\"", st.text);
+}
+
 int molt_agent_run(struct molt_agent *a)
 {
     struct loop l = { 0 };
@@ -892,6 +904,7 @@ int molt_agent_run(struct molt_agent *a)
     notify(a, "READY=1");
     molt_log_info("agent.start", "version=%s server=%s state_dir=%s pid=%ld", molt_version_self(),
                   a->conf.server.url, a->state_dir, (long)getpid());
+    log_sandbox();
     startup_jitter(a, &l);
     while (!a->stop) {
         int64_t now = molt_host_monotonic_ms();

@@ -321,52 +321,18 @@ static int apply_seccomp(struct molt_err *err)
     return rc;
 }
 
-static void note(struct molt_sandbox_status *st, const char *word)
-{
-    size_t len = strlen(st->text);
-
-    snprintf(st->text + len, sizeof(st->text) - len, "%s%s", len ? " " : "", word);
-}
-
 int molt_sandbox_apply(const struct molt_sandbox_conf *conf, struct molt_sandbox_status *st,
                        struct molt_err *err)
 {
-    char word[32];
-    int rc;
-
-    memset(st, 0, sizeof(*st));
     if (conf->n_ports > MOLT_SANDBOX_PORTS_MAX)
         return molt_err_set(err, MOLT_E_INVAL, "sandbox: %zu ports, more than %d", conf->n_ports,
                             MOLT_SANDBOX_PORTS_MAX);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) {
-        st->layers |= MOLT_SANDBOX_NO_NEW_PRIVS;
-        note(st, "no_new_privs");
-    } else if (errno == EINVAL) {
-        note(st, "-no_new_privs(unsupported)");
-    } else {
+    molt_sandbox_probe(st);
+    if ((st->layers & MOLT_SANDBOX_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return molt_err_errno(err, "sandbox: no_new_privs");
-    }
-
-    rc = (int)syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-    if (rc > 0) {
-        st->landlock_abi = rc;
-        if ((rc = apply_landlock(conf, st->landlock_abi, err)) < 0)
-            return molt_err_prefix(err, "sandbox");
-        st->layers |= MOLT_SANDBOX_LANDLOCK;
-        snprintf(word, sizeof(word), "landlock(abi %d)", st->landlock_abi);
-        note(st, word);
-    } else {
-        /* ENOSYS: not built in; EOPNOTSUPP: built in but not enabled (lsm=). */
-        note(st, errno == EOPNOTSUPP ? "-landlock(disabled)" : "-landlock(unsupported)");
-    }
-
-    if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0 && errno == EINVAL) {
-        note(st, "-seccomp(unsupported)");
-    } else {
-        if ((rc = apply_seccomp(err)) < 0)
-            return molt_err_prefix(err, "sandbox");
-        st->layers |= MOLT_SANDBOX_SECCOMP;
-        note(st, "seccomp");
-    }
+    if ((st->layers & MOLT_SANDBOX_LANDLOCK) && apply_landlock(conf, st->landlock_abi, err) < 0)
+        return molt_err_prefix(err, "sandbox");
+    if ((st->layers & MOLT_SANDBOX_SECCOMP) && apply_seccomp(err) < 0)
+        return molt_err_prefix(err, "sandbox");
     return 0;
 }

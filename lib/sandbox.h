@@ -48,11 +48,16 @@ struct molt_sandbox_status {
  * libraries, CA stores, name resolution. For molt_sandbox_conf.readable. */
 extern const char *const molt_sandbox_system_readable[];
 
-/* Applies the layers in order. A layer the kernel lacks is reported in *st,
- * not an error; a supported layer that fails to apply is (the message names
- * the step: "sandbox: landlock: open /x: ..."), and the process must then
- * not go on: the layers before it stay in force. Call it before starting
- * threads: Landlock confines only the calling thread and its new ones. */
+/* What this kernel offers, applying nothing (sandbox_probe.c): *st as
+ * molt_sandbox_apply would leave it. */
+void molt_sandbox_probe(struct molt_sandbox_status *st);
+
+/* Applies the layers molt_sandbox_probe finds, in order. A layer the kernel
+ * lacks is reported in *st, not an error; a supported layer that fails to
+ * apply is (the message names the step: "sandbox: landlock: open /x: ..."),
+ * and the process must then not go on: the layers before it stay in force.
+ * Call it before starting threads: Landlock confines only the calling thread
+ * and its new ones. */
 int molt_sandbox_apply(const struct molt_sandbox_conf *conf, struct molt_sandbox_status *st,
                        struct molt_err *err);
 

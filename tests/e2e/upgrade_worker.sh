@@ -8,7 +8,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 42
+tap_plan 43
 CP_TASK_TIMEOUT=40s
 env_start worker
 publish "$V1" "$V2"
@@ -49,6 +49,8 @@ restart_with ""
 tid=$(cp_create_task "$CID" "$V2")
 cp_wait_task_status "$tid" 2 90
 ok $? "an upgrade through the worker ends 2"
+like "$(grep 'agent.sandbox' "$WORK/agent.log" | head -n 1)" \
+    'worker_layers="no_new_privs landlock\(abi [0-9]+\) seccomp"' "the agent logged at its start what confines its workers"
 like "$(grep 'worker.sandbox' "$WORK/agent.log" | head -n 1)" \
     'layers="no_new_privs landlock\(abi [0-9]+\) seccomp"' "the worker logged its three sandbox layers"
 like "$(grep 'upgrade.worker ' "$WORK/agent.log" | head -n 1)" 'exit=[^ ]+ stage=staging maxrss_kib=[0-9]+' \

@@ -363,12 +363,18 @@ static void test_connect_ports(void **state)
 
 static void child_status(const struct dirs *d)
 {
-    struct molt_sandbox_status st;
+    struct molt_sandbox_status st, probed;
     char want[128];
     int abi = landlock_abi();
 
+    /* The probe (the agent's start line) says what applying then does. */
+    int nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+    molt_sandbox_probe(&probed);
+    CHILD_CHECK(4, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == nnp); /* applies nothing */
     child_apply(d, NULL, 0, &st);
     printf("# sandbox: %s\n", st.text);
+    CHILD_CHECK(5, probed.layers == st.layers && probed.landlock_abi == st.landlock_abi &&
+                       strcmp(probed.text, st.text) == 0);
     CHILD_CHECK(1, st.landlock_abi == abi);
     if (abi > 0) {
         snprintf(want, sizeof(want), "no_new_privs landlock(abi %d) seccomp", abi);
