@@ -8,7 +8,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 43
+tap_plan 44
 CP_TASK_TIMEOUT=40s
 env_start worker
 publish "$V1" "$V2"
@@ -55,6 +55,9 @@ like "$(grep 'worker.sandbox' "$WORK/agent.log" | head -n 1)" \
     'layers="no_new_privs landlock\(abi [0-9]+\) seccomp"' "the worker logged its three sandbox layers"
 like "$(grep 'upgrade.worker ' "$WORK/agent.log" | head -n 1)" 'exit=[^ ]+ stage=staging maxrss_kib=[0-9]+' \
     "the agent logged the worker's exit and peak RSS (exit: 0, or a sanitizer's leak check at exit)"
+# Started by launch without GnuTLS's implicit initialisation (libldap maps it, unused).
+tr '\0' '\n' <"/proc/$(agent_pid)/environ" | grep -qx GNUTLS_NO_IMPLICIT_INIT=1
+ok $? "the agent runs without GnuTLS's implicit initialisation (GNUTLS_NO_IMPLICIT_INIT=1)"
 needed=$(readelf -d "$ROOT/versions/$V2/bin/molt-agent" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 ! printf '%s' "$needed" | grep -qE 'libarchive|libzstd|libseccomp'
 ok $? "the resident agent links neither libarchive, libzstd nor libseccomp ($needed)"
