@@ -1,7 +1,8 @@
 # upgrade_channel.sh: the signed release channel enforced by the agent against a
 # control plane that may be malicious (issue 17, docs/security.md 6.8). The
 # control plane serves whatever channel document is in its builds directory and
-# can be made to announce any serial (a heartbeat reply of the test's choosing):
+# can be made to announce any serial (a heartbeat reply of the test's choosing)
+# and to hold a reply (slow retrieval):
 # the agent takes only a newer channel signed by the trusted key(s), keeps the
 # previous one through every refusal, and admits each build against it before a
 # byte is downloaded. Each refused task ends 3 with the precise reason, nothing
@@ -9,7 +10,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 42
+tap_plan 47
 env_start channel
 publish "$V1" "$V2" "$VX"
 PACK=$MOLT_TOP_BUILDDIR/packaging/molt-pack
@@ -149,6 +150,25 @@ wait_for 30 logged "channel reply: field 'channel'"
 ok $? "a 70 kB channel is refused by the reply's field cap"
 is "$(agent_serial):$(agent_state)" "$new:ok" "serial $new is still in force"
 serve "$CH"
+
+# 6b. Slow retrieval: the control plane holds the reply to the channel request.
+# The agent gives up at the request's 10 s bound, keeps the channel in force and
+# heartbeats on; a newer serial, served in time, is taken at once.
+cp_fault '{"type": "stall", "seconds": 40, "path": "/api/v1/collector/channel", "count": 1}' >/dev/null
+"$PACK" channel renew --quiet "$CH"
+"$PACK" channel sign --quiet --key "$KEY" "$CH"
+serve "$CH"
+slow=$(serial_of "$CH")
+wait_for 40 logged "trust.channel_fetch serial=$slow error="
+ok $? "a stalled channel reply (serial $slow) is given up"
+like "$(grep "trust.channel_fetch serial=$slow " "$WORK/agent.log" | head -n 1)" "[Tt]ime" \
+    "at the request's time bound"
+is "$(agent_serial):$(agent_state)" "$new:ok" "serial $new stays in force"
+still_fine "$V1"
+ok $? "$V1 heartbeats through the stalled retrieval"
+"$PACK" channel renew --quiet "$CH"
+sign_serve
+ok $? "the next serial ($(serial_of "$CH")), served in time, is taken"
 
 # 7. A statement mixed and matched: authentic (signed by the release key), for
 # the same version, but not the one the channel lists.
