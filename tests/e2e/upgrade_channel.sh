@@ -10,7 +10,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 47
+tap_plan 52
 env_start channel
 publish "$V1" "$V2" "$VX"
 PACK=$MOLT_TOP_BUILDDIR/packaging/molt-pack
@@ -169,6 +169,35 @@ ok $? "$V1 heartbeats through the stalled retrieval"
 "$PACK" channel renew --quiet "$CH"
 sign_serve
 ok $? "the next serial ($(serial_of "$CH")), served in time, is taken"
+
+# 6c. Wrong arch: the channel lists V2 for another arch only (a statement of the
+# same version for it); this host's build, pushed anyway, is refused up front.
+host=$("$PACK" arch)
+other=aarch64
+[ "$host" != aarch64 ] || other=amd64
+p2=$(pkg_of "$V2")
+mkdir -p "$WORK/other"
+"$PY" - "$p2.statement.json" "$WORK/other/s.json" "$host" "$other" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["arch"] = sys.argv[4]
+s["package"] = s["package"].replace("-%s." % sys.argv[3], "-%s." % sys.argv[4])
+open(sys.argv[2], "w").write(json.dumps(s))
+EOF
+"$PACK" channel remove --quiet --version "$V2" "$CH" &&
+    "$PACK" channel add --quiet "$CH" "$WORK/other/s.json" && sign_serve
+ok $? "a channel listing $V2 for linux/$other only is taken"
+tid=$(cp_create_task "$CID" "$V2")
+cp_wait_task_status "$tid" 3 60
+ok $? "this host's ($host) build of $V2: task $tid ends 3"
+is "$CP_TASK_MESSAGE" "preflight: channel 'stable' serial $(serial_of "$CH") lists $V2 for linux/$other only, not linux/$host" \
+    "the reason names the arch the channel lists"
+stages=$(task_stages "$tid")
+case " $stages " in *" downloading "*) r=1 ;; *) r=0 ;; esac
+ok $r "refused before a byte was downloaded (stages: $stages)"
+"$PACK" channel remove --quiet --version "$V2" "$CH" &&
+    "$PACK" channel add --quiet "$CH" "$p2.statement.json" && sign_serve
+ok $? "$V2 for $host listed again"
 
 # 7. A statement mixed and matched: authentic (signed by the release key), for
 # the same version, but not the one the channel lists.
