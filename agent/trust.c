@@ -417,7 +417,7 @@ int molt_trust_admit(struct molt_trust *t, int64_t now_ms, const char *machine_i
     else if (!t->chd.have)
         rc = molt_err_set(err, MOLT_E_VERIFY, "no release channel '%s' accepted yet: no upgrade "
                           "until the control plane serves one (trust.channel = on)", t->name);
-    else if ((rc = molt_channel_sha256(stmt, stmt_len, hex, err)) == 0)
+    else if ((rc = molt_pkg_sha256_buf(stmt, stmt_len, hex, err)) == 0)
         rc = local ? molt_channel_admits_local(&t->ch, now_ms, version, os, arch, hex, err)
                    : molt_channel_admits(&t->ch, now_ms, machine_id, version, os, arch, hex, err);
 out:

@@ -75,7 +75,7 @@ int main(int argc, char **argv)
         snprintf(b[i].arch, sizeof(b[i].arch), "amd64");
         b[i].percent = 100;
         statement(i, stmt, sizeof(stmt));
-        if (molt_channel_sha256(stmt, strlen(stmt), b[i].statement_sha256, &err) < 0)
+        if (molt_pkg_sha256_buf(stmt, strlen(stmt), b[i].statement_sha256, &err) < 0)
             return die("sha256", &err);
     }
     struct molt_channel ch = { .name = "stable", .serial = 1, .issued_ms = now,

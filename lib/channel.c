@@ -103,21 +103,6 @@ static int parse_fields(struct json_object *o, struct molt_channel *ch, struct m
     return parse_builds(o, ch, err);
 }
 
-int molt_channel_sha256(const void *buf, size_t len, char hex[MOLT_PKG_SHA256_HEX],
-                        struct molt_err *err)
-{
-    struct molt_pkg_hasher h;
-    uint64_t size = 0;
-    int rc = molt_pkg_hasher_init(&h, 0, err);
-
-    if (rc == 0)
-        rc = molt_pkg_hasher_update(&h, buf, len, err);
-    if (rc == 0)
-        return molt_pkg_hasher_final(&h, hex, &size, err);
-    molt_pkg_hasher_free(&h);
-    return rc;
-}
-
 int molt_channel_parse(const void *buf, size_t len, struct molt_channel *out, struct molt_err *err)
 {
     struct json_object *o = NULL;
@@ -135,7 +120,7 @@ int molt_channel_parse(const void *buf, size_t len, struct molt_channel *out, st
     if (rc == 0)
         rc = molt_channel_check(&ch, err);
     if (rc == 0)
-        rc = molt_channel_sha256(buf, len, ch.sha256, err);
+        rc = molt_pkg_sha256_buf(buf, len, ch.sha256, err);
     json_object_put(o);
     if (rc < 0) {
         molt_channel_free(&ch);
@@ -500,7 +485,7 @@ int molt_signed_kept_write(const char *path, const char *kind, const char *name,
     struct json_object *o;
     char *text = NULL;
     size_t len = 0;
-    int rc = molt_channel_sha256(doc, doc_len, hex, err);
+    int rc = molt_pkg_sha256_buf(doc, doc_len, hex, err);
 
     if (rc == 0 && strcmp(hex, sha256) != 0)
         rc = molt_err_set(err, MOLT_E_INVAL, "%s state: the document is not %s '%s' serial %lld",
@@ -555,7 +540,7 @@ static int kept_fields(struct json_object *o, struct molt_channel_kept *k, struc
         molt_json_copy_str(o, "sha256", k->sha256, sizeof(k->sha256), err) < 0 ||
         molt_base64_field(o, "document", MOLT_CHANNEL_MAX, &k->doc, &k->doc_len, err) < 0 ||
         molt_base64_field(o, "signature", MOLT_SIGSET_MAX, &k->sig, &k->sig_len, err) < 0 ||
-        molt_channel_sha256(k->doc, k->doc_len, hex, err) < 0)
+        molt_pkg_sha256_buf(k->doc, k->doc_len, hex, err) < 0)
         return MOLT_E_PARSE;
     if (strcmp(hex, k->sha256) != 0)
         return molt_err_set(err, MOLT_E_PARSE, "the document does not match its sha256");

@@ -146,9 +146,6 @@ const struct molt_channel_build *molt_channel_find(const struct molt_channel *ch
                                                    const char *version, const char *os,
                                                    const char *arch);
 
-/* sha256 of bytes as 64 lowercase hex digits: a statement's, for admits. */
-int molt_channel_sha256(const void *buf, size_t len, char hex[MOLT_PKG_SHA256_HEX],
-                        struct molt_err *err);
 
 /* Writes ms since the epoch as "2026-12-02T18:00:00Z" (UTC, seconds). */
 void molt_channel_time_str(int64_t ms, char out[32]);

@@ -112,7 +112,7 @@ int molt_keyring_parse(const void *buf, size_t len, struct molt_keyring *out,
     if (rc == 0)
         rc = molt_keyring_check(kr, err);
     if (rc == 0)
-        rc = molt_channel_sha256(buf, len, kr->sha256, err);
+        rc = molt_pkg_sha256_buf(buf, len, kr->sha256, err);
     json_object_put(o);
     if (rc == 0)
         *out = *kr;

@@ -353,6 +353,18 @@ int molt_pkg_sha256_buf(const void *buf, size_t len, char hex[MOLT_PKG_SHA256_HE
     return rc;
 }
 
+int molt_pkg_manifest_bytes_check(const void *text, size_t len, const char *want,
+                                  struct molt_err *err)
+{
+    char hex[MOLT_PKG_SHA256_HEX];
+    int rc = molt_pkg_sha256_buf(text, len, hex, err);
+
+    if (rc == 0 && strcmp(hex, want) != 0)
+        rc = molt_err_set(err, MOLT_E_VERIFY, "manifest mismatch: %s has sha256 %s, the "
+                          "statement's manifestSha256 is %s", MOLT_PKG_MANIFEST_NAME, hex, want);
+    return rc;
+}
+
 int molt_pkg_hash_fd(int fd, const char *what, char *hex, uint64_t *size, struct molt_err *err)
 {
     struct molt_pkg_hasher h;

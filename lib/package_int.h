@@ -33,6 +33,12 @@ int molt_pkg_is_release(const char *s, size_t n);
 /* The running host's os ("linux") and package arch ("amd64"). */
 void molt_pkg_host(char os[16], char arch[32]);
 
+/* A manifest.json's bytes against a statement's manifestSha256 (want):
+ * MOLT_E_VERIFY "manifest mismatch: ..." when they differ. Staging and the
+ * tree check both ask it. */
+int molt_pkg_manifest_bytes_check(const void *text, size_t len, const char *want,
+                                  struct molt_err *err);
+
 /* The sha256 and size of an open file's contents from its current offset. */
 /* hex holds MOLT_PKG_SHA256_HEX bytes (package.h). */
 int molt_pkg_hash_fd(int fd, const char *what, char *hex, uint64_t *size, struct molt_err *err);

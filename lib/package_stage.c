@@ -124,24 +124,6 @@ static int check_filter(struct stage *s, struct molt_err *err)
                         archive_filter_name(s->a, 0), want ? want : "gzip or zstd");
 }
 
-/* The manifest's bytes, before they are parsed, against the statement's
- * manifestSha256 where it has one. */
-static int check_manifest_sha256(const struct stage *s, struct molt_err *err)
-{
-    char hex[MOLT_PKG_SHA256_HEX];
-    int rc;
-
-    if (!s->st || !s->st->manifest_sha256[0])
-        return 0;
-    if ((rc = molt_pkg_sha256_buf(s->manifest_text, s->manifest_len, hex, err)) < 0)
-        return rc;
-    if (strcmp(hex, s->st->manifest_sha256) != 0)
-        return molt_err_set(err, MOLT_E_VERIFY, "manifest mismatch: %s has sha256 %s, the "
-                            "statement's manifestSha256 is %s", MOLT_PKG_MANIFEST_NAME, hex,
-                            s->st->manifest_sha256);
-    return 0;
-}
-
 /* The first entry must be manifest.json; it is read, parsed and compared with
  * the statement before anything is written. */
 static int read_manifest(struct stage *s, struct molt_err *err)
@@ -177,7 +159,10 @@ static int read_manifest(struct stage *s, struct molt_err *err)
     if (n != size)
         return molt_err_set(err, MOLT_E_VERIFY, "archive: %s: truncated", MOLT_PKG_MANIFEST_NAME);
     s->manifest_len = (size_t)n;
-    if ((rc = check_manifest_sha256(s, err)) < 0)
+    /* Its bytes, before they are parsed, as the statement names them. */
+    if (s->st && s->st->manifest_sha256[0] &&
+        (rc = molt_pkg_manifest_bytes_check(s->manifest_text, s->manifest_len,
+                                            s->st->manifest_sha256, err)) < 0)
         return rc;
     rc = molt_pkg_manifest_parse(s->manifest_text, s->manifest_len, &s->lim, &s->m, err);
     if (rc < 0)

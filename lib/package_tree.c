@@ -149,23 +149,6 @@ static int read_manifest(int rootfd, const char *dir, char **text, size_t *len,
     return molt_fs_read_file(path, 4u << 20, text, len, err);
 }
 
-/* The manifest's bytes as the statement signed them, when it names them. */
-static int check_manifest_bytes(const char *text, size_t len, const char *manifest_sha256,
-                                struct molt_err *err)
-{
-    char hex[MOLT_PKG_SHA256_HEX];
-    int rc;
-
-    if (!manifest_sha256)
-        return 0;
-    if ((rc = molt_pkg_sha256_buf(text, len, hex, err)) < 0)
-        return rc;
-    if (strcmp(hex, manifest_sha256) != 0)
-        return molt_err_set(err, MOLT_E_VERIFY, "%s: sha256 %s, the statement's manifestSha256 "
-                            "is %s", MOLT_PKG_MANIFEST_NAME, hex, manifest_sha256);
-    return 0;
-}
-
 int molt_pkg_tree_check(const char *dir, const char *manifest_sha256, struct molt_err *err)
 {
     struct molt_manifest m;
@@ -180,8 +163,8 @@ int molt_pkg_tree_check(const char *dir, const char *manifest_sha256, struct mol
         rc = molt_err_errno(err, "open %s", dir);
     else
         rc = read_manifest(rootfd, dir, &text, &len, err);
-    if (rc == 0)
-        rc = check_manifest_bytes(text, len, manifest_sha256, err);
+    if (rc == 0 && manifest_sha256)
+        rc = molt_pkg_manifest_bytes_check(text, len, manifest_sha256, err);
     if (rc == 0)
         rc = molt_pkg_manifest_parse(text, len, NULL, &m, err);
     for (size_t i = 0; rc == 0 && i < m.nfiles; i++)

@@ -297,7 +297,7 @@ static int edit_add(const struct cargs *a, struct molt_channel *ch, struct molt_
     if (rc == 0)
         rc = molt_pkg_statement_parse(text, len, &st, err);
     if (rc == 0)
-        rc = molt_channel_sha256(text, len, nb.statement_sha256, err);
+        rc = molt_pkg_sha256_buf(text, len, nb.statement_sha256, err);
     free(text);
     if (rc < 0)
         return molt_err_prefix(err, "%s", a->rest[1]);
@@ -551,7 +551,7 @@ static int check_admits(const struct cargs *a, const struct molt_channel *ch, st
                             "--machine-id needs --version, --os, --arch and --statement");
     rc = molt_fs_read_file(a->statement, MOLT_PKG_STATEMENT_MAX, &stmt, &len, err);
     if (rc == 0)
-        rc = molt_channel_sha256(stmt, len, hex, err);
+        rc = molt_pkg_sha256_buf(stmt, len, hex, err);
     free(stmt);
     if (rc == 0)
         rc = molt_channel_admits(ch, a->now, a->machine_id, a->version, a->os, a->arch, hex, err);

@@ -39,6 +39,13 @@ announce() {
     cp_fault "{\"type\": \"malformed\", \"kind\": \"body\", \"body\": \"{\\\"heartbeatIntervalMs\\\": 1000, \\\"channelSerial\\\": $1}\"}" >/dev/null
 }
 logged() { grep -q "$1" "$WORK/agent.log"; }
+# ok_not_downloaded TID: the refused task never reached the downloading stage.
+ok_not_downloaded() {
+    local stages r=0
+    stages=$(task_stages "$1")
+    case " $stages " in *" downloading "*) r=1 ;; esac
+    ok $r "refused before a byte was downloaded (stages: $stages)"
+}
 still_fine() { # VERSION: running and heartbeating VERSION, current -> it
     wait_for 20 version_is "$1" && [ "$(current_link)" = "$1" ] &&
         [ "$(collector_field alive)" = true ]
@@ -66,9 +73,7 @@ cp_wait_task_status "$tid" 3 60
 ok $? "a build not in the channel: task $tid ends 3"
 is "$CP_TASK_MESSAGE" "preflight: $V2 is not in channel 'stable' serial $(serial_of "$CH")" \
     "the reason names the channel"
-stages=$(task_stages "$tid")
-case " $stages " in *" downloading "*) r=1 ;; *) r=0 ;; esac
-ok $r "refused before a byte was downloaded (stages: $stages)"
+ok_not_downloaded "$tid"
 still_fine "$V1"
 ok $? "nothing switched; $V1 heartbeats"
 
@@ -192,9 +197,7 @@ cp_wait_task_status "$tid" 3 60
 ok $? "this host's ($host) build of $V2: task $tid ends 3"
 is "$CP_TASK_MESSAGE" "preflight: channel 'stable' serial $(serial_of "$CH") lists $V2 for linux/$other only, not linux/$host" \
     "the reason names the arch the channel lists"
-stages=$(task_stages "$tid")
-case " $stages " in *" downloading "*) r=1 ;; *) r=0 ;; esac
-ok $r "refused before a byte was downloaded (stages: $stages)"
+ok_not_downloaded "$tid"
 "$PACK" channel remove --quiet --version "$V2" "$CH" &&
     "$PACK" channel add --quiet "$CH" "$p2.statement.json" && sign_serve
 ok $? "$V2 for $host listed again"

@@ -93,7 +93,7 @@ fails_with worker.escape_connect "sandbox refused connecting to 127.0.0.1:9" \
 fails_with worker.escape_exec "stopped by its sandbox .*SIGSYS" "worker running a program"
 # Past its sandbox's reach: a tree that agrees with a rewritten manifest. The
 # installer holds it to the signed statement's manifestSha256.
-fails_with worker.forge_tree "^switching: .*manifest.json: sha256 [0-9a-f]{64}, the statement's manifestSha256 is [0-9a-f]{64}" \
+fails_with worker.forge_tree "^switching: .*manifest mismatch: manifest.json has sha256 [0-9a-f]{64}, the statement's manifestSha256 is [0-9a-f]{64}" \
     "worker staging a forged tree"
 WAIT=90 fails_with worker.hang "expired|timed out" "a hung worker"
 

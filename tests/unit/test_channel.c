@@ -89,7 +89,7 @@ static void test_parse_good(void **state)
     assert_int_equal(ch.builds[1].percent, 10);
     assert_int_equal(ch.builds[1].not_before_ms, 1700003601000LL);
     assert_string_equal(ch.builds[0].statement_sha256, SHA_A);
-    assert_int_equal(molt_channel_sha256(good_doc, strlen(good_doc), hex, &err), 0);
+    assert_int_equal(molt_pkg_sha256_buf(good_doc, strlen(good_doc), hex, &err), 0);
     assert_string_equal(ch.sha256, hex);
     molt_channel_free(&ch);
 }
@@ -481,7 +481,7 @@ static void test_bucket_definition(void **state)
     unsigned long long v = 0;
 
     (void)state;
-    assert_int_equal(molt_channel_sha256(msg, sizeof(msg) - 1, hex, &err), 0);
+    assert_int_equal(molt_pkg_sha256_buf(msg, sizeof(msg) - 1, hex, &err), 0);
     for (int i = 0; i < 16; i++) {
         char c = hex[i];
         v = v << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);

@@ -77,8 +77,8 @@ static void channel(int64_t serial, const char *key, char **doc, size_t *doc_len
     struct molt_channel ch = { .name = "stable", .serial = serial, .issued_ms = ISSUED,
                                .expires_ms = ISSUED + 86400000, .builds = b, .nbuilds = 2 };
 
-    assert_int_equal(molt_channel_sha256(STMT_A, strlen(STMT_A), b[0].statement_sha256, &err), 0);
-    assert_int_equal(molt_channel_sha256(STMT_B, strlen(STMT_B), b[1].statement_sha256, &err), 0);
+    assert_int_equal(molt_pkg_sha256_buf(STMT_A, strlen(STMT_A), b[0].statement_sha256, &err), 0);
+    assert_int_equal(molt_pkg_sha256_buf(STMT_B, strlen(STMT_B), b[1].statement_sha256, &err), 0);
     assert_int_equal(molt_channel_format(&ch, doc, doc_len, &err), 0);
     *sig = NULL;
     *sig_len = 0;
