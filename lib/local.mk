@@ -17,7 +17,7 @@ lib_libmolt_a_SOURCES = \
 	lib/window.c lib/window.h \
 	lib/download.c lib/download.h \
 	lib/notify.c lib/notify.h \
-	lib/sandbox.c lib/sandbox.h lib/sandbox_probe.c
+	lib/sandbox.c lib/sandbox.h lib/sandbox_int.h lib/sandbox_probe.c
 
 # Fault points only in test builds (configure --enable-fault-points, see fault.h).
 if ENABLE_FAULT_POINTS

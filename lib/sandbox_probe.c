@@ -11,10 +11,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
-
-#ifndef __NR_landlock_create_ruleset
-#define __NR_landlock_create_ruleset 444
-#endif
+#include "sandbox_int.h"
 
 static void note(struct molt_sandbox_status *st, const char *word)
 {
