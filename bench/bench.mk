@@ -5,7 +5,8 @@
 # (`make bench BENCH_QUICK=1` works too: make exports command-line variables).
 BENCH_ARGS =
 
-bench: agent/molt-agent installer/molt-installer packaging/molt-pack bench/channel_admit
+bench: agent/molt-agent installer/molt-installer packaging/molt-pack bench/channel_admit \
+	bench/curl_floor
 	@MOLT_TOP_SRCDIR='$(abs_top_srcdir)' MOLT_TOP_BUILDDIR='$(abs_top_builddir)' \
 	  MOLT_BUILD_VERSION='$(MOLT_VERSION)' PYTHON3='$(PYTHON3)' \
 	  bash '$(abs_top_srcdir)/bench/run.sh' $(BENCH_ARGS)
@@ -20,8 +21,14 @@ EXTRA_DIST += bench/README.md bench/run.sh bench/lib.sh bench/bench.py bench/fig
 	bench/fig-hostile.sh bench/fig-delta.sh
 
 # The channel figure's timing program (bench/fig-channel.sh): built for make bench only.
-EXTRA_PROGRAMS = bench/channel_admit
+EXTRA_PROGRAMS = bench/channel_admit bench/curl_floor
 bench_channel_admit_SOURCES = bench/channel_admit.c
 bench_channel_admit_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS) -I$(top_srcdir)/agent
 bench_channel_admit_LDADD = $(MOLT_AGENT_LIBS)
 EXTRA_DIST += bench/fig-channel.sh
+
+# The heartbeat figure's floor (bench/curl_floor.c): libcurl and nothing else, so that what it
+# maps is what any HTTPS client with this libcurl maps.
+bench_curl_floor_SOURCES = bench/curl_floor.c
+bench_curl_floor_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+bench_curl_floor_LDADD = $(CURL_LIBS)

@@ -53,6 +53,8 @@ du -sk --apparent-size "$tree" | awk '{print $1}' >"$OUT/tree.kib"
 
 say "delta: $V1 -> $V2"
 pair point "$p1" "$p2" "$tree" || die "point release"
+# What a patch must keep within reach: the base (V1's archive) and the archive it rebuilds.
+echo "$(gzip -dc "$p1" | wc -c) $(gzip -dc "$p2" | wc -c)" >"$OUT/point.archives"
 
 # Baseline: the full package over HTTPS on loopback.
 publish "$p2"
@@ -80,6 +82,7 @@ agent_upgrade() { # NAME WITH_DELTA
         >"$OUT/agent-$name.json"
     wait "$w"
     grep -c "upgrade.delta task=.* delta_bytes=" "$A/agent.log" >"$OUT/agent-$name.used"
+    cp "$A/agent.log" "$OUT/agent-$name.log"
     env_end
 }
 say "delta: agent upgrades, by delta and in full"

@@ -2,7 +2,8 @@
 # fig-heartbeat.sh: idle RSS (VmRSS) and CPU per heartbeat (utime + stime from /proc/PID/stat)
 # of one molt-agent over BENCH_HEARTBEATS heartbeats (1000) at a short interval (BENCH_HB_MS,
 # 100 ms, the shortest the agent accepts), over one kept-alive HTTPS connection, long-poll on
-# (BENCH_HB_LONGPOLL=0: off).
+# (BENCH_HB_LONGPOLL=0: off). Then the same memory of bench/curl_floor (libcurl alone, after
+# one HTTPS request to the same control plane): the part of the idle figures that is molt's.
 . "$(dirname "$0")/lib.sh"
 
 N=${BENCH_HEARTBEATS:-1000}
@@ -32,4 +33,5 @@ say "heartbeat: curl holding an HTTPS download: VmRSS ${curl_rss:-?} KiB"
 say "heartbeat: agent pid $AGENT_PID, collector $CID; $N heartbeats every $HB_MS ms"
 BPY heartbeats --pid "$AGENT_PID" --count "$N" --interval-ms "$HB_MS" --long-poll "$LP" \
     --timeout $((N * HB_MS * 3 / 1000 + 60)) --results "$BENCH_RESULTS" \
-    --baseline-rss-kib "${curl_rss:-0}"
+    --baseline-rss-kib "${curl_rss:-0}" --floor-exe "$MOLT_TOP_BUILDDIR/bench/curl_floor" \
+    --floor-url "$CP_URL/" --floor-ca "$CP_CA"
