@@ -3,7 +3,8 @@
 # plane, takes at least size/rate and still reports progress; a command asking for more than the
 # host's cap gets the host's cap. After a start the first registration waits the delay the agent
 # drew in [0, startup_jitter]; the trial start after a switch does not wait; a stop ends the wait
-# at once. Only lower bounds on time are asserted (a slow machine only adds to them).
+# at once. A rate-limited download whose connection drops resumes under the cap. Only lower
+# bounds on time are asserted (a slow machine only adds to them).
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
@@ -34,7 +35,7 @@ progress_while_downloading() {
     echo "$(( $(date +%s%3N) - t0 )) $(printf '%s\n' $seen | sort -u | grep -c .)"
 }
 
-tap_plan 16
+tap_plan 21
 env_start pacing
 size=$(stat -c %s "$(pkg_of "$V2")")
 size1=$(stat -c %s "$(pkg_of "$V1")")
@@ -101,6 +102,29 @@ like "$(grep "upgrade.rate task=$tid " "$WORK/agent.log")" \
     "the agent logged the command's rate"
 cp_wait_task_status "$tid" 2 90
 ok $? "task $tid ends 2 ($CP_TASK_MESSAGE)"
+
+# 4b. A rate-limited download that loses its connection twice resumes under the same cap: the
+# bytes already on disk are not fetched again, the cap holds on every new connection, progress
+# still reaches the server, and the task ends 2.
+cp_fault "{\"type\": \"drop\", \"afterBytes\": $(( size / 3 )), \"count\": 2}" >/dev/null
+t0=$(date +%s%3N)
+tid=$(cp_create_task "$CID" "$V2")
+ok $? "task $tid to $V2 at the host's cap $cap, the connection to be dropped twice"
+read -r elapsed reports < <(progress_while_downloading "$tid" "$size" "$t0")
+cp_wait_task_status "$tid" 2 90
+ok $? "task $tid ends 2 after the drops ($CP_TASK_MESSAGE)"
+cp_faults_reset
+dl=$(grep -h "upgrade.download task=$tid " "$WORK/agent.log" | grep " file=package " | head -n 1)
+attempts=$(printf '%s' "$dl" | sed -n 's/.* attempts=\([0-9]*\) .*/\1/p')
+got=$(printf '%s' "$dl" | sed -n 's/.* bytes=\([0-9]*\) .*/\1/p')
+ok "$( [ "${attempts:-0}" -ge 3 ] && [ -n "$got" ] && [ $((got * 2)) -lt $((size * 3)) ]; echo $?)" \
+    "it took ${attempts:-?} connections and $got bytes for $size (resumed, < 1.5x: $dl)"
+# libcurl may read up to 256 KiB ahead of the cap on each of those connections.
+need=$(( (size - 262144 * ${attempts:-3}) * 1000 / cap ))
+ok "$( [ "$elapsed" -ge "$need" ] && [ "$reports" -ge 2 ]; echo $?)" \
+    "the download took $elapsed ms (at least $need ms at the cap) with $reports progress reports"
+wait_for 20 version_is "$V2"
+ok $? "collector reports $V2"
 
 # 5. A stop ends a long start-up wait at once: an agent of its own (own state), jitter 1 h.
 mkdir -p "$WORK/j/state" "$WORK/j/run"
