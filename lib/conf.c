@@ -203,8 +203,14 @@ static const struct conf_key *find_key(const char *section, const char *key)
     return NULL;
 }
 
+/* No control byte but a tab: none means anything in a setting, and a line
+ * break would not survive molt_conf_format. */
 static int set_string(char *field, size_t size, const char *value)
 {
+    for (const char *c = value; *c; c++) {
+        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return MOLT_E_INVAL;
+    }
     if (strlen(value) >= size)
         return MOLT_E_LIMIT;
     memcpy(field, value, strlen(value) + 1);
@@ -276,12 +282,17 @@ int molt_conf_set(struct molt_config *conf, const char *section, const char *key
     if (!k)
         return molt_err_set(err, MOLT_E_CONFIG, "%s: unknown key '%s' in section [%s]", where,
                             key, section);
-    if (set_typed(conf, k, value) < 0) {
-        if (k->secret)
+    int rc = set_typed(conf, k, value);
+
+    if (rc < 0) {
+        int control = k->type == CONF_STR && rc == MOLT_E_INVAL;
+        const char *hint = control ? "control character" : type_hint(k->type);
+
+        if (k->secret || control)
             return molt_err_set(err, MOLT_E_CONFIG, "%s: %s.%s: bad value (%s)", where, section,
-                                key, type_hint(k->type));
+                                key, hint);
         return molt_err_set(err, MOLT_E_CONFIG, "%s: %s.%s: bad value '%.64s' (%s)", where,
-                            section, key, value, type_hint(k->type));
+                            section, key, value, hint);
     }
     return 0;
 }
@@ -344,31 +355,40 @@ static int parse_line(struct molt_config *conf, char *line, char *section, size_
     return molt_conf_set(conf, section, key, value, where, err);
 }
 
-static int load_file(struct molt_config *conf, const char *path, struct molt_err *err)
+/* text: modified (lines cut in place); origin names it in errors. */
+static int parse_text(struct molt_config *conf, char *text, const char *origin,
+                      struct molt_err *err)
 {
     char section[32] = "";
     char where[PATH_MAX + 32];
-    char *text = NULL;
-    char *line;
+    char *line = text;
     int lineno = 0;
-    int rc;
+    int rc = 0;
 
-    rc = molt_fs_read_file(path, 1 << 20, &text, NULL, err);
-    if (rc < 0)
-        return rc;
     /* strtok_r would merge blank lines and break numbering; walk by hand. */
-    line = text;
     while (line) {
         char *nl = strchr(line, '\n');
         if (nl)
             *nl = '\0';
         lineno++;
-        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        snprintf(where, sizeof(where), "%s:%d", origin, lineno);
         rc = parse_line(conf, line, section, sizeof(section), where, err);
         if (rc < 0)
             break;
         line = nl ? nl + 1 : NULL;
     }
+    return rc;
+}
+
+static int load_file(struct molt_config *conf, const char *path, struct molt_err *err)
+{
+    char *text = NULL;
+    int rc;
+
+    rc = molt_fs_read_file(path, 1 << 20, &text, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = parse_text(conf, text, path, err);
     free(text);
     return rc;
 }
@@ -707,6 +727,110 @@ static int derive_upgrade_dir(struct molt_config *conf, struct molt_err *err)
     return 0;
 }
 
+/* One key's line; *line is "" for a secret. A string is quoted, so that the
+ * parser's trimming keeps its blanks and a quote at either end. */
+static int format_key(const struct molt_config *conf, const struct conf_key *k, char *line,
+                      size_t n, struct molt_err *err)
+{
+    const char *field = (const char *)conf + k->offset;
+    int64_t v = 0;
+    int bool_v = 0;
+
+    line[0] = '\0';
+    if (k->secret)
+        return 0;
+    switch (k->type) {
+    case CONF_STR:
+    case CONF_LEVEL:
+    case CONF_TARGET:
+        if (strpbrk(field, "\r\n"))
+            return molt_err_set(err, MOLT_E_CONFIG, "%s.%s: the value holds a line break",
+                                k->section, k->key);
+        snprintf(line, n, "%s = \"%s\"\n", k->key, field);
+        return 0;
+    case CONF_BOOL:
+        memcpy(&bool_v, field, sizeof(bool_v));
+        snprintf(line, n, "%s = %s\n", k->key, bool_v ? "true" : "false");
+        return 0;
+    case CONF_DURATION:
+    case CONF_RATE:
+    case CONF_COUNT:
+        memcpy(&v, field, sizeof(v));
+        snprintf(line, n, "%s = %lld%s\n", k->key, (long long)v,
+                 k->type == CONF_DURATION ? "ms" : "");
+        return 0;
+    }
+    return molt_err_set(err, MOLT_E_CONFIG, "%s.%s: no format", k->section, k->key);
+}
+
+int molt_conf_format(const struct molt_config *conf, char **out, struct molt_err *err)
+{
+    char line[MOLT_CONF_STR + 64];
+    size_t cap = N_KEYS * sizeof(line), len = 0;
+    const char *section = "";
+    char *buf = malloc(cap);
+    int rc = 0;
+
+    *out = NULL;
+    if (!buf)
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_KEYS && rc == 0; i++) {
+        const struct conf_key *k = &conf_keys[i];
+        int head = strcmp(k->section, section) != 0;
+        int w;
+
+        section = k->section;
+        if ((rc = format_key(conf, k, line, sizeof(line), err)) < 0)
+            break;
+        /* A line is shorter than line[], so cap (a line[] a key) has room for all. */
+        w = snprintf(buf + len, cap - len, "%s%s%s%s", head ? "[" : "", head ? section : "",
+                     head ? "]\n" : "", line);
+        if (w < 0 || (size_t)w >= cap - len)
+            rc = molt_err_set(err, MOLT_E_LIMIT, "%s.%s: no room", k->section, k->key);
+        else
+            len += (size_t)w;
+    }
+    if (rc < 0) {
+        free(buf);
+        return molt_err_prefix(err, "configuration");
+    }
+    *out = buf;
+    return 0;
+}
+
+/* What follows reading the sources: the URL's base, the derived directory,
+ * the cross-field checks. */
+static int finish_load(struct molt_config *conf, struct molt_err *err)
+{
+    int rc = normalise_url(conf, err);
+
+    if (rc == 0)
+        rc = derive_upgrade_dir(conf, err);
+    if (rc == 0)
+        rc = molt_conf_validate(conf, err);
+    return rc;
+}
+
+int molt_conf_load_text(struct molt_config *conf, const char *text, const char *origin,
+                        struct molt_err *err)
+{
+    char *copy = strdup(text);
+    int rc;
+
+    if (!copy)
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    molt_conf_defaults(conf);
+    conf->agent.upgrade_dir[0] = '\0';
+    rc = parse_text(conf, copy, origin, err);
+    free(copy);
+    if (rc == 0)
+        rc = finish_load(conf, err);
+    if (rc < 0)
+        molt_err_prefix(err, "configuration");
+    return rc;
+}
+
 int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err)
 {
     int explicit = path != NULL;
@@ -728,11 +852,7 @@ int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *
     if (rc == 0)
         rc = load_env(conf, err);
     if (rc == 0)
-        rc = normalise_url(conf, err);
-    if (rc == 0)
-        rc = derive_upgrade_dir(conf, err);
-    if (rc == 0)
-        rc = molt_conf_validate(conf, err);
+        rc = finish_load(conf, err);
     if (rc < 0)
         molt_err_prefix(err, "configuration");
     return rc;

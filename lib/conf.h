@@ -93,6 +93,17 @@ void molt_conf_defaults(struct molt_config *conf);
  * with a query or fragment refused. A missing file is an
  * error only when it was named explicitly. */
 int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *err);
+/* The settings in force as INI text (every key, secrets left out) into a
+ * malloc'd *out, which molt_conf_load_text reads back to the same settings:
+ * how the agent hands its configuration to a process it starts, which then
+ * reads no file, no drop-in and no environment of its own. A value holding a
+ * line break (possible only from the environment) cannot be written so and
+ * is an error naming the key. */
+int molt_conf_format(const struct molt_config *conf, char **out, struct molt_err *err);
+/* Loads text (molt_conf_format's) on top of the defaults and validates it as
+ * molt_conf_load does; errors name origin:line. Secrets stay empty. */
+int molt_conf_load_text(struct molt_config *conf, const char *text, const char *origin,
+                        struct molt_err *err);
 /* Applies one key=value as if read from where (e.g. "file.conf:3"). */
 int molt_conf_set(struct molt_config *conf, const char *section, const char *key,
                   const char *value, const char *where, struct molt_err *err);

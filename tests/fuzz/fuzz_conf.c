@@ -1,6 +1,9 @@
 /* fuzz_conf.c: libFuzzer harness for the configuration file parser
  * (molt_conf_load on a file holding the input, no drop-ins, no MOLT_*
- * environment) and for durations. A configuration that loads must validate. */
+ * environment) and for durations. A configuration that loads must validate,
+ * and must survive the agent's hand-over to its worker: molt_conf_format's
+ * text (or its refusal of a line break) read back by molt_conf_load_text is
+ * the same configuration, without the secret. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,27 @@ static void clear_env(void)
     }
 }
 
+static void hand_over(const struct molt_config *conf)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_config back;
+    char *text = NULL, *again = NULL;
+
+    /* A file cannot put a line break in a value: only the environment can. */
+    if (molt_conf_format(conf, &text, &err) < 0)
+        fuzz_fail("a loaded configuration does not format");
+    if (strstr(text, "\naccess_key = "))
+        fuzz_fail("the formatted configuration names the secret");
+    if (molt_conf_load_text(&back, text, "start", &err) < 0)
+        fuzz_fail("the formatted configuration does not load");
+    if (back.server.access_key[0])
+        fuzz_fail("the secret came through the hand-over");
+    if (molt_conf_format(&back, &again, &err) < 0 || strcmp(text, again) != 0)
+        fuzz_fail("the hand-over changed the configuration");
+    free(text);
+    free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct molt_err err = MOLT_ERR_INIT;
@@ -41,8 +65,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = 1;
     }
     path = fuzz_write("molt.conf", data, size);
-    if (molt_conf_load(&conf, path, &err) == 0 && molt_conf_validate(&conf, &err) < 0)
-        fuzz_fail("a loaded configuration does not validate");
+    if (molt_conf_load(&conf, path, &err) == 0) {
+        if (molt_conf_validate(&conf, &err) < 0)
+            fuzz_fail("a loaded configuration does not validate");
+        hand_over(&conf);
+    }
     if (size < sizeof(text)) {
         memcpy(text, data, size);
         text[size] = '\0';

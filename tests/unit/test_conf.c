@@ -429,6 +429,93 @@ static void test_rate_and_jitter(void **state)
     expect_error("[agent]\nstartup_jitter = 2h\n", "agent.startup_jitter: at most 3600s");
 }
 
+/* The agent hands its settings to the worker as molt_conf_format's text:
+ * read back, it must be the same configuration, every key, without the
+ * secret; what the text cannot carry is refused by name. */
+static void test_format_round_trip(void **state)
+{
+    struct molt_config conf, back, again;
+    struct molt_err err = MOLT_ERR_INIT;
+    char dir[PATH_MAX], dir2[PATH_MAX], *text = NULL, *text2 = NULL;
+
+    clear_env();
+    setenv("MOLT_AGENT_DOWNLOAD_MAX_RATE", "50M", 1);
+    assert_int_equal(load_text("[server]\n"
+                               "url = https://cp.example:8443/api/v1/\n"
+                               "access_id = id-1\n"
+                               "access_key = s3cret-key\n"
+                               "proxy = \"  http://proxy:3128 \"\n"
+                               "[agent]\n"
+                               "name = \"quoted\"name\"\n"
+                               "description = with = sign; and # hash\n"
+                               "heartbeat_interval = 2s\n"
+                               "ephemeral = yes\n"
+                               "long_poll = off\n"
+                               "[install]\n"
+                               "root = /srv/molt\n"
+                               "health_command = '/bin/check' --fast\n"
+                               "trial_max_starts = 7\n"
+                               "switch_window = Sat-Sun 01:00-05:00\n"
+                               "[trust]\n"
+                               "channel_name = beta\n",
+                               &conf, &err, dir), 0);
+    unsetenv("MOLT_AGENT_DOWNLOAD_MAX_RATE");
+    assert_int_equal(molt_conf_format(&conf, &text, &err), 0);
+    assert_null(strstr(text, "s3cret-key"));
+    assert_null(strstr(text, "access_key"));
+    /* The environment's value travels in the text: the reader looks at none. */
+    assert_int_equal(molt_conf_load_text(&back, text, "start", &err), 0);
+    assert_int_equal(back.agent.download_max_rate, 50 << 20);
+    assert_string_equal(back.server.access_key, "");
+    assert_string_equal(back.server.url, "https://cp.example:8443");
+    assert_string_equal(back.server.access_id, "id-1");
+    assert_string_equal(back.server.proxy, "  http://proxy:3128 ");
+    assert_string_equal(back.agent.name, "quoted\"name"); /* as the file gave it */
+    assert_string_equal(back.agent.description, "with = sign; and # hash");
+    assert_int_equal(back.agent.heartbeat_interval_ms, 2000);
+    assert_int_equal(back.agent.ephemeral, 1);
+    assert_int_equal(back.agent.long_poll, 0);
+    assert_string_equal(back.agent.upgrade_dir, "/srv/molt/upgrade");
+    assert_string_equal(back.install.health_command, "'/bin/check' --fast");
+    assert_int_equal(back.install.trial_max_starts, 7);
+    assert_string_equal(back.install.switch_window, "Sat-Sun 01:00-05:00");
+    assert_string_equal(back.trust.channel_name, "beta");
+    /* Every key, not only those looked at: formatting the copy gives the same text. */
+    assert_int_equal(molt_conf_format(&back, &text2, &err), 0);
+    assert_string_equal(text2, text);
+    free(text2);
+    text2 = NULL;
+
+    /* Control bytes mean nothing in a setting, from a file or the environment. */
+    assert_int_equal(load_text("[server]\nproxy = http://p\r\r:3128\n", &again, &err, dir2),
+                     MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "server.proxy: bad value (control character)"));
+    tu_rmtree(dir2);
+    setenv("MOLT_AGENT_CATEGORY", "db\n[server]", 1);
+    assert_int_equal(load_text("[agent]\n", &again, &err, dir2), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "agent.category: bad value (control character)"));
+    unsetenv("MOLT_AGENT_CATEGORY");
+    tu_rmtree(dir2);
+    assert_int_equal(load_text("[agent]\ndescription = a\tb\n", &again, &err, dir2), 0);
+    assert_string_equal(again.agent.description, "a\tb");
+    tu_rmtree(dir2);
+    /* A line break set behind the loader's back is still not written. */
+    again = conf;
+    snprintf(again.agent.category, sizeof(again.agent.category), "db\n[server]");
+    assert_int_equal(molt_conf_format(&again, &text2, &err), MOLT_E_CONFIG);
+    assert_null(text2);
+    assert_non_null(strstr(err.msg, "agent.category: the value holds a line break"));
+    /* The reader validates as a file load does, naming the origin's line. */
+    assert_int_equal(molt_conf_load_text(&back, "[agent]\nheartbeat_interval = 1ms\n", "start",
+                                         &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "agent.heartbeat_interval"));
+    assert_int_equal(molt_conf_load_text(&back, "[server]\nurl = x\n[agent]\nnope = 1\n",
+                                         "start", &err), MOLT_E_CONFIG);
+    assert_non_null(strstr(err.msg, "start:4: unknown key 'nope'"));
+    free(text);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_watch_keys),
         cmocka_unit_test(test_trust_keys),
         cmocka_unit_test(test_rate_and_jitter),
+        cmocka_unit_test(test_format_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
