@@ -543,15 +543,17 @@ static int needs_token(const struct molt_config *conf, const struct molt_upgrade
 static int run_worker(struct upgrade *u, const struct molt_config *conf, char staged[PATH_MAX],
                       struct molt_err *err)
 {
-    char program[PATH_MAX], token[MOLT_TOKEN_MAX + 1] = "";
+    char program[PATH_MAX], token[MOLT_TOKEN_MAX + 1] = "", *settings = NULL;
     struct molt_worker_job job = {
         .program = program, .task = &u->task, .ctx = u,
-        .config_path = u->agent->config_path[0] ? u->agent->config_path : NULL,
         .progress = on_worker_progress, .aborted = worker_aborted,
     };
     int failed = MOLT_STAGE_DOWNLOADING;
     int rc = molt_worker_proc_path(program, err);
 
+    /* The settings in force, not the file as it may have been edited since. */
+    if (rc == 0 && (rc = molt_conf_format(conf, &settings, err)) == 0)
+        job.config = settings;
     if (rc == 0 && needs_token(conf, &u->task)) {
         rc = molt_agent_token(u->agent, token, sizeof(token), err);
         job.token = token;
@@ -559,6 +561,7 @@ static int run_worker(struct upgrade *u, const struct molt_config *conf, char st
     if (rc == 0)
         rc = molt_worker_proc_run(&job, staged, &failed, err);
     explicit_bzero(token, sizeof(token));
+    free(settings);
     if (rc < 0 && u->abort)
         aborted(u, err); /* the agent's reason, not the worker's echo of it */
     return rc < 0 ? failed : 0;

@@ -1,7 +1,7 @@
 /* worker_main.c: molt-worker, the upgrade worker. molt-agent starts one per
  * task, from its own bin directory, with the message stream on fd 3
- * (docs/protocol.md section 7): it reads the start message, loads the
- * configuration, confines itself (lib/sandbox.h) before it touches the
+ * (docs/protocol.md section 7): it reads the start message (the task and
+ * the agent's settings), confines itself (lib/sandbox.h) before it touches the
  * network or a byte of the package, runs the stages of worker.c, and ends
  * with one result message. Its log lines go to the agent as log messages.
  * Not meant to be run by hand. */
@@ -44,7 +44,7 @@
 #define WRITE_TIMEOUT_MS 10000
 
 static const char usage[] =
-    "Usage: molt-worker [--config FILE]\n"
+    "Usage: molt-worker\n"
     "The upgrade worker: molt-agent starts it for each upgrade task, with the\n"
     "agent's message stream on file descriptor 3 (docs/protocol.md, section 7).\n";
 
@@ -129,9 +129,11 @@ static int read_start(struct channel *c, struct molt_wmsg *m, struct molt_err *e
     return 0;
 }
 
-/* The task, the configuration and the statement, all before the sandbox. */
-static int setup(struct molt_worker *w, const char *config, struct molt_wmsg *start,
-                 struct molt_err *err)
+/* The task, the configuration and the statement, all before the sandbox.
+ * The settings are the agent's, as in force there: the worker reads no
+ * configuration file, so registration's secret never reaches it and an edit
+ * the agent has not reloaded does not either. */
+static int setup(struct molt_worker *w, struct molt_wmsg *start, struct molt_err *err)
 {
     enum molt_log_level level = MOLT_LOG_INFO;
     int rc;
@@ -139,10 +141,9 @@ static int setup(struct molt_worker *w, const char *config, struct molt_wmsg *st
     if ((rc = molt_upgrade_state_from_json(start->task, &w->task, err)) < 0)
         return molt_err_prefix(err, "start: task");
     snprintf(w->token, sizeof(w->token), "%s", start->token);
-    if ((rc = molt_conf_load(&w->conf, config, err)) < 0)
-        return rc;
-    /* Registration's secret has no business here. */
-    explicit_bzero(w->conf.server.access_key, sizeof(w->conf.server.access_key));
+    if ((rc = molt_conf_load_text(&w->conf, json_object_get_string(start->config),
+                                  "the agent's settings", err)) < 0)
+        return molt_err_prefix(err, "start");
     molt_log_level_parse(w->conf.agent.log_level, &level);
     molt_log_setup("molt-worker", level, 0);
     /* The agent authenticated it: a bare parse. */
@@ -325,7 +326,7 @@ static void send_result(struct channel *c, int ok, int stage, const char *messag
 
 /* w: zeroed (large: the configuration and the task, so not on the stack);
  * c: the stream, to be set up here. */
-static int run(struct molt_worker *w, struct channel *cp, const char *config)
+static int run(struct molt_worker *w, struct channel *cp)
 {
     struct molt_err err = MOLT_ERR_INIT;
     struct channel *c = cp;
@@ -348,7 +349,7 @@ static int run(struct molt_worker *w, struct channel *cp, const char *config)
     molt_log_set_sink(log_to_agent, c);
     rc = read_start(c, &start, &err);
     if (rc == 0)
-        rc = setup(w, config, &start, &err);
+        rc = setup(w, &start, &err);
     molt_wmsg_clear(&start);
     if (rc == 0 && (rc = confine(w, &err)) < 0)
         molt_err_prefix(&err, "sandbox");
@@ -377,17 +378,11 @@ static int run(struct molt_worker *w, struct channel *cp, const char *config)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL;
-
     if (molt_cli_common(argc, argv, "molt-worker", usage))
         return 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config = argv[++i];
-        } else {
-            fprintf(stderr, "molt-worker: unknown argument '%s'\n%s", argv[i], usage);
-            return 2;
-        }
+    if (argc > 1) {
+        fprintf(stderr, "molt-worker: unknown argument '%s'\n%s", argv[1], usage);
+        return 2;
     }
     /* The agent's end: when its thread goes, so do we (the stream's end says
      * the same, but a hung stage would not read it). */
@@ -400,7 +395,7 @@ int main(int argc, char **argv)
         return 1;
     struct channel c;
     memset(&c, 0, sizeof(c));
-    int rc = run(w, &c, config);
+    int rc = run(w, &c);
     free(w);
 #ifdef WORKER_ASAN
     /* LeakSanitizer's check at exit stops the process with ptrace, from a

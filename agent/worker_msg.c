@@ -19,7 +19,7 @@ static const char *const fields_progress[] = { "stage",    "bytesDone", "bytesTo
                                                "servedBy", "source",    "message", NULL };
 static const char *const fields_log[] = { "level", "event", "text", NULL };
 static const char *const fields_result[] = { "ok", "stage", "message", "stagedPath", NULL };
-static const char *const fields_start[] = { "task", "token", NULL };
+static const char *const fields_start[] = { "task", "config", "token", NULL };
 static const char *const fields_cancel[] = { NULL };
 
 #define N_TYPES (sizeof(type_names) / sizeof(type_names[0]))
@@ -34,6 +34,8 @@ void molt_wmsg_clear(struct molt_wmsg *m)
 {
     if (m->task)
         json_object_put(m->task);
+    if (m->config)
+        json_object_put(m->config);
     explicit_bzero(m->token, sizeof(m->token));
     molt_wmsg_init(m);
 }
@@ -182,13 +184,33 @@ static int decode_result(struct json_object *o, struct molt_wmsg *m, struct molt
     return 0;
 }
 
+/* INI text: lines of printable bytes and tabs (molt_conf_load_text reads the
+ * rest). */
+static int config_field(struct json_object *o, struct json_object **out, struct molt_err *err)
+{
+    struct json_object *v;
+    const char *s;
+    int rc;
+
+    if ((rc = molt_json_get_str(o, "config", &s, err)) < 0)
+        return rc;
+    json_object_object_get_ex(o, "config", &v);
+    for (size_t i = 0; s[i]; i++) {
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7f)
+            return molt_err_set(err, MOLT_E_PARSE, "field 'config': control character");
+    }
+    *out = json_object_get(v);
+    return 0;
+}
+
 static int decode_start(struct json_object *o, struct molt_wmsg *m, struct molt_err *err)
 {
     struct json_object *task;
     int rc;
 
     if ((rc = molt_json_get_obj(o, "task", &task, err)) < 0 ||
-        (rc = text_field(o, "token", 1, m->token, sizeof(m->token), err)) < 0)
+        (rc = text_field(o, "token", 1, m->token, sizeof(m->token), err)) < 0 ||
+        (rc = config_field(o, &m->config, err)) < 0)
         return rc;
     m->task = json_object_get(task);
     return 0;
@@ -288,6 +310,7 @@ static struct json_object *to_json(const struct molt_wmsg *m)
         break;
     case MOLT_WMSG_START:
         json_object_object_add(o, "task", m->task ? json_object_get(m->task) : NULL);
+        json_object_object_add(o, "config", m->config ? json_object_get(m->config) : NULL);
         if (m->token[0])
             json_object_object_add(o, "token", json_object_new_string(m->token));
         break;

@@ -59,6 +59,10 @@ struct molt_wmsg {
     /* start: the task state (the document of upgrade.json); owned, freed by
      * molt_wmsg_clear */
     struct json_object *task;
+    /* start: the agent's settings in force, molt_conf_format's text (a JSON
+     * string), which the worker reads instead of any file; owned, freed by
+     * molt_wmsg_clear */
+    struct json_object *config;
     /* start (optional): the collector token, sent only when a download URL of
      * the task is the control plane's own origin; wiped by molt_wmsg_clear */
     char token[MOLT_TOKEN_MAX + 1];
@@ -66,7 +70,8 @@ struct molt_wmsg {
 
 /* A new, empty message (source -1). */
 void molt_wmsg_init(struct molt_wmsg *m);
-/* Empties m as molt_wmsg_init does, dropping its task and wiping its token. */
+/* Empties m as molt_wmsg_init does, dropping its task and configuration and
+ * wiping its token. */
 void molt_wmsg_clear(struct molt_wmsg *m);
 const char *molt_wmsg_type_name(enum molt_wmsg_type type);
 

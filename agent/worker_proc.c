@@ -57,19 +57,14 @@ int molt_worker_proc_path(char out[PATH_MAX], struct molt_err *err)
 static int spawn_worker(struct proc *p, struct molt_err *err)
 {
     const struct molt_worker_job *job = p->job;
-    char prog[PATH_MAX], opt[] = "--config", conf[PATH_MAX];
-    char *argv[] = { prog, NULL, NULL, NULL };
+    char prog[PATH_MAX];
+    char *argv[] = { prog, NULL };
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
     int sv[2], child, rc;
 
     snprintf(prog, sizeof(prog), "%s", job->program);
-    if (job->config_path) {
-        snprintf(conf, sizeof(conf), "%s", job->config_path);
-        argv[1] = opt;
-        argv[2] = conf;
-    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return molt_err_errno(err, "socketpair");
     child = sv[1];
@@ -116,6 +111,10 @@ static int send_start(struct proc *p, struct molt_err *err)
     m.type = MOLT_WMSG_START;
     if ((rc = molt_upgrade_state_to_json(p->job->task, &m.task, err)) < 0)
         return rc;
+    if (!(m.config = json_object_new_string(p->job->config ? p->job->config : ""))) {
+        molt_wmsg_clear(&m);
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    }
     if (p->job->token)
         snprintf(m.token, sizeof(m.token), "%s", p->job->token);
     rc = molt_wmsg_write(p->fd, &m, WRITE_TIMEOUT_MS, err);

@@ -17,7 +17,7 @@
 
 struct molt_worker_job {
     const char *program;                   /* molt-worker's path (molt_worker_proc_path) */
-    const char *config_path;               /* NULL: the default (MOLT_CONFIG, the default path) */
+    const char *config;                    /* the settings (molt_conf_format's text) */
     const struct molt_upgrade_state *task;
     const char *token;                     /* NULL: none goes to the worker */
     void *ctx;

@@ -4,11 +4,12 @@
 # to a port no URL of the task names, run a program) or stages a forged tree,
 # through fault points of the worker: each task ends 3 with the reason,
 # nothing is switched, and the agent heartbeats throughout. A worker that does
-# not exit after its result is ended, and its task goes on.
+# not exit after its result is ended, and its task goes on. The worker has
+# the agent's settings in force, not what molt.conf says since.
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 44
+tap_plan 47
 CP_TASK_TIMEOUT=40s
 env_start worker
 publish "$V1" "$V2"
@@ -65,6 +66,26 @@ ok $? "the resident agent links neither libarchive, libzstd nor libseccomp ($nee
 tid=$(cp_create_task "$CID" "$V1")
 cp_wait_task_status "$tid" 2 90
 ok $? "the downgrade through the worker ends 2"
+
+# The worker works with the agent's settings in force, from its start message,
+# and reads no configuration file: molt.conf made unusable after the agent
+# loaded it (and put back while the worker downloads, before the new version
+# starts) does not stop the upgrade. A worker that read the file would fail its
+# setup on the unknown key.
+cp "$WORK/molt.conf" "$WORK/molt.conf.good"
+printf '[agent]\nno_such_key = 1\n' >>"$WORK/molt.conf"
+sandboxed=$(grep -c 'worker.sandbox' "$WORK/agent.log")
+cp_fault '{"type": "stall", "seconds": 4}' >/dev/null
+tid=$(cp_create_task "$CID" "$V2")
+wait_for 30 sh -c "[ \$(grep -c 'worker.sandbox' '$WORK/agent.log') -gt $sandboxed ]"
+ok $? "a worker started and confined itself while molt.conf held an unknown key"
+cp "$WORK/molt.conf.good" "$WORK/molt.conf"
+cp_faults_reset
+cp_wait_task_status "$tid" 2 90
+ok $? "that worker had the agent's settings: the upgrade ends 2 ($CP_TASK_MESSAGE)"
+tid=$(cp_create_task "$CID" "$V1")
+cp_wait_task_status "$tid" 2 90
+ok $? "and back to $V1"
 
 # A worker that does not exit after its result: the task goes on, the
 # agent ends the worker (and the same again on the way back to V1).

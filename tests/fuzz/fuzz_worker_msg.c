@@ -29,7 +29,9 @@ static int same_msg(const struct molt_wmsg *a, const struct molt_wmsg *b)
         a->ok != b->ok || strcmp(a->message, b->message) || strcmp(a->staged_path, b->staged_path) ||
         a->source != b->source || strcmp(a->token, b->token))
         return 0;
-    if (!a->task != !b->task)
+    if (!a->task != !b->task || !a->config != !b->config)
+        return 0;
+    if (a->config && strcmp(json_object_get_string(a->config), json_object_get_string(b->config)))
         return 0;
     return !a->task || strcmp(molt_json_dump(a->task), molt_json_dump(b->task)) == 0;
 }

@@ -104,10 +104,13 @@ static void test_round_trips(void **state)
     in.type = MOLT_WMSG_START;
     in.task = json_tokener_parse("{\"taskId\":\"7\",\"stage\":\"downloading\",\"n\":[1,2]}");
     assert_non_null(in.task);
+    in.config = json_object_new_string("[server]\nurl = \"https://cp:8443\"\n[agent]\n");
     round_trip(&in, MOLT_WMSG_TO_WORKER, &out);
     assert_int_equal(out.type, MOLT_WMSG_START);
     assert_non_null(out.task);
     assert_string_equal(molt_json_dump(out.task), molt_json_dump(in.task));
+    assert_string_equal(json_object_get_string(out.config),
+                        "[server]\nurl = \"https://cp:8443\"\n[agent]\n");
     molt_wmsg_clear(&out);
     molt_wmsg_clear(&in);
 
@@ -140,6 +143,11 @@ static void test_encode_refuses_invalid(void **state)
     m.type = MOLT_WMSG_START;
     assert_true(molt_wmsg_encode(&m, &frame, &len, &err) < 0);
     assert_non_null(strstr(err.msg, "task"));
+    /* A start without the agent's settings: the worker would have none. */
+    m.task = json_object_new_object();
+    assert_true(molt_wmsg_encode(&m, &frame, &len, &err) < 0);
+    assert_non_null(strstr(err.msg, "field 'config'"));
+    molt_wmsg_clear(&m);
 }
 
 struct bad {
@@ -160,6 +168,11 @@ static void test_bad_messages(void **state)
         { "{\"type\":\"result\",\"ok\":false,\"stage\":\"staging\",\"message\":\"\"}",
           MOLT_WMSG_TO_WORKER, "not sent by the agent" },
         { "{\"type\":\"cancel\",\"now\":true}", MOLT_WMSG_TO_WORKER, "unknown field 'now'" },
+        { "{\"type\":\"start\",\"task\":{}}", MOLT_WMSG_TO_WORKER, "field 'config'" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":7}", MOLT_WMSG_TO_WORKER,
+          "field 'config'" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":\"[agent]\\r\\nname = x\"}",
+          MOLT_WMSG_TO_WORKER, "field 'config': control character" },
         { "{\"type\":\"progress\",\"stage\":\"downloading\",\"bytesDone\":\"1\",\"bytesTotal\":2}",
           MOLT_WMSG_TO_AGENT, "bytesDone" },
         { "{\"type\":\"progress\",\"stage\":\"downloading\",\"bytesDone\":-1,\"bytesTotal\":2}",
