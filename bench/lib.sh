@@ -74,7 +74,7 @@ release() {
     b=$(build_of "$v") || return 1
     sig=$(ls "$out/molt-$v-"*.sig 2>/dev/null | head -n 1)
     if [ -z "$sig" ] || [ ! "$sig" -nt "$b/agent/molt-agent" ] ||
-       [ ! "$sig" -nt "$b/installer/molt-installer" ]; then
+       [ ! "$sig" -nt "$b/agent/molt-worker" ] || [ ! "$sig" -nt "$b/installer/molt-installer" ]; then
         rm -rf "$out"
         mkdir -p "$out"
         "$MOLT_TOP_SRCDIR/packaging/mkrelease.sh" --build-dir "$b" --version "$v" \

@@ -5,7 +5,8 @@
 # programs are OUTDIR/agent/molt-agent, OUTDIR/installer/molt-installer and
 # OUTDIR/packaging/molt-pack. An OUTDIR already configured with the same
 # arguments (.build-version.args, written once configure succeeded) is reused
-# (make rebuilds what changed); callers sharing an OUTDIR wait for each other.
+# (make rebuilds what changed, a copy of the sources refreshed first); callers
+# sharing an OUTDIR wait for each other.
 # Sources: MOLT_TOP_SRCDIR (default: two levels above this script); the
 # current build: MOLT_TOP_BUILDDIR (optional).
 # Normally OUTDIR is an out-of-tree (VPATH) build of the sources. When the
@@ -106,6 +107,16 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
         done
     fi
     printf '%s' "$want" >"$STAMP"
+fi
+# A copy (the sources configured in place) is brought up to date with them on every run,
+# not only when it is made, so that make rebuilds what changed as in a VPATH build: the
+# files git would commit (tracked, or new and not ignored) are copied again with their
+# times, the in-place build's outputs never. Without git (a release tarball) the copy stays.
+if [ -f "$SRC/config.status" ] && [ "$(cd "$SRC" && pwd)" != "$OUTDIR" ] &&
+   git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    { git -C "$SRC" ls-files -z --cached --others --exclude-standard |
+        tar -C "$SRC" --null --ignore-failed-read -T - -cf - 2>/dev/null || [ $? -eq 1 ]; } |
+        tar -C "$OUTDIR" -xf - || die "cannot bring $OUTDIR up to date with $SRC"
 fi
 clean_make -C "$OUTDIR" -j2 agent/molt-agent agent/molt-worker installer/molt-installer packaging/molt-pack \
     >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "make failed in $OUTDIR (log: $LOG)"; }

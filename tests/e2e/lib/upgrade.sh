@@ -47,7 +47,7 @@ fix__release() { # VERSION BUILD_VERSION [mkrelease args...]
     # Reuse a release only while it is newer than the binaries it packs.
     sig=$(ls "$FIX/releases/molt-$v-"*.sig 2>/dev/null | head -n 1)
     if [ -n "$sig" ] && [ "$sig" -nt "$b/agent/molt-agent" ] &&
-       [ "$sig" -nt "$b/installer/molt-installer" ]; then
+       [ "$sig" -nt "$b/agent/molt-worker" ] && [ "$sig" -nt "$b/installer/molt-installer" ]; then
         return 0
     fi
     rm -f "$FIX/releases/molt-$v-"*
