@@ -690,9 +690,10 @@ static int worker_busy(struct upgrade *u)
 }
 
 /* Takes the task slot and starts the worker; u->mu held. */
+/* accepted (may be NULL): the task's report as begun, stage accepted. */
 static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
                         const char *upgrade_dir, const char *local_package, int local,
-                        struct molt_err *err)
+                        struct molt_report *accepted, struct molt_err *err)
 {
     struct upgrade *u = upgrade_of(a);
     struct molt_upgrade_state t;
@@ -711,6 +712,8 @@ static int start_locked(struct molt_agent *a, const struct molt_command *cmd,
         molt_upgrade_state_free(&t);
         return err->code;
     }
+    if (accepted)
+        *accepted = r;
     molt_upgrade_state_free(&u->task);
     u->task = t;
     molt_log_info("upgrade.accepted", "task=%s to=%s build=%s from=%s local=%d", t.task_id,
@@ -733,13 +736,14 @@ static void molt_upgrade_start(struct molt_agent *a, const struct molt_command *
 
     molt_agent_config(a, &conf);
     pthread_mutex_lock(&u->mu);
-    if (!worker_busy(u) && start_locked(a, cmd, conf.agent.upgrade_dir, NULL, 0, &err) < 0)
+    if (!worker_busy(u) && start_locked(a, cmd, conf.agent.upgrade_dir, NULL, 0, NULL, &err) < 0)
         molt_log_warn("upgrade.start", "task=%s error=\"%s\"", cmd->task_id, err.msg);
     pthread_mutex_unlock(&u->mu);
 }
 
 int molt_upgrade_submit(struct molt_agent *a, const struct molt_command *cmd,
-                        const char *upgrade_dir, const char *local_package, struct molt_err *err)
+                        const char *upgrade_dir, const char *local_package,
+                        struct molt_report *accepted, struct molt_err *err)
 {
     struct upgrade *u = upgrade_of(a);
     const char *self = molt_version_self();
@@ -754,7 +758,7 @@ int molt_upgrade_submit(struct molt_agent *a, const struct molt_command *cmd,
                             "(agent.allow_downgrade = false)", self, cmd->build.version);
     pthread_mutex_lock(&u->mu);
     rc = start_locked(a, cmd, upgrade_dir && *upgrade_dir ? upgrade_dir : conf.agent.upgrade_dir,
-                      local_package, 1, err);
+                      local_package, 1, accepted, err);
     pthread_mutex_unlock(&u->mu);
     return rc;
 }

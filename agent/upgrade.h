@@ -15,10 +15,12 @@ extern const struct molt_pipeline molt_upgrade_pipeline;
 /* The local API's side (agent/upgrade_api.c), callable from any thread. */
 struct molt_report;
 /* Starts a task the operator asked for on the local API (a verified command;
- * local_package: an offline package file, else NULL). MOLT_E_BUSY while
+ * local_package: an offline package file, else NULL); *accepted gets the task
+ * as it was accepted, before its thread moves it on. MOLT_E_BUSY while
  * another task runs; MOLT_E_STATE for the running version or a refused downgrade. */
 int molt_upgrade_submit(struct molt_agent *a, const struct molt_command *cmd,
-                        const char *upgrade_dir, const char *local_package, struct molt_err *err);
+                        const char *upgrade_dir, const char *local_package,
+                        struct molt_report *accepted, struct molt_err *err);
 /* The current task (task_id NULL or matching), else the last finished one;
  * returns 1 when found, with *active telling which. */
 int molt_upgrade_view(struct molt_agent *a, const char *task_id, struct molt_report *out,

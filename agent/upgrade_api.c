@@ -223,7 +223,7 @@ static void on_upgrade_post(void *arg, const struct molt_api_request *req,
     struct molt_statement st;
     const char *version = NULL, *release = NULL, *dir = NULL, *package = NULL;
     struct molt_report r;
-    int active, rc;
+    int rc;
 
     memset(&cmd, 0, sizeof(cmd));
     local_task_id(cmd.task_id);
@@ -246,12 +246,13 @@ static void on_upgrade_post(void *arg, const struct molt_api_request *req,
             rc = verify(a, &cmd.build, version, release, &st, &err);
     }
     if (rc == 0)
-        rc = molt_upgrade_submit(a, &cmd, dir, package, &err);
+        rc = molt_upgrade_submit(a, &cmd, dir, package, &r, &err);
     if (rc < 0) {
         molt_log_warn("api.upgrade", "refused=\"%s\"", err.msg);
         fail(res, &err);
-    } else if (molt_upgrade_view(a, cmd.task_id, &r, &active)) {
-        res->data = task_json(&r, active, "RUN");
+    } else {
+        /* As accepted: by now its thread may have moved it on (GET shows that). */
+        res->data = task_json(&r, 1, "RUN");
     }
     molt_command_free(&cmd);
     json_object_put(body);

@@ -26,7 +26,7 @@ static void pause_for_reader(const char *what)
     printf("%s\n", what);
     fflush(stdout);
     if (!fgets(line, sizeof(line), stdin))
-        return;
+        clearerr(stdin); /* the reader is gone: go on to the end */
 }
 
 int main(int argc, char **argv)

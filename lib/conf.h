@@ -97,8 +97,8 @@ int molt_conf_load(struct molt_config *conf, const char *path, struct molt_err *
  * malloc'd *out, which molt_conf_load_text reads back to the same settings:
  * how the agent hands its configuration to a process it starts, which then
  * reads no file, no drop-in and no environment of its own. A value holding a
- * line break (possible only from the environment) cannot be written so and
- * is an error naming the key. */
+ * line break (the loaders refuse one; only code could set it) cannot be
+ * written so and is an error naming the key. */
 int molt_conf_format(const struct molt_config *conf, char **out, struct molt_err *err);
 /* Loads text (molt_conf_format's) on top of the defaults and validates it as
  * molt_conf_load does; errors name origin:line. Secrets stay empty. */

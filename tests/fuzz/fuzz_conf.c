@@ -2,8 +2,8 @@
  * (molt_conf_load on a file holding the input, no drop-ins, no MOLT_*
  * environment) and for durations. A configuration that loads must validate,
  * and must survive the agent's hand-over to its worker: molt_conf_format's
- * text (or its refusal of a line break) read back by molt_conf_load_text is
- * the same configuration, without the secret. */
+ * text, read back by molt_conf_load_text, is the same configuration without
+ * the secret. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,7 @@ static void hand_over(const struct molt_config *conf)
     struct molt_config back;
     char *text = NULL, *again = NULL;
 
-    /* A file cannot put a line break in a value: only the environment can. */
+    /* The loader refuses line breaks in values, so formatting cannot fail. */
     if (molt_conf_format(conf, &text, &err) < 0)
         fuzz_fail("a loaded configuration does not format");
     if (strstr(text, "\naccess_key = "))
