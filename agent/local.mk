@@ -25,6 +25,7 @@ agent_libmoltagent_a_SOURCES = \
 	agent/watch.c agent/watch.h \
 	agent/watch_events.c agent/watch_events.h \
 	agent/worker_msg.c agent/worker_msg.h \
+	agent/worker_net.c agent/worker_net.h \
 	agent/worker_proc.c agent/worker_proc.h
 
 MOLT_AGENT_LIBS = agent/libmoltagent.a $(MOLT_CORE_LIBS) -lpthread

@@ -544,6 +544,7 @@ static int run_worker(struct upgrade *u, const struct molt_config *conf, char st
                       struct molt_err *err)
 {
     char program[PATH_MAX], token[MOLT_TOKEN_MAX + 1] = "", *settings = NULL;
+    struct molt_wnet *net = NULL;
     struct molt_worker_job job = {
         .program = program, .task = &u->task, .ctx = u,
         .progress = on_worker_progress, .aborted = worker_aborted,
@@ -558,9 +559,16 @@ static int run_worker(struct upgrade *u, const struct molt_config *conf, char st
         rc = molt_agent_token(u->agent, token, sizeof(token), err);
         job.token = token;
     }
-    if (rc == 0)
+    /* Resolved here, so the worker needs neither sockets nor a resolver. */
+    if (rc == 0 && !(net = malloc(sizeof(*net))))
+        rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    if (rc == 0 && (rc = molt_wnet_pin(net, conf, &u->task, err)) == 0) {
+        job.net = net;
+        job.connect_timeout_ms = (int)conf->server.connect_timeout_ms;
         rc = molt_worker_proc_run(&job, staged, &failed, err);
+    }
     explicit_bzero(token, sizeof(token));
+    free(net);
     free(settings);
     if (rc < 0 && u->abort)
         aborted(u, err); /* the agent's reason, not the worker's echo of it */

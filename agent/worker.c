@@ -190,7 +190,8 @@ static int fetch_file(struct molt_worker *w, const struct molt_config *conf, con
         .conf = conf, .url = url, .dest = dest, .bearer = token, .size = size,
         .max_attempts = attempts, .backoff_base_ms = 500, .backoff_max_ms = 10000,
         .stop = &w->abort, .on_reset = dl_reset, .on_data = dl_data,
-        .on_progress = dl_progress, .ctx = w,
+        .on_progress = dl_progress, .ctx = w, .resolve = w->resolve,
+        .connect = w->connect, .connect_ctx = w->ctx,
     };
     int rc;
 

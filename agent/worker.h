@@ -18,6 +18,7 @@
 #include "package.h"
 #include "upgrade_state.h"
 #include "worker_msg.h"
+#include "worker_net.h"
 
 enum molt_worker_abort { MOLT_WORKER_GO_ON, MOLT_WORKER_CANCELLED, MOLT_WORKER_EXPIRED };
 
@@ -32,6 +33,13 @@ struct molt_worker {
      * (a cancel sets abort). */
     void (*send)(void *ctx, const struct molt_wmsg *m);
     void (*poll)(void *ctx);
+    /* The task's pinned hosts, libcurl's entries for them (NULL-terminated),
+     * and, where the worker may open no socket, how it gets a connection to
+     * one (download.h); NULL: libcurl connects itself. */
+    struct molt_wnet net;
+    const char *resolve[MOLT_WNET_HOSTS_MAX + 1];
+    char resolve_text[MOLT_WNET_HOSTS_MAX][MOLT_WNET_RESOLVE_MAX];
+    int (*connect)(void *ctx, const struct sockaddr *addr, socklen_t len);
     void *ctx;
     volatile sig_atomic_t abort;           /* enum molt_worker_abort */
     /* The worker's own. */

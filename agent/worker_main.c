@@ -1,7 +1,8 @@
 /* worker_main.c: molt-worker, the upgrade worker. molt-agent starts one per
  * task, from its own bin directory, with the message stream on fd 3
- * (docs/protocol.md section 7): it reads the start message (the task and
- * the agent's settings), confines itself (lib/sandbox.h) before it touches the
+ * and its connection channel on fd 4 (docs/protocol.md section 7): it reads
+ * the start message (the task, the agent's settings, the pinned hosts),
+ * confines itself (lib/sandbox.h) before it touches the
  * network or a byte of the package, runs the stages of worker.c, and ends
  * with one result message. Its log lines go to the agent as log messages.
  * Not meant to be run by hand. */
@@ -40,7 +41,9 @@
 #endif
 
 #define CHANNEL_FD 3
+#define NET_FD 4
 #define START_TIMEOUT_MS 10000
+#define CONNECT_SLACK_MS 5000  /* beyond the connect timeout, for the agent's answer */
 #define WRITE_TIMEOUT_MS 10000
 
 static const char usage[] =
@@ -50,6 +53,7 @@ static const char usage[] =
 
 struct channel {
     int fd;
+    int net_fd;
     struct molt_wmsg_reader reader;
     struct molt_worker *w;
     int broken;     /* the agent is gone or out of step: nothing more is sent */
@@ -144,6 +148,9 @@ static int setup(struct molt_worker *w, struct molt_wmsg *start, struct molt_err
     if ((rc = molt_conf_load_text(&w->conf, json_object_get_string(start->config),
                                   "the agent's settings", err)) < 0)
         return molt_err_prefix(err, "start");
+    if ((rc = molt_wnet_from_json(start->hosts, &w->net, err)) < 0)
+        return molt_err_prefix(err, "start: hosts");
+    molt_wnet_resolve_list(&w->net, w->resolve, w->resolve_text);
     molt_log_level_parse(w->conf.agent.log_level, &level);
     molt_log_setup("molt-worker", level, 0);
     /* The agent authenticated it: a bare parse. */
@@ -153,35 +160,52 @@ static int setup(struct molt_worker *w, struct molt_wmsg *start, struct molt_err
     return molt_http_global_init(err);
 }
 
-/* The ports of the server and of every URL of the task (and the proxy's):
- * the only TCP ports the worker may connect to. */
-static void add_port(struct molt_sandbox_conf *sc, const struct molt_config *conf,
-                     const char *ref)
+/* A connection from the agent to address, one of the task's pinned hosts
+ * (worker_net.h): the connected socket, or -1 with the agent's reason
+ * logged. Only one request is ever out, so the answer is the next record. */
+static int ask_agent(void *ctx, const struct sockaddr *sa, socklen_t len)
 {
-    char url[MOLT_HTTP_REF_MAX];
+    struct channel *c = ctx;
     struct molt_err err = MOLT_ERR_INIT;
-    long port;
+    struct molt_wmsg m, reply;
+    const void *bin = NULL;
+    int fd = -1, rc = MOLT_E_INVAL;
 
-    if (!ref || !ref[0] || molt_http_resolve(conf, ref, url, sizeof(url), &err) < 0 ||
-        molt_http_url_port(url, &port) < 0 || sc->n_ports >= MOLT_SANDBOX_PORTS_MAX)
-        return;
-    for (size_t i = 0; i < sc->n_ports; i++) {
-        if (sc->ports[i] == (uint16_t)port)
-            return;
+    molt_wmsg_init(&m);
+    molt_wmsg_init(&reply);
+    m.type = MOLT_WMSG_CONNECT;
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        bin = &((const struct sockaddr_in *)sa)->sin_addr;
+        m.port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        bin = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        m.port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
     }
-    sc->ports[sc->n_ports++] = (uint16_t)port;
+    if (!bin || !inet_ntop(sa->sa_family, bin, m.address, sizeof(m.address)))
+        molt_err_set(&err, MOLT_E_INVAL, "not an IPv4 or IPv6 address");
+    else if ((rc = molt_wmsg_send(c->net_fd, &m, -1, WRITE_TIMEOUT_MS, &err)) == 0)
+        rc = molt_wmsg_recv(c->net_fd, MOLT_WMSG_TO_WORKER,
+                            c->w->conf.server.connect_timeout_ms + CONNECT_SLACK_MS, &reply,
+                            &fd, &err);
+    if (rc == 1 && reply.type == MOLT_WMSG_CONNECTED && reply.ok && fd >= 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    molt_log_info("worker.connect", "address=%s port=%lld error=\"%s\"", m.address,
+                  (long long)m.port,
+                  rc == 1 ? (reply.message[0] ? reply.message : "refused") :
+                  rc == MOLT_WMSG_EOF ? "the agent closed the connection channel" : err.msg);
+    return -1;
 }
 
 static int confine(struct molt_worker *w, struct molt_err *err)
 {
-    const char *src[MOLT_BUILD_SOURCES_MAX];
     const char *readable[64];
     const char *writable[] = { w->task.task_dir, NULL, NULL };
     char base[PATH_MAX];
     struct molt_sandbox_conf sc = { .writable = writable, .readable = readable };
     struct molt_sandbox_status st;
     size_t n = 0;
-    int nsrc = molt_build_sources(&w->task.build, src);
 
     for (const char *const *p = molt_sandbox_system_readable; *p && n < 48; p++)
         readable[n++] = *p;
@@ -207,16 +231,23 @@ static int confine(struct molt_worker *w, struct molt_err *err)
     if (once && *once)
         writable[1] = once;
 #endif
-    add_port(&sc, &w->conf, w->conf.server.url);
-    add_port(&sc, &w->conf, w->conf.server.proxy);
-    for (int i = 0; i < nsrc; i++)
-        add_port(&sc, &w->conf, src[i]);
-    if (w->task.build.delta.present)
-        add_port(&sc, &w->conf, w->task.build.delta.url);
+    /* The pinned hosts' ports, for Landlock where seccomp cannot keep the
+     * worker from opening sockets of its own. */
+    for (size_t i = 0; i < w->net.n_hosts; i++) {
+        size_t j = 0;
+
+        while (j < sc.n_ports && sc.ports[j] != w->net.hosts[i].port)
+            j++;
+        if (j == sc.n_ports && sc.n_ports < MOLT_SANDBOX_PORTS_MAX)
+            sc.ports[sc.n_ports++] = w->net.hosts[i].port;
+    }
+    sc.no_sockets = 1;
     if (molt_sandbox_apply(&sc, &st, err) < 0)
         return err->code;
-    molt_log_info("worker.sandbox", "task=%s layers=\"%s\" ports=%zu", w->task.task_id, st.text,
-                  sc.n_ports);
+    if (st.layers & MOLT_SANDBOX_SECCOMP)
+        w->connect = ask_agent;
+    molt_log_info("worker.sandbox", "task=%s layers=\"%s\" ports=%zu connections=%s",
+                  w->task.task_id, st.text, sc.n_ports, w->connect ? "agent" : "own");
     return 0;
 }
 
@@ -259,6 +290,17 @@ static int try_escapes(struct molt_worker *w, struct molt_err *err)
         }
         return molt_err_set(err, MOLT_E_STATE, "sandbox did not stop connecting to 127.0.0.1:9 "
                             "(%s)", rc < 0 ? strerror(e) : "connected");
+    }
+    if (MOLT_FAULT_INJECT("worker.escape_ask")) {
+        /* Asking the agent instead: the same address, no pinned host's. */
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(9) };
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int fd = ask_agent(w->ctx, (struct sockaddr *)&sa, sizeof(sa));
+        if (fd < 0)
+            return molt_err_set(err, MOLT_E_STATE, "the agent refused connecting to "
+                                "127.0.0.1:9");
+        close(fd);
+        return molt_err_set(err, MOLT_E_STATE, "the agent connected to 127.0.0.1:9");
     }
     if (MOLT_FAULT_INJECT("worker.escape_exec")) {
         char sh[] = "/bin/sh", c[] = "-c", cmd[] = "true";
@@ -339,6 +381,7 @@ static int run(struct molt_worker *w, struct channel *cp)
     w->poll = poll_agent;
     w->ctx = c;
     c->fd = CHANNEL_FD;
+    c->net_fd = NET_FD;
     c->w = w;
     if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0 ||
         molt_wmsg_reader_init(&c->reader, MOLT_WMSG_TO_WORKER, &err) < 0) {

@@ -1,16 +1,20 @@
 /* worker_msg.c: frames and messages between the agent and the upgrade worker
  * (worker_msg.h, docs/protocol.md section 7). The encoder runs the decoder on
  * what it built, so the two cannot disagree about what is valid. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "json.h"
 #include "worker_msg.h"
+#include "worker_net.h"
 
-static const char *const type_names[] = { NULL, "progress", "log", "result", "start", "cancel" };
+static const char *const type_names[] = { NULL,    "progress", "log",      "result", "connect",
+                                          "start", "cancel",   "connected" };
 static const char *const stage_names[] = { "preflight", "downloading", "verifying", "staging" };
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -19,8 +23,10 @@ static const char *const fields_progress[] = { "stage",    "bytesDone", "bytesTo
                                                "servedBy", "source",    "message", NULL };
 static const char *const fields_log[] = { "level", "event", "text", NULL };
 static const char *const fields_result[] = { "ok", "stage", "message", "stagedPath", NULL };
-static const char *const fields_start[] = { "task", "config", "token", NULL };
+static const char *const fields_connect[] = { "address", "port", NULL };
+static const char *const fields_start[] = { "task", "config", "hosts", "token", NULL };
 static const char *const fields_cancel[] = { NULL };
+static const char *const fields_connected[] = { "ok", "message", NULL };
 
 #define N_TYPES (sizeof(type_names) / sizeof(type_names[0]))
 
@@ -36,6 +42,8 @@ void molt_wmsg_clear(struct molt_wmsg *m)
         json_object_put(m->task);
     if (m->config)
         json_object_put(m->config);
+    if (m->hosts)
+        json_object_put(m->hosts);
     explicit_bzero(m->token, sizeof(m->token));
     molt_wmsg_init(m);
 }
@@ -52,9 +60,10 @@ static enum molt_wmsg_dir type_dir(enum molt_wmsg_type type)
 
 static int known_fields(struct json_object *o, enum molt_wmsg_type type, struct molt_err *err)
 {
-    static const char *const *const fields[N_TYPES] = { NULL, fields_progress, fields_log,
-                                                        fields_result, fields_start,
-                                                        fields_cancel };
+    static const char *const *const fields[N_TYPES] = {
+        NULL, fields_progress, fields_log, fields_result, fields_connect, fields_start,
+        fields_cancel, fields_connected,
+    };
 
     json_object_object_foreach(o, key, val) {
         const char *const *f = fields[type];
@@ -203,6 +212,25 @@ static int config_field(struct json_object *o, struct json_object **out, struct 
     return 0;
 }
 
+/* The pinned hosts, checked as the worker will read them. */
+static int hosts_field(struct json_object *o, struct json_object **out, struct molt_err *err)
+{
+    struct json_object *v;
+    struct molt_wnet *net;
+    int rc;
+
+    if (!json_object_object_get_ex(o, "hosts", &v))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'hosts': missing");
+    if (!(net = malloc(sizeof(*net))))
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    rc = molt_wnet_from_json(v, net, err);
+    free(net);
+    if (rc < 0)
+        return molt_err_prefix(err, "field 'hosts'");
+    *out = json_object_get(v);
+    return 0;
+}
+
 static int decode_start(struct json_object *o, struct molt_wmsg *m, struct molt_err *err)
 {
     struct json_object *task;
@@ -210,9 +238,34 @@ static int decode_start(struct json_object *o, struct molt_wmsg *m, struct molt_
 
     if ((rc = molt_json_get_obj(o, "task", &task, err)) < 0 ||
         (rc = text_field(o, "token", 1, m->token, sizeof(m->token), err)) < 0 ||
-        (rc = config_field(o, &m->config, err)) < 0)
+        (rc = config_field(o, &m->config, err)) < 0 ||
+        (rc = hosts_field(o, &m->hosts, err)) < 0)
         return rc;
     m->task = json_object_get(task);
+    return 0;
+}
+
+/* A numeric address (no name: the worker resolves none) and a TCP port. */
+static int decode_connect(struct json_object *o, struct molt_wmsg *m, struct molt_err *err)
+{
+    unsigned char bin[sizeof(struct in6_addr)];
+    int rc;
+
+    if ((rc = text_field(o, "address", 0, m->address, sizeof(m->address), err)) < 0 ||
+        (rc = molt_json_int_field(o, "port", 0, 1, 65535, &m->port, err)) < 0)
+        return rc;
+    if (inet_pton(AF_INET, m->address, bin) != 1 && inet_pton(AF_INET6, m->address, bin) != 1)
+        return molt_err_set(err, MOLT_E_PARSE, "field 'address': not a numeric IP address");
+    return 0;
+}
+
+static int decode_connected(struct json_object *o, struct molt_wmsg *m, struct molt_err *err)
+{
+    int rc;
+
+    if ((rc = molt_json_get_bool(o, "ok", &m->ok, err)) < 0 ||
+        (rc = text_field(o, "message", 1, m->message, sizeof(m->message), err)) < 0)
+        return rc;
     return 0;
 }
 
@@ -244,10 +297,14 @@ static int decode_object(struct json_object *o, enum molt_wmsg_dir dir, struct m
         return decode_log(o, m, err);
     case MOLT_WMSG_RESULT:
         return decode_result(o, m, err);
+    case MOLT_WMSG_CONNECT:
+        return decode_connect(o, m, err);
     case MOLT_WMSG_START:
         return decode_start(o, m, err);
     case MOLT_WMSG_CANCEL:
         return 0;
+    case MOLT_WMSG_CONNECTED:
+        return decode_connected(o, m, err);
     }
     return molt_err_set(err, MOLT_E_PARSE, "field 'type': not known");
 }
@@ -311,8 +368,18 @@ static struct json_object *to_json(const struct molt_wmsg *m)
     case MOLT_WMSG_START:
         json_object_object_add(o, "task", m->task ? json_object_get(m->task) : NULL);
         json_object_object_add(o, "config", m->config ? json_object_get(m->config) : NULL);
+        json_object_object_add(o, "hosts", m->hosts ? json_object_get(m->hosts) : NULL);
         if (m->token[0])
             json_object_object_add(o, "token", json_object_new_string(m->token));
+        break;
+    case MOLT_WMSG_CONNECT:
+        json_object_object_add(o, "address", json_object_new_string(m->address));
+        json_object_object_add(o, "port", json_object_new_int64(m->port));
+        break;
+    case MOLT_WMSG_CONNECTED:
+        json_object_object_add(o, "ok", json_object_new_boolean(m->ok));
+        if (m->message[0])
+            json_object_object_add(o, "message", json_object_new_string(m->message));
         break;
     case MOLT_WMSG_CANCEL:
         break;
@@ -388,6 +455,162 @@ int molt_wmsg_write(int fd, const struct molt_wmsg *m, int timeout_ms, struct mo
     }
     explicit_bzero(frame, len); /* a start frame may carry the token */
     free(frame);
+    return rc;
+}
+
+/* Waits up to timeout_ms for fd to be ready for events. */
+static int wait_fd(int fd, short events, int timeout_ms, const char *what, struct molt_err *err)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    int n;
+
+    while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (n == 0)
+        return molt_err_set(err, MOLT_E_TIMEOUT, "worker message: %s: nothing in %d ms", what,
+                            timeout_ms);
+    if (n < 0)
+        return molt_err_errno(err, "worker message: poll");
+    return 0;
+}
+
+int molt_wmsg_send(int fd, const struct molt_wmsg *m, int pass_fd, int timeout_ms,
+                   struct molt_err *err)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr mh;
+    struct iovec iov;
+    size_t len = 0;
+    char *frame;
+    int rc;
+
+    if ((rc = molt_wmsg_encode(m, &frame, &len, err)) < 0)
+        return rc;
+    memset(&mh, 0, sizeof(mh));
+    memset(&ctl, 0, sizeof(ctl));
+    iov.iov_base = frame;
+    iov.iov_len = len;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (pass_fd >= 0) {
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        ctl.h.cmsg_level = SOL_SOCKET;
+        ctl.h.cmsg_type = SCM_RIGHTS;
+        ctl.h.cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(&ctl.h), &pass_fd, sizeof(int));
+    }
+    for (;;) {
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (w == (ssize_t)len)
+            break;
+        if (w >= 0) {
+            rc = molt_err_set(err, MOLT_E_IO, "worker message: send: %zd of %zu bytes", w, len);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if ((rc = wait_fd(fd, POLLOUT, timeout_ms, "send", err)) == 0)
+                continue;
+        } else if (errno == EINTR) {
+            continue;
+        } else {
+            rc = molt_err_errno(err, "worker message: send");
+        }
+        break;
+    }
+    free(frame);
+    return rc;
+}
+
+/* The descriptors a record carried: at most one kept in *passed, any other
+ * closed (a count above one is an error). */
+static int take_fds(struct msghdr *mh, int *passed, struct molt_err *err)
+{
+    int extra = 0;
+
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        size_t n;
+
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (*passed < 0)
+                *passed = fd;
+            else
+                close(fd), extra = 1;
+        }
+    }
+    if (extra || (mh->msg_flags & MSG_CTRUNC))
+        return molt_err_set(err, MOLT_E_PARSE, "worker message: more than one descriptor");
+    return 0;
+}
+
+int molt_wmsg_recv(int fd, enum molt_wmsg_dir dir, int timeout_ms, struct molt_wmsg *m,
+                   int *passed, struct molt_err *err)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+    } ctl;
+    const size_t cap = MOLT_WMSG_HEADER + MOLT_WMSG_MAX;
+    char *buf = malloc(cap);
+    struct msghdr mh;
+    struct iovec iov = { .iov_base = buf, .iov_len = cap };
+    ssize_t got;
+    uint32_t len;
+    int rc;
+
+    *passed = -1;
+    molt_wmsg_init(m);
+    if (!buf)
+        return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof(ctl.buf);
+    while ((got = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            rc = molt_err_errno(err, "worker message: receive");
+            goto out;
+        }
+        if ((rc = wait_fd(fd, POLLIN, timeout_ms, "receive", err)) < 0)
+            goto out;
+    }
+    if ((rc = take_fds(&mh, passed, err)) < 0)
+        goto out;
+    if (got == 0) {
+        rc = MOLT_WMSG_EOF;
+        goto out;
+    }
+    len = got >= MOLT_WMSG_HEADER ? (uint32_t)(unsigned char)buf[0] << 24 |
+                                        (uint32_t)(unsigned char)buf[1] << 16 |
+                                        (uint32_t)(unsigned char)buf[2] << 8 |
+                                        (unsigned char)buf[3]
+                                  : 0;
+    if ((mh.msg_flags & MSG_TRUNC) || got < MOLT_WMSG_HEADER + 1 ||
+        len != (size_t)got - MOLT_WMSG_HEADER) {
+        rc = molt_err_set(err, MOLT_E_PARSE, "worker message: a record of %zd bytes is not "
+                          "one frame", got);
+        goto out;
+    }
+    rc = molt_wmsg_decode(buf + MOLT_WMSG_HEADER, len, dir, m, err);
+    if (rc == 0)
+        rc = 1;
+out:
+    if (rc != 1 && *passed >= 0) {
+        close(*passed);
+        *passed = -1;
+    }
+    free(buf);
     return rc;
 }
 

@@ -1,6 +1,8 @@
-/* worker_msg.h: the messages between the agent and its upgrade worker over a
- * pipe or socketpair (docs/protocol.md section 7): frames of a 4-byte
- * big-endian length and one JSON object of at most MOLT_WMSG_MAX bytes. The
+/* worker_msg.h: the messages between the agent and its upgrade worker over
+ * two socketpairs (docs/protocol.md section 7): frames of a 4-byte big-endian
+ * length and one JSON object of at most MOLT_WMSG_MAX bytes, on a stream (the
+ * task's messages) or one per record of a SOCK_SEQPACKET pair (the worker's
+ * requests for connections, answered with a connected socket). The
  * worker parses untrusted packages, so the agent reads what it sends as
  * hostile: every field typed and bounded, unknown types and fields refused,
  * and a reader that takes bytes as they come from a non-blocking fd. */
@@ -30,9 +32,11 @@ enum molt_wmsg_type {
     MOLT_WMSG_PROGRESS = 1,
     MOLT_WMSG_LOG,
     MOLT_WMSG_RESULT,
+    MOLT_WMSG_CONNECT,
     /* agent -> worker */
     MOLT_WMSG_START,
     MOLT_WMSG_CANCEL,
+    MOLT_WMSG_CONNECTED,
 };
 
 /* Who reads a stream: a message of the other direction is refused. */
@@ -53,7 +57,7 @@ struct molt_wmsg {
     char event[MOLT_WMSG_EVENT_MAX + 1];        /* [a-z0-9_.-], as molt_log's */
     char text[MOLT_WMSG_TEXT_MAX + 1];
     char message[MOLT_WMSG_MESSAGE_MAX + 1];
-    /* result */
+    /* result and connected */
     int ok;
     char staged_path[PATH_MAX];                 /* ok: absolute, no "." or ".." parts */
     /* start: the task state (the document of upgrade.json); owned, freed by
@@ -63,6 +67,13 @@ struct molt_wmsg {
      * string), which the worker reads instead of any file; owned, freed by
      * molt_wmsg_clear */
     struct json_object *config;
+    /* connect: the numeric address and TCP port libcurl would connect to */
+    char address[64];
+    int64_t port;
+    /* start: the hosts the task may reach, pinned by the agent
+     * (molt_wnet_to_json's array, checked by molt_wnet_from_json); owned,
+     * freed by molt_wmsg_clear */
+    struct json_object *hosts;
     /* start (optional): the collector token, sent only when a download URL of
      * the task is the control plane's own origin; wiped by molt_wmsg_clear */
     char token[MOLT_TOKEN_MAX + 1];
@@ -85,6 +96,18 @@ int molt_wmsg_encode(const struct molt_wmsg *m, char **out, size_t *len, struct 
 /* Encodes and writes the whole frame; on a non-blocking fd waits for room up
  * to timeout_ms (MOLT_E_TIMEOUT). */
 int molt_wmsg_write(int fd, const struct molt_wmsg *m, int timeout_ms, struct molt_err *err);
+
+/* A frame as one record of a SOCK_SEQPACKET socket, with the descriptor
+ * pass_fd along (SCM_RIGHTS) when it is not -1; waits for room up to
+ * timeout_ms. */
+int molt_wmsg_send(int fd, const struct molt_wmsg *m, int pass_fd, int timeout_ms,
+                   struct molt_err *err);
+/* Waits up to timeout_ms (MOLT_E_TIMEOUT) for one record of a SOCK_SEQPACKET
+ * socket: 1 with *m filled and *passed the descriptor it carried (-1 for
+ * none; close-on-exec), MOLT_WMSG_EOF when the peer is gone, negative when
+ * the record is not one whole frame or carries more than one descriptor. */
+int molt_wmsg_recv(int fd, enum molt_wmsg_dir dir, int timeout_ms, struct molt_wmsg *m,
+                   int *passed, struct molt_err *err);
 
 /* The reader: a state machine over header and body, so a frame may arrive in
  * any number of pieces. Any error is final (a stream out of step cannot be

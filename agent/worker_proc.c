@@ -23,6 +23,7 @@
 extern char **environ;
 
 #define CHANNEL_FD 3           /* the worker's end of the stream (worker_main.c) */
+#define NET_FD 4               /* and of the connection channel */
 #define POLL_MS 250
 #define WRITE_TIMEOUT_MS 5000
 #define GRACE_MS 2000          /* after a cancel, before SIGKILL */
@@ -32,6 +33,7 @@ struct proc {
     const struct molt_worker_job *job;
     pid_t pid;
     int fd;
+    int net_fd;                /* -1 once the worker closed it */
     int stage;                 /* the last stage the worker entered */
     int has_result;
     struct molt_wmsg result;
@@ -54,6 +56,24 @@ int molt_worker_proc_path(char out[PATH_MAX], struct molt_err *err)
     return 0;
 }
 
+/* One end of a new pair for the worker, moved above its fds 3 and 4 (a
+ * dup2 onto itself would keep close-on-exec set). */
+static int pair(int type, int *ours, int *theirs, struct molt_err *err)
+{
+    int sv[2];
+
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
+        return molt_err_errno(err, "socketpair");
+    *ours = sv[0];
+    *theirs = fcntl(sv[1], F_DUPFD_CLOEXEC, NET_FD + 1);
+    close(sv[1]);
+    if (*theirs < 0) {
+        close(sv[0]);
+        return molt_err_errno(err, "dup");
+    }
+    return 0;
+}
+
 static int spawn_worker(struct proc *p, struct molt_err *err)
 {
     const struct molt_worker_job *job = p->job;
@@ -62,26 +82,21 @@ static int spawn_worker(struct proc *p, struct molt_err *err)
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
-    int sv[2], child, rc;
+    int child, child_net, rc;
 
     snprintf(prog, sizeof(prog), "%s", job->program);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return molt_err_errno(err, "socketpair");
-    child = sv[1];
-    if (child == CHANNEL_FD) {
-        /* dup2 onto itself would keep close-on-exec set. */
-        child = fcntl(sv[1], F_DUPFD_CLOEXEC, CHANNEL_FD + 1);
-        close(sv[1]);
-        if (child < 0) {
-            close(sv[0]);
-            return molt_err_errno(err, "dup");
-        }
+    if ((rc = pair(SOCK_STREAM, &p->fd, &child, err)) < 0)
+        return rc;
+    if ((rc = pair(SOCK_SEQPACKET, &p->net_fd, &child_net, err)) < 0) {
+        close(child);
+        return rc;
     }
     sigemptyset(&none);
     sigfillset(&all);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, child, CHANNEL_FD);
+    posix_spawn_file_actions_adddup2(&fa, child_net, NET_FD);
     posix_spawnattr_init(&attr);
     /* This thread blocks the signals the main loop handles: the worker must not. */
     posix_spawnattr_setsigmask(&attr, &none);
@@ -91,12 +106,11 @@ static int spawn_worker(struct proc *p, struct molt_err *err)
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(child);
+    close(child_net);
     if (rc != 0) {
-        close(sv[0]);
         errno = rc;
         return molt_err_errno(err, "start %s", job->program);
     }
-    p->fd = sv[0];
     if (fcntl(p->fd, F_SETFL, O_NONBLOCK) < 0)
         return molt_err_errno(err, "worker stream");
     return 0;
@@ -111,7 +125,9 @@ static int send_start(struct proc *p, struct molt_err *err)
     m.type = MOLT_WMSG_START;
     if ((rc = molt_upgrade_state_to_json(p->job->task, &m.task, err)) < 0)
         return rc;
-    if (!(m.config = json_object_new_string(p->job->config ? p->job->config : ""))) {
+    m.hosts = molt_wnet_to_json(p->job->net);
+    if (!(m.config = json_object_new_string(p->job->config ? p->job->config : "")) ||
+        !m.hosts) {
         molt_wmsg_clear(&m);
         return molt_err_set(err, MOLT_E_NOMEM, "out of memory");
     }
@@ -185,6 +201,44 @@ static int on_message(struct proc *p, const struct molt_wmsg *m, struct molt_err
     default:
         return molt_err_set(err, MOLT_E_PARSE, "a %s message", molt_wmsg_type_name(m->type));
     }
+}
+
+/* A request on the connection channel: a connection to a pinned address is
+ * made and handed over (or why it failed, for libcurl to try the next
+ * address); any other request is the worker out of bounds. */
+static int on_connect(struct proc *p, struct molt_err *err)
+{
+    struct molt_wmsg m, reply;
+    struct molt_err why = MOLT_ERR_INIT;
+    int passed = -1, fd = -1, rc;
+
+    rc = molt_wmsg_recv(p->net_fd, MOLT_WMSG_TO_AGENT, WRITE_TIMEOUT_MS, &m, &passed, err);
+    if (rc == MOLT_WMSG_EOF) {
+        close(p->net_fd);
+        p->net_fd = -1;
+        return 0;
+    }
+    if (rc < 0)
+        return molt_err_prefix(err, "connection channel");
+    if (passed >= 0)
+        close(passed);
+    if (m.type != MOLT_WMSG_CONNECT || passed >= 0)
+        return molt_err_set(err, MOLT_E_PARSE, "connection channel: a %s message%s",
+                            molt_wmsg_type_name(m.type), passed >= 0 ? " with a descriptor" : "");
+    rc = molt_wnet_connect(p->job->net, m.address, (long)m.port, p->job->connect_timeout_ms, &fd,
+                           &why);
+    molt_log_debug("upgrade.connect", "task=%s address=%s port=%lld result=\"%s\"",
+                   p->job->task->task_id, m.address, (long long)m.port, rc < 0 ? why.msg : "ok");
+    if (rc == MOLT_E_INVAL)
+        return molt_err_set(err, MOLT_E_PARSE, "connect: %s", why.msg);
+    molt_wmsg_init(&reply);
+    reply.type = MOLT_WMSG_CONNECTED;
+    reply.ok = rc == 0;
+    snprintf(reply.message, sizeof(reply.message), "%s", rc < 0 ? why.msg : "");
+    rc = molt_wmsg_send(p->net_fd, &reply, fd, WRITE_TIMEOUT_MS, err);
+    if (fd >= 0)
+        close(fd);
+    return rc < 0 ? molt_err_prefix(err, "connection channel") : 0;
 }
 
 /* Reads what is there: 1 at the end of the stream, 0 for more later,
@@ -282,7 +336,8 @@ static void log_exit(const struct proc *p, int status, const struct rusage *ru)
 static int converse(struct proc *p, struct molt_wmsg_reader *r, int *aborted,
                     struct molt_err *err)
 {
-    struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+    struct pollfd pfd[2] = { { .fd = p->fd, .events = POLLIN },
+                             { .fd = p->net_fd, .events = POLLIN } };
     int rc;
 
     for (;;) {
@@ -290,8 +345,12 @@ static int converse(struct proc *p, struct molt_wmsg_reader *r, int *aborted,
             *aborted = 1;
             return rc;
         }
-        if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR)
+        pfd[1].fd = p->net_fd;
+        pfd[1].revents = 0;
+        if (poll(pfd, 2, POLL_MS) < 0 && errno != EINTR)
             return molt_err_errno(err, "poll the upgrade worker");
+        if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && (rc = on_connect(p, err)) < 0)
+            return rc;
         if ((rc = drain(p, r, err)) != 0)
             return rc == 1 ? 0 : rc;
         if (p->has_result)
@@ -302,7 +361,8 @@ static int converse(struct proc *p, struct molt_wmsg_reader *r, int *aborted,
 int molt_worker_proc_run(const struct molt_worker_job *job, char staged[PATH_MAX], int *failed,
                          struct molt_err *err)
 {
-    struct proc p = { .job = job, .pid = -1, .fd = -1, .stage = MOLT_STAGE_PREFLIGHT };
+    struct proc p = { .job = job, .pid = -1, .fd = -1, .net_fd = -1,
+                      .stage = MOLT_STAGE_PREFLIGHT };
     struct molt_wmsg_reader r;
     struct rusage ru;
     int status = 0, aborted = 0, rc;
@@ -340,6 +400,8 @@ int molt_worker_proc_run(const struct molt_worker_job *job, char staged[PATH_MAX
 out:
     if (p.fd >= 0)
         close(p.fd);
+    if (p.net_fd >= 0)
+        close(p.net_fd);
     molt_wmsg_reader_free(&r);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* worker_proc.h: the agent's side of the upgrade worker (agent/molt-worker):
- * starts it for one task with the message stream on its fd 3, hands it the
- * task, reads what it says as it would read a hostile server (worker_msg.h
+ * starts it for one task with the message stream on its fd 3 and the
+ * connection channel on its fd 4, hands it the task, connects for it to the
+ * task's pinned hosts only, reads what it says as it would read a hostile server (worker_msg.h
  * and the checks the format cannot make), and ends it: after its result, on a
  * cancel, the deadline or a stop, or when it misbehaves. A worker that dies
  * without a result is a failed stage whose reason says how it died. */
@@ -12,6 +13,7 @@
 #include "err.h"
 #include "upgrade_state.h"
 #include "worker_msg.h"
+#include "worker_net.h"
 
 #define MOLT_WORKER_PROGRAM "molt-worker"
 
@@ -19,6 +21,8 @@ struct molt_worker_job {
     const char *program;                   /* molt-worker's path (molt_worker_proc_path) */
     const char *config;                    /* the settings (molt_conf_format's text) */
     const struct molt_upgrade_state *task;
+    const struct molt_wnet *net;           /* the task's pinned hosts (molt_wnet_pin) */
+    int connect_timeout_ms;                /* for each connection made for the worker */
     const char *token;                     /* NULL: none goes to the worker */
     void *ctx;
     /* A progress message, checked: stage (MOLT_STAGE_DOWNLOADING..STAGING)

@@ -35,6 +35,7 @@ struct attempt {
     char etag[256];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail (which certificate check failed) */
     int64_t retry_after_ms;       /* the server's Retry-After in seconds form, -1 when absent */
+    struct curl_slist *resolve;   /* o->resolve as libcurl takes it */
 };
 
 static void sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
@@ -238,6 +239,30 @@ static int open_dest(struct attempt *a, struct molt_err *err)
     return 0;
 }
 
+/* o->connect in place of libcurl's socket() and connect(). */
+static curl_socket_t open_socket(void *userdata, curlsocktype purpose,
+                                 struct curl_sockaddr *address)
+{
+    struct attempt *a = userdata;
+    int fd;
+
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    fd = a->o->connect(a->o->connect_ctx, &address->addr, address->addrlen);
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+/* libcurl 7.88 connects a socket it is told is connected all the same
+ * (fixed in later releases): the worker's seccomp filter answers that
+ * connect() with success, as every TCP socket it holds is connected. */
+static int connected_already(void *userdata, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)userdata;
+    (void)fd;
+    (void)purpose;
+    return CURL_SOCKOPT_ALREADY_CONNECTED;
+}
+
 static int setup_handle(CURL *h, struct attempt *a, struct curl_slist **hdrs, const char *etag,
                         struct molt_err *err)
 {
@@ -257,6 +282,13 @@ static int setup_handle(CURL *h, struct attempt *a, struct curl_slist **hdrs, co
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->o->size);
+    if (a->resolve)
+        curl_easy_setopt(h, CURLOPT_RESOLVE, a->resolve);
+    if (a->o->connect) {
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, a);
+        curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, connected_already);
+    }
     /* libcurl averages over the transfer and stops reading the socket when
      * ahead; body and progress callbacks keep coming between pauses, so
      * progress reports and cancellation work as without a cap. It checks the
@@ -376,6 +408,15 @@ int molt_dl_fetch(const struct molt_dl_opts *o, struct molt_dl_stats *stats,
     h = curl_easy_init();
     if (!h)
         return molt_err_set(err, MOLT_E_NOMEM, "download: cannot create a curl handle");
+    for (const char *const *r = o->resolve; r && *r; r++) {
+        struct curl_slist *next = curl_slist_append(a.resolve, *r);
+
+        if (!next) {
+            rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
+            goto out;
+        }
+        a.resolve = next;
+    }
     rc = open_dest(&a, err);
     if (rc < 0)
         goto out;
@@ -410,6 +451,7 @@ out:
     if (a.fd >= 0)
         close(a.fd);
     curl_easy_cleanup(h);
+    curl_slist_free_all(a.resolve);
     if (rc < 0) {
         /* Named, so that a signed URL's query stays out of messages and a long
          * URL does not push the error itself out of them. */

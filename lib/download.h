@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "conf.h"
 #include "err.h"
@@ -26,6 +27,15 @@ struct molt_dl_opts {
     int64_t backoff_max_ms;
     int64_t max_rate;                 /* bytes/s, 0 = unlimited (libcurl paces the reads) */
     volatile sig_atomic_t *stop;      /* aborts with MOLT_E_CANCELLED when set */
+    /* For a caller that may open no socket and resolve no name (the
+     * sandboxed worker): resolve, NULL-terminated "host:port:addr[,addr]"
+     * entries libcurl takes instead of looking the names up
+     * (CURLOPT_RESOLVE); connect, called for each address libcurl would
+     * connect to, returns a connected TCP socket (which libcurl then owns)
+     * or -1. NULL for libcurl's own. */
+    const char *const *resolve;
+    int (*connect)(void *ctx, const struct sockaddr *addr, socklen_t len);
+    void *connect_ctx;
     void (*on_reset)(void *ctx);
     void (*on_data)(void *ctx, const void *buf, size_t len);
     void (*on_progress)(void *ctx, uint64_t done, uint64_t total);

@@ -124,18 +124,19 @@ void molt_http_url_name(const char *url, char *out, size_t n)
     snprintf(out, n, "%.*s...", (int)(n > 4 ? n - 4 : 0), url);
 }
 
-/* Splits an absolute URL's authority into host and port (the scheme's default
- * when none is given); 0 on success, -1 when there is no usable authority. */
-static int url_host_port(const char *url, const char **host, size_t *hlen, long *port)
+/* Splits an authority (up to the first '/', '?' or '#') into host, without
+ * the brackets of an IPv6 literal, and port (def when none is given); 0 on
+ * success, -1 when there is no usable authority. */
+static int authority_host_port(const char *auth, long def, const char **host, size_t *hlen,
+                               long *port)
 {
-    const char *auth = strstr(url, "://"), *end, *colon;
+    const char *end = auth + strcspn(auth, "/?#"), *colon = NULL, *at;
     char *num_end;
 
-    if (!auth)
-        return -1;
-    auth += 3;
-    end = auth + strcspn(auth, "/?#");
-    colon = NULL;
+    /* Credentials (a proxy's) come before the host. */
+    if ((at = memchr(auth, '@', (size_t)(end - auth))))
+        auth = at + 1;
+    *host = auth;
     if (*auth == '[') {    /* [v6]:port */
         const char *close = memchr(auth, ']', (size_t)(end - auth));
         if (!close)
@@ -144,12 +145,13 @@ static int url_host_port(const char *url, const char **host, size_t *hlen, long 
             colon = close + 1;
         else if (close + 1 != end)
             return -1;
+        *host = auth + 1;
+        *hlen = (size_t)(close - *host);
     } else {
         colon = memchr(auth, ':', (size_t)(end - auth));
+        *hlen = (size_t)((colon ? colon : end) - auth);
     }
-    *host = auth;
-    *hlen = (size_t)((colon ? colon : end) - auth);
-    *port = url_has_scheme(url, "https") ? 443 : 80;
+    *port = def;
     if (colon && colon + 1 < end) {
         errno = 0;
         *port = strtol(colon + 1, &num_end, 10);
@@ -159,12 +161,46 @@ static int url_host_port(const char *url, const char **host, size_t *hlen, long 
     return *hlen > 0 ? 0 : -1;
 }
 
-int molt_http_url_port(const char *url, long *port)
+/* An absolute URL's host and port (the scheme's default when none is given). */
+static int url_host_port(const char *url, const char **host, size_t *hlen, long *port)
 {
-    const char *host;
+    const char *auth = strstr(url, "://");
+
+    if (!auth)
+        return -1;
+    return authority_host_port(auth + 3, url_has_scheme(url, "https") ? 443 : 80, host, hlen,
+                               port);
+}
+
+static int copy_host(const char *host, size_t hlen, char *out, size_t n)
+{
+    if (hlen >= n)
+        return -1;
+    memcpy(out, host, hlen);
+    out[hlen] = '\0';
+    return 0;
+}
+
+int molt_http_url_endpoint(const char *url, char *host, size_t n, long *port)
+{
+    const char *h;
     size_t hlen;
 
-    return url_host_port(url, &host, &hlen, port);
+    if (url_host_port(url, &h, &hlen, port) < 0)
+        return -1;
+    return copy_host(h, hlen, host, n);
+}
+
+int molt_http_proxy_endpoint(const char *proxy, char *host, size_t n, long *port)
+{
+    const char *auth = strstr(proxy, "://"), *h;
+    size_t hlen;
+
+    auth = auth ? auth + 3 : proxy;
+    if (authority_host_port(auth, url_has_scheme(proxy, "https") ? 443 : 1080, &h, &hlen,
+                            port) < 0)
+        return -1;
+    return copy_host(h, hlen, host, n);
 }
 
 void molt_http_ref_name(const struct molt_config *conf, const char *ref, char *out, size_t n)

@@ -121,9 +121,14 @@ void molt_http_url_name(const char *url, char *out, size_t n);
  * and reports, as molt_http_url_name. */
 #define MOLT_HTTP_REF_MAX 8192
 void molt_http_ref_name(const struct molt_config *conf, const char *ref, char *out, size_t n);
-/* The TCP port of an absolute http(s) URL (the scheme's default when it names
- * none); -1 when the URL has no usable authority. */
-int molt_http_url_port(const char *url, long *port);
+/* The host (an IPv6 literal without its brackets) and TCP port (the
+ * scheme's default when it names none) an absolute http(s) URL connects to;
+ * -1 when it has no usable authority or the host does not fit n. */
+int molt_http_url_endpoint(const char *url, char *host, size_t n, long *port);
+/* The same for a proxy as libcurl reads server.proxy or https_proxy:
+ * "[scheme://][user[:password]@]host[:port][/]", a port of 1080 when it names
+ * none (443 for an https:// proxy). */
+int molt_http_proxy_endpoint(const char *proxy, char *host, size_t n, long *port);
 
 /* Process-wide libcurl setup; call once from main before any thread starts. */
 int molt_http_global_init(struct molt_err *err);

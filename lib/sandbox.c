@@ -143,7 +143,9 @@ static int apply_landlock(const struct molt_sandbox_conf *conf, int abi, struct 
     int rc;
 
     if (abi >= 4) {
-        attr.handled_access_net = LL_NET_BIND_TCP | (conf->n_ports ? LL_NET_CONNECT_TCP : 0);
+        /* No sockets of its own: no port either, where seccomp cannot refuse them. */
+        attr.handled_access_net =
+            LL_NET_BIND_TCP | (conf->n_ports || conf->no_sockets ? LL_NET_CONNECT_TCP : 0);
         attr_size = offsetof(struct ll_ruleset_attr, scoped);
     }
     if (abi >= 6) {
@@ -178,7 +180,7 @@ static const char *const sc_allow[] = {
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
     "getitimer", "setitimer", "alarm", "poll", "ppoll", "select", "pselect6", "epoll_create",
     "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2",
-    "connect", "getsockopt", "setsockopt", "getsockname", "getpeername", "sendto",
+    "getsockopt", "setsockopt", "getsockname", "getpeername", "sendto",
     "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "socketpair",
     "uname", "sysinfo", "getrlimit", "sched_getaffinity", "sched_yield", "getrusage",
     "times", NULL,
@@ -230,22 +232,17 @@ static int sc_add_arg(scmp_filter_ctx ctx, const char *name, unsigned arg, uint6
     return sc_add(ctx, SCMP_ACT_ALLOW, name, 1, &cmp, err);
 }
 
-/* The calls allowed only with some arguments. */
-static int sc_filtered(scmp_filter_ctx ctx, struct molt_err *err)
+/* Sockets of its own, or only the connected ones it is given. */
+static int sc_sockets(scmp_filter_ctx ctx, int no_sockets, struct molt_err *err)
 {
     const int domains[] = { AF_INET, AF_INET6 };
     const int types[] = { SOCK_STREAM, SOCK_DGRAM };
-    const unsigned long ioctls[] = { FIONREAD, FIONBIO, TCGETS };
-    const int prctls[] = { PR_GET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE,
-                           PR_SET_VMA };
-    const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
-                              CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
-    /* A thread (CLONE_THREAD), in no new namespace: a new process could
-     * outlive the worker, and change its staged tree after the checks. */
-    struct scmp_arg_cmp clone_cmp =
-        arg_cmp(0, SCMP_CMP_MASKED_EQ, ns_flags | CLONE_THREAD, CLONE_THREAD);
     int rc;
 
+    if (no_sockets)
+        return sc_add(ctx, SCMP_ACT_ERRNO(0), "connect", 0, NULL, err);
+    if ((rc = sc_add(ctx, SCMP_ACT_ALLOW, "connect", 0, NULL, err)) < 0)
+        return rc;
     for (size_t d = 0; d < 2; d++) {
         for (size_t t = 0; t < 2; t++) {
             struct scmp_arg_cmp cmp[2] = {
@@ -257,6 +254,23 @@ static int sc_filtered(scmp_filter_ctx ctx, struct molt_err *err)
                 return rc;
         }
     }
+    return 0;
+}
+
+/* The calls allowed only with some arguments. */
+static int sc_filtered(scmp_filter_ctx ctx, struct molt_err *err)
+{
+    const unsigned long ioctls[] = { FIONREAD, FIONBIO, TCGETS };
+    const int prctls[] = { PR_GET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE,
+                           PR_SET_VMA };
+    const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
+                              CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+    /* A thread (CLONE_THREAD), in no new namespace: a new process could
+     * outlive the worker, and change its staged tree after the checks. */
+    struct scmp_arg_cmp clone_cmp =
+        arg_cmp(0, SCMP_CMP_MASKED_EQ, ns_flags | CLONE_THREAD, CLONE_THREAD);
+    int rc;
+
     for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
         if ((rc = sc_add_arg(ctx, "ioctl", 1, ioctls[i], err)) < 0)
             return rc;
@@ -276,7 +290,7 @@ static int sc_filtered(scmp_filter_ctx ctx, struct molt_err *err)
     return 0;
 }
 
-static int apply_seccomp(struct molt_err *err)
+static int apply_seccomp(int no_sockets, struct molt_err *err)
 {
     /* Refusing (EPERM) what is not listed, rather than killing, lets a
      * library's probe of a newer call fail over as it does on older kernels;
@@ -298,6 +312,8 @@ static int apply_seccomp(struct molt_err *err)
         rc = sc_add(ctx, kill_action, sc_kill[i], 0, NULL, err);
     if (rc == 0)
         rc = sc_filtered(ctx, err);
+    if (rc == 0)
+        rc = sc_sockets(ctx, no_sockets, err);
     /* The worker applies its sandbox before it starts a thread; TSYNC only
      * covers a caller that did not. libseccomp refuses it when it cannot read
      * the kernel's API level (see kill_action): then go on without. */
@@ -328,7 +344,7 @@ int molt_sandbox_apply(const struct molt_sandbox_conf *conf, struct molt_sandbox
         return molt_err_errno(err, "sandbox: no_new_privs");
     if ((st->layers & MOLT_SANDBOX_LANDLOCK) && apply_landlock(conf, st->landlock_abi, err) < 0)
         return molt_err_prefix(err, "sandbox");
-    if ((st->layers & MOLT_SANDBOX_SECCOMP) && apply_seccomp(err) < 0)
+    if ((st->layers & MOLT_SANDBOX_SECCOMP) && apply_seccomp(conf->no_sockets, err) < 0)
         return molt_err_prefix(err, "sandbox");
     return 0;
 }

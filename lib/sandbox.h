@@ -3,7 +3,7 @@
  * is supported: PR_SET_NO_NEW_PRIVS, a Landlock ruleset (files: write only
  * under the listed directories, read only the listed paths, execute nothing;
  * TCP: connect only to the listed ports, bind nothing) and a seccomp
- * allow-list (docs/security.md section 7). Irreversible: apply it in the
+ * allow-list (with no_sockets, no TCP socket of its own) (docs/security.md section 7). Irreversible: apply it in the
  * process that is to be confined, after it has opened what it needs. */
 #ifndef MOLT_SANDBOX_H
 #define MOLT_SANDBOX_H
@@ -30,10 +30,16 @@ struct molt_sandbox_conf {
     const char *const *writable;
     const char *const *readable;
     /* TCP ports connect() may reach (Landlock ABI 4 and later); n_ports 0
-     * leaves connecting unrestricted by Landlock (seccomp still allows only
-     * TCP and UDP sockets of IPv4 and IPv6). */
+     * leaves connecting unrestricted by Landlock unless no_sockets is set
+     * (seccomp still allows only TCP and UDP sockets of IPv4 and IPv6). */
     uint16_t ports[MOLT_SANDBOX_PORTS_MAX];
     size_t n_ports;
+    /* The process gets its TCP connections connected by another (the agent,
+     * worker_net.h): seccomp refuses socket() for IPv4 and IPv6, and answers
+     * connect() with success without making it (libcurl 7.88 connects a
+     * socket it was told is connected). Landlock's port rules then hold only
+     * where seccomp is not in force. */
+    int no_sockets;
 };
 
 struct molt_sandbox_status {

@@ -1,7 +1,8 @@
 # upgrade_worker.sh: the sandboxed upgrade worker (issue 20). A worker killed
 # in each of its stages, one that hangs (the task's deadline ends it), and one
-# that tries to leave its sandbox (write outside its task directory, connect
-# to a port no URL of the task names, run a program) or stages a forged tree,
+# that tries to leave its sandbox (write outside its task directory, open a
+# socket, have the agent connect it to an address of no host of the task, run
+# a program) or stages a forged tree,
 # through fault points of the worker: each task ends 3 with the reason,
 # nothing is switched, and the agent heartbeats throughout. A worker that does
 # not exit after its result is ended, and its task goes on. The worker has
@@ -9,7 +10,7 @@
 set -u
 . "$(dirname "$0")/lib/upgrade.sh"
 
-tap_plan 47
+tap_plan 51
 CP_TASK_TIMEOUT=40s
 env_start worker
 publish "$V1" "$V2"
@@ -53,7 +54,8 @@ ok $? "an upgrade through the worker ends 2"
 like "$(grep 'agent.sandbox' "$WORK/agent.log" | head -n 1)" \
     'worker_layers="no_new_privs landlock\(abi [0-9]+\) seccomp"' "the agent logged at its start what confines its workers"
 like "$(grep 'worker.sandbox' "$WORK/agent.log" | head -n 1)" \
-    'layers="no_new_privs landlock\(abi [0-9]+\) seccomp"' "the worker logged its three sandbox layers"
+    'layers="no_new_privs landlock\(abi [0-9]+\) seccomp" ports=1 connections=agent' \
+    "the worker logged its three sandbox layers, and that the agent makes its connections"
 like "$(grep 'upgrade.worker ' "$WORK/agent.log" | head -n 1)" 'exit=[^ ]+ stage=staging maxrss_kib=[0-9]+' \
     "the agent logged the worker's exit and peak RSS"
 # Started by launch without GnuTLS's implicit initialisation (libldap maps it, unused).
@@ -109,8 +111,10 @@ fails_with worker.escape_write "sandbox refused writing .*/versions/escaped-by-w
     "worker writing outside its task directory"
 [ ! -e "$ROOT/versions/escaped-by-worker" ]
 ok $? "the file outside the task directory was not created"
-fails_with worker.escape_connect "sandbox refused connecting to 127.0.0.1:9" \
-    "worker connecting to another port"
+fails_with worker.escape_connect "sandbox refused a socket: Operation not permitted" \
+    "worker opening a socket of its own"
+fails_with worker.escape_ask "the upgrade worker sent a bad message: connect: 127.0.0.1 port 9 is not an address of the task's hosts" \
+    "worker asking the agent for a connection to another address"
 fails_with worker.escape_exec "stopped by its sandbox .*SIGSYS" "worker running a program"
 # Past its sandbox's reach: a tree that agrees with a rewritten manifest. The
 # installer holds it to the signed statement's manifestSha256.

@@ -27,9 +27,12 @@ static int same_msg(const struct molt_wmsg *a, const struct molt_wmsg *b)
         a->bytes_total != b->bytes_total || strcmp(a->served_by, b->served_by) ||
         a->level != b->level || strcmp(a->event, b->event) || strcmp(a->text, b->text) ||
         a->ok != b->ok || strcmp(a->message, b->message) || strcmp(a->staged_path, b->staged_path) ||
-        a->source != b->source || strcmp(a->token, b->token))
+        a->source != b->source || strcmp(a->token, b->token) || strcmp(a->address, b->address) ||
+        a->port != b->port)
         return 0;
-    if (!a->task != !b->task || !a->config != !b->config)
+    if (!a->task != !b->task || !a->config != !b->config || !a->hosts != !b->hosts)
+        return 0;
+    if (a->hosts && strcmp(molt_json_dump(a->hosts), molt_json_dump(b->hosts)))
         return 0;
     if (a->config && strcmp(json_object_get_string(a->config), json_object_get_string(b->config)))
         return 0;

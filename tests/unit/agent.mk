@@ -5,7 +5,7 @@ AGENT_MODULE_TESTS = tests/unit/test_agent tests/unit/test_api tests/unit/test_a
 	tests/unit/test_command tests/unit/test_health tests/unit/test_heartbeat tests/unit/test_identity \
 	tests/unit/test_outbox tests/unit/test_report tests/unit/test_resume tests/unit/test_status \
 	tests/unit/test_task tests/unit/test_trust tests/unit/test_upgrade_state \
-	tests/unit/test_worker_msg
+	tests/unit/test_worker_msg tests/unit/test_worker_net
 AGENT_UNIT_TESTS = $(AGENT_MODULE_TESTS) tests/unit/test_http
 check_PROGRAMS += $(AGENT_UNIT_TESTS)
 TESTS += $(AGENT_UNIT_TESTS)
@@ -19,6 +19,8 @@ AGENT_UNIT_LDADD = tests/unit/libagenttestutil.a tests/unit/libtestutil.a $(MOLT
 	$(CMOCKA_LIBS)
 tests_unit_test_worker_msg_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_worker_msg_LDADD = $(AGENT_UNIT_LDADD)
+tests_unit_test_worker_net_CFLAGS = $(AGENT_UNIT_CFLAGS)
+tests_unit_test_worker_net_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_agent_CFLAGS = $(AGENT_UNIT_CFLAGS)
 tests_unit_test_agent_LDADD = $(AGENT_UNIT_LDADD)
 tests_unit_test_api_CFLAGS = $(AGENT_UNIT_CFLAGS)

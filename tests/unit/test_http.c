@@ -276,6 +276,41 @@ static void test_same_origin(void **state)
     assert_false(molt_http_same_origin("/builds/p", "/builds/p"));
 }
 
+/* Where a URL or a proxy string connects: what the worker's hosts pin. */
+static void test_endpoints(void **state)
+{
+    char host[64];
+    long port = 0;
+
+    (void)state;
+    assert_int_equal(molt_http_url_endpoint("https://cp.example:8443/a?b", host, sizeof(host),
+                                            &port), 0);
+    assert_string_equal(host, "cp.example");
+    assert_int_equal(port, 8443);
+    assert_int_equal(molt_http_url_endpoint("http://[::1]/x", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 80);
+    assert_int_equal(molt_http_url_endpoint("https://cp#f", host, sizeof(host), &port), 0);
+    assert_int_equal(port, 443);
+    assert_int_equal(molt_http_url_endpoint("https://cp:0/", host, sizeof(host), &port), -1);
+    assert_int_equal(molt_http_url_endpoint("/builds/p", host, sizeof(host), &port), -1);
+    assert_int_equal(molt_http_url_endpoint("https://a-host-name-too-long-for-the-buffer-"
+                                            "given-here-by-far.example/", host, 16, &port), -1);
+    /* libcurl's proxy forms: no scheme, credentials, 1080 by default. */
+    assert_int_equal(molt_http_proxy_endpoint("proxy.local:3128", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "proxy.local");
+    assert_int_equal(port, 3128);
+    assert_int_equal(molt_http_proxy_endpoint("http://u:p@[fd00::2]/", host, sizeof(host),
+                                              &port), 0);
+    assert_string_equal(host, "fd00::2");
+    assert_int_equal(port, 1080);
+    assert_int_equal(molt_http_proxy_endpoint("https://proxy", host, sizeof(host), &port), 0);
+    assert_int_equal(port, 443);
+    assert_int_equal(molt_http_proxy_endpoint("socks5h://p:99999", host, sizeof(host), &port),
+                     -1);
+    assert_int_equal(molt_http_proxy_endpoint("", host, sizeof(host), &port), -1);
+}
+
 static void test_sanitize(void **state)
 {
     char out[32];
@@ -624,7 +659,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_rules),
-        cmocka_unit_test(test_same_origin),
+        cmocka_unit_test(test_same_origin), cmocka_unit_test(test_endpoints),
         cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_apply_common),
         cmocka_unit_test(test_url_name),

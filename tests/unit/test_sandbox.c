@@ -1,12 +1,14 @@
 /* test_sandbox.c: molt_sandbox_apply in a forked child (it cannot be undone):
  * writing inside the writable directory works, writing or reading outside
  * fails even as root, refused and fatal system calls, threads still start,
- * TCP connect limited to the listed ports, and the status text. Where the
+ * TCP connect limited to the listed ports, no sockets of its own, and the
+ * status text. Where the
  * kernel lacks Landlock the file checks print "# SKIP" and the rest runs.
  * And the real work under the real sandbox: a signed package verified and
  * staged (gzip and zstd) into the task directory, and refused elsewhere; a
- * package downloaded over TLS (libcurl, OpenSSL, the resolver's thread) from
- * `openssl s_server` on loopback by molt_dl_fetch. */
+ * package downloaded over TLS (libcurl, OpenSSL) from `openssl s_server` on
+ * loopback by molt_dl_fetch, as the worker does it: no socket of its own, a
+ * host name pinned, a connection made before the sandbox handed to it. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -65,7 +67,7 @@ static void child_apply(const struct dirs *d, const uint16_t *ports, size_t n_po
                         struct molt_sandbox_status *st)
 {
     const char *const writable[] = { d->inside, NULL };
-    struct molt_sandbox_conf conf = { writable, molt_sandbox_system_readable, { 0 }, n_ports };
+    struct molt_sandbox_conf conf = { writable, molt_sandbox_system_readable, { 0 }, n_ports, 0 };
     struct molt_err err = MOLT_ERR_INIT;
 
     for (size_t i = 0; i < n_ports; i++)
@@ -294,20 +296,6 @@ static void test_threads_start(void **state)
     tu_rmtree(d.base);
 }
 
-static int listen_loopback(uint16_t *port)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 4), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 static int try_connect(uint16_t port)
 {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
@@ -345,11 +333,65 @@ static void child_connect(const struct dirs *d)
     close(fd);
 }
 
+/* no_sockets: none of its own; a connected one it holds stays connected
+ * where it was, whatever connect() is asked. */
+static void child_no_sockets(const struct dirs *d)
+{
+    const char *const writable[] = { d->inside, NULL };
+    struct molt_sandbox_conf conf = { writable, molt_sandbox_system_readable, { 0 }, 0, 1 };
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(g_ports[0]),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in other = to, peer;
+    socklen_t len = sizeof(peer);
+    struct molt_sandbox_status st;
+    struct molt_err err = MOLT_ERR_INIT;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    CHILD_CHECK(1, fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0);
+    if (molt_sandbox_apply(&conf, &st, &err) < 0) {
+        fprintf(stderr, "apply: %s\n", err.msg);
+        _exit(100);
+    }
+    if (!(st.layers & MOLT_SANDBOX_SECCOMP)) {
+        printf("# SKIP seccomp not in force (%s)\n", st.text);
+        return;
+    }
+    errno = 0;
+    CHILD_CHECK(2, socket(AF_INET, SOCK_STREAM, 0) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(3, socket(AF_INET6, SOCK_STREAM, 0) < 0 && errno == EPERM);
+    errno = 0;
+    CHILD_CHECK(4, socket(AF_INET, SOCK_DGRAM, 0) < 0 && errno == EPERM);
+    other.sin_port = htons(g_ports[1]);
+    CHILD_CHECK(5, connect(fd, (struct sockaddr *)&other, sizeof(other)) == 0);
+    CHILD_CHECK(6, getpeername(fd, (struct sockaddr *)&peer, &len) == 0 &&
+                       peer.sin_port == htons(g_ports[0]));
+    CHILD_CHECK(7, write(fd, "x", 1) == 1);
+    close(fd);
+}
+
+static void test_no_sockets(void **state)
+{
+    struct dirs d;
+    int l1 = tu_listen_loopback(&g_ports[0]);
+    int l2 = tu_listen_loopback(&g_ports[1]);
+    int status;
+
+    (void)state;
+    make_dirs(&d);
+    status = run_child(child_no_sockets, &d);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(l1);
+    close(l2);
+    tu_rmtree(d.base);
+}
+
 static void test_connect_ports(void **state)
 {
     struct dirs d;
-    int l1 = listen_loopback(&g_ports[0]);
-    int l2 = listen_loopback(&g_ports[1]);
+    int l1 = tu_listen_loopback(&g_ports[0]);
+    int l2 = tu_listen_loopback(&g_ports[1]);
     int status;
 
     make_dirs(&d);
@@ -400,7 +442,7 @@ static void test_status_text(void **state)
 static void child_bad_writable(const struct dirs *d)
 {
     const char *const writable[] = { "/nonexistent/molt-task", NULL };
-    struct molt_sandbox_conf conf = { writable, NULL, { 0 }, 0 };
+    struct molt_sandbox_conf conf = { writable, NULL, { 0 }, 0, 0 };
     struct molt_sandbox_status st;
     struct molt_err err = MOLT_ERR_INIT;
 
@@ -428,7 +470,7 @@ static void stage_in_sandbox(struct tp_env *env, int zstd)
     const char *const writable[] = { env->upgrade, NULL };
     const char *readable[32];
     struct tp_opts o = { .zstd = zstd };
-    struct molt_sandbox_conf conf = { writable, readable, { 0 }, 0 };
+    struct molt_sandbox_conf conf = { writable, readable, { 0 }, 0, 0 };
     struct molt_sandbox_status st;
     struct molt_statement stmt;
     struct molt_err err = MOLT_ERR_INIT;
@@ -489,7 +531,7 @@ static void test_stage_zstd_in_sandbox(void **state)
 static uint16_t free_port(void)
 {
     uint16_t port;
-    int fd = listen_loopback(&port);
+    int fd = tu_listen_loopback(&port);
 
     close(fd);
     return port;
@@ -505,38 +547,81 @@ static int wait_listening(uint16_t port)
     return -1;
 }
 
+/* The worker's way: one connection made before the sandbox, as the agent
+ * makes it, handed to libcurl for the address it asks for. */
+struct handed {
+    int fd;
+    uint16_t port;
+    int asked;
+};
+
+static int hand_over(void *ctx, const struct sockaddr *addr, socklen_t len)
+{
+    struct handed *h = ctx;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+    int fd = h->fd;
+
+    h->asked++;
+    if (len < sizeof(*in) || in->sin_family != AF_INET || in->sin_port != htons(h->port) ||
+        in->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+        return -1;
+    h->fd = -1;
+    return fd;
+}
+
 static void child_download(const char *dir, const char *ca, uint16_t port)
 {
-    char task[PATH_MAX], dest[PATH_MAX], url[128];
+    char task[PATH_MAX], dest[PATH_MAX], url[128], pin[64];
     const char *const writable[] = { task, NULL };
+    const char *const resolve[] = { pin, NULL };
     const char *readable[40];
-    struct molt_sandbox_conf conf = { writable, readable, { port }, 1 };
+    struct molt_sandbox_conf conf = { writable, readable, { port }, 1, 1 };
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct handed h = { .fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), .port = port };
     struct molt_sandbox_status st;
     struct molt_config c;
     struct molt_dl_opts o = { .conf = &c, .url = url, .dest = dest, .size = 100000,
-                              .max_attempts = 1 };
+                              .max_attempts = 1, .resolve = resolve, .connect = hand_over,
+                              .connect_ctx = &h };
     struct molt_dl_stats stats;
     struct molt_err err = MOLT_ERR_INIT;
     size_t n = 0;
 
+    /* A name the resolver does not know: only the pin says where it is. */
+    snprintf(pin, sizeof(pin), "package.molt.invalid:%u:127.0.0.1", port);
+    if (h.fd < 0 || connect(h.fd, (struct sockaddr *)&to, sizeof(to)) < 0)
+        _exit(101);
+
     snprintf(task, sizeof(task), "%s/task", dir);
     snprintf(dest, sizeof(dest), "%s/package", task);
-    snprintf(url, sizeof(url), "https://localhost:%u/pkg", port);
+    snprintf(url, sizeof(url), "https://package.molt.invalid:%u/pkg", port);
     readable[n++] = ca;
     for (size_t i = 0; molt_sandbox_system_readable[i] && n < 39; i++)
         readable[n++] = molt_sandbox_system_readable[i];
     readable[n] = NULL;
     molt_conf_defaults(&c);
-    snprintf(c.server.url, sizeof(c.server.url), "https://localhost:%u/", port);
+    snprintf(c.server.url, sizeof(c.server.url), "https://package.molt.invalid:%u/", port);
     snprintf(c.server.ca_file, sizeof(c.server.ca_file), "%s", ca);
     c.server.connect_timeout_ms = 5000;
     if (molt_sandbox_apply(&conf, &st, &err) < 0) {
         fprintf(stderr, "apply: %s\n", err.msg);
         _exit(100);
     }
+    /* As the worker: without seccomp, libcurl 7.88 would connect the handed
+     * socket again (download.c), so it opens its own to the pinned address. */
+    if (!(st.layers & MOLT_SANDBOX_SECCOMP)) {
+        printf("# seccomp not in force (%s): libcurl connects itself\n", st.text);
+        o.connect = NULL;
+        h.asked = 1;
+    }
     if (molt_dl_fetch(&o, &stats, &err) < 0) {
         fprintf(stderr, "download: %s\n", err.msg);
         _exit(1);
+    }
+    if (h.asked != 1) {
+        fprintf(stderr, "download: asked for %d connections, not 1\n", h.asked);
+        _exit(2);
     }
     _exit(0);
 }
@@ -560,8 +645,8 @@ static void test_download_in_sandbox(void **state)
     snprintf(ca, sizeof(ca), "%s/cert.pem", dir);
     snprintf(cmd, sizeof(cmd),
              "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-             "-keyout key.pem -out cert.pem -days 1 -subj /CN=localhost "
-             "-addext subjectAltName=DNS:localhost >/dev/null 2>&1 && "
+             "-keyout key.pem -out cert.pem -days 1 -subj /CN=package.molt.invalid "
+             "-addext subjectAltName=DNS:package.molt.invalid >/dev/null 2>&1 && "
              "head -c 100000 /dev/urandom >pkg",
              dir);
     assert_int_equal(system(cmd), 0);
@@ -602,7 +687,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_files),          cmocka_unit_test(test_refused_calls),
         cmocka_unit_test(test_escapes_killed), cmocka_unit_test(test_threads_start),
-        cmocka_unit_test(test_connect_ports),  cmocka_unit_test(test_status_text),
+        cmocka_unit_test(test_connect_ports),  cmocka_unit_test(test_no_sockets),
+        cmocka_unit_test(test_status_text),
         cmocka_unit_test(test_bad_writable_fails),
         cmocka_unit_test_setup_teardown(test_stage_in_sandbox, tp_setup, tp_teardown),
         cmocka_unit_test_setup_teardown(test_stage_zstd_in_sandbox, tp_setup, tp_teardown),

@@ -2,7 +2,8 @@
  * round trips, each bad frame is refused naming what is wrong (oversize,
  * empty, truncated, bad JSON, wrong types, bounds, unknown types and fields,
  * the wrong direction), a frame split across many reads on a non-blocking
- * pipe, and a reader that refuses everything after a bad frame. */
+ * pipe, a reader that refuses everything after a bad frame, and the
+ * connection channel's records with the descriptor they carry. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -105,13 +107,32 @@ static void test_round_trips(void **state)
     in.task = json_tokener_parse("{\"taskId\":\"7\",\"stage\":\"downloading\",\"n\":[1,2]}");
     assert_non_null(in.task);
     in.config = json_object_new_string("[server]\nurl = \"https://cp:8443\"\n[agent]\n");
+    in.hosts = json_tokener_parse("[{\"host\":\"cp\",\"port\":8443,"
+                                  "\"addresses\":[\"10.0.0.1\",\"fd00::1\"]}]");
+    assert_non_null(in.hosts);
     round_trip(&in, MOLT_WMSG_TO_WORKER, &out);
     assert_int_equal(out.type, MOLT_WMSG_START);
     assert_non_null(out.task);
     assert_string_equal(molt_json_dump(out.task), molt_json_dump(in.task));
     assert_string_equal(json_object_get_string(out.config),
                         "[server]\nurl = \"https://cp:8443\"\n[agent]\n");
+    assert_string_equal(molt_json_dump(out.hosts), molt_json_dump(in.hosts));
     molt_wmsg_clear(&out);
+    molt_wmsg_clear(&in);
+
+    in.type = MOLT_WMSG_CONNECT;
+    strcpy(in.address, "2001:db8::7");
+    in.port = 443;
+    round_trip(&in, MOLT_WMSG_TO_AGENT, &out);
+    assert_string_equal(out.address, "2001:db8::7");
+    assert_int_equal(out.port, 443);
+    molt_wmsg_clear(&in);
+
+    in.type = MOLT_WMSG_CONNECTED;
+    strcpy(in.message, "10.0.0.1 port 443: connect: Connection refused");
+    round_trip(&in, MOLT_WMSG_TO_WORKER, &out);
+    assert_false(out.ok);
+    assert_string_equal(out.message, in.message);
     molt_wmsg_clear(&in);
 
     in.type = MOLT_WMSG_CANCEL;
@@ -147,6 +168,13 @@ static void test_encode_refuses_invalid(void **state)
     m.task = json_object_new_object();
     assert_true(molt_wmsg_encode(&m, &frame, &len, &err) < 0);
     assert_non_null(strstr(err.msg, "field 'config'"));
+    molt_wmsg_clear(&m);
+    /* Nor without the pinned hosts: the worker could connect nowhere. */
+    m.type = MOLT_WMSG_START;
+    m.task = json_object_new_object();
+    m.config = json_object_new_string("");
+    assert_true(molt_wmsg_encode(&m, &frame, &len, &err) < 0);
+    assert_non_null(strstr(err.msg, "field 'hosts'"));
     molt_wmsg_clear(&m);
 }
 
@@ -216,6 +244,29 @@ static void test_bad_messages(void **state)
           "\"stagedPath\":\"/a\"}",
           MOLT_WMSG_TO_AGENT, "field 'stagedPath': set on a failure" },
         { "{\"type\":\"start\",\"task\":[]}", MOLT_WMSG_TO_WORKER, "task" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":\"\"}", MOLT_WMSG_TO_WORKER,
+          "field 'hosts': missing" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":\"\",\"hosts\":{}}", MOLT_WMSG_TO_WORKER,
+          "field 'hosts': not an array" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":\"\",\"hosts\":[{\"host\":\"a b\","
+          "\"port\":1,\"addresses\":[]}]}",
+          MOLT_WMSG_TO_WORKER, "field 'hosts': hosts[0]: field 'host'" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":\"\",\"hosts\":[{\"host\":\"a\","
+          "\"port\":0,\"addresses\":[]}]}",
+          MOLT_WMSG_TO_WORKER, "hosts[0]: field 'port'" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":\"\",\"hosts\":[{\"host\":\"a\","
+          "\"port\":1,\"addresses\":[\"evil.example\"]}]}",
+          MOLT_WMSG_TO_WORKER, "hosts[0]: addresses[0]: not a numeric IP address" },
+        { "{\"type\":\"start\",\"task\":{},\"config\":\"\",\"hosts\":[{\"host\":\"a\","
+          "\"port\":1,\"addresses\":[],\"via\":1}]}",
+          MOLT_WMSG_TO_WORKER, "hosts[0]: unknown field 'via'" },
+        { "{\"type\":\"connect\",\"address\":\"localhost\",\"port\":443}", MOLT_WMSG_TO_AGENT,
+          "field 'address': not a numeric IP address" },
+        { "{\"type\":\"connect\",\"address\":\"127.0.0.1\",\"port\":65536}",
+          MOLT_WMSG_TO_AGENT, "field 'port'" },
+        { "{\"type\":\"connect\",\"address\":\"127.0.0.1\",\"port\":443}",
+          MOLT_WMSG_TO_WORKER, "not sent by the agent" },
+        { "{\"type\":\"connected\",\"ok\":\"yes\"}", MOLT_WMSG_TO_WORKER, "ok" },
         { "{\"type\":\"progress\",\"type\":\"log\"}", MOLT_WMSG_TO_AGENT, "" },
     };
     struct molt_err err = MOLT_ERR_INIT;
@@ -413,6 +464,74 @@ static void test_write_to_pipe(void **state)
     close(fds[1]);
 }
 
+static void seqpacket_pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+/* The connection channel: one frame per record, a descriptor along with the
+ * answer, and records that are not one frame refused. */
+static void test_seqpacket_with_fd(void **state)
+{
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_wmsg in, out;
+    int sv[2], pipefd[2], passed = -2;
+    char frame[64];
+    size_t len;
+
+    seqpacket_pair(sv);
+    molt_wmsg_init(&in);
+    in.type = MOLT_WMSG_CONNECT;
+    strcpy(in.address, "127.0.0.1");
+    in.port = 8443;
+    assert_int_equal(molt_wmsg_send(sv[1], &in, -1, 1000, &err), 0);
+    assert_int_equal(molt_wmsg_recv(sv[0], MOLT_WMSG_TO_AGENT, 1000, &out, &passed, &err), 1);
+    assert_int_equal(out.type, MOLT_WMSG_CONNECT);
+    assert_int_equal(out.port, 8443);
+    assert_int_equal(passed, -1);
+
+    /* The answer carries the socket: here a pipe's end, read through. */
+    assert_int_equal(pipe(pipefd), 0);
+    molt_wmsg_init(&in);
+    in.type = MOLT_WMSG_CONNECTED;
+    in.ok = 1;
+    assert_int_equal(molt_wmsg_send(sv[0], &in, pipefd[0], 1000, &err), 0);
+    close(pipefd[0]);
+    assert_int_equal(molt_wmsg_recv(sv[1], MOLT_WMSG_TO_WORKER, 1000, &out, &passed, &err), 1);
+    assert_true(out.ok);
+    assert_true(passed >= 0);
+    assert_true(fcntl(passed, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(write(pipefd[1], "z", 1), 1);
+    char c = 0;
+    assert_int_equal(read(passed, &c, 1), 1);
+    assert_int_equal(c, 'z');
+    close(passed);
+    close(pipefd[1]);
+
+    /* Nothing comes: a timeout. */
+    assert_int_equal(molt_wmsg_recv(sv[0], MOLT_WMSG_TO_AGENT, 20, &out, &passed, &err),
+                     MOLT_E_TIMEOUT);
+    /* A record that is not one frame (a length that is not the record's). */
+    frame_of("{\"type\":\"cancel\"}", frame, &len);
+    frame[3]++;
+    assert_int_equal(send(sv[1], frame, len, 0), (ssize_t)len);
+    assert_true(molt_wmsg_recv(sv[0], MOLT_WMSG_TO_AGENT, 1000, &out, &passed, &err) < 0);
+    assert_non_null(strstr(err.msg, "is not one frame"));
+    assert_int_equal(passed, -1);
+    /* A message of the wrong direction, with a descriptor: refused, closed. */
+    molt_wmsg_init(&in);
+    in.type = MOLT_WMSG_CONNECTED;
+    assert_int_equal(molt_wmsg_send(sv[1], &in, 0, 1000, &err), 0);
+    assert_true(molt_wmsg_recv(sv[0], MOLT_WMSG_TO_AGENT, 1000, &out, &passed, &err) < 0);
+    assert_non_null(strstr(err.msg, "not sent by the worker"));
+    assert_int_equal(passed, -1);
+    /* The peer gone. */
+    close(sv[1]);
+    assert_int_equal(molt_wmsg_recv(sv[0], MOLT_WMSG_TO_AGENT, 1000, &out, &passed, &err),
+                     MOLT_WMSG_EOF);
+    close(sv[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_bad_messages),  cmocka_unit_test(test_text_bounds),
         cmocka_unit_test(test_bad_frames),    cmocka_unit_test(test_split_reads),
         cmocka_unit_test(test_bad_body_is_final), cmocka_unit_test(test_write_to_pipe),
+        cmocka_unit_test(test_seqpacket_with_fd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,12 @@
 /* testutil.c: temporary directories and files for unit tests. */
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "fs.h"
 
@@ -32,4 +35,18 @@ void tu_rmtree(const char *dir)
     struct molt_err err = MOLT_ERR_INIT;
 
     assert_int_equal(molt_fs_remove_tree(dir, &err), 0);
+}
+
+int tu_listen_loopback(uint16_t *port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
 }

@@ -18,5 +18,8 @@ char *tu_mkdtemp(char buf[PATH_MAX]);
 /* Writes text to dir/name and returns the full path in out. */
 void tu_write(char out[PATH_MAX], const char *dir, const char *name, const char *text);
 void tu_rmtree(const char *dir);
+/* A TCP socket listening on 127.0.0.1, on a port of the kernel's choosing
+ * (*port); fails the test when it cannot. */
+int tu_listen_loopback(uint16_t *port);
 
 #endif
