@@ -14,7 +14,7 @@
 set -u
 
 sys_skip_unless_able
-pkg_start system 45
+pkg_start system 46
 NAME=molt-sys-$$
 
 journal_has() { journal -u molt-agent --since "$1" | grep -Eq "$2"; } # SINCE REGEX
@@ -68,6 +68,12 @@ ok $? "upgrade to $V2 ends 2 ($CP_TASK_MESSAGE)"
 wait_for 30 main_runs "$V2"
 ok $? "the service's main process is $V2's agent ($(main_exe))"
 is "$(ct ls -A /opt/molt/upgrade)" "" "the default upgrade_dir /opt/molt/upgrade is empty again"
+# Under the unit's own filters (SystemCallFilter=, RestrictAddressFamilies=) the worker still confines
+# itself with all three layers (the container lets Landlock through: lib/system.sh) and gets its
+# connections from the agent.
+sandbox=$(journal -u molt-agent | grep 'worker.sandbox' | tail -n 1)
+like "$sandbox" 'layers="no_new_privs landlock\(abi [0-9]+\) seccomp" ports=1 connections=agent' \
+    "under the service, the worker's sandbox is whole and the agent makes its connections (${sandbox#*layers=})"
 
 # ---- reload --------------------------------------------------------------------------------
 

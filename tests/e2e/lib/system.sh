@@ -43,7 +43,10 @@ ct_boot() {
     echo "$1" >"$CT_ROOT/etc/hostname" # the collector's name (debootstrap copied the host's)
     trap ct_cleanup EXIT
     # timeout: even if this script is killed, the container halts within 15 minutes.
+    # nspawn's own seccomp filter (systemd 252) lacks Landlock's calls: added, so that the worker
+    # confines itself in the container as on a host, under the packaged unit's filter alone.
     timeout 900 systemd-nspawn -D "$CT_ROOT" --boot --register=no --keep-unit --console=pipe \
+        --system-call-filter='landlock_create_ruleset landlock_add_rule landlock_restrict_self' \
         --machine="$1" >"$WORK/console.log" 2>&1 </dev/null &
     CT_NSPAWN=$!
     local i p
