@@ -48,8 +48,8 @@ int molt_wnet_pin(struct molt_wnet *net, const struct molt_config *conf,
 /* The JSON form of the start message: [{"host","port","addresses":[...]}]. */
 struct json_object *molt_wnet_to_json(const struct molt_wnet *net);
 /* Reads and checks it (names of [A-Za-z0-9.-_] or IP literals, ports
- * 1..65535, 1..MOLT_WNET_ADDRS_MAX numeric addresses each); errors name the
- * entry: "hosts[2].addresses[0]: ...". */
+ * 1..65535, at most MOLT_WNET_ADDRS_MAX numeric addresses each, no other
+ * field); errors name the entry: "hosts[2]: addresses[0]: ...". */
 int molt_wnet_from_json(struct json_object *a, struct molt_wnet *net, struct molt_err *err);
 
 /* libcurl's CURLOPT_RESOLVE entries for the named hosts ("host:port:a,b"),
@@ -60,7 +60,7 @@ void molt_wnet_resolve_list(const struct molt_wnet *net, const char *out[],
                             char buf[][MOLT_WNET_RESOLVE_MAX]);
 
 /* Connects to address:port (numeric) when it is a pinned one, within
- * timeout_ms: the connected, blocking socket in *fd. MOLT_E_INVAL when it is
+ * timeout_ms: the connected socket (non-blocking, close-on-exec) in *fd. MOLT_E_INVAL when it is
  * not pinned (a worker asking for it is out of bounds), MOLT_E_NET when the
  * connection fails. */
 int molt_wnet_connect(const struct molt_wnet *net, const char *address, long port,
