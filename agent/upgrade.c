@@ -562,7 +562,8 @@ static int run_worker(struct upgrade *u, const struct molt_config *conf, char st
     /* Resolved here, so the worker needs neither sockets nor a resolver. */
     if (rc == 0 && !(net = malloc(sizeof(*net))))
         rc = molt_err_set(err, MOLT_E_NOMEM, "out of memory");
-    if (rc == 0 && (rc = molt_wnet_pin(net, conf, &u->task, err)) == 0) {
+    if (rc == 0 && (rc = molt_wnet_pin(net, conf, &u->task, (int)conf->server.connect_timeout_ms,
+                                       worker_aborted, u, err)) == 0) {
         job.net = net;
         job.connect_timeout_ms = (int)conf->server.connect_timeout_ms;
         rc = molt_worker_proc_run(&job, staged, &failed, err);

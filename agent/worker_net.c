@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "host.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -134,8 +136,162 @@ static void resolve_host(struct molt_wnet_host *e)
     freeaddrinfo(res);
 }
 
+/* One host's lookup on a thread of its own, so that a resolver that does
+ * not answer holds up neither a cancel nor the agent's stop: the waiter
+ * leaves it after the deadline, and whichever of the two is last frees it. */
+struct lookup {
+    pthread_mutex_t mu;
+    pthread_cond_t *done_cv;   /* the waiter's, shared by all lookups */
+    int refs;
+    int done;
+    struct molt_wnet_host host;
+};
+
+static void lookup_put(struct lookup *l)
+{
+    int last;
+
+    pthread_mutex_lock(&l->mu);
+    last = --l->refs == 0;
+    pthread_mutex_unlock(&l->mu);
+    if (last) {
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+    }
+}
+
+static void *lookup_run(void *arg)
+{
+    struct lookup *l = arg;
+
+    resolve_host(&l->host);
+    pthread_mutex_lock(&l->mu);
+    l->done = 1;
+    if (l->done_cv)
+        pthread_cond_broadcast(l->done_cv);
+    pthread_mutex_unlock(&l->mu);
+    lookup_put(l);
+    return NULL;
+}
+
+/* A started lookup for e, or NULL when no thread could be started (then e
+ * is resolved here and now). */
+static struct lookup *lookup_start(struct molt_wnet_host *e, pthread_cond_t *cv)
+{
+    struct lookup *l = calloc(1, sizeof(*l));
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    if (l) {
+        pthread_mutex_init(&l->mu, NULL);
+        l->done_cv = cv;
+        l->refs = 2;
+        l->host = *e;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&t, &attr, lookup_run, l);
+        pthread_attr_destroy(&attr);
+        if (rc == 0)
+            return l;
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+    }
+    resolve_host(e);
+    return NULL;
+}
+
+/* Takes what l found into e if it is done; 1 when it is. */
+static int lookup_take(struct lookup *l, struct molt_wnet_host *e)
+{
+    int done;
+
+    pthread_mutex_lock(&l->mu);
+    done = l->done;
+    if (done)
+        *e = l->host;
+    pthread_mutex_unlock(&l->mu);
+    return done;
+}
+
+/* Leaves l to its thread: it must not signal the waiter's condition any more. */
+static void lookup_leave(struct lookup *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->done_cv = NULL;
+    pthread_mutex_unlock(&l->mu);
+    lookup_put(l);
+}
+
+/* Resolves every host at once, waiting up to timeout_ms in all and asking
+ * aborted (when set) several times a second. */
+static int resolve_all(struct molt_wnet *net, int timeout_ms,
+                       int (*aborted)(void *ctx, struct molt_err *err), void *ctx,
+                       struct molt_err *err)
+{
+    struct lookup *l[MOLT_WNET_HOSTS_MAX] = { NULL };
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    int64_t until = molt_host_monotonic_ms() + timeout_ms;
+    size_t pending = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < net->n_hosts; i++) {
+        char canon[INET6_ADDRSTRLEN];
+        int family;
+
+        if (numeric(net->hosts[i].host, canon, &family))
+            resolve_host(&net->hosts[i]); /* nothing to look up */
+        else if ((l[i] = lookup_start(&net->hosts[i], &cv)))
+            pending++;
+    }
+    while (pending > 0 && rc == 0) {
+        struct timespec nap = { 0, 0 };
+
+        pending = 0;
+        for (size_t i = 0; i < net->n_hosts; i++) {
+            if (l[i] && lookup_take(l[i], &net->hosts[i])) {
+                lookup_put(l[i]);
+                l[i] = NULL;
+            }
+            pending += l[i] != NULL;
+        }
+        if (pending == 0 || (aborted && (rc = aborted(ctx, err)) < 0))
+            break;
+        if (molt_host_monotonic_ms() >= until) {
+            for (size_t i = 0; i < net->n_hosts; i++) {
+                if (l[i])
+                    molt_log_warn("upgrade.pin", "host=%s port=%u error=\"no answer from the "
+                                  "resolver in %d ms\" (not pinned)", net->hosts[i].host,
+                                  net->hosts[i].port, timeout_ms);
+            }
+            break;
+        }
+        /* A short wait: a lookup that ends wakes it, a missed wake costs 250 ms. */
+        clock_gettime(CLOCK_REALTIME, &nap);
+        nap.tv_nsec += 250 * 1000000L;
+        if (nap.tv_nsec >= 1000000000L) {
+            nap.tv_sec++;
+            nap.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&mu);
+        pthread_cond_timedwait(&cv, &mu, &nap);
+        pthread_mutex_unlock(&mu);
+    }
+    for (size_t i = 0; i < net->n_hosts; i++) {
+        if (l[i])
+            lookup_leave(l[i]);
+    }
+    /* No lookup refers to them any more (lookup_leave). */
+    pthread_cond_destroy(&cv);
+    pthread_mutex_destroy(&mu);
+    return rc;
+}
+
 int molt_wnet_pin(struct molt_wnet *net, const struct molt_config *conf,
-                  const struct molt_upgrade_state *task, struct molt_err *err)
+                  const struct molt_upgrade_state *task, int timeout_ms,
+                  int (*aborted)(void *ctx, struct molt_err *err), void *ctx,
+                  struct molt_err *err)
 {
     const char *src[MOLT_BUILD_SOURCES_MAX];
     int n = molt_build_sources(&task->build, src), rc = 0;
@@ -153,9 +309,7 @@ int molt_wnet_pin(struct molt_wnet *net, const struct molt_config *conf,
         rc = add_proxy(net, getenv(proxy_vars[i]), err);
     if (rc < 0)
         return molt_err_prefix(err, "pinning the task's hosts");
-    for (size_t i = 0; i < net->n_hosts; i++)
-        resolve_host(&net->hosts[i]);
-    return 0;
+    return resolve_all(net, timeout_ms, aborted, ctx, err);
 }
 
 struct json_object *molt_wnet_to_json(const struct molt_wnet *net)

@@ -38,12 +38,16 @@ struct molt_wnet {
 };
 
 /* Resolves the endpoints of task under conf (and the proxy variables of the
- * environment, which libcurl would read) into *net. A host that does not
- * resolve is left out and logged: the worker's download from it then fails
- * as an unresolvable host would. Errors only for a task with more endpoints
- * than MOLT_WNET_HOSTS_MAX. */
+ * environment, which libcurl would read) into *net, all at once and within
+ * timeout_ms in all; aborted (when not NULL) is asked several times a second
+ * and its error returned as soon as it has one. A host that does not resolve
+ * in time is left without addresses and logged: the worker's download from
+ * it then fails as an unresolvable host would. Errors otherwise only for a
+ * task with more endpoints than MOLT_WNET_HOSTS_MAX. */
 int molt_wnet_pin(struct molt_wnet *net, const struct molt_config *conf,
-                  const struct molt_upgrade_state *task, struct molt_err *err);
+                  const struct molt_upgrade_state *task, int timeout_ms,
+                  int (*aborted)(void *ctx, struct molt_err *err), void *ctx,
+                  struct molt_err *err);
 
 /* The JSON form of the start message: [{"host","port","addresses":[...]}]. */
 struct json_object *molt_wnet_to_json(const struct molt_wnet *net);

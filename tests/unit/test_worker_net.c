@@ -2,8 +2,11 @@
  * agent: every URL of the task and the proxy (configured, or from the
  * environment as libcurl reads it), numeric hosts kept as they are (names
  * are loopback's only: no test asks a DNS server); the JSON form round trips and bad
- * entries are refused by name; libcurl's resolve entries; and connections,
- * made only to a pinned address and port, on real loopback sockets. */
+ * entries are refused by name; libcurl's resolve entries; connections, made
+ * only to a pinned address and port, on real loopback sockets; and a
+ * resolver that never answers (a silent name server on loopback, in a mount
+ * namespace of the test's own) holding up neither the deadline nor a
+ * cancel. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -12,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -65,7 +72,7 @@ static void test_pin_task(void **state)
     task_of(&t);
     setenv("https_proxy", "http://user:secret@[::1]:3128/", 1);
     setenv("ALL_PROXY", "socks5h://localhost", 1);
-    assert_int_equal(molt_wnet_pin(net, &c, &t, &err), 0);
+    assert_int_equal(molt_wnet_pin(net, &c, &t, 5000, NULL, NULL, &err), 0);
     /* The build URL, on the server; the mirrors; the delta's host once (the
      * same host and port as a mirror, in another case); both proxies. */
     assert_int_equal(net->n_hosts, 6);
@@ -83,7 +90,7 @@ static void test_pin_task(void **state)
 
     /* server.proxy set: libcurl reads no variable, nor does the pinning. */
     strcpy(c.server.proxy, "localhost:8080");
-    assert_int_equal(molt_wnet_pin(net, &c, &t, &err), 0);
+    assert_int_equal(molt_wnet_pin(net, &c, &t, 5000, NULL, NULL, &err), 0);
     assert_int_equal(net->n_hosts, 5);
     assert_true(has_addr(find(net, "localhost", 8080), "127.0.0.1"));
     assert_null(find(net, "::1", 3128));
@@ -92,7 +99,7 @@ static void test_pin_task(void **state)
 
     /* An offline package: nothing to connect to. */
     strcpy(t.local_package, "/var/tmp/molt.tar.gz");
-    assert_int_equal(molt_wnet_pin(net, &c, &t, &err), 0);
+    assert_int_equal(molt_wnet_pin(net, &c, &t, 5000, NULL, NULL, &err), 0);
     assert_int_equal(net->n_hosts, 0);
     free(net);
 }
@@ -187,12 +194,121 @@ static void test_connect(void **state)
     free(net);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int cancel_now(void *ctx, struct molt_err *err)
+{
+    int *calls = ctx;
+
+    return ++*calls >= 2 ? molt_err_set(err, MOLT_E_CANCELLED, "cancelled") : 0;
+}
+
+#define SILENT_NS "127.0.0.77"
+
+/* In the child: /etc/resolv.conf names a server on loopback that takes
+ * queries and never answers, for 30 s each. */
+static int silent_resolver(const char *dir)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(53) };
+    char conf[PATH_MAX];
+    FILE *f;
+    int fd;
+
+    snprintf(conf, sizeof(conf), "%s/resolv.conf", dir);
+    if (!(f = fopen(conf, "w")))
+        return -1;
+    fprintf(f, "nameserver " SILENT_NS "\noptions timeout:30 attempts:1\n");
+    fclose(f);
+    inet_pton(AF_INET, SILENT_NS, &a.sin_addr);
+    if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+        return -2;
+    if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount(conf, "/etc/resolv.conf", "none", MS_BIND, NULL) < 0)
+        return -3;
+    return fd;
+}
+
+#define CHILD_CHECK(n, cond)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "check %d failed: %s\n", n, #cond);                                    \
+            _exit(n);                                                                              \
+        }                                                                                          \
+    } while (0)
+
+static void child_silent(const char *dir)
+{
+    struct molt_wnet *net = calloc(1, sizeof(*net));
+    struct molt_err err = MOLT_ERR_INIT;
+    struct molt_upgrade_state t;
+    struct molt_config c;
+    int64_t start;
+    int calls = 0, rc;
+
+    if (silent_resolver(dir) < 0)
+        _exit(77);
+    molt_conf_defaults(&c);
+    strcpy(c.server.url, "https://127.0.0.1:7443/");
+    memset(&t, 0, sizeof(t));
+    strcpy(t.build.url, "/molt.tar.gz");
+    strcpy(t.build.mirrors[0], "https://mirror.molt.test/molt.tar.gz");
+    t.build.n_mirrors = 1;
+    /* The deadline: the silent name is left out, the numeric one pinned. */
+    start = now_ms();
+    rc = molt_wnet_pin(net, &c, &t, 300, NULL, NULL, &err);
+    CHILD_CHECK(1, rc == 0 && net->n_hosts == 2);
+    CHILD_CHECK(2, now_ms() - start < 10000);
+    CHILD_CHECK(3, has_addr(find(net, "127.0.0.1", 7443), "127.0.0.1"));
+    CHILD_CHECK(4, find(net, "mirror.molt.test", 443) &&
+                       find(net, "mirror.molt.test", 443)->n_addrs == 0);
+    /* A cancel while the resolver is silent: at once, with its reason. */
+    start = now_ms();
+    rc = molt_wnet_pin(net, &c, &t, 60000, cancel_now, &calls, &err);
+    CHILD_CHECK(5, rc == MOLT_E_CANCELLED && strcmp(err.msg, "cancelled") == 0);
+    CHILD_CHECK(6, now_ms() - start < 10000);
+    _exit(0);
+}
+
+static void test_silent_resolver(void **state)
+{
+    char dir[PATH_MAX];
+    int status;
+    pid_t pid;
+
+    (void)state;
+    if (geteuid() != 0) {
+        printf("# SKIP needs root (a mount namespace, a name server on port 53)\n");
+        skip();
+    }
+    tu_mkdtemp(dir);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        child_silent(dir);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    tu_rmtree(dir);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        printf("# SKIP no mount namespace or port 53 on %s for a silent resolver\n", SILENT_NS);
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pin_task),
         cmocka_unit_test(test_json_and_resolve),
         cmocka_unit_test(test_connect),
+        cmocka_unit_test(test_silent_resolver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
