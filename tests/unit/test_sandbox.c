@@ -53,15 +53,6 @@ static void make_dirs(struct dirs *d)
     tu_write(d->secret, d->outside, "secret", "key");
 }
 
-/* A child's check: prints what failed and exits with the check's number. */
-#define CHILD_CHECK(n, cond)                                                                       \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "check %d failed: %s (errno %d %s)\n", n, #cond, errno,                \
-                    strerror(errno));                                                              \
-            _exit(n);                                                                              \
-        }                                                                                          \
-    } while (0)
 
 static void child_apply(const struct dirs *d, const uint16_t *ports, size_t n_ports,
                         struct molt_sandbox_status *st)
@@ -108,40 +99,40 @@ static void child_files(const struct dirs *d)
     int fd;
 
     child_apply(d, NULL, 0, &st);
-    CHILD_CHECK(1, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1);
+    TU_CHILD_CHECK(1, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1);
     snprintf(path, sizeof(path), "%s/staged", d->inside);
     fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
-    CHILD_CHECK(2, fd >= 0 && write(fd, "ok", 2) == 2 && close(fd) == 0);
-    CHILD_CHECK(3, mkdir(d->inside, 0700) < 0 && errno == EEXIST);
+    TU_CHILD_CHECK(2, fd >= 0 && write(fd, "ok", 2) == 2 && close(fd) == 0);
+    TU_CHILD_CHECK(3, mkdir(d->inside, 0700) < 0 && errno == EEXIST);
     snprintf(path, sizeof(path), "%s/sub", d->inside);
-    CHILD_CHECK(4, mkdir(path, 0700) == 0 && rmdir(path) == 0);
+    TU_CHILD_CHECK(4, mkdir(path, 0700) == 0 && rmdir(path) == 0);
     if (!(st.layers & MOLT_SANDBOX_LANDLOCK)) {
         printf("# SKIP landlock not in force (%s): outside writes not checked\n", st.text);
         return;
     }
     snprintf(path, sizeof(path), "%s/planted", d->outside);
     errno = 0;
-    CHILD_CHECK(5, open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600) < 0 && errno == EACCES);
+    TU_CHILD_CHECK(5, open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600) < 0 && errno == EACCES);
     errno = 0;
-    CHILD_CHECK(6, open(d->secret, O_WRONLY | O_CLOEXEC) < 0 && errno == EACCES);
+    TU_CHILD_CHECK(6, open(d->secret, O_WRONLY | O_CLOEXEC) < 0 && errno == EACCES);
     errno = 0;
-    CHILD_CHECK(7, open(d->secret, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES);
+    TU_CHILD_CHECK(7, open(d->secret, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES);
     errno = 0;
-    CHILD_CHECK(8, unlink(d->secret) < 0 && errno == EACCES);
+    TU_CHILD_CHECK(8, unlink(d->secret) < 0 && errno == EACCES);
     errno = 0;
-    CHILD_CHECK(9, open("/etc/molt-sandbox-test", O_CREAT | O_WRONLY | O_CLOEXEC, 0600) < 0 &&
+    TU_CHILD_CHECK(9, open("/etc/molt-sandbox-test", O_CREAT | O_WRONLY | O_CLOEXEC, 0600) < 0 &&
                        errno == EACCES);
     /* A rename out of the task directory is a write outside. */
     snprintf(path, sizeof(path), "%s/staged", d->inside);
     errno = 0;
-    CHILD_CHECK(10, rename(path, d->secret) < 0 && (errno == EACCES || errno == EXDEV));
+    TU_CHILD_CHECK(10, rename(path, d->secret) < 0 && (errno == EACCES || errno == EXDEV));
     /* What a download reads is still readable. */
     fd = open("/etc/ssl", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    CHILD_CHECK(11, fd >= 0 || errno == ENOENT);
+    TU_CHILD_CHECK(11, fd >= 0 || errno == ENOENT);
     if (fd >= 0)
         close(fd);
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    CHILD_CHECK(12, fd >= 0 && read(fd, buf, sizeof(buf)) == 0);
+    TU_CHILD_CHECK(12, fd >= 0 && read(fd, buf, sizeof(buf)) == 0);
     close(fd);
 }
 
@@ -176,24 +167,24 @@ static void child_refused_calls(const struct dirs *d)
         return;
     }
     errno = 0;
-    CHILD_CHECK(1, socket(AF_PACKET, SOCK_RAW, 0) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(1, socket(AF_PACKET, SOCK_RAW, 0) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(2, socket(AF_INET, SOCK_RAW, IPPROTO_RAW) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(2, socket(AF_INET, SOCK_RAW, IPPROTO_RAW) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(3, socket(AF_UNIX, SOCK_STREAM, 0) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(3, socket(AF_UNIX, SOCK_STREAM, 0) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(4, socket(AF_NETLINK, SOCK_RAW, 0) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(4, socket(AF_NETLINK, SOCK_RAW, 0) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(5, kill(getppid(), 0) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(5, kill(getppid(), 0) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(6, chmod(d->inside, 0755) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(6, chmod(d->inside, 0755) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(7, ioctl(0, 0x5412 /* TIOCSTI */, "x") < 0 && errno == EPERM);
+    TU_CHILD_CHECK(7, ioctl(0, 0x5412 /* TIOCSTI */, "x") < 0 && errno == EPERM);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHILD_CHECK(8, fd >= 0);
+    TU_CHILD_CHECK(8, fd >= 0);
     close(fd);
     fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    CHILD_CHECK(9, fd >= 0 || errno == EAFNOSUPPORT);
+    TU_CHILD_CHECK(9, fd >= 0 || errno == EAFNOSUPPORT);
     if (fd >= 0)
         close(fd);
 }
@@ -269,8 +260,8 @@ static void child_thread(const struct dirs *d)
     int value = 0;
 
     child_apply(d, NULL, 0, &st);
-    CHILD_CHECK(1, pthread_create(&t, NULL, thread_main, &value) == 0);
-    CHILD_CHECK(2, pthread_join(t, NULL) == 0 && value == 7);
+    TU_CHILD_CHECK(1, pthread_create(&t, NULL, thread_main, &value) == 0);
+    TU_CHILD_CHECK(2, pthread_join(t, NULL) == 0 && value == 7);
     if (!(st.layers & MOLT_SANDBOX_SECCOMP)) {
         printf("# SKIP seccomp not in force (%s): fork not checked\n", st.text);
         return;
@@ -279,7 +270,7 @@ static void child_thread(const struct dirs *d)
     pid_t pid = fork();
     if (pid == 0)
         _exit(0);
-    CHILD_CHECK(3, pid < 0 && errno == EPERM);
+    TU_CHILD_CHECK(3, pid < 0 && errno == EPERM);
 }
 
 /* The resolver starts threads: glibc must fall back from clone3 to clone;
@@ -323,12 +314,12 @@ static void child_connect(const struct dirs *d)
         printf("# SKIP landlock abi %d has no TCP rules\n", st.landlock_abi);
         return;
     }
-    CHILD_CHECK(1, try_connect(g_ports[0]) == 0);
+    TU_CHILD_CHECK(1, try_connect(g_ports[0]) == 0);
     errno = 0;
-    CHILD_CHECK(2, try_connect(g_ports[1]) < 0 && errno == EACCES);
+    TU_CHILD_CHECK(2, try_connect(g_ports[1]) < 0 && errno == EACCES);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     errno = 0;
-    CHILD_CHECK(3, fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+    TU_CHILD_CHECK(3, fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
                        (errno == EACCES || errno == EPERM));
     close(fd);
 }
@@ -347,7 +338,7 @@ static void child_no_sockets(const struct dirs *d)
     struct molt_err err = MOLT_ERR_INIT;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-    CHILD_CHECK(1, fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0);
+    TU_CHILD_CHECK(1, fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0);
     if (molt_sandbox_apply(&conf, &st, &err) < 0) {
         fprintf(stderr, "apply: %s\n", err.msg);
         _exit(100);
@@ -357,16 +348,16 @@ static void child_no_sockets(const struct dirs *d)
         return;
     }
     errno = 0;
-    CHILD_CHECK(2, socket(AF_INET, SOCK_STREAM, 0) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(2, socket(AF_INET, SOCK_STREAM, 0) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(3, socket(AF_INET6, SOCK_STREAM, 0) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(3, socket(AF_INET6, SOCK_STREAM, 0) < 0 && errno == EPERM);
     errno = 0;
-    CHILD_CHECK(4, socket(AF_INET, SOCK_DGRAM, 0) < 0 && errno == EPERM);
+    TU_CHILD_CHECK(4, socket(AF_INET, SOCK_DGRAM, 0) < 0 && errno == EPERM);
     other.sin_port = htons(g_ports[1]);
-    CHILD_CHECK(5, connect(fd, (struct sockaddr *)&other, sizeof(other)) == 0);
-    CHILD_CHECK(6, getpeername(fd, (struct sockaddr *)&peer, &len) == 0 &&
+    TU_CHILD_CHECK(5, connect(fd, (struct sockaddr *)&other, sizeof(other)) == 0);
+    TU_CHILD_CHECK(6, getpeername(fd, (struct sockaddr *)&peer, &len) == 0 &&
                        peer.sin_port == htons(g_ports[0]));
-    CHILD_CHECK(7, write(fd, "x", 1) == 1);
+    TU_CHILD_CHECK(7, write(fd, "x", 1) == 1);
     close(fd);
 }
 
@@ -412,17 +403,17 @@ static void child_status(const struct dirs *d)
     /* The probe (the agent's start line) says what applying then does. */
     int nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
     molt_sandbox_probe(&probed);
-    CHILD_CHECK(4, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == nnp); /* applies nothing */
+    TU_CHILD_CHECK(4, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == nnp); /* applies nothing */
     child_apply(d, NULL, 0, &st);
     printf("# sandbox: %s\n", st.text);
-    CHILD_CHECK(5, probed.layers == st.layers && probed.landlock_abi == st.landlock_abi &&
+    TU_CHILD_CHECK(5, probed.layers == st.layers && probed.landlock_abi == st.landlock_abi &&
                        strcmp(probed.text, st.text) == 0);
-    CHILD_CHECK(1, st.landlock_abi == abi);
+    TU_CHILD_CHECK(1, st.landlock_abi == abi);
     if (abi > 0) {
         snprintf(want, sizeof(want), "no_new_privs landlock(abi %d) seccomp", abi);
-        CHILD_CHECK(2, st.layers == ALL_LAYERS && strcmp(st.text, want) == 0);
+        TU_CHILD_CHECK(2, st.layers == ALL_LAYERS && strcmp(st.text, want) == 0);
     } else {
-        CHILD_CHECK(3, (st.layers & MOLT_SANDBOX_NO_NEW_PRIVS) &&
+        TU_CHILD_CHECK(3, (st.layers & MOLT_SANDBOX_NO_NEW_PRIVS) &&
                            strstr(st.text, "-landlock(") != NULL);
     }
 }
@@ -448,8 +439,8 @@ static void child_bad_writable(const struct dirs *d)
 
     if (!landlock_abi())
         return;
-    CHILD_CHECK(1, molt_sandbox_apply(&conf, &st, &err) < 0);
-    CHILD_CHECK(2, strstr(err.msg, "sandbox: landlock: open /nonexistent/molt-task") == err.msg);
+    TU_CHILD_CHECK(1, molt_sandbox_apply(&conf, &st, &err) < 0);
+    TU_CHILD_CHECK(2, strstr(err.msg, "sandbox: landlock: open /nonexistent/molt-task") == err.msg);
 }
 
 /* A supported layer that cannot be applied is an error naming the step. */

@@ -235,13 +235,6 @@ static int silent_resolver(const char *dir)
     return fd;
 }
 
-#define CHILD_CHECK(n, cond)                                                                       \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "check %d failed: %s\n", n, #cond);                                    \
-            _exit(n);                                                                              \
-        }                                                                                          \
-    } while (0)
 
 static void child_silent(const char *dir)
 {
@@ -263,16 +256,16 @@ static void child_silent(const char *dir)
     /* The deadline: the silent name is left out, the numeric one pinned. */
     start = now_ms();
     rc = molt_wnet_pin(net, &c, &t, 300, NULL, NULL, &err);
-    CHILD_CHECK(1, rc == 0 && net->n_hosts == 2);
-    CHILD_CHECK(2, now_ms() - start < 10000);
-    CHILD_CHECK(3, has_addr(find(net, "127.0.0.1", 7443), "127.0.0.1"));
-    CHILD_CHECK(4, find(net, "mirror.molt.test", 443) &&
+    TU_CHILD_CHECK(1, rc == 0 && net->n_hosts == 2);
+    TU_CHILD_CHECK(2, now_ms() - start < 10000);
+    TU_CHILD_CHECK(3, has_addr(find(net, "127.0.0.1", 7443), "127.0.0.1"));
+    TU_CHILD_CHECK(4, find(net, "mirror.molt.test", 443) &&
                        find(net, "mirror.molt.test", 443)->n_addrs == 0);
     /* A cancel while the resolver is silent: at once, with its reason. */
     start = now_ms();
     rc = molt_wnet_pin(net, &c, &t, 60000, cancel_now, &calls, &err);
-    CHILD_CHECK(5, rc == MOLT_E_CANCELLED && strcmp(err.msg, "cancelled") == 0);
-    CHILD_CHECK(6, now_ms() - start < 10000);
+    TU_CHILD_CHECK(5, rc == MOLT_E_CANCELLED && strcmp(err.msg, "cancelled") == 0);
+    TU_CHILD_CHECK(6, now_ms() - start < 10000);
     _exit(0);
 }
 
