@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "command.h"
@@ -231,10 +232,18 @@ static int resolve_all(struct molt_wnet *net, int timeout_ms,
 {
     struct lookup *l[MOLT_WNET_HOSTS_MAX] = { NULL };
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    pthread_condattr_t ca;
+    pthread_cond_t cv;
     int64_t until = molt_host_monotonic_ms() + timeout_ms;
     size_t pending = 0;
     int rc = 0;
+
+    /* Waits on the monotonic clock: a clock set back (NTP at a VM's first
+     * boot) must not stretch them. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&cv, &ca);
+    pthread_condattr_destroy(&ca);
 
     for (size_t i = 0; i < net->n_hosts; i++) {
         char canon[INET6_ADDRSTRLEN];
@@ -268,7 +277,7 @@ static int resolve_all(struct molt_wnet *net, int timeout_ms,
             break;
         }
         /* A short wait: a lookup that ends wakes it, a missed wake costs 250 ms. */
-        clock_gettime(CLOCK_REALTIME, &nap);
+        clock_gettime(CLOCK_MONOTONIC, &nap);
         nap.tv_nsec += 250 * 1000000L;
         if (nap.tv_nsec >= 1000000000L) {
             nap.tv_sec++;
