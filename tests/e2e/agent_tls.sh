@@ -55,48 +55,7 @@ sed -i "s|^url = http://127.0.0.1|url = http://10.1.2.3|; s|^\\[agent\\]|allow_i
 is "$?" 1 "allow_insecure_http does not allow http:// to another host"
 
 # A CONNECT proxy that logs what it tunnels.
-"$CP_PY" -c '
-import select, socket, sys, threading
-log = open(sys.argv[1], "a")
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(16)
-print(srv.getsockname()[1], flush=True)
-def pump(a, b):
-    try:
-        while True:
-            r, _, _ = select.select([a, b], [], [], 60)
-            if not r:
-                return
-            for s in r:
-                d = s.recv(65536)
-                if not d:
-                    return
-                (b if s is a else a).sendall(d)
-    except OSError:
-        pass
-    finally:
-        a.close(); b.close()
-def serve(c):
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = c.recv(4096)
-        if not d:
-            return c.close()
-        head += d
-    line = head.split(b"\r\n")[0].decode()
-    log.write(line + "\n"); log.flush()
-    method, target, _ = line.split(" ", 2)
-    if method != "CONNECT":
-        c.sendall(b"HTTP/1.1 405 No\r\nContent-Length: 0\r\n\r\n"); return c.close()
-    host, port = target.rsplit(":", 1)
-    u = socket.create_connection((host, int(port)))
-    c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-    pump(c, u)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-' "$W/proxy.log" >"$W/proxy.port" &
+"$CP_PY" "$MOLT_TOP_SRCDIR/tests/e2e/lib/connect_proxy.py" "$W/proxy.log" >"$W/proxy.port" &
 AGENT_PIDS+=("$!")
 wait_for 10 test -s "$W/proxy.port"
 pport=$(head -n 1 "$W/proxy.port")

@@ -17,6 +17,9 @@ UPGRADE_TESTS += tests/e2e/upgrade_worker.sh
 # Mirror lists (issue 18): downloadUrls tried in order, resume across them, servedBy.
 UPGRADE_TESTS += tests/e2e/upgrade_mirrors.sh
 EXTRA_DIST += tests/e2e/lib/mirror_stub.py
+# A download through the proxy of https_proxy, by the worker's brokered connections (issue 20).
+UPGRADE_TESTS += tests/e2e/upgrade_proxy.sh
+EXTRA_DIST += tests/e2e/lib/connect_proxy.py
 # Switch windows (issue 19).
 UPGRADE_TESTS += tests/e2e/upgrade_window.sh
 # Delta upgrades (issue 18): a good delta, a corrupted one that falls back to the full package.
