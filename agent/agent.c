@@ -23,6 +23,7 @@
 #include "notify.h"
 #include "outbox.h"
 #include "sandbox.h"
+#include "text.h"
 #include "watch_events.h"
 #include "version.h"
 
@@ -381,7 +382,7 @@ static void status_failure(struct molt_agent *a, const char *msg, int64_t delay_
     pthread_mutex_lock(&a->mu);
     a->st.failures++;
     a->st.heartbeats_failed++;
-    molt_http_sanitize(a->st.last_error, sizeof(a->st.last_error), msg);
+    molt_text_shown(a->st.last_error, sizeof(a->st.last_error), msg, MOLT_TEXT_QUOTES);
     a->st.next_heartbeat_ms = molt_host_realtime_ms() + delay_ms;
     pthread_mutex_unlock(&a->mu);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "text.h"
 
 /* ---- request head parser ---- */
 
@@ -86,7 +87,7 @@ static int parse_target(const char *t, size_t n, struct molt_api_http_req *req, 
         return refuse(status, 414, err, "request target longer than 1023 bytes");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)t[i];
-        if (c <= 0x20 || c >= 0x7f || c == '#')
+        if (!molt_text_is_visible_ascii(c) || c == '#')
             return refuse(status, 400, err, "bad byte in the request target");
     }
     for (size_t i = 0; i < n && t[i] != '?'; i++) {
@@ -97,7 +98,7 @@ static int parse_target(const char *t, size_t n, struct molt_api_http_req *req, 
             if (lo < 0)
                 return refuse(status, 400, err, "bad percent-encoding in the request target");
             c = (unsigned char)(hi * 16 + lo);
-            if (c < 0x20 || c == 0x7f)
+            if (molt_text_is_control(c))
                 return refuse(status, 400, err, "control byte encoded in the request target");
             i += 2;
         }
@@ -160,11 +161,8 @@ static int parse_header(const char *s, size_t n, struct molt_api_http_req *req,
         ;
     for (vn = n; vn > v && (s[vn - 1] == ' ' || s[vn - 1] == '\t'); vn--)
         ;
-    for (size_t i = v; i < vn; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return refuse(status, 400, err, "control byte in a header value");
-    }
+    if (molt_text_find_control(s + v, vn - v, "\t"))
+        return refuse(status, 400, err, "control byte in a header value");
     vn -= v;
 #define IS(name) (k == sizeof(name) - 1 && strncasecmp(s, name, k) == 0)
     if (IS("Host")) {

@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "sign.h"
+#include "text.h"
 #include "version.h"
 
 _Static_assert(MOLT_BUILD_SIG_MAX == MOLT_PKG_SIG_MAX, "a command carries any .sig file");
@@ -47,11 +48,8 @@ static int check_url(const char *url, struct molt_err *err)
 
     if (n == 0 || n > MOLT_BUILD_URL_MAX)
         return molt_err_set(err, MOLT_E_PARSE, "field 'url': empty or too long");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)url[i];
-        if (c <= 0x20 || c >= 0x7f)
-            return molt_err_set(err, MOLT_E_PARSE, "field 'url': space or control character");
-    }
+    if (!molt_text_all_visible_ascii(url, n))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'url': space or control character");
     if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0)
         return 0;    /* the scheme and host rules are checked again when downloading */
     if (url[0] == '/' && url[1] != '/')
@@ -74,12 +72,9 @@ static int check_mirror(struct json_object *v, int i, char out[MOLT_BUILD_URL_MA
     if (n == 0 || n > MOLT_BUILD_URL_MAX)
         return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': empty or longer than "
                             "%d bytes", i, MOLT_BUILD_URL_MAX);
-    for (size_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char)url[k];
-        if (c <= 0x20 || c >= 0x7f)
-            return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': space or control "
-                                "character", i);
-    }
+    if (!molt_text_all_visible_ascii(url, n))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': space or control "
+                            "character", i);
     if (strncasecmp(url, "https://", 8) != 0)
         return molt_err_set(err, MOLT_E_PARSE, "field 'downloadUrls[%d]': not an https:// URL",
                             i);

@@ -18,6 +18,7 @@
 #include "fault.h"
 #include "host.h"
 #include "log.h"
+#include "text.h"
 
 #define OUT_MAX 4096
 #define LINE_MAX_SHOWN 200
@@ -51,7 +52,7 @@ static void keep(struct check *c, const char *buf, size_t len)
  * (and the quote and backslash our log format uses) shown as '?'. */
 static void last_line(const char *out, char *line, size_t n)
 {
-    size_t end = strlen(out), start, k = 0;
+    size_t end = strlen(out), start;
 
     while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
         end--;
@@ -60,11 +61,7 @@ static void last_line(const char *out, char *line, size_t n)
         start--;
     if (end - start > LINE_MAX_SHOWN)
         end = start + LINE_MAX_SHOWN;
-    for (size_t i = start; i < end && k + 1 < n; i++) {
-        unsigned char ch = (unsigned char)out[i];
-        line[k++] = ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\' ? '?' : (char)ch;
-    }
-    line[k] = '\0';
+    molt_text_show(line, n, out + start, end - start, MOLT_TEXT_QUOTES);
 }
 
 static void child(char **argv, int outfd)

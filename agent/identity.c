@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "proto.h"
+#include "text.h"
 #include "version.h"
 
 static int token_valid(const char *t)
@@ -23,11 +24,7 @@ static int token_valid(const char *t)
     if (n < MOLT_TOKEN_MIN || n > MOLT_TOKEN_MAX)
         return 0;
     /* It goes into an HTTP header: printable ASCII only, no spaces. */
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
-            return 0;
-    }
-    return 1;
+    return molt_text_all_visible_ascii(t, n);
 }
 
 static int machine_id_valid(const char *s)

@@ -21,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "report.h"
+#include "text.h"
 #include "version.h"
 
 #define PROGRESS_PERIOD_MS 1000
@@ -220,7 +221,7 @@ static int fetch_file(struct molt_worker *w, const struct molt_config *conf, con
     rc = molt_dl_fetch(&o, &stats, err);
     explicit_bzero(token, sizeof(token));
     molt_http_url_name(url, name, sizeof(name));
-    molt_http_sanitize(shown, sizeof(shown), name);
+    molt_text_shown(shown, sizeof(shown), name, MOLT_TEXT_QUOTES);
     molt_log_info("upgrade.download",
                   "task=%s build=%s auth=%s file=%s bytes=%llu attempts=%d restarts=%d rc=%d "
                   "source=\"%s\"", w->task.task_id, w->task.build.version,
@@ -335,7 +336,7 @@ static void source_failed(struct molt_worker *w, const struct molt_config *conf,
     if (rc == MOLT_E_VERIFY)
         discard_partial(w);
     molt_http_ref_name(conf, ref, name, sizeof(name));
-    molt_http_sanitize(shown, sizeof(shown), name);
+    molt_text_shown(shown, sizeof(shown), name, MOLT_TEXT_QUOTES);
     molt_log_warn("upgrade.source_failed", "task=%s source=%d of=%d name=\"%s\" error=\"%s\"",
                   w->task.task_id, i + 1, n, shown, source_error(err->msg));
     add_reason(conf, reason, reason_len, n, ref, err->msg);

@@ -28,6 +28,7 @@
 #include "package.h"
 #include "report.h"
 #include "sandbox.h"
+#include "text.h"
 #include "worker.h"
 
 /* An ASan build (GCC says so with __SANITIZE_ADDRESS__, clang with
@@ -105,8 +106,7 @@ static void log_to_agent(enum molt_log_level level, const char *event, const cha
     m.level = level;
     snprintf(m.event, sizeof(m.event), "%s", event);
     /* Control characters cannot travel (the agent refuses them). */
-    for (size_t i = 0; i < sizeof(m.text) - 1 && text[i]; i++)
-        m.text[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
+    molt_text_shown(m.text, sizeof(m.text), text, 0);
     send_msg(ctx, &m);
 }
 

@@ -4,12 +4,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "json.h"
+#include "text.h"
 #include "worker_msg.h"
 #include "worker_net.h"
 
@@ -95,10 +97,8 @@ static int text_field(struct json_object *o, const char *key, int optional, char
     len = strlen(s);
     if (len >= n)
         return molt_err_set(err, MOLT_E_PARSE, "field '%s': longer than %zu bytes", key, n - 1);
-    for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return molt_err_set(err, MOLT_E_PARSE, "field '%s': control character", key);
-    }
+    if (molt_text_find_control(s, len, NULL))
+        return molt_err_set(err, MOLT_E_PARSE, "field '%s': control character", key);
     memcpy(out, s, len + 1);
     return 0;
 }
@@ -204,10 +204,8 @@ static int config_field(struct json_object *o, struct json_object **out, struct 
     if ((rc = molt_json_get_str(o, "config", &s, err)) < 0)
         return rc;
     json_object_object_get_ex(o, "config", &v);
-    for (size_t i = 0; s[i]; i++) {
-        if (((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7f)
-            return molt_err_set(err, MOLT_E_PARSE, "field 'config': control character");
-    }
+    if (molt_text_find_control(s, SIZE_MAX, "\n\t"))
+        return molt_err_set(err, MOLT_E_PARSE, "field 'config': control character");
     *out = json_object_get(v);
     return 0;
 }

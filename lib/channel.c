@@ -17,6 +17,7 @@
 #include "package_int.h"
 #include "sign.h"
 #include "sigset.h"
+#include "text.h"
 #include "version.h"
 
 #define ROLLOUT_DOMAIN "molt-rollout"
@@ -145,7 +146,7 @@ static int check_build(const struct molt_channel *ch, size_t i, struct molt_err 
 
     if (!molt_version_valid(b->version))
         return molt_err_set(err, MOLT_E_PARSE, "builds[%zu]: version '%s' is not a version", i,
-                            molt_pkg_printable(b->version, shown, sizeof(shown)));
+                            molt_text_shown(shown, sizeof(shown), b->version, 0));
     if (!molt_pkg_is_token(b->os, sizeof(b->os)) || !molt_pkg_is_token(b->arch, sizeof(b->arch)))
         return molt_err_set(err, MOLT_E_PARSE, "builds[%zu]: os and arch: only [a-z0-9_] allowed",
                             i);
@@ -176,7 +177,7 @@ int molt_channel_check(const struct molt_channel *ch, struct molt_err *err)
 
     if (!molt_channel_name_valid(ch->name))
         return molt_err_set(err, MOLT_E_PARSE, "field 'name': '%s': only [a-z0-9_] allowed",
-                            molt_pkg_printable(ch->name, shown, sizeof(shown)));
+                            molt_text_shown(shown, sizeof(shown), ch->name, 0));
     if (ch->serial < 1)
         return molt_err_set(err, MOLT_E_PARSE, "field 'serial': must be at least 1");
     if (ch->issued_ms < 1)
@@ -185,7 +186,7 @@ int molt_channel_check(const struct molt_channel *ch, struct molt_err *err)
         return molt_err_set(err, MOLT_E_PARSE, "field 'expires': not after 'issued'");
     if (ch->floor[0] && !molt_version_valid(ch->floor))
         return molt_err_set(err, MOLT_E_PARSE, "field 'floor': '%s' is not a version",
-                            molt_pkg_printable(ch->floor, shown, sizeof(shown)));
+                            molt_text_shown(shown, sizeof(shown), ch->floor, 0));
     if (ch->nbuilds > MOLT_CHANNEL_MAX_BUILDS)
         return molt_err_set(err, MOLT_E_LIMIT, "field 'builds': %zu builds, at most %d",
                             ch->nbuilds, MOLT_CHANNEL_MAX_BUILDS);

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <stdint.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -19,6 +19,7 @@
 #include "log.h"
 #include "proto.h"
 #include "sigset.h"
+#include "text.h"
 #include "window.h"
 
 /* A start-up wait longer than an hour is a host out of touch, not a spread. */
@@ -207,10 +208,8 @@ static const struct conf_key *find_key(const char *section, const char *key)
  * break would not survive molt_conf_format. */
 static int set_string(char *field, size_t size, const char *value)
 {
-    for (const char *c = value; *c; c++) {
-        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
-            return MOLT_E_INVAL;
-    }
+    if (molt_text_find_control(value, SIZE_MAX, "\t"))
+        return MOLT_E_INVAL;
     if (strlen(value) >= size)
         return MOLT_E_LIMIT;
     memcpy(field, value, strlen(value) + 1);

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "config.h"
 #include "json.h"
+#include "text.h"
 
 #ifdef HAVE_MALLOC_TRIM
 #include <malloc.h>
@@ -63,19 +65,6 @@ void molt_http_global_cleanup(void)
     curl_global_cleanup();
 }
 
-void molt_http_sanitize(char *out, size_t n, const char *s)
-{
-    size_t j = 0;
-
-    if (n == 0)
-        return;
-    for (size_t i = 0; s && s[i] && j + 1 < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[j++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
-    }
-    out[j] = '\0';
-}
-
 static int url_has_scheme(const char *url, const char *scheme)
 {
     size_t n = strlen(scheme);
@@ -90,10 +79,8 @@ int molt_http_url_check(const struct molt_config *conf, const char *url, struct 
 
     if (strlen(url) >= 4096)
         return molt_err_set(err, MOLT_E_INVAL, "URL longer than 4095 bytes");
-    for (const char *p = url; *p; p++) {
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
-            return molt_err_set(err, MOLT_E_INVAL, "URL contains a space or control character");
-    }
+    if (strchr(url, ' ') || molt_text_find_control(url, SIZE_MAX, NULL))
+        return molt_err_set(err, MOLT_E_INVAL, "URL contains a space or control character");
     if (url_has_scheme(url, "http")) {
         if (!conf->server.allow_insecure_http || !molt_conf_url_is_loopback(url))
             return molt_err_set(err, MOLT_E_INVAL,
@@ -489,10 +476,10 @@ static void parse_error_body(struct molt_http_reply *rep)
     if (!rep->body || molt_json_parse(rep->body, rep->len, &o, NULL) < 0)
         return;
     if (molt_json_opt_str(o, "code", &s, NULL) == 0 && s && strlen(s) < sizeof(rep->code))
-        molt_http_sanitize(rep->code, sizeof(rep->code), s);
+        molt_text_shown(rep->code, sizeof(rep->code), s, MOLT_TEXT_QUOTES);
     s = NULL;
     if (molt_json_opt_str(o, "message", &s, NULL) == 0 && s)
-        molt_http_sanitize(rep->message, sizeof(rep->message), s);
+        molt_text_shown(rep->message, sizeof(rep->message), s, MOLT_TEXT_QUOTES);
     json_object_put(o);
 }
 

@@ -134,8 +134,4 @@ int molt_http_proxy_endpoint(const char *proxy, char *host, size_t n, long *port
 int molt_http_global_init(struct molt_err *err);
 void molt_http_global_cleanup(void);
 
-/* Copies s into out (size n), replacing control characters and quotes so that a
- * server-supplied string cannot forge log lines or fields. */
-void molt_http_sanitize(char *out, size_t n, const char *s);
-
 #endif

@@ -19,6 +19,7 @@
 #include "json.h"
 #include "package_int.h"
 #include "sigset.h"
+#include "text.h"
 
 static const char *const top_fields[] = {"expires", "format", "issued", "keys",
                                          "name",    "serial", NULL};
@@ -138,7 +139,7 @@ static int check_key(const struct molt_keyring *kr, size_t i, struct molt_err *e
 
     if (!molt_pkg_is_hex(k->keyid, MOLT_PKG_KEYID_LEN))
         return molt_err_set(err, MOLT_E_PARSE, "keys[%zu]: keyid '%s' is not %d lowercase hex "
-                            "digits", i, molt_pkg_printable(k->keyid, shown, sizeof(shown)),
+                            "digits", i, molt_text_shown(shown, sizeof(shown), k->keyid, 0),
                             MOLT_PKG_KEYID_LEN);
     if (molt_pkg_key_id_raw(k->raw, id, err) < 0)
         return molt_err_prefix(err, "keys[%zu]: publicKey", i);

@@ -4,6 +4,7 @@ noinst_LIBRARIES += lib/libmolt.a
 lib_libmolt_a_CFLAGS = $(AM_CFLAGS) $(MOLT_DEP_CFLAGS)
 lib_libmolt_a_SOURCES = \
 	lib/err.c lib/err.h \
+	lib/text.c lib/text.h \
 	lib/log.c lib/log.h \
 	lib/fault.h \
 	lib/fs.c lib/fs.h \

@@ -18,9 +18,6 @@ void molt_pkg_limits_resolve(const struct molt_pkg_limits *in, struct molt_pkg_l
  * components, no control characters, within lim's length and depth. */
 int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim, struct molt_err *err);
 
-/* Copies s for an error message: at most 160 bytes, control bytes as '?'. */
-const char *molt_pkg_printable(const char *s, char *buf, size_t n);
-
 /* 1 when s is exactly n lowercase hex digits. */
 int molt_pkg_is_hex(const char *s, size_t n);
 

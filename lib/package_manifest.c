@@ -5,12 +5,14 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
 #include "package_int.h"
+#include "text.h"
 #include "version.h"
 
 #define MANIFEST_FORMAT 1
@@ -38,7 +40,7 @@ int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim, str
     char show[200];
     size_t len = strlen(path), depth = 0;
 
-    molt_pkg_printable(path, show, sizeof(show));
+    molt_text_shown(show, sizeof(show), path, 0);
     if (len == 0)
         return molt_err_set(err, MOLT_E_VERIFY, "empty path");
     if (len > lim->max_path)
@@ -46,10 +48,8 @@ int molt_pkg_path_check(const char *path, const struct molt_pkg_limits *lim, str
                             show);
     if (path[0] == '/')
         return molt_err_set(err, MOLT_E_VERIFY, "absolute path: %s", show);
-    for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-            return molt_err_set(err, MOLT_E_VERIFY, "control character in path: %s", show);
-    }
+    if (molt_text_find_control(path, len, NULL))
+        return molt_err_set(err, MOLT_E_VERIFY, "control character in path: %s", show);
     for (const char *p = path; p;) {
         const char *end = strchr(p, '/');
         size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -181,15 +181,13 @@ static int check_symlink(const struct molt_manifest *m, const struct molt_pkg_fi
     const char *slash = strrchr(link->path, '/');
     const char *t = link->target;
 
-    molt_pkg_printable(link->path, show, sizeof(show));
-    molt_pkg_printable(link->target, tshow, sizeof(tshow));
+    molt_text_shown(show, sizeof(show), link->path, 0);
+    molt_text_shown(tshow, sizeof(tshow), link->target, 0);
     if (t[0] == '/')
         return molt_err_set(err, MOLT_E_VERIFY, "symlink escapes the package: %s -> %s", show,
                             tshow);
-    for (const char *c = t; *c; c++) {
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            return molt_err_set(err, MOLT_E_VERIFY, "control character in symlink: %s", show);
-    }
+    if (molt_text_find_control(t, SIZE_MAX, NULL))
+        return molt_err_set(err, MOLT_E_VERIFY, "control character in symlink: %s", show);
     len = slash ? (size_t)(slash - link->path) : 0;
     memcpy(cur, link->path, len);
     cur[len] = '\0';
@@ -240,7 +238,7 @@ static int check_structure(struct molt_manifest *m, const struct molt_pkg_limits
         struct molt_pkg_file *f = &m->files[i];
         char *slash = strrchr(f->path, '/');
 
-        molt_pkg_printable(f->path, show, sizeof(show));
+        molt_text_shown(show, sizeof(show), f->path, 0);
         if (i > 0 && strcmp(m->files[i - 1].path, f->path) == 0)
             return molt_err_set(err, MOLT_E_VERIFY, "duplicate path: %s", show);
         if (slash) {

@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "log.h"
 #include "package_int.h"
+#include "text.h"
 
 /* The package file as libarchive reads it, hashed on the way through, so the
  * bytes unpacked are provably the bytes the statement describes. */
@@ -412,7 +413,7 @@ static int unpack_entry(struct stage *s, struct archive_entry *e, struct molt_er
 
     if ((rc = entry_path(e, path, sizeof(path), err)) < 0)
         return rc;
-    molt_pkg_printable(path, show, sizeof(show));
+    molt_text_shown(show, sizeof(show), path, 0);
     if ((rc = check_header(e, show, err)) < 0 ||
         (rc = molt_pkg_path_check(path, &s->lim, err)) < 0 ||
         (rc = match_manifest(s, e, path, show, &f, err)) < 0)
@@ -450,7 +451,7 @@ static int finish_checks(struct stage *s, struct molt_err *err)
     for (size_t i = 0; i < s->m.nfiles; i++) {
         if (!s->m.files[i].seen)
             return molt_err_set(err, MOLT_E_VERIFY, "missing from package: %s",
-                                molt_pkg_printable(s->m.files[i].path, show, sizeof(show)));
+                                molt_text_shown(show, sizeof(show), s->m.files[i].path, 0));
     }
     if (!s->st)
         return 0;

@@ -10,6 +10,8 @@
 
 #include <json-c/json.h>
 
+#include "text.h"
+
 int molt_pkg_is_hex(const char *s, size_t n)
 {
     if (strlen(s) != n)
@@ -47,16 +49,6 @@ int molt_pkg_is_release(const char *s, size_t n)
     return 1;
 }
 
-const char *molt_pkg_printable(const char *s, char *buf, size_t n)
-{
-    size_t i = 0;
-
-    for (; s && s[i] && i + 1 < n && i < 160; i++)
-        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    buf[i] = '\0';
-    return buf;
-}
-
 int molt_pkg_only_fields(struct json_object *o, const char *const *allowed, const char *where,
                        struct molt_err *err)
 {
@@ -70,7 +62,7 @@ int molt_pkg_only_fields(struct json_object *o, const char *const *allowed, cons
         if (!allowed[i]) {
             char shown[200];
             return molt_err_set(err, MOLT_E_PARSE, "%s: unknown field '%s'", where,
-                                molt_pkg_printable(key, shown, sizeof(shown)));
+                                molt_text_shown(shown, sizeof(shown), key, 0));
         }
     }
     return 0;

@@ -5,7 +5,7 @@ check_LIBRARIES = tests/unit/libtestutil.a
 tests_unit_libtestutil_a_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
-UNIT_TESTS = tests/unit/test_err tests/unit/test_version tests/unit/test_log tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
+UNIT_TESTS = tests/unit/test_err tests/unit/test_text tests/unit/test_version tests/unit/test_log tests/unit/test_conf tests/unit/test_fs tests/unit/test_host \
 	tests/unit/test_json tests/unit/test_base64 tests/unit/test_proto tests/unit/test_window \
 	tests/unit/test_notify tests/unit/test_sandbox
 check_PROGRAMS += $(UNIT_TESTS)
@@ -16,6 +16,8 @@ EXTRA_DIST += tests/unit/cmocka-tap.sh
 
 tests_unit_test_err_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_err_LDADD = $(UNIT_LDADD)
+tests_unit_test_text_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_text_LDADD = $(UNIT_LDADD)
 tests_unit_test_version_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_version_LDADD = $(UNIT_LDADD)
 tests_unit_test_log_CFLAGS = $(UNIT_CFLAGS)

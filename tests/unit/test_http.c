@@ -311,18 +311,6 @@ static void test_endpoints(void **state)
     assert_int_equal(molt_http_proxy_endpoint("", host, sizeof(host), &port), -1);
 }
 
-static void test_sanitize(void **state)
-{
-    char out[32];
-
-    molt_http_sanitize(out, sizeof(out), "a\nb\"c\\d\x01");
-    assert_string_equal(out, "a?b?c?d?");
-    molt_http_sanitize(out, 4, "abcdef");
-    assert_string_equal(out, "abc");
-    molt_http_sanitize(out, sizeof(out), NULL);
-    assert_string_equal(out, "");
-}
-
 static void test_apply_common(void **state)
 {
     struct molt_config c;
@@ -660,7 +648,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_rules),
         cmocka_unit_test(test_same_origin), cmocka_unit_test(test_endpoints),
-        cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_apply_common),
         cmocka_unit_test(test_url_name),
         cmocka_unit_test(test_requests),
