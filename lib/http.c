@@ -3,6 +3,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -259,6 +260,49 @@ static int restrict_protocols(CURL *h, int allow_http, struct molt_err *err)
     return 0;
 }
 
+/* Whether dir holds a CA by its subject hash ("9ae7f320.0"), as OpenSSL
+ * looks them up. */
+static int has_hashed_certs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+
+    if (!d)
+        return 0;
+    while (!found && (e = readdir(d))) {
+        const char *n = e->d_name;
+
+        found = strlen(n) >= 10 && strspn(n, "0123456789abcdef") == 8 && n[8] == '.' &&
+                strspn(n + 9, "0123456789") == strlen(n + 9);
+    }
+    closedir(d);
+    return found;
+}
+
+/* Without server.ca_file, the system's CAs: Debian's libcurl reads both the
+ * bundle and the hashed directory, and the bundle costs every connection all
+ * its ~140 CAs parsed, 0.8 MiB held while the connection lives (bench/README.md).
+ * update-ca-certificates writes both from the same set, so the directory
+ * alone, where OpenSSL reads a CA only when a chain names it, trusts the same
+ * CAs. A libcurl with no directory (Fedora's), or a directory with no hashed
+ * CA in it, keeps the bundle. */
+static int system_trust(CURL *h, struct molt_err *err)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400    /* CURLINFO_CAPATH: 7.84.0 */
+    char *dir = NULL;
+
+    if (curl_easy_getinfo(h, CURLINFO_CAPATH, &dir) != CURLE_OK || !dir || !has_hashed_certs(dir))
+        return 0;
+    SETOPT(h, CURLOPT_CAPATH, dir);
+    SETOPT(h, CURLOPT_CAINFO, (char *)NULL);
+#else
+    (void)h;
+    (void)err;
+#endif
+    return 0;
+}
+
 int molt_http_apply_common(CURL *h, const struct molt_config *conf, struct molt_err *err)
 {
     long low_speed_s = (long)((conf->server.low_speed_timeout_ms + 999) / 1000);
@@ -277,6 +321,8 @@ int molt_http_apply_common(CURL *h, const struct molt_config *conf, struct molt_
         if (access(conf->server.ca_file, R_OK) < 0)
             return molt_err_errno(err, "server.ca_file %s", conf->server.ca_file);
         SETOPT(h, CURLOPT_CAINFO, conf->server.ca_file);
+    } else if ((rc = system_trust(h, err)) < 0) {
+        return rc;
     }
     if (conf->server.client_cert[0]) {
         if (access(conf->server.client_cert, R_OK) < 0)

@@ -59,6 +59,7 @@ tests_unit_test_http_LDADD = $(UNIT_LDADD) -lpthread
 # e2e: real molt-agent processes against the reference control plane (tests/e2e/lib/cp.sh).
 AGENT_E2E_TESTS = tests/e2e/agent_basic.sh tests/e2e/agent_faults.sh \
 	tests/e2e/agent_process.sh tests/e2e/agent_outbox.sh tests/e2e/agent_tls.sh \
-	tests/e2e/agent_longpoll.sh tests/e2e/agent_strict.sh tests/e2e/agent_checkconf.sh
+	tests/e2e/agent_longpoll.sh tests/e2e/agent_strict.sh tests/e2e/agent_checkconf.sh \
+	tests/e2e/agent_trust_store.sh
 TESTS += $(AGENT_E2E_TESTS)
 EXTRA_DIST += $(AGENT_E2E_TESTS) tests/e2e/lib/agent.sh

@@ -8,7 +8,9 @@
  * staged (gzip and zstd) into the task directory, and refused elsewhere; a
  * package downloaded over TLS (libcurl, OpenSSL) from `openssl s_server` on
  * loopback by molt_dl_fetch, as the worker does it: no socket of its own, a
- * host name pinned, a connection made before the sandbox handed to it. */
+ * host name pinned, a connection made before the sandbox handed to it;
+ * trusting server.ca_file, and (root) the system's CAs through a hashed
+ * /etc/ssl/certs of the test's own with no bundle in it. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -16,6 +18,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,6 +563,19 @@ static int hand_over(void *ctx, const struct sockaddr *addr, socklen_t len)
     return fd;
 }
 
+/* The system's store of the test's own over /etc/ssl/certs (dir/certs), in a
+ * mount namespace of this child. */
+static int own_system_store(const char *dir)
+{
+    char certs[PATH_MAX];
+
+    snprintf(certs, sizeof(certs), "%s/certs", dir);
+    if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return -1;
+    return mount(certs, "/etc/ssl/certs", NULL, MS_BIND, NULL);
+}
+
+/* ca NULL: no server.ca_file, the system's CAs (own_system_store's). */
 static void child_download(const char *dir, const char *ca, uint16_t port)
 {
     char task[PATH_MAX], dest[PATH_MAX], url[128], pin[64];
@@ -587,13 +603,16 @@ static void child_download(const char *dir, const char *ca, uint16_t port)
     snprintf(task, sizeof(task), "%s/task", dir);
     snprintf(dest, sizeof(dest), "%s/package", task);
     snprintf(url, sizeof(url), "https://package.molt.invalid:%u/pkg", port);
-    readable[n++] = ca;
+    if (ca)
+        readable[n++] = ca;
+    else if (own_system_store(dir) < 0)
+        _exit(102);
     for (size_t i = 0; molt_sandbox_system_readable[i] && n < 39; i++)
         readable[n++] = molt_sandbox_system_readable[i];
     readable[n] = NULL;
     molt_conf_defaults(&c);
     snprintf(c.server.url, sizeof(c.server.url), "https://package.molt.invalid:%u/", port);
-    snprintf(c.server.ca_file, sizeof(c.server.ca_file), "%s", ca);
+    snprintf(c.server.ca_file, sizeof(c.server.ca_file), "%s", ca ? ca : "");
     c.server.connect_timeout_ms = 5000;
     if (molt_sandbox_apply(&conf, &st, &err) < 0) {
         fprintf(stderr, "apply: %s\n", err.msg);
@@ -621,10 +640,10 @@ static void test_download_in_sandbox(void **state)
 {
     char dir[PATH_MAX], cmd[3 * PATH_MAX], path[PATH_MAX], ca[PATH_MAX];
     uint16_t port = free_port();
+    int status[2], runs = geteuid() == 0 ? 2 : 1;
     pid_t server, pid;
-    int status;
-    char *data;
-    size_t len;
+    size_t len[2] = { 0, 0 };
+    struct stat sb;
 
     if (system("openssl version >/dev/null 2>&1") != 0) {
         printf("# SKIP openssl not installed: no TLS server for the download\n");
@@ -638,7 +657,8 @@ static void test_download_in_sandbox(void **state)
              "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
              "-keyout key.pem -out cert.pem -days 1 -subj /CN=package.molt.invalid "
              "-addext subjectAltName=DNS:package.molt.invalid >/dev/null 2>&1 && "
-             "head -c 100000 /dev/urandom >pkg",
+             "head -c 100000 /dev/urandom >pkg && mkdir certs && cp cert.pem certs/ && "
+             "ln -s cert.pem certs/$(openssl x509 -hash -noout -in cert.pem).0",
              dir);
     assert_int_equal(system(cmd), 0);
     server = fork();
@@ -657,19 +677,28 @@ static void test_download_in_sandbox(void **state)
         waitpid(server, NULL, 0);
         fail_msg("openssl s_server is not listening on port %u", port);
     }
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        child_download(dir, ca, port);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    snprintf(path, sizeof(path), "%s/task/package", dir);
+    /* Then with no ca_file and the CA only hashed in a /etc/ssl/certs with no
+     * bundle, as lib/http.c's system_trust reads the system's CAs. The server
+     * is stopped before any assertion. */
+    for (int system_store = 0; system_store < runs; system_store++) {
+        unlink(path);
+        pid = fork();
+        if (pid == 0)
+            child_download(dir, system_store ? NULL : ca, port);
+        if (pid < 0 || waitpid(pid, &status[system_store], 0) != pid)
+            status[system_store] = -1;
+        len[system_store] = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    }
     kill(server, SIGTERM);
     waitpid(server, NULL, 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    snprintf(path, sizeof(path), "%s/task/package", dir);
-    data = tp_slurp(path, &len);
-    assert_int_equal(len, 100000);
-    free(data);
+    for (int i = 0; i < runs; i++) {
+        assert_true(WIFEXITED(status[i]));
+        assert_int_equal(WEXITSTATUS(status[i]), 0);
+        assert_int_equal(len[i], 100000);
+    }
+    if (runs == 1)
+        printf("# root only: the download with the system's CAs not checked\n");
     tu_rmtree(dir);
 }
 
