@@ -18,7 +18,7 @@ bench-clean:
 
 EXTRA_DIST += bench/README.md bench/run.sh bench/lib.sh bench/bench.py bench/fig-heartbeat.sh \
 	bench/fig-download.sh bench/fig-rate.sh bench/fig-pickup.sh bench/fig-e2e.sh bench/fig-fleet.sh \
-	bench/fig-hostile.sh bench/fig-delta.sh
+	bench/fig-hostile.sh bench/fig-delta.sh bench/fig-trust.sh
 
 # The channel figure's timing program (bench/fig-channel.sh): built for make bench only.
 EXTRA_PROGRAMS = bench/channel_admit bench/curl_floor

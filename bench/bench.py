@@ -1061,6 +1061,25 @@ def cmd_proc(a):
     print(json.dumps(st))
 
 
+def cmd_trust(a):
+    """fig-trust.sh: the idle memory of the agent trusting the system's CAs through the hashed
+    directory (--dir-pid) against the one given the bundle (--bundle-pid), both idle."""
+    d, b = memory_breakdown(a.dir_pid), memory_breakdown(a.bundle_pid)
+    for fid, key, what in (("trust_idle_rss", "rssKiB", "RSS"),
+                           ("trust_idle_private_dirty", "private_dirtyKiB", "private dirty")):
+        have = d.get(key) is not None and b.get(key) is not None
+        base = round(b[key] / 1024.0, 2) if have else None
+        record(a.results, figure(
+            fid, "idle %s of molt-agent with the system's CAs, read through the hashed "
+            "directory (%d heartbeats)" % (what, a.heartbeats),
+            round(d[key] / 1024.0, 2) if have else None, "MiB",
+            round(base - 0.5, 2) if have else None, "<=", "<= the bundle's - 0.5 MiB",
+            baseline={"label": "ca_file = the bundle of %d CAs, as libcurl's defaults read it"
+                      % a.cas, "value": base, "unit": "MiB"},
+            details={"directory": d, "bundle": b},
+            missing=None if have else "no smaps_rollup for the agents"))
+
+
 def cmd_median(a):
     """Median of numbers on stdin (one a line)."""
     xs = [float(x) for x in sys.stdin.read().split()]
@@ -1245,6 +1264,14 @@ def main():
     s = sub.add_parser("proc")
     s.add_argument("--pid", type=int, required=True)
     s.set_defaults(fn=cmd_proc)
+
+    s = sub.add_parser("trust")
+    s.add_argument("--results", required=True)
+    s.add_argument("--dir-pid", type=int, required=True)
+    s.add_argument("--bundle-pid", type=int, required=True)
+    s.add_argument("--cas", type=int, required=True)
+    s.add_argument("--heartbeats", type=int, required=True)
+    s.set_defaults(fn=cmd_trust)
 
     s = sub.add_parser("median")
     s.set_defaults(fn=cmd_median)

@@ -52,11 +52,11 @@ TPID=
 trap '[ -n "$TPID" ] && kill -TERM "$TPID" 2>/dev/null && wait "$TPID"; exit 130' INT TERM
 
 figures=("$@")
-[ ${#figures[@]} -gt 0 ] || figures=(heartbeat download rate pickup e2e fleet hostile delta channel)
+[ ${#figures[@]} -gt 0 ] || figures=(heartbeat trust download rate pickup e2e fleet hostile delta channel)
 failed=0
 for f in "${figures[@]}"; do
     script="$here/fig-$f.sh"
-    [ -f "$script" ] || { echo "bench: no figure '$f' (heartbeat download rate pickup e2e fleet hostile delta channel)" >&2;
+    [ -f "$script" ] || { echo "bench: no figure '$f' (heartbeat trust download rate pickup e2e fleet hostile delta channel)" >&2;
                           exit 2; }
     before=$(wc -l <"$BENCH_RESULTS")
     echo "bench: $f ... (log: $LOGS/$f.log)" >&2
