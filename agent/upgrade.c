@@ -628,6 +628,10 @@ static void *worker(void *arg)
         u->http = NULL;
         molt_err_clear(&err);
     }
+    /* accepted on this connection first: the heartbeat that carries it may
+     * reach the server after preflight's report (docs/protocol.md section 4). */
+    if (strcmp(u->task.stage, molt_stage_name(MOLT_STAGE_ACCEPTED)) == 0)
+        report_stage(u, MOLT_STAGE_ACCEPTED, 0, 0);
     failed = run_stages(u, &err);
     molt_http_free(u->http);
     u->http = NULL;

@@ -274,6 +274,10 @@ class Tasks:
         if t is None or t["collector_id"] != c["id"]:
             return 404, {"code": "task.unknown", "message": "task %s is unknown" % r["taskId"]}
         tid = t["id"]
+        if self._behind(t, r):
+            # protocol.md: a heartbeat's report was taken before it was sent and may arrive
+            # after a later stage's report posted on another connection; the furthest stands.
+            return 200, {"accepted": True, "taskStatus": t["status"]}
         self._event(tid, "agent", via, "report", r=r, dedupe=True)
         if r.get("version") and r["status"] in (2, 3):
             self.db.execute("UPDATE collectors SET collector_version=? WHERE id=?",
@@ -317,6 +321,15 @@ class Tasks:
                 cp_version.equal(running, t["hop"]) or cp_version.equal(r["buildVersion"], t["hop"])):
             self._hop_done(t, running or t["hop"], via)
         return 200, {"accepted": True, "taskStatus": 6}
+
+    @staticmethod
+    def _behind(t, r):
+        """Progress of the hop last reported, at an earlier stage than that report."""
+        last = json.loads(t["last_report"]) if t["last_report"] else {}
+        return (t["status"] == 6 and r["status"] == 6 and last.get("status") == 6
+                and r["buildVersion"] is not None and last.get("buildVersion") is not None
+                and cp_version.equal(r["buildVersion"], last["buildVersion"])
+                and (r.get("stageIndex") or 0) < (last.get("stageIndex") or 0))
 
     def _hop_done(self, t, running, via):
         done = json.loads(t["hops_done"]) + [t["hop"]]

@@ -213,6 +213,21 @@ class ProtocolTest(cptest.ServerTestCase):
         t = self.srv.task(tid)
         self.assertEqual((t["status"], t["message"]), (3, "verifying: signature: no trusted key"))
 
+    def test_late_heartbeat_does_not_go_back(self):
+        """a heartbeat built before a later stage was posted arrives after it: the later stands"""
+        a = self.agent()
+        tid = self.srv.create_task(a.id, "20.2-100")
+        a.beat()
+        self.assertIsNone(a.beat(a.progress(tid, "accepted", "20.2-100")))
+        r = a.report(a.progress(tid, "preflight", "20.2-100"))
+        self.assertEqual((r.status, r.json), (200, {"accepted": True, "taskStatus": 6}))
+        self.assertIsNone(a.beat(a.progress(tid, "accepted", "20.2-100")))
+        self.assertEqual(self.srv.task(tid)["progress"]["stage"], "preflight")
+        stages = [e["stage"] for e in self.srv.events(tid) if e["source"] == "agent"]
+        self.assertEqual(stages, ["accepted", "preflight"])
+        self.assertIsNone(a.beat(a.progress(tid, "downloading", "20.2-100")))
+        self.assertEqual(self.srv.task(tid)["progress"]["stage"], "downloading")
+
     def test_report_answers(self):
         a = self.agent()
         other = self.agent()
